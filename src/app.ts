@@ -1,0 +1,117 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import underPressure from '@fastify/under-pressure'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { Deps } from './deps.ts'
+import { devRoutes } from './dev/dev.routes.ts'
+import { healthRoutes } from './health/health.routes.ts'
+import { authentication } from './http/auth.ts'
+import { DomainError } from './http/errors.ts'
+import { idempotency } from './http/idempotency.ts'
+import { loggerOptions, requestIdOf } from './http/logging.ts'
+import { problemRoutes } from './http/problem.routes.ts'
+import { registerProblemHandlers } from './http/problem.ts'
+import { keyRoutes } from './keys/key.routes.ts'
+import { userRoutes } from './users/user.routes.ts'
+
+export const BODY_LIMIT = 64 * 1024
+export const API_VERSION = '0.1.0'
+
+export interface BuildOptions {
+  /** pino options, or false for a silent app (tests). Defaults to the configured level. */
+  logger?: FastifyServerOptions['logger'] | false
+}
+
+/**
+ * Builds the Accord app on the given dependencies; never listens (server.ts does).
+ * The order below is the order requests meet things: request id and security
+ * headers, CORS, load shedding, authentication (onRequest), rate limiting per
+ * caller (preValidation), validation, idempotency (preHandler), the route.
+ */
+export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps
+  const app = Fastify({
+    logger: options.logger === undefined ? loggerOptions(config.logLevel) : options.logger,
+    genReqId: requestIdOf,
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz' }),
+    bodyLimit: BODY_LIMIT,
+    requestTimeout: config.requestTimeoutMs,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  }).withTypeProvider<ZodTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.removeContentTypeParser(['text/plain'])
+  registerProblemHandlers(app, config.publicUrl)
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id)
+    if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    return payload
+  })
+
+  await app.register(helmet, { global: true, crossOriginResourcePolicy: { policy: 'same-site' } })
+  await app.register(cors, {
+    origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
+    credentials: false,
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'last-event-id', 'x-request-id'],
+    exposedHeaders: ['etag', 'location', 'retry-after', 'x-request-id', 'idempotent-replayed', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600
+  })
+  await app.register(underPressure, {
+    maxEventLoopDelay: 2000,
+    retryAfter: 5,
+    pressureHandler: async () => { throw new DomainError('OVERLOADED', 'the service is overloaded; retry shortly') }
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Accord API',
+        version: API_VERSION,
+        description: 'Versioned agreements between partners: boundaries with agreed consequences, review cadences and sign-offs. Every error is RFC 9457 problem+json.',
+        license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' }
+      },
+      servers: [{ url: 'http://127.0.0.1:3000', description: 'Local (npm start)' }],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearerAuth: [] }],
+      tags: [
+        { name: 'me', description: 'The caller' },
+        { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
+        { name: 'development', description: 'Local development helpers' },
+        { name: 'operations', description: 'Health, readiness and the error catalog' }
+      ]
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject
+  })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, persistAuthorization: false } })
+
+  await app.register(authentication, deps)
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preValidation',
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.caller?.userId ?? `ip:${request.ip}`,
+    allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+    errorResponseBuilder: (_request, context) => new DomainError('RATE_LIMITED', `more than ${context.max} requests in a minute; retry after ${context.after}`)
+  })
+  await app.register(idempotency, deps)
+
+  await app.register(healthRoutes, { deps })
+  await app.register(problemRoutes)
+  await app.register(keyRoutes, { deps })
+  await app.register(userRoutes, { deps })
+  if (config.auth.devTokens) await app.register(devRoutes, { deps })
+
+  return app
+}

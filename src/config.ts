@@ -1,0 +1,114 @@
+import { z } from 'zod'
+
+/**
+ * The only reader of process.env. Every variable is parsed and validated here at
+ * start; a bad value stops the process with a message that names the variable.
+ * The result is frozen and passed down explicitly.
+ */
+
+const IssuerSchema = z.object({
+  issuer: z.string().min(1),
+  jwksUri: z.url({ protocol: /^https?$/ }),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'])).min(1).optional()
+}).strict()
+export type TrustedIssuer = z.infer<typeof IssuerSchema>
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_POOL_MAX: int(1, 200).default(10),
+  DATABASE_CONNECT_TIMEOUT_S: int(1, 60).default(5),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  DATABASE_PREPARE: bool.default(true),
+  AUTH_AUDIENCE: z.string().min(1).default('accord'),
+  AUTH_ISSUERS: z.string().default('[]').transform((raw, ctx) => {
+    let parsed: unknown
+    try { parsed = JSON.parse(raw) } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array' })
+      return z.NEVER
+    }
+    const result = z.array(IssuerSchema).safeParse(parsed)
+    if (!result.success) {
+      ctx.addIssue({ code: 'custom', message: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') })
+      return z.NEVER
+    }
+    return result.data
+  }),
+  JWKS_TIMEOUT_MS: int(100, 30_000).default(3000),
+  TOKEN_TTL_SECONDS: int(60, 86_400).default(3600),
+  CORS_ORIGINS: z.string().default('').transform((raw, ctx) => {
+    const origins = raw.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const o of origins) {
+      if (o === '*' || !/^https?:\/\/[^/\s]+$/.test(o)) ctx.addIssue({ code: 'custom', message: `"${o}" is not an origin like https://app.example.com` })
+    }
+    return origins
+  }),
+  RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+  REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
+  SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+})
+
+export interface Config {
+  readonly env: 'development' | 'test' | 'production'
+  readonly port: number
+  readonly host: string
+  readonly publicUrl: string
+  readonly database:
+    | { readonly kind: 'postgres', readonly url: string, readonly poolMax: number, readonly connectTimeoutS: number, readonly statementTimeoutMs: number, readonly prepare: boolean }
+    | { readonly kind: 'pglite', readonly dataDir: string | null }
+  readonly auth: { readonly audience: string, readonly issuers: readonly TrustedIssuer[], readonly jwksTimeoutMs: number, readonly tokenTtlSeconds: number, readonly devTokens: boolean }
+  readonly corsOrigins: readonly string[]
+  readonly rateLimitPerMinute: number
+  readonly requestTimeoutMs: number
+  readonly shutdownGraceMs: number
+  readonly logLevel: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parses the environment into a frozen Config; throws ConfigError naming every bad variable. */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const parsed = EnvSchema.safeParse(input)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0] ?? '?')}: ${i.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const e = parsed.data
+  const displayHost = e.HOST === '0.0.0.0' || e.HOST === '::' ? '127.0.0.1' : e.HOST
+  const config: Config = {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: (e.PUBLIC_URL ?? `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${e.PORT}`).replace(/\/+$/, ''),
+    database: e.DATABASE_URL
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, prepare: e.DATABASE_PREPARE }
+      : { kind: 'pglite', dataDir: e.DATA_DIR === ':memory:' ? null : e.DATA_DIR },
+    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.NODE_ENV !== 'production' },
+    corsOrigins: e.CORS_ORIGINS,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    logLevel: e.LOG_LEVEL
+  }
+  return deepFreeze(config)
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

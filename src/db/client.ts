@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import type { Config } from '../config.ts'
+import * as schema from './schema.ts'
+
+export type Schema = typeof schema
+/** One database type for both drivers: the code never knows which one it runs on. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
+export type DbOrTx = Db | Tx
+
+export interface Database {
+  readonly db: Db
+  readonly kind: 'pglite' | 'postgres'
+  /** Runs a raw statement and returns its rows, whichever driver is underneath. */
+  rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>
+  /** Applies pending migrations; safe to call from several instances at once. */
+  migrate(): Promise<void>
+  /** True when the database answers and every migration in migrations/ is applied. */
+  ready(): Promise<boolean>
+  close(): Promise<void>
+}
+
+export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
+const MIGRATION_LOCK = 7_316_402_113 // pg_advisory_lock key: one migrator at a time across instances
+
+function expectedMigrations (): number {
+  const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as { entries: unknown[] }
+  return journal.entries.length
+}
+
+function rowsOf<T> (result: unknown): T[] {
+  // postgres.js returns an array-like RowList; PGlite returns { rows }.
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
+}
+
+async function countApplied (database: Pick<Database, 'rows'>): Promise<number> {
+  const [row] = await database.rows<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)
+  return row?.n ?? 0
+}
+
+/**
+ * Opens the database the configuration names: PostgreSQL through postgres.js when
+ * DATABASE_URL is set, else embedded PGlite (persisted in DATA_DIR, or in memory).
+ * Nothing connects at import time; drivers are loaded on demand.
+ */
+export async function createDb (config: Config['database']): Promise<Database> {
+  const expected = expectedMigrations()
+  if (config.kind === 'postgres') {
+    const { default: postgres } = await import('postgres')
+    const { drizzle } = await import('drizzle-orm/postgres-js')
+    const { migrate } = await import('drizzle-orm/postgres-js/migrator')
+    const options = {
+      max: config.poolMax,
+      connect_timeout: config.connectTimeoutS,
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      prepare: config.prepare,
+      onnotice: () => {},
+      connection: config.statementTimeoutMs > 0
+        ? { statement_timeout: config.statementTimeoutMs, idle_in_transaction_session_timeout: config.statementTimeoutMs * 3 }
+        : {}
+    }
+    const client = postgres(config.url, options)
+    const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
+    const database: Database = {
+      db,
+      kind: 'postgres',
+      rows: async (query) => rowsOf(await db.execute(query)),
+      async migrate () {
+        // A dedicated session holds the advisory lock, so instances starting together migrate one at a time.
+        const conn = postgres(config.url, { ...options, max: 1 })
+        try {
+          await conn`select pg_advisory_lock(${MIGRATION_LOCK})`
+          await migrate(drizzle({ client: conn, casing: 'snake_case' }), { migrationsFolder })
+          await conn`select pg_advisory_unlock(${MIGRATION_LOCK})`
+        } finally {
+          await conn.end({ timeout: 5 })
+        }
+      },
+      async ready () { return (await countApplied(database)) >= expected },
+      async close () { await client.end({ timeout: 5 }) }
+    }
+    return database
+  }
+
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { drizzle } = await import('drizzle-orm/pglite')
+  const { migrate } = await import('drizzle-orm/pglite/migrator')
+  const client = config.dataDir ? new PGlite(config.dataDir) : new PGlite()
+  await client.waitReady
+  const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
+  const database: Database = {
+    db,
+    kind: 'pglite',
+    rows: async (query) => rowsOf(await db.execute(query)),
+    async migrate () { await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder }) },
+    async ready () { return (await countApplied(database)) >= expected },
+    async close () { if (!client.closed) await client.close() }
+  }
+  return database
+}

@@ -1,0 +1,50 @@
+/**
+ * Classifies driver errors. A lost or refused connection, a server shutting
+ * down, too many clients or a statement timeout mean "the database is
+ * unavailable" (503, retry later), never a 500.
+ */
+const unavailableCodes = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53300', '57014', '53400'
+])
+
+function* causes (err: unknown): Generator<Record<string, unknown>> {
+  let current = err
+  for (let depth = 0; depth < 8 && current && typeof current === 'object'; depth++) {
+    yield current as Record<string, unknown>
+    current = (current as { cause?: unknown }).cause
+  }
+}
+
+export function isDatabaseUnavailable (err: unknown): boolean {
+  for (const e of causes(err)) {
+    const code = typeof e.code === 'string' ? e.code : ''
+    if (unavailableCodes.has(code) || code.startsWith('08')) return true
+    if (e instanceof Error && /PGlite is closed/i.test(e.message)) return true
+  }
+  return false
+}
+
+/** The PostgreSQL SQLSTATE and constraint of a driver error, if any (for mapping unique violations). */
+export function pgErrorOf (err: unknown): { code: string, constraint?: string } | null {
+  for (const e of causes(err)) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+      const constraint = (e.constraint_name ?? e.constraint) as string | undefined
+      return constraint ? { code: e.code, constraint } : { code: e.code }
+    }
+  }
+  return null
+}
+
+/** What may be logged of a database error: codes and names, never parameters or row values. */
+export function safeDbErrorSummary (err: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const e of causes(err)) {
+    if (typeof e.code === 'string' && !out.code) out.code = e.code
+    const constraint = e.constraint_name ?? e.constraint
+    if (typeof constraint === 'string' && !out.constraint) out.constraint = constraint
+    if (typeof e.query === 'string' && !out.query) out.query = e.query
+  }
+  return out
+}

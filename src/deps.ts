@@ -1,0 +1,23 @@
+import type { Config } from './config.ts'
+import type { Database, Db } from './db/client.ts'
+import type { Authenticator } from './http/authenticator.ts'
+import type { ServiceKeys } from './keys/key.service.ts'
+
+/** What use cases need from the outside world, passed explicitly (no container). */
+export interface Deps {
+  readonly config: Config
+  readonly database: Database
+  readonly db: Db
+  readonly keys: ServiceKeys
+  readonly authenticator: Authenticator
+  /** The clock; tests inject one they can move. */
+  readonly now: () => Date
+}
+
+/** Wires the dependencies over an opened, migrated database (server, scripts and tests all use this). */
+export async function assembleDeps (config: Config, database: Database, now: () => Date = () => new Date()): Promise<Deps> {
+  const { loadServiceKeys } = await import('./keys/key.service.ts')
+  const { createAuthenticator } = await import('./http/authenticator.ts')
+  const keys = await loadServiceKeys(database.db, now)
+  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys), now }
+}

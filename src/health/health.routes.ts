@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Deps } from '../deps.ts'
+import { publicRoute } from '../http/auth.ts'
+
+const READY_TIMEOUT_MS = 2000
+
+/** Liveness (the process answers) and readiness (the database answers and is fully migrated). */
+export const healthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.get('/healthz', {
+    schema: { summary: 'Liveness', operationId: 'getHealth', tags: ['operations'], security: publicRoute, response: { 200: z.object({ status: z.literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: database reachable and migrations applied',
+      operationId: 'getReadiness',
+      tags: ['operations'],
+      security: publicRoute,
+      response: {
+        200: z.object({ status: z.literal('ready'), database: z.enum(['pglite', 'postgres']) }),
+        503: z.object({ status: z.literal('unavailable'), reason: z.string() })
+      }
+    }
+  }, async (_request, reply) => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS) })
+    try {
+      const ready = await Promise.race([deps.database.ready(), timeout])
+      if (ready === true) return { status: 'ready' as const, database: deps.database.kind }
+      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable' as const, reason: ready === 'timeout' ? 'database did not answer in time' : 'migrations pending' })
+    } catch {
+      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable' as const, reason: 'database unreachable' })
+    } finally {
+      clearTimeout(timer)
+    }
+  })
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Deps } from '../deps.ts'
+import { ensureUser } from '../users/user.service.ts'
+import type { Principal } from './authenticator.ts'
+import { DomainError } from './errors.ts'
+
+export const SCOPES = [
+  'partnerships:read', 'partnerships:write', 'agreements:read', 'agreements:write',
+  'reviews:write', 'incidents:write', 'audit:read', 'webhooks:manage'
+] as const
+export type Scope = typeof SCOPES[number]
+
+export interface Caller {
+  readonly userId: string
+  readonly principal: Principal
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null
+  }
+}
+
+/**
+ * The OpenAPI `security` of a route is also what the auth hook enforces, so the
+ * document and the behaviour cannot drift: `secured('agreements:read')` requires
+ * a token carrying that scope (or no scope at all); `publicRoute` needs none.
+ */
+export const secured = (scope?: Scope) => [{ bearerAuth: scope ? [scope] : [] }]
+export const publicRoute: never[] = []
+
+/** The authenticated caller of a secured route (the hook guarantees one). */
+export function callerOf (request: FastifyRequest): Caller {
+  if (!request.caller) throw new DomainError('TOKEN_REQUIRED', 'this route needs a bearer token')
+  return request.caller
+}
+
+function requiredScopes (request: FastifyRequest): string[] | null {
+  const schema = request.routeOptions.schema as { security?: Array<Record<string, string[]>>, hide?: boolean } | undefined
+  // The /docs page and its assets are the only hidden routes: public, like the document they show.
+  if (schema?.hide === true) return null
+  const security = schema?.security
+  if (security === undefined) return [] // secure by default: a route that says nothing needs a token
+  if (security.length === 0) return null
+  return security[0]?.bearerAuth ?? []
+}
+
+const bearer = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'db' | 'now'>): Promise<void> {
+  app.decorateRequest('caller', null)
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
+    const scopes = requiredScopes(request)
+    if (scopes === null) return
+    const header = request.headers.authorization
+    if (!header) {
+      throw new DomainError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer realm="accord"' } })
+    }
+    const match = bearer.exec(header)
+    if (!match?.[1]) {
+      throw new DomainError('TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"', { headers: { 'www-authenticate': 'Bearer realm="accord", error="invalid_request"' } })
+    }
+    const principal = await deps.authenticator.verify(match[1])
+    const missing = principal.scopes === null ? [] : scopes.filter((s) => !principal.scopes!.has(s))
+    if (missing.length > 0) {
+      throw new DomainError('INSUFFICIENT_SCOPE', `this route needs the scope ${missing.join(' ')}`, {
+        headers: { 'www-authenticate': `Bearer realm="accord", error="insufficient_scope", scope="${missing.join(' ')}"` }
+      })
+    }
+    const user = await ensureUser(deps, principal)
+    request.caller = { userId: user.id, principal }
+  })
+}
+
+export const authentication = fp(authPlugin, { name: 'accord-auth', fastify: '5.x' })

@@ -1,0 +1,58 @@
+/**
+ * Every expected failure is a DomainError with a code from this catalog. The
+ * catalog is total: a code cannot exist without its HTTP status and title, so
+ * a new code cannot be forgotten by the error handler. On the wire the code is
+ * kebab-case (`CONTENT_HASH_MISMATCH` → `content-hash-mismatch`).
+ */
+export const problemCatalog = {
+  BAD_REQUEST: [400, 'Bad request'],
+  VALIDATION_FAILED: [400, 'The request is not valid'],
+  MALFORMED_JSON: [400, 'The body is not valid JSON'],
+  INVALID_CURSOR: [400, 'The cursor is not valid'],
+  INVALID_IDEMPOTENCY_KEY: [400, 'The Idempotency-Key header is not valid'],
+  TOKEN_REQUIRED: [401, 'A bearer token is required'],
+  TOKEN_INVALID: [401, 'The bearer token is not valid'],
+  TOKEN_EXPIRED: [401, 'The bearer token has expired'],
+  INSUFFICIENT_SCOPE: [403, 'The token lacks the scope this route requires'],
+  FORBIDDEN: [403, 'Not allowed'],
+  NOT_FOUND: [404, 'Not found'],
+  IDEMPOTENCY_KEY_IN_USE: [409, 'A request with this Idempotency-Key is still running'],
+  CONFLICT: [409, 'Conflict'],
+  GONE: [410, 'Gone'],
+  PRECONDITION_FAILED: [412, 'The resource has changed since you read it'],
+  PAYLOAD_TOO_LARGE: [413, 'The body is too large'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'The body must be JSON'],
+  IDEMPOTENCY_KEY_REUSED: [422, 'This Idempotency-Key was used with another request'],
+  PRECONDITION_REQUIRED: [428, 'This change needs an If-Match header'],
+  RATE_LIMITED: [429, 'Too many requests'],
+  INTERNAL: [500, 'Internal server error'],
+  DATABASE_UNAVAILABLE: [503, 'The database is unavailable'],
+  AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],
+  OVERLOADED: [503, 'The service is overloaded']
+} as const satisfies Record<string, readonly [number, string]>
+
+export type DomainErrorCode = keyof typeof problemCatalog
+
+export interface ProblemDetailItem { in?: string, path: string, message: string }
+
+export class DomainError extends Error {
+  override name = 'DomainError'
+  readonly code: DomainErrorCode
+  readonly errors?: ProblemDetailItem[]
+  readonly headers?: Record<string, string>
+  readonly extra?: Record<string, unknown>
+
+  constructor (code: DomainErrorCode, detail: string, options: { errors?: ProblemDetailItem[], headers?: Record<string, string>, extra?: Record<string, unknown>, cause?: unknown } = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    if (options.errors) this.errors = options.errors
+    if (options.headers) this.headers = options.headers
+    if (options.extra) this.extra = options.extra
+  }
+
+  get status (): number { return problemCatalog[this.code][0] }
+}
+
+export const wireCode = (code: DomainErrorCode): string => code.toLowerCase().replaceAll('_', '-')
+export const statusOf = (code: DomainErrorCode): number => problemCatalog[code][0]
+export const titleOf = (code: DomainErrorCode): string => problemCatalog[code][1]

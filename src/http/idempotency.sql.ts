@@ -1,0 +1,30 @@
+import { sql } from 'drizzle-orm'
+import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { at, idColumn } from '../db/columns.ts'
+import { users } from '../users/user.sql.ts'
+
+/**
+ * Idempotency-Key records: one per (caller, method, path, key). A row is `running`
+ * while the first request executes (a concurrent retry gets 409), then `done` with
+ * the response to replay for 24 h. A row whose lease ran out (its process died)
+ * may be taken over.
+ */
+export const idempotencyKeys = pgTable('idempotency_keys', {
+  id: idColumn(),
+  userId: uuid().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  method: text().notNull(),
+  path: text().notNull(),
+  key: text().notNull(),
+  fingerprint: text().notNull(),
+  state: text().notNull(),
+  leaseUntil: at().notNull(),
+  statusCode: integer(),
+  headers: jsonb().$type<Record<string, string>>(),
+  body: text(),
+  createdAt: at().notNull(),
+  expiresAt: at().notNull()
+}, (t) => [
+  uniqueIndex('idempotency_keys_scope_idx').on(t.userId, t.method, t.path, t.key),
+  index('idempotency_keys_expires_at_idx').on(t.expiresAt),
+  check('idempotency_keys_state_check', sql`${t.state} in ('running', 'done')`)
+])

@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyServerOptions } from 'fastify'
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** A caller's x-request-id is kept when it is a sane token, so traces join up; otherwise we mint one. */
+export function requestIdOf (req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id']
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+/** Paths that carry a secret (calendar feed tokens) are logged with the secret masked. */
+export const safeUrl = (url: string | undefined): string => (url ?? '').replace(/(\/v1\/calendar\/)[^/?]+/, '$1[redacted]').split('?')[0]!
+
+/**
+ * pino JSON logs with the request id on every line. Request headers are never
+ * serialized (so no Authorization, cookies or idempotency keys), nor bodies
+ * (so no agreement text); the redaction list is a second line of defence.
+ */
+export function loggerOptions (level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.authorization', '*.token', '*.accessToken'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string, url: string, ip?: string, id?: string }) => ({ method: req.method, url: safeUrl(req.url), remoteAddress: req.ip }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode })
+    }
+  }
+}

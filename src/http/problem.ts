@@ -1,0 +1,90 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { isDatabaseUnavailable, safeDbErrorSummary } from '../db/errors.ts'
+import { DomainError, type DomainErrorCode, type ProblemDetailItem, statusOf, titleOf, wireCode } from './errors.ts'
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  instance?: string
+  requestId?: string
+  errors?: ProblemDetailItem[]
+  [k: string]: unknown
+}
+
+const retryAfter: Partial<Record<DomainErrorCode, string>> = {
+  DATABASE_UNAVAILABLE: '5',
+  AUTH_UNAVAILABLE: '10',
+  OVERLOADED: '5'
+}
+
+export function problemBody (publicUrl: string, request: FastifyRequest, err: DomainError): Problem {
+  const body: Problem = {
+    type: `${publicUrl}/problems/${wireCode(err.code)}`,
+    title: titleOf(err.code),
+    status: statusOf(err.code),
+    detail: err.message,
+    code: wireCode(err.code),
+    instance: request.url.split('?')[0],
+    requestId: request.id
+  }
+  if (err.errors) body.errors = err.errors
+  if (err.extra) Object.assign(body, err.extra)
+  return body
+}
+
+export function sendProblem (publicUrl: string, request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
+  const headers = { ...err.headers }
+  const retry = retryAfter[err.code]
+  if (retry && !headers['retry-after']) headers['retry-after'] = retry
+  return reply.code(err.status).headers(headers).type('application/problem+json').serializer(JSON.stringify).send(problemBody(publicUrl, request, err))
+}
+
+/** Translates anything thrown into a DomainError; unknown errors become INTERNAL (logged, never shown). */
+export function toDomainError (err: unknown): DomainError {
+  if (err instanceof DomainError) return err
+  const e = err as FastifyError & { validationContext?: string }
+  if (hasZodFastifySchemaValidationErrors(e)) {
+    const where = e.validationContext === 'querystring' ? 'query' : e.validationContext ?? 'body'
+    const errors = e.validation.map((v) => ({ in: where, path: v.instancePath === '/' ? '' : v.instancePath, message: v.message ?? 'invalid' }))
+    return new DomainError('VALIDATION_FAILED', `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}`, { errors })
+  }
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new DomainError('PAYLOAD_TOO_LARGE', 'the body is larger than 64 KiB')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new DomainError('BAD_REQUEST', 'the Content-Length does not match the body')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is empty but Content-Type says JSON')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
+  }
+  if (e instanceof SyntaxError && e.statusCode === 400) return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
+  if (isDatabaseUnavailable(err)) return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return new DomainError('PAYLOAD_TOO_LARGE', 'the body is too large')
+    if (e.statusCode === 415) return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    return new DomainError('BAD_REQUEST', 'the request could not be understood')
+  }
+  return new DomainError('INTERNAL', 'something went wrong on our side; the request changed nothing', { cause: err })
+}
+
+const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).join('\n')
+
+/** One error handler and one not-found handler for the whole app: every error is problem+json. */
+export function registerProblemHandlers (app: FastifyInstance, publicUrl: string): void {
+  app.setErrorHandler((err, request, reply) => {
+    const problem = toDomainError(err)
+    if (problem.status >= 500) {
+      const cause = problem.cause ?? err
+      // Never the message of a query error (it carries parameters, i.e. agreement text), only codes and frames.
+      const log = { code: problem.code, err: cause instanceof Error ? { type: cause.name, message: cause.name === 'DrizzleQueryError' ? undefined : cause.message, stack: framesOf(cause), db: safeDbErrorSummary(cause) } : { type: typeof cause } }
+      if (problem.code === 'INTERNAL') request.log.error(log, 'request failed')
+      else request.log.warn(log, 'request failed: dependency unavailable')
+    }
+    return sendProblem(publicUrl, request, reply, problem)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    return sendProblem(publicUrl, request, reply, new DomainError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+}

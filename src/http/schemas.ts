@@ -1,0 +1,44 @@
+import { z } from 'zod'
+
+/** RFC 9457 problem details, as every error of the API is sent. */
+export const ProblemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  code: z.string().meta({ description: 'Stable machine-readable code, kebab-case (e.g. `content-hash-mismatch`).' }),
+  instance: z.string().optional(),
+  requestId: z.string().optional(),
+  errors: z.array(z.object({ in: z.string().optional(), path: z.string(), message: z.string() })).optional()
+}).meta({ id: 'Problem' })
+
+/** The error responses a route may give, each as problem+json in the OpenAPI document. */
+export function problems (...statuses: number[]): Record<number, { description: string, content: { 'application/problem+json': { schema: typeof ProblemSchema } } }> {
+  const out: Record<number, { description: string, content: { 'application/problem+json': { schema: typeof ProblemSchema } } }> = {}
+  for (const s of statuses) out[s] = { description: describe[s] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } }
+  return out
+}
+const describe: Record<number, string> = {
+  400: 'Invalid request', 401: 'Missing or invalid token', 403: 'Role or scope missing', 404: 'Not found (or not yours)',
+  409: 'State conflict', 410: 'Gone', 412: 'Stale If-Match', 413: 'Body too large', 415: 'Body is not JSON',
+  422: 'Idempotency key reused with another body', 428: 'If-Match required', 429: 'Rate limited', 503: 'Unavailable; retry later'
+}
+
+/** An IANA time zone name (e.g. `Europe/Paris`), validated against the runtime's tz database and canonicalised. */
+export const TimezoneSchema = z.string().max(64).regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/, 'must be an IANA time zone such as Europe/Paris')
+  .transform((tz, ctx) => {
+    try {
+      return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `unknown time zone "${tz}"` })
+      return z.NEVER
+    }
+  })
+  .meta({ description: 'IANA time zone name', examples: ['Europe/Paris'] })
+
+export const DateTimeSchema = z.iso.datetime({ offset: false }).meta({ description: 'RFC 3339 UTC timestamp' })
+export const iso = (d: Date): string => d.toISOString()
+export const isoOrNull = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
+
+/** The usual error responses of an authenticated route, to spread into `response`. */
+export const authProblems = problems(400, 401, 403, 404, 429, 503)

@@ -1,0 +1,40 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig } from './config.ts'
+import { createDb } from './db/client.ts'
+import { assembleDeps } from './deps.ts'
+
+/**
+ * Process entry: configuration → database → migrations → app → listen. On
+ * SIGTERM/SIGINT it stops accepting, lets in-flight requests finish (up to
+ * SHUTDOWN_GRACE_MS), closes the database and exits 0.
+ */
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`accord: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const database = await createDb(config.database)
+  await database.migrate()
+  const deps = await assembleDeps(config, database)
+  const app = await buildApp(deps)
+  app.addHook('onClose', async () => { await database.close() })
+
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
+    if (err) app.log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    await app.close()
+  })
+
+  await app.listen({ port: config.port, host: config.host })
+  const where = config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite (${config.database.dataDir ?? 'in memory'})`
+  app.log.info(`Accord is listening on ${config.publicUrl} with ${where}; API docs at ${config.publicUrl}/docs`)
+}
+
+await main()
