@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Deps } from './deps.ts'
 import { devRoutes } from './dev/dev.routes.ts'
 import { healthRoutes } from './health/health.routes.ts'
@@ -13,6 +13,7 @@ import { authentication } from './http/auth.ts'
 import { DomainError } from './http/errors.ts'
 import { idempotency } from './http/idempotency.ts'
 import { loggerOptions, requestIdOf } from './http/logging.ts'
+import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers } from './http/problem.ts'
 import { keyRoutes } from './keys/key.routes.ts'
@@ -90,7 +91,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
       ]
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject
+    transformObject
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, persistAuthorization: false } })

@@ -9,7 +9,7 @@ const DevTokenRequestSchema = z.strictObject({
   sub: z.string().min(1).max(255),
   name: z.string().trim().min(1).max(100).optional(),
   scope: z.string().max(500).optional().refine((s) => s === undefined || s.split(' ').filter(Boolean).every((x) => (SCOPES as readonly string[]).includes(x)), { message: `scopes are space-separated, from: ${SCOPES.join(', ')}` })
-}).meta({ id: 'DevTokenRequestInput' })
+}).meta({ id: 'DevTokenRequest' })
 
 const DevTokenSchema = z.object({
   accessToken: z.string(),

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { publicRoute } from '../http/auth.ts'
+import { DomainError } from '../http/errors.ts'
+import { problems } from '../http/schemas.ts'
 
 const READY_TIMEOUT_MS = 2000
 
@@ -19,20 +21,22 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, {
       security: publicRoute,
       response: {
         200: z.object({ status: z.literal('ready'), database: z.enum(['pglite', 'postgres']) }),
-        503: z.object({ status: z.literal('unavailable'), reason: z.string() })
+        ...problems(503)
       }
     }
-  }, async (_request, reply) => {
+  }, async () => {
     let timer: NodeJS.Timeout | undefined
+    let failure: string
     const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS) })
     try {
       const ready = await Promise.race([deps.database.ready(), timeout])
       if (ready === true) return { status: 'ready' as const, database: deps.database.kind }
-      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable' as const, reason: ready === 'timeout' ? 'database did not answer in time' : 'migrations pending' })
+      failure = ready === 'timeout' ? 'the database did not answer in time' : 'migrations are pending'
     } catch {
-      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable' as const, reason: 'database unreachable' })
+      failure = 'the database is unreachable'
     } finally {
       clearTimeout(timer)
     }
+    throw new DomainError('DATABASE_UNAVAILABLE', `not ready: ${failure}`)
   })
 }

@@ -28,7 +28,7 @@ export interface TestApp {
   /** A token for `sub` minted by the service's own issuer. */
   token(sub: string, options?: { name?: string, scope?: string }): Promise<string>
   /** app.inject with an optional bearer token and JSON body. */
-  request(options: InjectOptions & { token?: string, body?: unknown }): Promise<LightMyRequestResponse>
+  request(options: Omit<InjectOptions, 'body'> & { token?: string, body?: unknown }): Promise<LightMyRequestResponse>
 }
 
 /** Creates an empty PostgreSQL database for one test file and drops it afterwards. */

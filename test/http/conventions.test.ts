@@ -1,0 +1,113 @@
+import t from 'tap'
+import { buildTestApp, problemOf } from '../helpers/app.ts'
+
+const ctx = await buildTestApp(t, {
+  register (app) {
+    app.get('/v1/test/boom', async () => { throw new Error('select secret_text from agreements where id = $1') })
+  }
+})
+const token = await ctx.token('carol', { name: 'Carol' })
+const etag = (await ctx.request({ method: 'GET', url: '/v1/me', token })).headers.etag as string
+
+t.test('every error is RFC 9457 problem+json with a stable code', async (t) => {
+  t.test('an unknown route is 404 not-found', async (t) => {
+    const res = await ctx.request({ method: 'GET', url: '/v1/nowhere', token })
+    t.equal(res.statusCode, 404)
+    const p = problemOf(res)
+    t.match(p, { status: 404, code: 'not-found', title: 'Not found' })
+    t.match(p.type, /\/problems\/not-found$/)
+  })
+
+  t.test('malformed JSON is 400 malformed-json and changes nothing', async (t) => {
+    const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag, 'content-type': 'application/json' }, payload: '{"displayName": "Oops",' })
+    t.equal(res.statusCode, 400)
+    t.equal(problemOf(res).code, 'malformed-json')
+    const empty = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag, 'content-type': 'application/json' }, payload: '' })
+    t.equal(empty.statusCode, 400)
+    t.equal(problemOf(empty).code, 'malformed-json')
+    t.equal((await ctx.request({ method: 'GET', url: '/v1/me', token })).json().displayName, 'Carol')
+  })
+
+  t.test('a prototype-poisoning body is refused with 400', async (t) => {
+    const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag, 'content-type': 'application/json' }, payload: '{"displayName":"X","__proto__":{"admin":true}}' })
+    t.equal(res.statusCode, 400)
+    problemOf(res)
+  })
+
+  t.test('a body over 64 KiB is 413 payload-too-large', async (t) => {
+    const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag }, body: { displayName: 'x'.repeat(70 * 1024) } })
+    t.equal(res.statusCode, 413)
+    t.equal(problemOf(res).code, 'payload-too-large')
+  })
+
+  t.test('a body that is not JSON is 415 unsupported-media-type', async (t) => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag, 'content-type': type }, payload: 'displayName=X' })
+      t.equal(res.statusCode, 415, type)
+      t.equal(problemOf(res).code, 'unsupported-media-type')
+    }
+  })
+
+  t.test('an unexpected failure is 500 with a generic detail: no message, stack, SQL or path', async (t) => {
+    const res = await ctx.request({ method: 'GET', url: '/v1/test/boom', token })
+    t.equal(res.statusCode, 500)
+    const p = problemOf(res)
+    t.equal(p.code, 'internal')
+    t.notMatch(res.body, /secret_text|select|agreements|\.ts|at \w+ \(/)
+  })
+
+  t.test('the problem catalog documents every code', async (t) => {
+    const list = await ctx.request({ method: 'GET', url: '/problems' })
+    t.equal(list.statusCode, 200)
+    const codes = list.json().items.map((i: { code: string }) => i.code)
+    for (const c of ['validation-failed', 'token-invalid', 'precondition-required', 'idempotency-key-reused', 'database-unavailable']) t.ok(codes.includes(c), c)
+    t.match((await ctx.request({ method: 'GET', url: '/problems/precondition-failed' })).json(), { status: 412 })
+    t.equal((await ctx.request({ method: 'GET', url: '/problems/no-such-code' })).statusCode, 404)
+  })
+})
+
+t.test('response headers', async (t) => {
+  t.test('x-request-id: a sane incoming id is echoed, anything else is replaced', async (t) => {
+    const kept = await ctx.request({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'trace-123.abc' } })
+    t.equal(kept.headers['x-request-id'], 'trace-123.abc')
+    const replaced = await ctx.request({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'bad id\u0007<script>' } })
+    t.match(replaced.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+    const onError = await ctx.request({ method: 'GET', url: '/v1/nowhere' })
+    t.ok(onError.headers['x-request-id'], 'errors carry it too')
+    t.equal(problemOf(onError).code, 'not-found')
+  })
+
+  t.test('/v1 responses are not cacheable and carry the helmet headers', async (t) => {
+    const res = await ctx.request({ method: 'GET', url: '/v1/me', token })
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.equal(res.headers['x-content-type-options'], 'nosniff')
+    t.ok(res.headers['strict-transport-security'])
+  })
+})
+
+t.test('CORS echoes configured origins exactly and nothing else', async (t) => {
+  const cors = await buildTestApp(t, { database: ctx.database, env: { CORS_ORIGINS: 'https://app.example.com,https://counselor.example.org' } })
+  const preflight = await cors.request({ method: 'OPTIONS', url: '/v1/me', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization,if-match,content-type' } })
+  t.equal(preflight.statusCode, 204)
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(String(preflight.headers['access-control-allow-headers']), /if-match/)
+  t.notOk(preflight.headers['access-control-allow-credentials'], 'bearer tokens only, no cookies')
+  const other = await cors.request({ method: 'GET', url: '/healthz', headers: { origin: 'https://evil.example.net' } })
+  t.notOk(other.headers['access-control-allow-origin'])
+  const get = await cors.request({ method: 'GET', url: '/v1/me', token: await cors.token('carol'), headers: { origin: 'https://counselor.example.org' } })
+  t.equal(get.headers['access-control-allow-origin'], 'https://counselor.example.org')
+  t.match(String(get.headers['access-control-expose-headers']), /etag/)
+})
+
+t.test('rate limiting is per caller: 429 with Retry-After past the limit', async (t) => {
+  const limited = await buildTestApp(t, { database: ctx.database, env: { RATE_LIMIT_PER_MINUTE: '3' } })
+  const dan = await limited.token('dan')
+  const erin = await limited.token('erin')
+  for (let i = 0; i < 3; i++) t.equal((await limited.request({ method: 'GET', url: '/v1/me', token: dan })).statusCode, 200)
+  const res = await limited.request({ method: 'GET', url: '/v1/me', token: dan })
+  t.equal(res.statusCode, 429)
+  t.equal(problemOf(res).code, 'rate-limited')
+  t.match(res.headers['retry-after'], /^\d+$/)
+  t.equal((await limited.request({ method: 'GET', url: '/v1/me', token: erin })).statusCode, 200, 'another caller is not limited')
+  t.equal((await limited.request({ method: 'GET', url: '/healthz' })).statusCode, 200, 'health checks are not limited')
+})

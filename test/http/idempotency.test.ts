@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { z } from 'zod'
+import { callerOf, secured } from '../../src/http/auth.ts'
+import { DomainError } from '../../src/http/errors.ts'
+import { updateProfile } from '../../src/users/user.service.ts'
+import { buildTestApp, problemOf } from '../helpers/app.ts'
+
+// A real route with a real side effect: each execution renames the caller and bumps their version,
+// so "the work was done twice" is visible through GET /v1/me.
+let gate: Promise<void> | null = null
+let entered: (() => void) | null = null
+let failNext = false
+const ctx = await buildTestApp(t, {
+  register (app, deps) {
+    app.post('/v1/test/renames', {
+      schema: { security: secured(), body: z.strictObject({ displayName: z.string().min(1), outcome: z.enum(['ok', 'conflict', 'slow']).default('ok') }) }
+    }, async (request, reply) => {
+      const body = request.body as { displayName: string, outcome: string }
+      if (body.outcome === 'slow') { entered?.(); await gate }
+      if (failNext) { failNext = false; throw new Error('transient') }
+      if (body.outcome === 'conflict') throw new DomainError('CONFLICT', 'not now')
+      const user = await updateProfile(deps, { userId: callerOf(request).userId, expected: null, patch: { displayName: body.displayName } })
+      return reply.code(201).header('location', `/v1/test/renames/${user.version}`).send({ version: user.version, nonce: randomUUID() })
+    })
+  }
+})
+
+const alice = await ctx.token('alice')
+const versionOf = async (token: string) => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
+const post = (token: string, key: string | undefined, body: unknown, url = '/v1/test/renames') =>
+  ctx.request({ method: 'POST', url, token, body, headers: key === undefined ? {} : { 'idempotency-key': key } })
+
+t.test('Idempotency-Key', async (t) => {
+  t.test('a retry with the same key and body replays the first response without redoing the work', async (t) => {
+    const key = randomUUID()
+    const first = await post(alice, key, { displayName: 'A1' })
+    t.equal(first.statusCode, 201)
+    const before = await versionOf(alice)
+    const retry = await post(alice, key, { displayName: 'A1' })
+    t.equal(retry.statusCode, 201)
+    t.equal(retry.body, first.body, 'same body, byte for byte')
+    t.equal(retry.headers.location, first.headers.location)
+    t.equal(retry.headers['idempotent-replayed'], 'true')
+    t.same(await versionOf(alice), before, 'the work was done once')
+  })
+
+  t.test('the same key with another body is 422 and does nothing', async (t) => {
+    const key = randomUUID()
+    await post(alice, key, { displayName: 'B1' })
+    const before = await versionOf(alice)
+    const res = await post(alice, key, { displayName: 'B2' })
+    t.equal(res.statusCode, 422)
+    t.equal(problemOf(res).code, 'idempotency-key-reused')
+    t.same(await versionOf(alice), before)
+  })
+
+  t.test('the same key while the first request runs is 409; afterwards it replays', async (t) => {
+    const key = randomUUID()
+    let release!: () => void
+    gate = new Promise((resolve) => { release = resolve })
+    const inside = new Promise<void>((resolve) => { entered = resolve })
+    const first = post(alice, key, { displayName: 'C1', outcome: 'slow' })
+    await inside
+    const concurrent = await post(alice, key, { displayName: 'C1', outcome: 'slow' })
+    t.equal(concurrent.statusCode, 409)
+    t.equal(problemOf(concurrent).code, 'idempotency-key-in-use')
+    t.equal(concurrent.headers['retry-after'], '1')
+    release()
+    const done = await first
+    t.equal(done.statusCode, 201)
+    const after = await post(alice, key, { displayName: 'C1', outcome: 'slow' })
+    t.equal(after.body, done.body)
+    gate = null
+  })
+
+  t.test('keys are scoped per caller and per route', async (t) => {
+    const key = randomUUID()
+    const bob = await ctx.token('bob')
+    const a = await post(alice, key, { displayName: 'D1' })
+    const b = await post(bob, key, { displayName: 'D1' })
+    t.equal(b.statusCode, 201)
+    t.not(b.body, a.body, 'another caller\'s key is another key')
+    const otherQuery = await post(alice, key, { displayName: 'D1' }, '/v1/test/renames?x=1')
+    t.equal(otherQuery.statusCode, 422, 'another query string is another request under the same key')
+  })
+
+  t.test('client errors are stored and replayed; server errors are not (a retry does the work)', async (t) => {
+    const key = randomUUID()
+    const conflict = await post(alice, key, { displayName: 'E1', outcome: 'conflict' })
+    t.equal(conflict.statusCode, 409)
+    const replay = await post(alice, key, { displayName: 'E1', outcome: 'conflict' })
+    t.equal(replay.statusCode, 409)
+    t.equal(replay.headers['idempotent-replayed'], 'true')
+    t.match(replay.headers['content-type'], /^application\/problem\+json/)
+
+    const key2 = randomUUID()
+    failNext = true
+    const failed = await post(alice, key2, { displayName: 'E2' })
+    t.equal(failed.statusCode, 500)
+    const retried = await post(alice, key2, { displayName: 'E2' })
+    t.equal(retried.statusCode, 201, 'the retry ran')
+    t.notOk(retried.headers['idempotent-replayed'])
+  })
+
+  t.test('a request that failed validation claims nothing', async (t) => {
+    const key = randomUUID()
+    t.equal((await post(alice, key, { displayName: '' })).statusCode, 400)
+    t.equal((await post(alice, key, { displayName: 'F1' })).statusCode, 201)
+  })
+
+  t.test('a malformed key is 400', async (t) => {
+    for (const key of ['', 'has space', 'x'.repeat(256), 'naïve']) {
+      const res = await post(alice, key, { displayName: 'G1' })
+      t.equal(res.statusCode, 400, JSON.stringify(key))
+      t.equal(problemOf(res).code, 'invalid-idempotency-key')
+    }
+  })
+
+  t.test('a key is remembered for 24 hours, then is new again', async (t) => {
+    const key = randomUUID()
+    const first = await post(alice, key, { displayName: 'H1' })
+    ctx.clock.advance(23 * 3600_000)
+    t.equal((await post(alice, key, { displayName: 'H1' })).body, first.body, 'replayed at 23 h')
+    ctx.clock.advance(2 * 3600_000)
+    const later = await post(alice, key, { displayName: 'H1' })
+    t.equal(later.statusCode, 201)
+    t.not(later.body, first.body, 'done again after 24 h')
+  })
+
+  t.test('a key held by a request whose process died is taken over after its lease', async (t) => {
+    const key = randomUUID()
+    let release!: () => void
+    gate = new Promise((resolve) => { release = resolve })
+    const inside = new Promise<void>((resolve) => { entered = resolve })
+    const stuck = post(alice, key, { displayName: 'I1', outcome: 'slow' })
+    await inside
+    ctx.clock.advance(61_000)
+    gate = null
+    const takeover = await post(alice, key, { displayName: 'I1', outcome: 'slow' })
+    t.equal(takeover.statusCode, 201)
+    release()
+    await stuck
+  })
+})
