@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
-import { expectedVersions, setEtag } from '../http/etag.ts'
+import { preconditionOf, setEtag } from '../http/etag.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { UpdateMeSchema, toUser, UserSchema } from './user.schemas.ts'
 import { getUser, updateProfile } from './user.service.ts'
@@ -24,7 +24,7 @@ export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
       response: { 200: UserSchema, ...authProblems, ...problems(412, 413, 415, 428) }
     }
   }, async (request, reply) => {
-    const user = await updateProfile(deps, { userId: callerOf(request).userId, expected: expectedVersions(request), patch: request.body })
+    const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: preconditionOf(request), patch: request.body })
     return setEtag(reply, user.version).send(toUser(user))
   })
 }

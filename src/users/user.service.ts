@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.ts'
 import type { Principal } from '../http/authenticator.ts'
 import { DomainError } from '../http/errors.ts'
-import { assertVersion } from '../http/etag.ts'
+import type { Precondition } from '../http/etag.ts'
 import { TimezoneSchema } from '../http/schemas.ts'
 import * as repo from './user.repo.ts'
 import type { UserRow } from './user.sql.ts'
@@ -33,11 +33,11 @@ export async function getUser (deps: Pick<Deps, 'db'>, userId: string): Promise<
 }
 
 /** Changes the caller's profile if the version they read is still current (If-Match). */
-export async function updateProfile (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, expected: number[] | null, patch: { displayName?: string | undefined, timezone?: string | undefined } }): Promise<UserRow> {
+export async function updateProfile (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, precondition: Precondition, patch: { displayName?: string | undefined, timezone?: string | undefined } }): Promise<UserRow> {
   return deps.db.transaction(async (tx) => {
     const user = await repo.lockUser(tx, input.userId)
     if (!user) throw new DomainError('NOT_FOUND', 'no such user')
-    assertVersion(input.expected, user.version)
+    input.precondition.assert(user.version)
     const patch: { displayName?: string, timezone?: string } = {}
     if (input.patch.displayName !== undefined) patch.displayName = input.patch.displayName
     if (input.patch.timezone !== undefined) patch.timezone = input.patch.timezone

@@ -3,6 +3,7 @@ import t from 'tap'
 import { z } from 'zod'
 import { callerOf, secured } from '../../src/http/auth.ts'
 import { DomainError } from '../../src/http/errors.ts'
+import { anyVersion } from '../../src/http/etag.ts'
 import { updateProfile } from '../../src/users/user.service.ts'
 import { buildTestApp, problemOf } from '../helpers/app.ts'
 
@@ -20,7 +21,7 @@ const ctx = await buildTestApp(t, {
       if (body.outcome === 'slow') { entered?.(); await gate }
       if (failNext) { failNext = false; throw new Error('transient') }
       if (body.outcome === 'conflict') throw new DomainError('CONFLICT', 'not now')
-      const user = await updateProfile(deps, { userId: callerOf(request).userId, expected: null, patch: { displayName: body.displayName } })
+      const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: anyVersion, patch: { displayName: body.displayName } })
       return reply.code(201).header('location', `/v1/test/renames/${user.version}`).send({ version: user.version, nonce: randomUUID() })
     })
   }
