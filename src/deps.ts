@@ -19,5 +19,5 @@ export async function assembleDeps (config: Config, database: Database, now: () 
   const { loadServiceKeys } = await import('./keys/key.service.ts')
   const { createAuthenticator } = await import('./http/authenticator.ts')
   const keys = await loadServiceKeys(database.db, now)
-  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys), now }
+  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys, now), now }
 }

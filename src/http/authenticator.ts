@@ -23,6 +23,8 @@ interface TrustedKeySet {
   readonly algorithms: string[]
   readonly audience: string | string[]
   readonly remote: boolean
+  /** Required JOSE `typ` header, for our own issuer: receipts and checkpoints it signs are never access tokens. */
+  readonly typ?: string
 }
 
 const MAX_TOKEN_LENGTH = 8192
@@ -36,7 +38,7 @@ const invalid = (description: string) => new DomainError('TOKEN_INVALID', descri
  * issuer, never taken from the token) are then verified with 60 s tolerance.
  * Keys named in the token's header (`jwk`, `jku`, `x5u`) are never used.
  */
-export function createAuthenticator (config: Config, keys: ServiceKeys): Authenticator {
+export function createAuthenticator (config: Config, keys: ServiceKeys, now: () => Date = () => new Date()): Authenticator {
   const issuers = new Map<string, TrustedKeySet>()
   for (const i of config.auth.issuers) {
     issuers.set(i.issuer, {
@@ -47,7 +49,7 @@ export function createAuthenticator (config: Config, keys: ServiceKeys): Authent
     })
   }
   // The service's own issuer is set last, so configuration cannot shadow it.
-  issuers.set(config.publicUrl, { getKey: keys.getKey, algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false })
+  issuers.set(config.publicUrl, { getKey: keys.getKey, algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false, typ: 'JWT' })
 
   return {
     async verify (token) {
@@ -63,7 +65,9 @@ export function createAuthenticator (config: Config, keys: ServiceKeys): Authent
           audience: trusted.audience,
           algorithms: trusted.algorithms,
           requiredClaims: ['exp', 'sub'],
-          clockTolerance: 60
+          clockTolerance: 60,
+          currentDate: now(),
+          ...(trusted.typ ? { typ: trusted.typ } : {})
         }))
       } catch (err) {
         throw classify(err, trusted.remote)
@@ -77,7 +81,8 @@ function classify (err: unknown, remote: boolean): DomainError {
   if (err instanceof errors.JWTExpired) {
     return new DomainError('TOKEN_EXPIRED', 'the token has expired', { headers: challenge('token expired') })
   }
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
+  // jose reports a non-200 or unparsable key-set response as a bare JOSEError (ERR_JOSE_GENERIC): an outage too.
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || (remote && err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {
     return new DomainError('AUTH_UNAVAILABLE', 'the identity provider\'s keys could not be fetched; retry shortly', { cause: err })
   }
   if (err instanceof errors.JOSEError) return invalid(err.code === 'ERR_JWKS_NO_MATCHING_KEY' ? 'unknown signing key' : 'token rejected')

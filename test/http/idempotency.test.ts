@@ -122,9 +122,10 @@ t.test('Idempotency-Key', async (t) => {
     const key = randomUUID()
     const first = await post(alice, key, { displayName: 'H1' })
     ctx.clock.advance(23 * 3600_000)
-    t.equal((await post(alice, key, { displayName: 'H1' })).body, first.body, 'replayed at 23 h')
+    const aliceLater = await ctx.token('alice')
+    t.equal((await post(aliceLater, key, { displayName: 'H1' })).body, first.body, 'replayed at 23 h')
     ctx.clock.advance(2 * 3600_000)
-    const later = await post(alice, key, { displayName: 'H1' })
+    const later = await post(await ctx.token('alice'), key, { displayName: 'H1' })
     t.equal(later.statusCode, 201)
     t.not(later.body, first.body, 'done again after 24 h')
   })
@@ -134,11 +135,12 @@ t.test('Idempotency-Key', async (t) => {
     let release!: () => void
     gate = new Promise((resolve) => { release = resolve })
     const inside = new Promise<void>((resolve) => { entered = resolve })
-    const stuck = post(alice, key, { displayName: 'I1', outcome: 'slow' })
+    const fresh = await ctx.token('alice')
+    const stuck = post(fresh, key, { displayName: 'I1', outcome: 'slow' })
     await inside
     ctx.clock.advance(61_000)
     gate = null
-    const takeover = await post(alice, key, { displayName: 'I1', outcome: 'slow' })
+    const takeover = await post(fresh, key, { displayName: 'I1', outcome: 'slow' })
     t.equal(takeover.statusCode, 201)
     release()
     await stuck
