@@ -16,7 +16,10 @@ import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers } from './http/problem.ts'
+import { auditRoutes } from './audit/audit.routes.ts'
+import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
+import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { userRoutes } from './users/user.routes.ts'
 
 export const BODY_LIMIT = 64 * 1024
@@ -85,6 +88,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
       security: [{ bearerAuth: [] }],
       tags: [
         { name: 'me', description: 'The caller' },
+        { name: 'partnerships', description: 'Shared spaces of partners and observers' },
+        { name: 'invitations', description: 'Joining a partnership' },
+        { name: 'audit', description: 'The append-only, hash-chained log of every change' },
         { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
         { name: 'development', description: 'Local development helpers' },
         { name: 'operations', description: 'Health, readiness and the error catalog' }
@@ -112,6 +118,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   await app.register(problemRoutes)
   await app.register(keyRoutes, { deps })
   await app.register(userRoutes, { deps })
+  await app.register(partnershipRoutes, { deps })
+  await app.register(invitationRoutes, { deps })
+  await app.register(auditRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 
   return app

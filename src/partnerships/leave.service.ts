@@ -1,0 +1,28 @@
+import { appendEvent } from '../audit/audit.service.ts'
+import type { Deps } from '../deps.ts'
+import { noSuchPartnership, requireMembership } from './membership.service.ts'
+import * as repo from './partnership.repo.ts'
+
+export const MIN_PARTNERS = 2
+
+/**
+ * Leaves a partnership: always allowed, alone, even when dissolved; nobody can
+ * block it. Access ends in the same transaction. When a partner leaves and
+ * fewer than two partners remain, the partnership is dissolved (read-only).
+ */
+export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string }): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const partnership = await repo.lockPartnership(tx, input.partnershipId)
+    if (!partnership) throw noSuchPartnership()
+    const membership = await requireMembership(tx, input.partnershipId, input.userId)
+    const at = deps.now()
+    await repo.endMembership(tx, membership.id, at)
+    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'member.left', actorId: input.userId, subject: { type: 'user', id: input.userId }, data: { role: membership.role } })
+    if (membership.role !== 'partner' || partnership.status !== 'active') return
+    const partners = (await repo.listCurrentMembers(tx, [partnership.id])).filter((m) => m.role === 'partner')
+    if (partners.length < MIN_PARTNERS) {
+      await repo.updatePartnership(tx, partnership.id, { status: 'dissolved', dissolvedAt: at }, at)
+      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'partnership.dissolved', actorId: input.userId, subject: { type: 'partnership', id: partnership.id }, data: { reason: 'fewer than two partners remain', remainingPartners: partners.length } })
+    }
+  })
+}

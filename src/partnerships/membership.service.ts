@@ -1,0 +1,31 @@
+import type { DbOrTx } from '../db/client.ts'
+import { DomainError } from '../http/errors.ts'
+import * as repo from './partnership.repo.ts'
+import type { MembershipRow, PartnershipRow } from './partnership.sql.ts'
+
+/** The one answer a non-member gets for anything under a partnership: the same as for an id that does not exist. */
+export const noSuchPartnership = (): DomainError => new DomainError('NOT_FOUND', 'no such partnership')
+
+/**
+ * The caller's current membership, read from the database on every request (so
+ * a member who left is a stranger at once, whatever their token says). Strangers get 404.
+ */
+export async function requireMembership (db: DbOrTx, partnershipId: string, userId: string): Promise<MembershipRow> {
+  const membership = await repo.findCurrentMembership(db, partnershipId, userId)
+  if (!membership) throw noSuchPartnership()
+  return membership
+}
+
+/**
+ * Opens a write to a partnership: takes its row lock, then checks that the caller
+ * is a current member (404), a partner (403) and that the partnership is still
+ * active (409), in that order, so a stranger learns nothing.
+ */
+export async function beginPartnerWrite (tx: DbOrTx, partnershipId: string, userId: string): Promise<{ partnership: PartnershipRow, membership: MembershipRow }> {
+  const partnership = await repo.lockPartnership(tx, partnershipId)
+  if (!partnership) throw noSuchPartnership()
+  const membership = await requireMembership(tx, partnershipId, userId)
+  if (membership.role !== 'partner') throw new DomainError('OBSERVER_READ_ONLY', 'observers can read this partnership but not change it')
+  if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved; it can be read but not changed')
+  return { partnership, membership }
+}
