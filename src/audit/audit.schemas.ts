@@ -21,7 +21,7 @@ export const EventsQuerySchema = z.object({
 
 export const VerificationSchema = z.object({
   valid: z.boolean(),
-  eventCount: z.int(),
+  eventCount: z.int().meta({ description: 'Events verified intact (before the first broken link, if any)' }),
   head: z.object({ seq: z.int(), hash: z.string() }).nullable(),
   firstBrokenSeq: z.int().nullable(),
   reason: z.enum(['seq-gap', 'prev-hash-mismatch', 'hash-mismatch']).nullable()

@@ -61,7 +61,7 @@ export async function verifyChain (deps: Pick<Deps, 'db'>, input: { partnershipI
   for (;;) {
     const run = (await repo.listEvents(deps.db, input.partnershipId, previous.seq, BATCH)).map(toEventView)
     const broken = findChainBreak(run, previous)
-    if (broken) return { valid: false, eventCount: previous.seq, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
+    if (broken) return { valid: false, eventCount: broken.seq - 1, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
     const last = run.at(-1)
     if (last) previous = { seq: last.seq, hash: last.hash }
     if (run.length < BATCH) break
