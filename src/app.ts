@@ -16,6 +16,9 @@ import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers } from './http/problem.ts'
+import { agreementRoutes } from './agreements/agreement.routes.ts'
+import { signatureRoutes } from './agreements/signature.routes.ts'
+import { versionRoutes } from './agreements/version.routes.ts'
 import { auditRoutes } from './audit/audit.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
@@ -90,6 +93,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
         { name: 'me', description: 'The caller' },
         { name: 'partnerships', description: 'Shared spaces of partners and observers' },
         { name: 'invitations', description: 'Joining a partnership' },
+        { name: 'agreements', description: 'Versioned agreements: boundaries with agreed consequences and a review cadence' },
+        { name: 'versions', description: 'Immutable texts of an agreement: drafts, proposals, diffs' },
+        { name: 'signatures', description: 'Consent bound to a content hash, with verifiable receipts' },
         { name: 'audit', description: 'The append-only, hash-chained log of every change' },
         { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
         { name: 'development', description: 'Local development helpers' },
@@ -120,6 +126,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   await app.register(userRoutes, { deps })
   await app.register(partnershipRoutes, { deps })
   await app.register(invitationRoutes, { deps })
+  await app.register(agreementRoutes, { deps })
+  await app.register(versionRoutes, { deps })
+  await app.register(signatureRoutes, { deps })
   await app.register(auditRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { voidOpenProposals } from '../agreements/partner-change.ts'
 import { appendEvent } from '../audit/audit.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
@@ -133,6 +134,7 @@ export async function acceptInvitation (deps: Pick<Deps, 'db' | 'now'>, input: {
     await partnershipRepo.insertMembership(tx, { partnershipId: partnership.id, userId: input.userId, role, joinedAt: now })
     await repo.updateInvitation(tx, invitation.id, { status: 'accepted', acceptedBy: input.userId, acceptedAt: now })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'member.joined', actorId: input.userId, subject: { type: 'user', id: input.userId }, data: { role, invitationId: invitation.id } })
+    if (role === 'partner') await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-joined' })
     return { partnershipId: partnership.id, role }
   })
 }

@@ -1,3 +1,4 @@
+import { endAgreements, voidOpenProposals } from '../agreements/partner-change.ts'
 import { appendEvent } from '../audit/audit.service.ts'
 import type { Deps } from '../deps.ts'
 import { noSuchPartnership, requireMembership } from './membership.service.ts'
@@ -8,7 +9,8 @@ export const MIN_PARTNERS = 2
 /**
  * Leaves a partnership: always allowed, alone, even when dissolved; nobody can
  * block it. Access ends in the same transaction. When a partner leaves and
- * fewer than two partners remain, the partnership is dissolved (read-only).
+ * fewer than two partners remain, the partnership is dissolved (read-only) and
+ * its agreements end. A partner leaving voids every open proposal.
  */
 export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string }): Promise<void> {
   await deps.db.transaction(async (tx) => {
@@ -19,10 +21,12 @@ export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: {
     await repo.endMembership(tx, membership.id, at)
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'member.left', actorId: input.userId, subject: { type: 'user', id: input.userId }, data: { role: membership.role } })
     if (membership.role !== 'partner' || partnership.status !== 'active') return
+    await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-left' })
     const partners = (await repo.listCurrentMembers(tx, [partnership.id])).filter((m) => m.role === 'partner')
     if (partners.length < MIN_PARTNERS) {
       await repo.updatePartnership(tx, partnership.id, { status: 'dissolved', dissolvedAt: at }, at)
-      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'partnership.dissolved', actorId: input.userId, subject: { type: 'partnership', id: partnership.id }, data: { reason: 'fewer than two partners remain', remainingPartners: partners.length } })
+      const endedAgreements = await endAgreements(tx, deps.now, partnership.id)
+      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'partnership.dissolved', actorId: input.userId, subject: { type: 'partnership', id: partnership.id }, data: { reason: 'fewer than two partners remain', remainingPartners: partners.length, endedAgreements } })
     }
   })
 }

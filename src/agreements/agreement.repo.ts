@@ -1,0 +1,93 @@
+import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import type { DbOrTx } from '../db/client.ts'
+import { type AgreementRow, agreements, agreementVersions, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
+
+export async function insertAgreement (db: DbOrTx, row: typeof agreements.$inferInsert): Promise<AgreementRow> {
+  const [created] = await db.insert(agreements).values(row).returning()
+  return created!
+}
+
+export async function findAgreement (db: DbOrTx, partnershipId: string, id: string, lock = false): Promise<AgreementRow | undefined> {
+  const q = db.select().from(agreements).where(and(eq(agreements.partnershipId, partnershipId), eq(agreements.id, id))).limit(1)
+  const [row] = lock ? await q.for('update') : await q
+  return row
+}
+
+/** Bumps the agreement's ETag version along with any change. */
+export async function updateAgreement (db: DbOrTx, id: string, patch: Partial<Omit<AgreementRow, 'id' | 'version'>>): Promise<AgreementRow> {
+  const [row] = await db.update(agreements).set({ ...patch, version: sql`${agreements.version} + 1` }).where(eq(agreements.id, id)).returning()
+  return row!
+}
+
+/** `in_revision` is derived, so the status filter is expressed over the stored columns. */
+export function statusFilter (status: string): SQL | undefined {
+  switch (status) {
+    case 'in_revision': return sql`${agreements.lifecycle} = 'active' and (${agreements.openProposal} is not null or ${agreements.revisionRequested})`
+    case 'active': return sql`${agreements.lifecycle} = 'active' and ${agreements.openProposal} is null and not ${agreements.revisionRequested}`
+    default: return eq(agreements.lifecycle, status)
+  }
+}
+
+export async function listAgreements (db: DbOrTx, partnershipId: string, filter: { status?: string | undefined, category?: string | undefined }, afterId: string | null, limit: number): Promise<AgreementRow[]> {
+  return db.select().from(agreements).where(and(
+    eq(agreements.partnershipId, partnershipId),
+    filter.status ? statusFilter(filter.status) : undefined,
+    filter.category ? eq(agreements.category, filter.category) : undefined,
+    afterId ? gt(agreements.id, afterId) : undefined
+  )).orderBy(asc(agreements.id)).limit(limit)
+}
+
+export async function listAgreementIdsOfPartnership (db: DbOrTx, partnershipId: string): Promise<AgreementRow[]> {
+  return db.select().from(agreements).where(eq(agreements.partnershipId, partnershipId))
+}
+
+export async function insertVersion (db: DbOrTx, row: typeof agreementVersions.$inferInsert): Promise<VersionRow> {
+  const [created] = await db.insert(agreementVersions).values(row).returning()
+  return created!
+}
+
+export async function findVersion (db: DbOrTx, agreementId: string, number: number, lock = false): Promise<VersionRow | undefined> {
+  const q = db.select().from(agreementVersions).where(and(eq(agreementVersions.agreementId, agreementId), eq(agreementVersions.number, number))).limit(1)
+  const [row] = lock ? await q.for('update') : await q
+  return row
+}
+
+export async function listVersions (db: DbOrTx, agreementId: string, afterNumber: number, limit: number): Promise<VersionRow[]> {
+  return db.select().from(agreementVersions).where(and(eq(agreementVersions.agreementId, agreementId), gt(agreementVersions.number, afterNumber)))
+    .orderBy(asc(agreementVersions.number)).limit(limit)
+}
+
+/** Open proposals of a partnership, for voiding when its partners change. */
+export async function listOpenProposals (db: DbOrTx, partnershipId: string): Promise<Array<VersionRow & { partnershipId: string }>> {
+  const rows = await db.select({ v: agreementVersions }).from(agreementVersions).innerJoin(agreements, eq(agreements.id, agreementVersions.agreementId))
+    .where(and(eq(agreements.partnershipId, partnershipId), eq(agreementVersions.status, 'proposed')))
+  return rows.map((r) => ({ ...r.v, partnershipId }))
+}
+
+export async function updateVersion (db: DbOrTx, id: string, patch: Partial<Omit<VersionRow, 'id'>>): Promise<VersionRow> {
+  const [row] = await db.update(agreementVersions).set(patch).where(eq(agreementVersions.id, id)).returning()
+  return row!
+}
+
+export async function deleteVersion (db: DbOrTx, id: string): Promise<void> {
+  await db.delete(agreementVersions).where(eq(agreementVersions.id, id))
+}
+
+export async function insertSignature (db: DbOrTx, row: typeof signatures.$inferInsert): Promise<SignatureRow> {
+  const [created] = await db.insert(signatures).values(row).returning()
+  return created!
+}
+
+export async function listSignatures (db: DbOrTx, versionIds: string[], liveOnly = false): Promise<SignatureRow[]> {
+  if (versionIds.length === 0) return []
+  return db.select().from(signatures).where(and(inArray(signatures.versionId, versionIds), liveOnly ? isNull(signatures.revokedAt) : undefined))
+    .orderBy(asc(signatures.signedAt), asc(signatures.id))
+}
+
+export async function revokeSignature (db: DbOrTx, id: string, at: Date): Promise<void> {
+  await db.update(signatures).set({ revokedAt: at }).where(eq(signatures.id, id))
+}
+
+export async function deleteAgreement (db: DbOrTx, id: string): Promise<void> {
+  await db.delete(agreements).where(eq(agreements.id, id))
+}

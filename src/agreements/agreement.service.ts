@@ -1,0 +1,52 @@
+import type { Deps } from '../deps.ts'
+import { DomainError } from '../http/errors.ts'
+import { requireMembership } from '../partnerships/membership.service.ts'
+import { noSuchVersion, readAgreement } from './agreement.context.ts'
+import * as repo from './agreement.repo.ts'
+import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
+import { diffContent, type VersionDiff } from './diff.rules.ts'
+
+export interface VersionWithSignatures { version: VersionRow, signatures: SignatureRow[] }
+
+async function withSignatures (deps: Pick<Deps, 'db'>, versions: VersionRow[]): Promise<VersionWithSignatures[]> {
+  const sigs = await repo.listSignatures(deps.db, versions.map((v) => v.id))
+  return versions.map((version) => ({ version, signatures: sigs.filter((s) => s.versionId === version.id) }))
+}
+
+export interface AgreementDetail { agreement: AgreementRow, active: VersionWithSignatures | null, proposal: VersionWithSignatures | null }
+
+/** An agreement with its active version and open proposal, for a member. */
+export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<AgreementDetail> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const numbers = [agreement.activeVersion, agreement.openProposal].filter((n): n is number => n !== null)
+  const versions = (await Promise.all(numbers.map((n) => repo.findVersion(deps.db, agreement.id, n)))).filter((v): v is VersionRow => v !== undefined)
+  const detailed = await withSignatures(deps, versions)
+  const find = (n: number | null) => detailed.find((d) => d.version.number === n) ?? null
+  return { agreement, active: find(agreement.activeVersion), proposal: find(agreement.openProposal) }
+}
+
+export async function listAgreements (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, status?: string | undefined, category?: string | undefined, afterId: string | null, limit: number }): Promise<AgreementRow[]> {
+  await requireMembership(deps.db, input.partnershipId, input.userId)
+  return repo.listAgreements(deps.db, input.partnershipId, { status: input.status, category: input.category }, input.afterId, input.limit)
+}
+
+export async function listVersions (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string, afterNumber: number, limit: number }): Promise<VersionWithSignatures[]> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  return withSignatures(deps, await repo.listVersions(deps.db, agreement.id, input.afterNumber, input.limit))
+}
+
+export async function getVersion (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<VersionWithSignatures> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const version = await repo.findVersion(deps.db, agreement.id, input.number)
+  if (!version) throw noSuchVersion()
+  return (await withSignatures(deps, [version]))[0]!
+}
+
+/** The clause-level difference from version `against` to version `number`. */
+export async function diffVersions (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, number: number, against: number, userId: string }): Promise<{ from: number, to: number, diff: VersionDiff }> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const [to, from] = await Promise.all([repo.findVersion(deps.db, agreement.id, input.number), repo.findVersion(deps.db, agreement.id, input.against)])
+  if (!to) throw noSuchVersion()
+  if (!from) throw new DomainError('VALIDATION_FAILED', `there is no version ${input.against}`, { errors: [{ in: 'query', path: '/against', message: 'no such version' }] })
+  return { from: from.number, to: to.number, diff: diffContent(from, to) }
+}

@@ -1,0 +1,100 @@
+import rrule from 'rrule'
+
+const { RRule } = rrule
+
+const ALLOWED_PARTS = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYMONTHDAY', 'BYMONTH', 'COUNT', 'UNTIL'])
+const ALLOWED_FREQ = new Set(['DAILY', 'WEEKLY', 'MONTHLY', 'YEARLY'])
+const WEEK_MS = 7 * 24 * 3600_000
+const DST_SLACK_MS = 2 * 3600_000
+
+/**
+ * Validates a review cadence: an RFC 5545 RRULE limited to the parts the spec
+ * names, and never more often than weekly (reviews are for reflection, not
+ * surveillance): every gap between consecutive occurrences is at least 7 days.
+ */
+export function parseCadence (rule: string): { problem: string | null } {
+  const text = rule.trim().replace(/^RRULE:/i, '')
+  const parts = text.split(';').map((p) => p.split('='))
+  const keys = new Set<string>()
+  for (const [k, v] of parts) {
+    const key = (k ?? '').toUpperCase()
+    if (!key || v === undefined || v === '') return { problem: `"${parts.map((p) => p.join('=')).join(';')}" is not an RRULE (KEY=VALUE;…)` }
+    if (!ALLOWED_PARTS.has(key)) return { problem: `${key} is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)` }
+    if (keys.has(key)) return { problem: `${key} appears twice` }
+    keys.add(key)
+  }
+  const freq = parts.find(([k]) => k!.toUpperCase() === 'FREQ')?.[1]?.toUpperCase()
+  if (!freq || !ALLOWED_FREQ.has(freq)) return { problem: 'FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY' }
+  if (keys.has('COUNT') && keys.has('UNTIL')) return { problem: 'COUNT and UNTIL cannot both be given' }
+  let r: InstanceType<typeof RRule>
+  try {
+    r = new RRule({ ...RRule.parseString(text), dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)), byhour: [19], byminute: [0], bysecond: [0] })
+  } catch (err) {
+    return { problem: `invalid RRULE: ${(err as Error).message}` }
+  }
+  let previous: Date | null = null
+  let count = 0
+  let tooFrequent = false
+  r.all((d) => {
+    if (previous && d.getTime() - previous.getTime() < WEEK_MS - DST_SLACK_MS) tooFrequent = true
+    previous = d
+    return !tooFrequent && ++count < 120
+  })
+  if (tooFrequent) return { problem: 'reviews may be at most weekly' }
+  if (count === 0) return { problem: 'the rule has no occurrence' }
+  return { problem: null }
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>()
+function formatter (tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+    formatters.set(tz, f)
+  }
+  return f
+}
+
+/** The wall-clock time of an instant in `tz`, as a "floating" Date whose UTC fields are that wall time. */
+export function wallClock (instant: Date, tz: string): Date {
+  const p = Object.fromEntries(formatter(tz).formatToParts(instant).map((x) => [x.type, Number(x.value)]))
+  return new Date(Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!))
+}
+
+const offsetAt = (tz: string, instant: number): number => wallClock(new Date(instant), tz).getTime() - Math.floor(instant / 1000) * 1000
+
+/**
+ * The instant at which a wall-clock time (a floating Date) happens in `tz`.
+ * A time skipped by a DST jump moves forward by the jump; a repeated one takes
+ * its first occurrence.
+ */
+export function zonedInstant (wall: Date, tz: string): Date {
+  const w = wall.getTime()
+  const t1 = w - offsetAt(tz, w)
+  const t2 = w - offsetAt(tz, t1)
+  if (offsetAt(tz, t2) === offsetAt(tz, t1) || t1 === t2) return new Date(Math.min(t1, t2))
+  return new Date(Math.max(t1, t2))
+}
+
+/**
+ * The first occurrence of the cadence strictly after `after`, evaluated in the
+ * partnership's time zone at the local review time, from `anchor` (the
+ * activation) as DTSTART. Independent of the process time zone: the recurrence
+ * runs on floating wall-clock dates and only the last step maps to an instant.
+ */
+export function nextOccurrence (cadence: { rrule: string, time: string }, tz: string, anchor: Date, after: Date): Date | null {
+  const [hh, mm] = cadence.time.split(':').map(Number) as [number, number]
+  const a = wallClock(anchor, tz)
+  const dtstart = new Date(Date.UTC(a.getUTCFullYear(), a.getUTCMonth(), a.getUTCDate(), hh, mm, 0))
+  const rule = new RRule({ ...RRule.parseString(cadence.rrule.trim().replace(/^RRULE:/i, '')), dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
+  let cursor = wallClock(after, tz)
+  cursor = new Date(cursor.getTime() - 3600_000 * 3) // step back over any DST ambiguity, then filter on real instants
+  for (let i = 0; i < 10; i++) {
+    const occurrence = rule.after(cursor, false)
+    if (!occurrence) return null
+    const instant = zonedInstant(occurrence, tz)
+    if (instant.getTime() > after.getTime()) return instant
+    cursor = occurrence
+  }
+  return null
+}
