@@ -47,6 +47,8 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz' }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.requestTimeoutMs,
+    // Bounds the handler too: a database that accepts and drops connections must give a 503, never a hang.
+    handlerTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   }).withTypeProvider<ZodTypeProvider>()

@@ -57,6 +57,8 @@ export async function createDb (config: Config['database']): Promise<Database> {
       connect_timeout: config.connectTimeoutS,
       idle_timeout: 60,
       max_lifetime: 60 * 30,
+      // Between failed connection attempts: at least 100 ms (no reconnect storm), at most 2 s (fail fast in an outage).
+      backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 2),
       prepare: config.prepare,
       onnotice: () => {},
       connection: config.statementTimeoutMs > 0

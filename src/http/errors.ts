@@ -18,6 +18,7 @@ export const problemCatalog = {
   OBSERVER_READ_ONLY: [403, 'Observers can read but not change anything'],
   NOT_A_SIGNER: [403, 'Only the partners named when the version was proposed sign it'],
   NOT_THE_AUTHOR: [403, 'Only the author may do this'],
+  NOT_A_REVIEWER: [403, 'Only the partners asked to review answer this review'],
   NOT_FOUND: [404, 'Not found'],
   IDEMPOTENCY_KEY_IN_USE: [409, 'A request with this Idempotency-Key is still running'],
   CONFLICT: [409, 'Conflict'],
@@ -37,6 +38,9 @@ export const problemCatalog = {
   AGREEMENT_CLOSED: [409, 'The agreement is closed'],
   NOTHING_TO_RETIRE: [409, 'Only an agreement that was active can be retired'],
   NOT_SIGNED: [409, 'You have no signature on this version to revoke'],
+  REVIEW_OPEN: [409, 'A review of this agreement is already open'],
+  REVIEW_CLOSED: [409, 'The review is closed'],
+  AGREEMENT_NOT_ACTIVE: [409, 'Only an active agreement can be reviewed'],
   GONE: [410, 'Gone'],
   INVITATION_USED: [410, 'The invitation was already used'],
   INVITATION_REVOKED: [410, 'The invitation was revoked'],
@@ -50,7 +54,8 @@ export const problemCatalog = {
   INTERNAL: [500, 'Internal server error'],
   DATABASE_UNAVAILABLE: [503, 'The database is unavailable'],
   AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],
-  OVERLOADED: [503, 'The service is overloaded']
+  OVERLOADED: [503, 'The service is overloaded'],
+  TIMED_OUT: [503, 'The request took too long']
 } as const satisfies Record<string, readonly [number, string]>
 
 export type DomainErrorCode = keyof typeof problemCatalog

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import { and, eq, lte } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
@@ -10,7 +10,7 @@ import { idempotencyKeys } from './idempotency.sql.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency: { id: string, fingerprint: string } | null
+    idempotency: { id: string, fingerprint: string, seal: Buffer } | null
   }
 }
 
@@ -27,6 +27,11 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * for 24 h, another body gets 422, and a retry while the first still runs gets
  * 409. Responses of 5xx and 429 are not stored (a retry may then do the work),
  * and neither are requests that failed validation (they did nothing).
+ *
+ * Stored responses can hold secrets shown once (invitation and calendar
+ * tokens) and agreement text, so the table never holds them in clear: the key
+ * is stored as its SHA-256, and the response is sealed with AES-256-GCM under a
+ * key derived (HKDF) from the Idempotency-Key itself, which only the client has.
  */
 async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date }): Promise<void> {
   const { db } = deps
@@ -39,7 +44,8 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     if (typeof key !== 'string' || !KEY.test(key)) {
       throw new DomainError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
     }
-    const scope = { userId: request.caller.userId, method: request.method, path: request.url.split('?')[0]!, key }
+    const scope = { userId: request.caller.userId, method: request.method, path: request.url.split('?')[0]!, key: createHash('sha256').update(key).digest('base64url') }
+    const seal = Buffer.from(hkdfSync('sha256', key, request.caller.userId, 'accord idempotent response', 32))
     const fingerprint = createHash('sha256').update(canonicalize(request.body ?? null) ?? 'null').update('\0').update(request.url).digest('base64url')
 
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -49,11 +55,11 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         leaseUntil: new Date(now.getTime() + LEASE_MS), createdAt: now, expiresAt: new Date(now.getTime() + TTL_MS)
       }).onConflictDoNothing().returning({ id: idempotencyKeys.id })
       if (claimed) {
-        request.idempotency = { id: claimed.id, fingerprint }
+        request.idempotency = { id: claimed.id, fingerprint, seal }
         return
       }
       const [prior] = await db.select().from(idempotencyKeys).where(and(
-        eq(idempotencyKeys.userId, scope.userId), eq(idempotencyKeys.method, scope.method), eq(idempotencyKeys.path, scope.path), eq(idempotencyKeys.key, key)
+        eq(idempotencyKeys.userId, scope.userId), eq(idempotencyKeys.method, scope.method), eq(idempotencyKeys.path, scope.path), eq(idempotencyKeys.key, scope.key)
       )).limit(1)
       if (!prior) continue // deleted between our insert and select: claim again
       if (prior.expiresAt <= now) {
@@ -65,7 +71,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
       }
       if (prior.state === 'done') {
         reply.code(prior.statusCode ?? 200).headers({ ...prior.headers, 'idempotent-replayed': 'true' })
-        return reply.send(prior.body ?? '')
+        return reply.send(prior.body ? openBody(seal, prior.body) : '')
       }
       if (prior.leaseUntil > now) {
         throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'the first request with this Idempotency-Key is still running; retry in a moment', { headers: { 'retry-after': '1' } })
@@ -74,7 +80,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
       const [taken] = await db.update(idempotencyKeys).set({ leaseUntil: new Date(now.getTime() + LEASE_MS) })
         .where(and(eq(idempotencyKeys.id, prior.id), eq(idempotencyKeys.leaseUntil, prior.leaseUntil))).returning({ id: idempotencyKeys.id })
       if (taken) {
-        request.idempotency = { id: taken.id, fingerprint }
+        request.idempotency = { id: taken.id, fingerprint, seal }
         return
       }
     }
@@ -95,15 +101,29 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
           const v = reply.getHeader(h)
           if (v !== undefined) headers[h] = String(v)
         }
-        await db.update(idempotencyKeys).set({ state: 'done', statusCode: status, headers, body: (payload as string | null) ?? '' })
+        await db.update(idempotencyKeys).set({ state: 'done', statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
           .where(eq(idempotencyKeys.id, held.id))
       }
     } catch (err) {
-      // The work is done and answered; a lost record only means a retry after the lease gets 409 or redoes nothing harmful.
+      // The work is done and answered; if the record is lost, a retry within the lease gets 409 and one after it may redo the work.
       request.log.warn({ err: { type: (err as Error).name } }, 'could not record the idempotent response')
     }
     return payload
   })
+}
+
+function sealBody (key: Buffer, plain: string): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
+  return `v1.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${data.toString('base64url')}`
+}
+
+function openBody (key: Buffer, sealed: string): string {
+  const [, iv, tag, data] = sealed.split('.')
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64url'))
+  decipher.setAuthTag(Buffer.from(tag!, 'base64url'))
+  return Buffer.concat([decipher.update(Buffer.from(data!, 'base64url')), decipher.final()]).toString('utf8')
 }
 
 export const idempotency = fp(idempotencyPlugin, { name: 'accord-idempotency', fastify: '5.x', dependencies: ['accord-auth'] })

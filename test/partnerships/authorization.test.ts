@@ -1,0 +1,295 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { buildTestApp, problemOf } from '../helpers/app.ts'
+
+/** A sub-test, as tap hands it to a callback. */
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+const ctx = await buildTestApp(t)
+
+const idOf = async (token: string): Promise<string> => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json().id
+const eventCount = async (token: string, pid: string): Promise<{ eventCount: number, head: unknown }> => {
+  const res = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/audit/verify`, token })
+  if (res.statusCode !== 200) throw new Error(`verify: ${res.statusCode} ${res.body}`)
+  const { eventCount, head } = res.json()
+  return { eventCount, head }
+}
+
+async function invite (token: string, pid: string, role: 'partner' | 'observer'): Promise<{ id: string, token: string }> {
+  const res = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/invitations`, token, body: { role } })
+  if (res.statusCode !== 201) throw new Error(`invite: ${res.statusCode} ${res.body}`)
+  return res.json()
+}
+
+async function accept (token: string, invitationToken: string): Promise<void> {
+  const res = await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token, body: { token: invitationToken } })
+  if (res.statusCode !== 201) throw new Error(`accept: ${res.statusCode} ${res.body}`)
+}
+
+/**
+ * One partnership with every kind of caller: Alice and Bob (partners), Carol (an
+ * observer), Dave (a partner who left, whose token is still valid) and Eve (a
+ * stranger); a pending observer invitation and a pending partner invitation.
+ */
+async function arrange () {
+  const tag = randomBytes(4).toString('hex')
+  const alice = await ctx.token('alice', { name: 'Alice' })
+  const bob = await ctx.token('bob', { name: 'Bob' })
+  const carol = await ctx.token('carol', { name: 'Carol' })
+  const dave = await ctx.token('dave', { name: 'Dave' })
+  const eve = await ctx.token('eve', { name: 'Eve' })
+  const name = `Secret garden ${tag}`
+  const created = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name, timezone: 'Europe/Paris' } })
+  if (created.statusCode !== 201) throw new Error(`create: ${created.statusCode} ${created.body}`)
+  const pid: string = created.json().id
+  const base = `/v1/partnerships/${pid}`
+  await accept(bob, (await invite(alice, pid, 'partner')).token)
+  const daveInvitation = await invite(alice, pid, 'partner')
+  await accept(dave, daveInvitation.token)
+  const left = await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: dave })
+  if (left.statusCode !== 204) throw new Error(`leave: ${left.statusCode}`)
+  const carolInvitation = await invite(alice, pid, 'observer')
+  for (const partner of [alice, bob]) {
+    const res = await ctx.request({ method: 'POST', url: `${base}/invitations/${carolInvitation.id}/approvals`, token: partner })
+    if (res.statusCode !== 201) throw new Error(`approve: ${res.statusCode} ${res.body}`)
+  }
+  await accept(carol, carolInvitation.token)
+  const pendingObserver = await invite(alice, pid, 'observer')
+  const pendingPartner = await invite(alice, pid, 'partner')
+  const etag = (await ctx.request({ method: 'GET', url: base, token: alice })).headers.etag as string
+  const ids = { alice: await idOf(alice), bob: await idOf(bob), carol: await idOf(carol), dave: await idOf(dave) }
+  return {
+    pid,
+    base,
+    name,
+    etag,
+    iid: pendingObserver.id,
+    pendingPartner,
+    usedToken: daveInvitation.token,
+    tokens: { alice, bob, carol, dave, eve },
+    ids,
+    /** Nothing of this may reach a caller who is refused. */
+    secrets: [name, pid, ids.alice, ids.bob, ids.carol, ids.dave, pendingObserver.id, pendingPartner.id, pendingPartner.token, daveInvitation.id, carolInvitation.id]
+  }
+}
+type Fixture = Awaited<ReturnType<typeof arrange>>
+
+const CALLERS = ['anonymous', 'token without the scope', 'stranger', 'member who left', 'observer', 'partner with exactly the scope'] as const
+type Caller = typeof CALLERS[number]
+
+/** What a cell expects: a problem, the non-member 404 (identical to an unknown partnership's), or a success. */
+type Expect =
+  | { problem: number, code: string }
+  | { hidden: true }
+  | { status: number, check?: (t: Test, res: LightMyRequestResponse, f: Fixture, caller: Caller) => void }
+
+interface Route {
+  name: string
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  url: (f: Fixture, pid?: string) => string
+  scope: string
+  /** `read` and `write` routes live under a partnership; the others do not. */
+  kind: 'read' | 'write' | 'leave' | 'create' | 'list' | 'accept'
+  ok: number
+  body?: (f: Fixture, caller: Caller) => unknown
+  headers?: (f: Fixture) => Record<string, string>
+}
+
+const under = (suffix: string) => (f: Fixture, pid = f.pid) => `/v1/partnerships/${pid}${suffix}`
+const underInvitation = (suffix: string) => (f: Fixture, pid = f.pid) => `/v1/partnerships/${pid}/invitations/${f.iid}${suffix}`
+
+const routes: Route[] = [
+  { name: 'POST /v1/partnerships', method: 'POST', url: () => '/v1/partnerships', body: () => ({ name: 'Another one', timezone: 'Europe/Paris' }), scope: 'partnerships:write', kind: 'create', ok: 201 },
+  { name: 'GET /v1/partnerships', method: 'GET', url: () => '/v1/partnerships?limit=100', scope: 'partnerships:read', kind: 'list', ok: 200 },
+  { name: 'GET /v1/partnerships/{pid}', method: 'GET', url: under(''), scope: 'partnerships:read', kind: 'read', ok: 200 },
+  { name: 'PATCH /v1/partnerships/{pid}', method: 'PATCH', url: under(''), body: () => ({ name: 'Renamed' }), headers: (f) => ({ 'if-match': f.etag }), scope: 'partnerships:write', kind: 'write', ok: 200 },
+  { name: 'GET /v1/partnerships/{pid}/members', method: 'GET', url: under('/members'), scope: 'partnerships:read', kind: 'read', ok: 200 },
+  { name: 'DELETE /v1/partnerships/{pid}/members/me', method: 'DELETE', url: under('/members/me'), scope: 'partnerships:write', kind: 'leave', ok: 204 },
+  { name: 'POST /v1/partnerships/{pid}/invitations', method: 'POST', url: under('/invitations'), body: () => ({ role: 'partner' }), scope: 'partnerships:write', kind: 'write', ok: 201 },
+  { name: 'GET /v1/partnerships/{pid}/invitations', method: 'GET', url: under('/invitations'), scope: 'partnerships:read', kind: 'read', ok: 200 },
+  { name: 'GET /v1/partnerships/{pid}/invitations/{iid}', method: 'GET', url: underInvitation(''), scope: 'partnerships:read', kind: 'read', ok: 200 },
+  { name: 'DELETE /v1/partnerships/{pid}/invitations/{iid}', method: 'DELETE', url: underInvitation(''), scope: 'partnerships:write', kind: 'write', ok: 204 },
+  { name: 'POST /v1/partnerships/{pid}/invitations/{iid}/approvals', method: 'POST', url: underInvitation('/approvals'), scope: 'partnerships:write', kind: 'write', ok: 201 },
+  {
+    name: 'POST /v1/invitations/accept',
+    method: 'POST',
+    url: () => '/v1/invitations/accept',
+    // A stranger holds a token nobody issued; the member who left holds the one he already used.
+    body: (f, caller) => ({ token: caller === 'stranger' ? `acc_inv_${randomBytes(32).toString('base64url')}` : caller === 'member who left' ? f.usedToken : f.pendingPartner.token }),
+    scope: 'partnerships:write',
+    kind: 'accept',
+    ok: 201
+  },
+  { name: 'GET /v1/partnerships/{pid}/events', method: 'GET', url: under('/events'), scope: 'audit:read', kind: 'read', ok: 200 },
+  { name: 'GET /v1/partnerships/{pid}/audit/verify', method: 'GET', url: under('/audit/verify'), scope: 'audit:read', kind: 'read', ok: 200 }
+]
+
+const listed = (present: boolean) => (t: Test, res: LightMyRequestResponse, f: Fixture, caller: Caller) => {
+  const ids = res.json().items.map((p: { id: string }) => p.id)
+  t.equal(ids.includes(f.pid), present, present ? 'the list shows the partnership' : 'the list does not show the partnership')
+  // The caller's own id may appear (in partnerships of their own); nothing else of this one may.
+  const own = caller === 'member who left' ? f.ids.dave : null
+  if (!present) for (const s of f.secrets) if (s !== own) t.notOk(res.body.includes(s), 'the list leaks nothing of the partnership')
+}
+
+function expectationOf (route: Route, caller: Caller): Expect | null {
+  if (caller === 'anonymous') return { problem: 401, code: 'token-required' }
+  if (caller === 'token without the scope') return { problem: 403, code: 'insufficient-scope' }
+  if (caller === 'partner with exactly the scope') return { status: route.ok }
+  switch (route.kind) {
+    case 'create':
+      return caller === 'observer' ? null : { status: 201 }
+    case 'list':
+      return { status: 200, check: listed(caller === 'observer') }
+    case 'accept':
+      if (caller === 'stranger') return { problem: 404, code: 'not-found' }
+      if (caller === 'member who left') return { problem: 410, code: 'invitation-used' }
+      return null
+    case 'leave':
+      return caller === 'observer' ? { status: 204 } : { hidden: true }
+    case 'read':
+      return caller === 'observer' ? { status: 200 } : { hidden: true }
+    case 'write':
+      return caller === 'observer' ? { problem: 403, code: 'observer-read-only' } : { hidden: true }
+  }
+}
+
+async function tokenOf (f: Fixture, route: Route, caller: Caller): Promise<string | undefined> {
+  switch (caller) {
+    case 'anonymous': return undefined
+    // A current partner: only the scope is missing.
+    case 'token without the scope': return ctx.token('alice', { name: 'Alice', scope: 'agreements:read' })
+    case 'stranger': return f.tokens.eve
+    case 'member who left': return f.tokens.dave
+    case 'observer': return f.tokens.carol
+    case 'partner with exactly the scope': return ctx.token(route.kind === 'accept' ? `frank-${randomUUID()}` : 'alice', { name: 'Frank', scope: route.scope })
+  }
+}
+
+const send = (route: Route, f: Fixture, caller: Caller, token: string | undefined, pid?: string) => {
+  const body = route.body?.(f, caller)
+  return ctx.request({ method: route.method, url: route.url(f, pid), token, headers: route.headers?.(f) ?? {}, ...(body === undefined ? {} : { body }) })
+}
+
+/** A problem body without what depends on the request itself (its id and the path it asked for). */
+const comparable = (res: LightMyRequestResponse) => {
+  const { requestId, instance, ...rest } = problemOf(res) as Record<string, unknown>
+  return rest
+}
+
+function assertNothingLeaks (t: Test, res: LightMyRequestResponse, f: Fixture): void {
+  const body = JSON.stringify(comparable(res))
+  for (const s of f.secrets) t.notOk(body.includes(s), `the ${res.statusCode} body holds no partnership data`)
+  t.notOk(res.headers.etag, `no ETag on a ${res.statusCode}`)
+  t.notOk(res.headers.location, `no Location on a ${res.statusCode}`)
+}
+
+t.test('the authorization matrix: every route of partnerships and invitations, every kind of caller', async (t) => {
+  for (const route of routes) {
+    t.test(route.name, async (t) => {
+      const f = await arrange()
+      let before = await eventCount(f.tokens.alice, f.pid)
+      for (const caller of CALLERS) {
+        const expected = expectationOf(route, caller)
+        if (expected === null) continue
+        // The successful partner call changes things on purpose: check first that nobody else did.
+        if (caller === 'partner with exactly the scope') {
+          t.same(await eventCount(f.tokens.alice, f.pid), before, 'no refused caller appended an event')
+        }
+        const token = await tokenOf(f, route, caller)
+        const res = await send(route, f, caller, token)
+        const cell = `${caller}: ${route.name}`
+        if ('hidden' in expected) {
+          t.equal(res.statusCode, 404, `${cell} is 404`)
+          const unknown = await send(route, f, caller, token, randomUUID())
+          t.equal(unknown.statusCode, 404)
+          t.same(comparable(res), comparable(unknown), `${cell}: the same answer as for a partnership that does not exist`)
+          t.equal(comparable(res).code, 'not-found')
+          assertNothingLeaks(t, res, f)
+        } else if ('problem' in expected) {
+          t.equal(res.statusCode, expected.problem, `${cell} is ${expected.problem}`)
+          t.equal(problemOf(res).code, expected.code, `${cell} is ${expected.code}`)
+          if (expected.problem === 401) t.match(res.headers['www-authenticate'], /^Bearer\b/, 'with a Bearer challenge')
+          if (expected.code === 'insufficient-scope') t.match(res.headers['www-authenticate'], /insufficient_scope/)
+          assertNothingLeaks(t, res, f)
+        } else {
+          t.equal(res.statusCode, expected.status, `${cell} is ${expected.status}`)
+          expected.check?.(t, res, f, caller)
+        }
+        // A refused or read-only call appends nothing; only leaving (observer) and the partner's call may.
+        if (caller === 'observer' && route.kind === 'leave') {
+          const after = await eventCount(f.tokens.alice, f.pid)
+          t.equal(after.eventCount, before.eventCount + 1, 'the observer left: one member.left event')
+          before = after
+        } else if (caller !== 'partner with exactly the scope') {
+          t.same(await eventCount(f.tokens.alice, f.pid), before, `${cell} appended no event`)
+        }
+      }
+    })
+  }
+})
+
+t.test('tenancy comes before preconditions: a PATCH without If-Match from a non-member is 404, not 428', async (t) => {
+  const f = await arrange()
+  const before = await eventCount(f.tokens.alice, f.pid)
+  const patch = (token: string, pid = f.pid) => ctx.request({ method: 'PATCH', url: `/v1/partnerships/${pid}`, token, body: { name: 'Mine now' } })
+  const unknown = await patch(f.tokens.eve, randomUUID())
+  t.equal(unknown.statusCode, 404)
+  for (const [who, token] of [['stranger', f.tokens.eve], ['member who left', f.tokens.dave]] as const) {
+    const res = await patch(token)
+    t.equal(res.statusCode, 404, `${who}: 404`)
+    t.same(comparable(res), comparable(unknown), `${who}: same as an unknown partnership`)
+    assertNothingLeaks(t, res, f)
+  }
+  const observer = await patch(f.tokens.carol)
+  t.equal(observer.statusCode, 403, 'an observer learns about the role before the precondition')
+  t.equal(problemOf(observer).code, 'observer-read-only')
+  const partner = await patch(f.tokens.alice)
+  t.equal(partner.statusCode, 428, 'a partner is asked for If-Match')
+  t.equal(problemOf(partner).code, 'precondition-required')
+  t.same(await eventCount(f.tokens.alice, f.pid), before)
+  t.equal((await ctx.request({ method: 'GET', url: f.base, token: f.tokens.alice })).json().name, f.name)
+})
+
+t.test('a stranger\'s requests never append an event, whatever they try', async (t) => {
+  const f = await arrange()
+  const before = await eventCount(f.tokens.alice, f.pid)
+  for (const route of routes) {
+    if (route.kind === 'create' || route.kind === 'list' || route.kind === 'accept') continue
+    for (const key of [undefined, randomUUID()]) {
+      const body = route.body?.(f, 'stranger')
+      const res = await ctx.request({
+        method: route.method,
+        url: route.url(f),
+        token: f.tokens.eve,
+        headers: { ...route.headers?.(f), ...(key && route.method === 'POST' ? { 'idempotency-key': key } : {}) },
+        ...(body === undefined ? {} : { body })
+      })
+      t.equal(res.statusCode, 404, route.name)
+    }
+  }
+  t.same(await eventCount(f.tokens.alice, f.pid), before, 'the chain is exactly as it was')
+  const seen = (await ctx.request({ method: 'GET', url: f.base, token: f.tokens.alice })).json()
+  t.equal(seen.name, f.name)
+  t.equal(seen.members.length, 3, 'Alice, Bob and Carol, as before')
+  const invitations = (await ctx.request({ method: 'GET', url: `${f.base}/invitations?limit=100`, token: f.tokens.alice })).json().items
+  t.equal(invitations.find((i: { id: string }) => i.id === f.iid).status, 'pending')
+  t.same(invitations.find((i: { id: string }) => i.id === f.iid).approvals, [])
+})
+
+t.test('an invitation is reachable only under its own partnership', async (t) => {
+  const f = await arrange()
+  // Eve is a partner of her own partnership and knows the id of an invitation of Alice's.
+  const own = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: f.tokens.eve, body: { name: 'Eve alone', timezone: 'UTC' } })).json()
+  const before = await eventCount(f.tokens.alice, f.pid)
+  const unknownInvitation = await ctx.request({ method: 'GET', url: `/v1/partnerships/${own.id}/invitations/${randomUUID()}`, token: f.tokens.eve })
+  t.equal(unknownInvitation.statusCode, 404)
+  for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['POST', '/approvals']] as const) {
+    const res = await ctx.request({ method, url: `/v1/partnerships/${own.id}/invitations/${f.iid}${suffix}`, token: f.tokens.eve })
+    t.equal(res.statusCode, 404, `${method} …/invitations/{iid}${suffix}`)
+    t.same(comparable(res), comparable(unknownInvitation), 'the same answer as for an invitation that does not exist')
+  }
+  t.same(await eventCount(f.tokens.alice, f.pid), before)
+  t.equal((await ctx.request({ method: 'GET', url: `${f.base}/invitations/${f.iid}`, token: f.tokens.alice })).json().status, 'pending')
+})

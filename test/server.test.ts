@@ -1,0 +1,255 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import http from 'node:http'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+/**
+ * The real process, as `npm start` runs it: configuration from the
+ * environment, PGlite in memory, JSON logs on stdout, and a graceful shutdown on
+ * SIGTERM. It never inherits the test's database settings (always PGlite).
+ */
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const entry = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+const BOOT_TIMEOUT_MS = 60_000 // PGlite boots in ~6 s alone, ~15 s with two at once on 2 CPUs; more under a parallel run
+const EXIT_TIMEOUT_MS = 15_000
+
+async function freePort (): Promise<number> {
+  const probe = net.createServer()
+  await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.listen(0, '127.0.0.1', resolve) })
+  const { port } = probe.address() as net.AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
+}
+
+interface Proc {
+  readonly child: ChildProcess
+  readonly port: number
+  /** Every stdout line so far. */
+  readonly lines: string[]
+  stderr(): string
+  /** Resolves with the first stdout line matching, rejects on timeout or exit. */
+  waitForLine(match: RegExp, timeoutMs?: number): Promise<string>
+  /** Resolves when the process exits (or rejects after timeoutMs). */
+  exit(timeoutMs?: number): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/** Starts `node src/server.ts` with only the given configuration (plus PATH): nothing else leaks in. */
+function startServer (t: { teardown(fn: () => unknown): void }, env: Record<string, string>, port = 0): Proc {
+  const child = spawn(process.execPath, [entry], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const waiters = new Set<() => void>()
+  let pending = ''
+  let stderr = ''
+  let exited: { code: number | null, signal: NodeJS.Signals | null } | null = null
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk
+    const parts = pending.split('\n')
+    pending = parts.pop()!
+    lines.push(...parts.filter((l) => l.length > 0))
+    for (const w of waiters) w()
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const exitPromise = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (pending) lines.push(pending)
+      exited = { code, signal }
+      for (const w of waiters) w()
+      resolve(exited)
+    })
+  })
+  t.teardown(() => { if (!exited) child.kill('SIGKILL') })
+
+  const within = <T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`)), timeoutMs) })
+    ]).finally(() => clearTimeout(timer))
+  }
+
+  return {
+    child,
+    port,
+    lines,
+    stderr: () => stderr,
+    waitForLine (match, timeoutMs = BOOT_TIMEOUT_MS) {
+      return within(new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const found = lines.find((l) => match.test(l))
+          if (found !== undefined) { waiters.delete(check); resolve(found) } else if (exited) { waiters.delete(check); reject(new Error(`exited (${JSON.stringify(exited)}) before a line matched ${match}; stderr:\n${stderr}`)) }
+        }
+        waiters.add(check)
+        check()
+      }), timeoutMs, `a stdout line matching ${match}`)
+    },
+    exit (timeoutMs = EXIT_TIMEOUT_MS) {
+      return within(exitPromise, timeoutMs, 'exit')
+    }
+  }
+}
+
+async function bootServer (t: { teardown(fn: () => unknown): void }, env: Record<string, string>): Promise<Proc> {
+  const port = await freePort()
+  const proc = startServer(t, { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'info', ...env }, port)
+  return proc
+}
+
+interface Res { status: number, headers: http.IncomingHttpHeaders, body: string, json(): any }
+
+/** One request on its own connection (no keep-alive), so nothing lingers into the shutdown. */
+function request (port: number, options: { method?: string, path: string, headers?: Record<string, string>, body?: unknown }): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
+    const headers: Record<string, string> = { ...options.headers }
+    if (payload !== undefined) headers['content-type'] = 'application/json'
+    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => {
+        resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) })
+      })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+/** Tries to open a TCP connection; resolves with the error code, or 'connected'. */
+function tryConnect (port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.once('connect', () => { s.destroy(); resolve('connected') })
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+  })
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+// The servers boot in parallel (PGlite takes a few seconds each); each test then waits for its own.
+const dev = await bootServer(t, { NODE_ENV: 'development' })
+const prod = await bootServer(t, { NODE_ENV: 'production' })
+
+t.test('in development, the process serves the API and shuts down gracefully', async (t) => {
+  const listening = await dev.waitForLine(/listening/)
+  t.match(JSON.parse(listening), { level: 30 }, 'it logs, as JSON, that it is listening')
+
+  const health = await request(dev.port, { path: '/healthz' })
+  t.equal(health.status, 200, 'GET /healthz is 200')
+  t.same(health.json(), { status: 'ok' })
+
+  const minted = await request(dev.port, { method: 'POST', path: '/v1/dev/tokens', body: { sub: 'alice', name: 'Alice' } })
+  t.equal(minted.status, 201, 'POST /v1/dev/tokens is 201')
+  const token: string = minted.json().accessToken
+  t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'with a JWT access token')
+
+  const me = await request(dev.port, { path: '/v1/me', headers: { authorization: `Bearer ${token}`, 'x-request-id': 'server-test-me' } })
+  t.equal(me.status, 200, 'GET /v1/me with it is 200')
+  t.equal(me.json().displayName, 'Alice')
+  t.equal(me.headers['x-request-id'], 'server-test-me')
+
+  t.test('a request in flight when SIGTERM arrives still completes, new connections are refused, and the process exits 0', async (t) => {
+    // Headers now (authentication and provisioning run), body after the signal: the request is in flight.
+    const body = JSON.stringify({ displayName: 'Alice Draining' })
+    const split = 10
+    const socket = net.connect(dev.port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    let raw = ''
+    socket.setEncoding('utf8').on('data', (c: string) => { raw += c })
+    const responded = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write([
+      'PATCH /v1/me HTTP/1.1',
+      `host: 127.0.0.1:${dev.port}`,
+      `authorization: Bearer ${token}`,
+      'content-type: application/json',
+      `content-length: ${Buffer.byteLength(body)}`,
+      'if-match: *',
+      'x-request-id: server-test-in-flight',
+      'connection: close',
+      '', ''
+    ].join('\r\n') + body.slice(0, split))
+    await sleep(200) // let the server read the headers and run the onRequest hooks
+
+    const signalledAt = performance.now()
+    t.ok(dev.child.kill('SIGTERM'), 'SIGTERM sent')
+    const shutting = await dev.waitForLine(/shutting down/, 5000)
+    t.match(JSON.parse(shutting), { signal: 'SIGTERM' }, 'it logs that it is shutting down, and why')
+
+    let refused = ''
+    for (let i = 0; i < 40 && refused !== 'ECONNREFUSED'; i++) {
+      refused = await tryConnect(dev.port)
+      if (refused !== 'ECONNREFUSED') await sleep(50)
+    }
+    t.equal(refused, 'ECONNREFUSED', 'a new connection is refused while the in-flight request is still open')
+    t.equal(raw, '', 'the in-flight request has not been answered yet')
+    t.equal(dev.child.exitCode, null, 'the process waits for it')
+
+    socket.end(body.slice(split))
+    await responded
+    const [head = '', payload = ''] = raw.split('\r\n\r\n')
+    t.match(head, /^HTTP\/1\.1 200 /, `the in-flight request completes with 200 (${head.split('\r\n')[0]})`)
+    t.match(JSON.parse(payload || '{}'), { displayName: 'Alice Draining' }, 'and its change, which needed the database, was made')
+
+    const { code, signal } = await dev.exit()
+    t.equal(code, 0, 'exit code 0')
+    t.equal(signal, null)
+    t.ok(performance.now() - signalledAt < EXIT_TIMEOUT_MS, `exited ${Math.round(performance.now() - signalledAt)} ms after SIGTERM`)
+    t.equal(await tryConnect(dev.port), 'ECONNREFUSED', 'after exit, connections are refused')
+  })
+
+  t.test('every stdout line is JSON, request lines carry a requestId, and no line carries a token', async (t) => {
+    t.ok(dev.lines.length > 0)
+    const parsed: Array<Record<string, any>> = []
+    for (const line of dev.lines) {
+      try { parsed.push(JSON.parse(line)) } catch { t.fail(`not JSON: ${line.slice(0, 200)}`) }
+    }
+    t.equal(parsed.length, dev.lines.length, 'all lines parse as JSON')
+    const requestLines = parsed.filter((l) => l.req !== undefined || l.res !== undefined)
+    t.ok(requestLines.length >= 6, `request lines are logged (${requestLines.length})`)
+    t.ok(requestLines.every((l) => typeof l.requestId === 'string' && l.requestId.length > 0), 'each request line has a requestId')
+    t.ok(parsed.some((l) => l.requestId === 'server-test-me' && l.res?.statusCode === 200), 'the caller\'s x-request-id is the requestId in the log')
+    t.ok(parsed.some((l) => l.requestId === 'server-test-in-flight' && l.res?.statusCode === 200), 'the in-flight request is logged as completed')
+    t.notOk(parsed.some((l) => l.req?.url === '/healthz'), '/healthz is not logged')
+    const all = dev.lines.join('\n')
+    t.notOk(all.includes(token), 'the token never appears')
+    t.notOk(all.includes(token.split('.')[2]!), 'nor its signature')
+    t.notMatch(all, /authorization/i, 'nor the word authorization')
+    t.notMatch(all, /bearer/i, 'nor a bearer scheme')
+  })
+})
+
+t.test('in production, dev tokens are off: POST /v1/dev/tokens is a 404 problem', async (t) => {
+  await prod.waitForLine(/listening/)
+  const res = await request(prod.port, { method: 'POST', path: '/v1/dev/tokens', body: { sub: 'mallory' } })
+  t.equal(res.status, 404)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { status: 404, code: 'not-found' })
+  t.notOk('accessToken' in res.json())
+  t.equal((await request(prod.port, { path: '/healthz' })).status, 200, 'the rest is served')
+  prod.child.kill('SIGTERM')
+  t.equal((await prod.exit()).code, 0, 'and SIGTERM stops it with exit code 0')
+})
+
+t.test('a bad configuration stops the process with exit code 1 and a message naming the variable', async (t) => {
+  const cases: Array<[string, Record<string, string>]> = [
+    ['PORT', { PORT: 'abc' }],
+    ['RATE_LIMIT_PER_MINUTE', { RATE_LIMIT_PER_MINUTE: '-1' }],
+    ['NODE_ENV', { NODE_ENV: 'staging' }]
+  ]
+  const runs = cases.map(([name, env]) => {
+    const proc = startServer(t, { HOST: '127.0.0.1', DATA_DIR: ':memory:', PORT: '0', ...env })
+    return { name, proc }
+  })
+  for (const { name, proc } of runs) {
+    const { code } = await proc.exit()
+    t.equal(code, 1, `${name}: exit code 1`)
+    t.match(proc.stderr(), new RegExp(`^accord: invalid configuration:\\n\\s+${name}: `), `${name}: stderr names it`)
+    t.notMatch(proc.stderr(), /^\s+at /m, `${name}: no stack trace`)
+    t.notMatch(proc.stderr(), /ConfigError|ZodError/, `${name}: no error class names`)
+    t.equal(proc.lines.length, 0, `${name}: nothing on stdout, it never started`)
+  }
+})
