@@ -20,6 +20,8 @@ import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
 import { auditRoutes } from './audit/audit.routes.ts'
+import { calendarRoutes } from './calendar/calendar.routes.ts'
+import { reviewRoutes } from './reviews/review.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
 import { partnershipRoutes } from './partnerships/partnership.routes.ts'
@@ -98,6 +100,8 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
         { name: 'agreements', description: 'Versioned agreements: boundaries with agreed consequences and a review cadence' },
         { name: 'versions', description: 'Immutable texts of an agreement: drafts, proposals, diffs' },
         { name: 'signatures', description: 'Consent bound to a content hash, with verifiable receipts' },
+        { name: 'reviews', description: 'Scheduled and early revisits: keep, revise or retire' },
+        { name: 'calendar', description: 'A private iCalendar feed of upcoming reviews' },
         { name: 'audit', description: 'The append-only, hash-chained log of every change' },
         { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
         { name: 'development', description: 'Local development helpers' },
@@ -131,6 +135,8 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   await app.register(agreementRoutes, { deps })
   await app.register(versionRoutes, { deps })
   await app.register(signatureRoutes, { deps })
+  await app.register(reviewRoutes, { deps })
+  await app.register(calendarRoutes, { deps })
   await app.register(auditRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 

@@ -54,6 +54,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
+  SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 })
 
@@ -70,6 +71,8 @@ export interface Config {
   readonly rateLimitPerMinute: number
   readonly requestTimeoutMs: number
   readonly shutdownGraceMs: number
+  /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
+  readonly schedulerIntervalMs: number
   readonly logLevel: string
 }
 
@@ -100,6 +103,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
     logLevel: e.LOG_LEVEL
   }
   return deepFreeze(config)

@@ -3,6 +3,7 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { createDb } from './db/client.ts'
 import { assembleDeps } from './deps.ts'
+import { startScheduler } from './scheduler/scheduler.ts'
 
 /**
  * Process entry: configuration → database → migrations → app → listen. On
@@ -24,7 +25,11 @@ async function main (): Promise<void> {
   await database.migrate()
   const deps = await assembleDeps(config, database)
   const app = await buildApp(deps)
-  app.addHook('onClose', async () => { await database.close() })
+  const scheduler = config.schedulerIntervalMs > 0 ? startScheduler(deps, app.log, config.schedulerIntervalMs) : null
+  app.addHook('onClose', async () => {
+    await scheduler?.stop()
+    await database.close()
+  })
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')

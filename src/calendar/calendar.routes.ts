@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Deps } from '../deps.ts'
+import { callerOf, publicRoute, secured } from '../http/auth.ts'
+import { authProblems, DateTimeSchema, problems } from '../http/schemas.ts'
+import { calendarFeed, createCalendarToken, revokeCalendarToken } from './calendar.service.ts'
+
+const tags = ['calendar']
+const CalendarTokenSchema = z.object({
+  id: z.uuid(),
+  token: z.string().meta({ description: 'Shown only in this response; Accord keeps only its hash' }),
+  url: z.string().meta({ description: 'The feed to subscribe to in any calendar app' }),
+  createdAt: DateTimeSchema
+}).meta({ id: 'CalendarToken' })
+
+export const calendarRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.post('/v1/me/calendar-tokens', {
+    schema: { summary: 'Create a secret calendar feed of your upcoming reviews', operationId: 'createCalendarToken', tags, security: secured('partnerships:read'), response: { 201: CalendarTokenSchema, ...authProblems, ...problems(409, 422) } }
+  }, async (request, reply) => {
+    const created = await createCalendarToken(deps, callerOf(request).userId)
+    return reply.code(201).header('location', `/v1/me/calendar-tokens/${created.id}`).send({ ...created, createdAt: created.createdAt.toISOString() })
+  })
+
+  app.delete('/v1/me/calendar-tokens/:id', {
+    schema: { summary: 'Revoke a calendar feed', operationId: 'revokeCalendarToken', tags, security: secured('partnerships:read'), params: z.object({ id: z.uuid() }), response: { 204: z.undefined().describe('Revoked'), ...authProblems } }
+  }, async (request, reply) => {
+    await revokeCalendarToken(deps, { userId: callerOf(request).userId, id: request.params.id })
+    return reply.code(204).send()
+  })
+
+  app.get('/v1/calendar/:file', {
+    schema: {
+      summary: 'The iCalendar feed (the secret in the URL is the credential)',
+      operationId: 'getCalendarFeed',
+      tags,
+      security: publicRoute,
+      params: z.object({ file: z.string().regex(/^acc_cal_[A-Za-z0-9_-]{43}\.ics$/, 'a calendar URL') }),
+      response: { 200: z.string().meta({ description: 'text/calendar (RFC 5545)' }), ...problems(400, 404, 429) }
+    }
+  }, async (request, reply) => {
+    const body = await calendarFeed(deps, request.params.file.slice(0, -'.ics'.length))
+    return reply.type('text/calendar; charset=utf-8').header('cache-control', 'private, max-age=300').serializer((s) => s as string).send(body)
+  })
+}

@@ -1,0 +1,112 @@
+import { beginAgreementWrite, currentPartners, readAgreement } from '../agreements/agreement.context.ts'
+import * as agreementRepo from '../agreements/agreement.repo.ts'
+import type { AgreementRow } from '../agreements/agreement.sql.ts'
+import { nextOccurrence } from '../agreements/cadence.rules.ts'
+import { isTerms } from '../agreements/content.schemas.ts'
+import { appendEvent } from '../audit/audit.service.ts'
+import type { DbOrTx } from '../db/client.ts'
+import { newId } from '../db/columns.ts'
+import type { Deps } from '../deps.ts'
+import { DomainError } from '../http/errors.ts'
+import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
+import * as repo from './review.repo.ts'
+import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
+import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
+
+export interface ReviewView { review: ReviewRow, responses: ReviewResponseRow[] }
+
+const noSuchReview = () => new DomainError('NOT_FOUND', 'no such review')
+
+/**
+ * Opens a review of an active agreement, inside a transaction that holds the
+ * partnership and agreement locks. The partners at this moment are asked.
+ */
+export async function openReview (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, agreement: AgreementRow, trigger: 'schedule' | 'early', dueAt: Date, actorId: string | null }): Promise<ReviewRow> {
+  const review = await repo.insertReview(tx, {
+    id: newId(),
+    partnershipId: input.partnership.id,
+    agreementId: input.agreement.id,
+    versionNumber: input.agreement.activeVersion!,
+    trigger: input.trigger,
+    status: 'open',
+    dueAt: input.dueAt,
+    requiredResponders: await currentPartners(tx, input.partnership.id),
+    openedBy: input.actorId,
+    openedAt: now()
+  })
+  await appendEvent(tx, now, { partnershipId: input.partnership.id, type: 'review.opened', actorId: input.actorId, subject: { type: 'review', id: review.id }, data: { agreementId: input.agreement.id, versionNumber: review.versionNumber, trigger: input.trigger, dueAt: input.dueAt.toISOString() } })
+  return review
+}
+
+/** Any partner may open an early review of an active agreement; one open review at a time. */
+export async function openEarlyReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<ReviewView> {
+  return deps.db.transaction(async (tx) => {
+    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+    if (agreement.lifecycle !== 'active') throw new DomainError('AGREEMENT_NOT_ACTIVE', `the agreement is ${agreement.lifecycle}`)
+    if (await repo.findOpenReview(tx, agreement.id)) throw new DomainError('REVIEW_OPEN', 'this agreement already has an open review: answer it')
+    const review = await openReview(tx, deps.now, { partnership, agreement, trigger: 'early', dueAt: deps.now(), actorId: input.userId })
+    return { review, responses: [] }
+  })
+}
+
+/** The next review date from the active version's cadence, anchored at its activation. */
+async function nextFromCadence (tx: DbOrTx, partnership: PartnershipRow, agreement: AgreementRow, dueAt: Date, now: Date): Promise<Date | null> {
+  const active = agreement.activeVersion === null ? undefined : await agreementRepo.findVersion(tx, agreement.id, agreement.activeVersion)
+  if (!active || !isTerms(active.content) || !active.activatedAt) return null
+  const cadence = active.content.review
+  return nextReviewAfter((after) => nextOccurrence(cadence, partnership.timezone, active.activatedAt!, after), dueAt, now)
+}
+
+/**
+ * Records (or changes) the caller's answer. When every required partner has
+ * answered, the review closes in the same transaction: all keep → the next
+ * date; all retire → the agreement is retired; otherwise it is in revision.
+ */
+export async function respondToReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string, outcome: ReviewOutcome, rating: number, note: string | null }): Promise<ReviewView> {
+  return deps.db.transaction(async (tx) => {
+    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+    let review = await repo.findReview(tx, agreement.id, input.reviewId, true)
+    if (!review) throw noSuchReview()
+    if (review.status !== 'open') throw new DomainError('REVIEW_CLOSED', 'this review is closed; open an early review to revisit again')
+    if (!review.requiredResponders.includes(input.userId)) throw new DomainError('NOT_A_REVIEWER', 'you were not a partner when this review opened')
+    const now = deps.now()
+    await repo.upsertResponse(tx, { reviewId: review.id, userId: input.userId, outcome: input.outcome, rating: input.rating, note: input.note, respondedAt: now })
+    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.responded', actorId: input.userId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome: input.outcome, rating: input.rating } })
+    const responses = await repo.listResponses(tx, [review.id])
+    const outcome = decideReviewOutcome(review.requiredResponders, new Map(responses.map((r) => [r.userId, r.outcome as ReviewOutcome])))
+    if (outcome === null) return { review, responses }
+    review = await repo.updateReview(tx, review.id, { status: 'completed', outcome, closedAt: now })
+    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.completed', actorId: input.userId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome } })
+    if (agreement.lifecycle === 'active') {
+      if (outcome === 'retire') {
+        await agreementRepo.updateAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: now })
+        await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'agreement.retired', actorId: input.userId, subject: { type: 'agreement', id: agreement.id }, data: { reviewId: review.id } })
+      } else {
+        const nextReviewAt = await nextFromCadence(tx, partnership, agreement, review.dueAt, now)
+        await agreementRepo.updateAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: now })
+      }
+    }
+    return { review, responses }
+  })
+}
+
+export async function getReview (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string }): Promise<ReviewView> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const review = await repo.findReview(deps.db, agreement.id, input.reviewId)
+  if (!review) throw noSuchReview()
+  return { review, responses: await repo.listResponses(deps.db, [review.id]) }
+}
+
+async function withResponses (db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
+  const responses = await repo.listResponses(db, rows.map((r) => r.id))
+  return rows.map((review) => ({ review, responses: responses.filter((r) => r.reviewId === review.id) }))
+}
+
+export async function listReviews (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string, afterId: string | null, limit: number }): Promise<ReviewView[]> {
+  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  return withResponses(deps.db, await repo.listReviews(deps.db, agreement.id, input.afterId, input.limit))
+}
+
+export async function listMyOpenReviews (deps: Pick<Deps, 'db'>, input: { userId: string, afterId: string | null, limit: number }): Promise<ReviewView[]> {
+  return withResponses(deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
+}
