@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
+import { memberships } from '../partnerships/partnership.sql.ts'
 import { type AgreementRow, agreements, agreementVersions, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
 
 export async function insertAgreement (db: DbOrTx, row: typeof agreements.$inferInsert): Promise<AgreementRow> {
@@ -90,4 +91,28 @@ export async function revokeSignature (db: DbOrTx, id: string, at: Date): Promis
 
 export async function deleteAgreement (db: DbOrTx, id: string): Promise<void> {
   await db.delete(agreements).where(eq(agreements.id, id))
+}
+
+/** The agreement, only if `userId` is a current member of its partnership: tenancy and read in one round trip. */
+export async function findAgreementForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<AgreementRow | undefined> {
+  const [row] = await db.select({ a: agreements }).from(agreements)
+    .innerJoin(memberships, and(eq(memberships.partnershipId, agreements.partnershipId), eq(memberships.userId, userId), isNull(memberships.leftAt)))
+    .where(and(eq(agreements.id, agreementId), eq(agreements.partnershipId, partnershipId))).limit(1)
+  return row?.a
+}
+
+/** Some versions of an agreement with all their signatures, in one round trip. */
+export async function findVersionsWithSignatures (db: DbOrTx, agreementId: string, numbers: number[]): Promise<Array<{ version: VersionRow, signatures: SignatureRow[] }>> {
+  if (numbers.length === 0) return []
+  const rows = await db.select({ v: agreementVersions, s: signatures }).from(agreementVersions)
+    .leftJoin(signatures, eq(signatures.versionId, agreementVersions.id))
+    .where(and(eq(agreementVersions.agreementId, agreementId), inArray(agreementVersions.number, numbers)))
+    .orderBy(asc(agreementVersions.number), asc(signatures.signedAt), asc(signatures.id))
+  const out = new Map<string, { version: VersionRow, signatures: SignatureRow[] }>()
+  for (const r of rows) {
+    const entry = out.get(r.v.id) ?? { version: r.v, signatures: [] }
+    if (r.s) entry.signatures.push(r.s)
+    out.set(r.v.id, entry)
+  }
+  return [...out.values()]
 }

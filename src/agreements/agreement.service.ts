@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../http/errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
-import { noSuchVersion, readAgreement } from './agreement.context.ts'
+import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement.context.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import { diffContent, type VersionDiff } from './diff.rules.ts'
@@ -15,12 +15,20 @@ async function withSignatures (deps: Pick<Deps, 'db'>, versions: VersionRow[]): 
 
 export interface AgreementDetail { agreement: AgreementRow, active: VersionWithSignatures | null, proposal: VersionWithSignatures | null }
 
-/** An agreement with its active version and open proposal, for a member. */
+/**
+ * An agreement with its active version and open proposal, for a member: the
+ * hottest read of the API, so two round trips (tenancy joined into the read;
+ * versions joined with their signatures). A non-member gets the same 404 as for
+ * an unknown partnership.
+ */
 export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<AgreementDetail> {
-  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const agreement = await repo.findAgreementForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+  if (!agreement) {
+    await requireMembership(deps.db, input.partnershipId, input.userId)
+    throw noSuchAgreement()
+  }
   const numbers = [agreement.activeVersion, agreement.openProposal].filter((n): n is number => n !== null)
-  const versions = (await Promise.all(numbers.map((n) => repo.findVersion(deps.db, agreement.id, n)))).filter((v): v is VersionRow => v !== undefined)
-  const detailed = await withSignatures(deps, versions)
+  const detailed = await repo.findVersionsWithSignatures(deps.db, agreement.id, numbers)
   const find = (n: number | null) => detailed.find((d) => d.version.number === n) ?? null
   return { agreement, active: find(agreement.activeVersion), proposal: find(agreement.openProposal) }
 }

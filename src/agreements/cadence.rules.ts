@@ -30,7 +30,8 @@ export function parseCadence (rule: string): { problem: string | null } {
   try {
     r = new RRule({ ...RRule.parseString(text), dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)), byhour: [19], byminute: [0], bysecond: [0] })
   } catch (err) {
-    return { problem: `invalid RRULE: ${(err as Error).message}` }
+    // rrule's own TypeErrors name its internals; say what is wrong instead.
+    return { problem: err instanceof TypeError ? 'invalid RRULE: a part has a value RFC 5545 does not allow' : `invalid RRULE: ${(err as Error).message}` }
   }
   let previous: Date | null = null
   let count = 0

@@ -115,11 +115,13 @@ async function beginDraftWrite (tx: DbOrTx, input: { partnershipId: string, agre
 /** Replaces a draft's content (its author only; If-Match on the version). */
 export async function updateDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string, precondition: Precondition, content: TermsContent }): Promise<VersionRow> {
   return deps.db.transaction(async (tx) => {
-    const { partnership, version } = await beginDraftWrite(tx, input)
+    const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     input.precondition.assert(version.editVersion)
     assertAppliesToPartners(input.content, await currentPartners(tx, partnership.id))
     const contentHash = contentHashOf({ agreementId: version.agreementId, number: version.number, kind: 'terms', previousHash: version.previousHash, content: input.content })
     const updated = await repo.updateVersion(tx, version.id, { content: input.content, contentHash, editVersion: version.editVersion + 1 })
+    // A never-proposed agreement is known by its draft: keep its title and category in step.
+    if (agreement.lifecycle === 'draft') await repo.updateAgreement(tx, agreement.id, { title: input.content.title, category: input.content.category, updatedAt: deps.now() })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: version.agreementId, number: version.number, edit: updated.editVersion } })
     return updated
   })

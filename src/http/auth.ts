@@ -47,9 +47,12 @@ function requiredScopes (request: FastifyRequest): string[] | null {
 }
 
 const bearer = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+const USER_CACHE_SIZE = 50_000
 
 async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'db' | 'now'>): Promise<void> {
   app.decorateRequest('caller', null)
+  // (iss, sub) → user id never changes once provisioned: remember it instead of a query per request.
+  const userIds = new Map<string, string>()
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
     const scopes = requiredScopes(request)
@@ -69,8 +72,14 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
         headers: { 'www-authenticate': `Bearer realm="accord", error="insufficient_scope", scope="${missing.join(' ')}"` }
       })
     }
-    const user = await ensureUser(deps, principal)
-    request.caller = { userId: user.id, principal }
+    const identity = `${principal.issuer}\n${principal.subject}`
+    let userId = userIds.get(identity)
+    if (userId === undefined) {
+      userId = (await ensureUser(deps, principal)).id
+      if (userIds.size >= USER_CACHE_SIZE) userIds.delete(userIds.keys().next().value!)
+      userIds.set(identity, userId)
+    }
+    request.caller = { userId, principal }
   })
 }
 

@@ -28,6 +28,7 @@ interface TrustedKeySet {
 }
 
 const MAX_TOKEN_LENGTH = 8192
+const CACHE_SIZE = 10_000
 const challenge = (description: string) => ({ 'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"` })
 const invalid = (description: string) => new DomainError('TOKEN_INVALID', description, { headers: challenge(description) })
 
@@ -51,29 +52,43 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
   // The service's own issuer is set last, so configuration cannot shadow it.
   issuers.set(config.publicUrl, { getKey: keys.getKey, algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false, typ: 'JWT' })
 
+  // Verified tokens, until they expire: a signature check per request is the hottest CPU cost of a read.
+  // Only successes are cached (a token that failed, e.g. not yet valid, is checked again next time).
+  const verified = new Map<string, Principal>()
+
   return {
     async verify (token) {
-      if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too long')
-      let iss: unknown
-      try { iss = decodeJwt(token).iss } catch { throw invalid('malformed token') }
-      const trusted = typeof iss === 'string' ? issuers.get(iss) : undefined
-      if (!trusted || typeof iss !== 'string') throw invalid('untrusted issuer')
-      let payload: JWTPayload
-      try {
-        ({ payload } = await jwtVerify(token, trusted.getKey, {
-          issuer: iss,
-          audience: trusted.audience,
-          algorithms: trusted.algorithms,
-          requiredClaims: ['exp', 'sub'],
-          clockTolerance: 60,
-          currentDate: now(),
-          ...(trusted.typ ? { typ: trusted.typ } : {})
-        }))
-      } catch (err) {
-        throw classify(err, trusted.remote)
-      }
-      return toPrincipal(payload, iss)
+      const hit = verified.get(token)
+      if (hit && hit.expiresAt * 1000 > now().getTime()) return hit
+      if (hit) verified.delete(token)
+      const principal = await verifyUncached(token)
+      if (verified.size >= CACHE_SIZE) verified.delete(verified.keys().next().value!)
+      verified.set(token, principal)
+      return principal
     }
+  }
+
+  async function verifyUncached (token: string): Promise<Principal> {
+    if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too long')
+    let iss: unknown
+    try { iss = decodeJwt(token).iss } catch { throw invalid('malformed token') }
+    const trusted = typeof iss === 'string' ? issuers.get(iss) : undefined
+    if (!trusted || typeof iss !== 'string') throw invalid('untrusted issuer')
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(token, trusted.getKey, {
+        issuer: iss,
+        audience: trusted.audience,
+        algorithms: trusted.algorithms,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: 60,
+        currentDate: now(),
+        ...(trusted.typ ? { typ: trusted.typ } : {})
+      }))
+    } catch (err) {
+      throw classify(err, trusted.remote)
+    }
+    return toPrincipal(payload, iss)
   }
 }
 

@@ -50,7 +50,13 @@ export function toDomainError (err: unknown): DomainError {
   const e = err as FastifyError & { validationContext?: string }
   if (hasZodFastifySchemaValidationErrors(e)) {
     const where = e.validationContext === 'querystring' ? 'query' : e.validationContext ?? 'body'
-    const errors = e.validation.map((v) => ({ in: where, path: v.instancePath === '/' ? '' : v.instancePath, message: v.message ?? 'invalid' }))
+    const errors = e.validation.flatMap((v) => {
+      const path = v.instancePath === '/' ? '' : v.instancePath
+      // An unknown field is reported at the field itself (JSON Pointer escaped), not at its parent.
+      const keys = v.keyword === 'unrecognized_keys' ? (v.params as { keys?: unknown }).keys : undefined
+      if (Array.isArray(keys) && keys.length > 0) return keys.map((key) => ({ in: where, path: `${path}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`, message: `unknown field "${String(key)}"` }))
+      return [{ in: where, path, message: v.message ?? 'invalid' }]
+    })
     return new DomainError('VALIDATION_FAILED', `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}`, { errors })
   }
   switch (e?.code) {

@@ -70,7 +70,7 @@ t.test('PATCH /v1/me', async (t) => {
       [{ timezone: '+01:00' }, '/timezone'],
       [{ displayName: '' }, '/displayName'],
       [{ displayName: 'x'.repeat(101) }, '/displayName'],
-      [{ displayName: 'ok', extra: true }, ''],
+      [{ displayName: 'ok', extra: true }, '/extra'],
       [{}, '']
     ]
     for (const [body, path] of cases) {

@@ -1,0 +1,180 @@
+// npm run bench: Accord's hot paths against the machine's own ceilings, measured in the same run.
+// Loopback only, bounded in time, stops by itself. Needs PostgreSQL (BENCH_DATABASE_URL, default the
+// local server) and pgbench. Prints a table and, last, one JSON line.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import autocannon from 'autocannon'
+import postgres from 'postgres'
+import { loadConfig } from '../src/config.ts'
+import { createDb } from '../src/db/client.ts'
+import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { seed } from './seed.ts'
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const DB_NAME = 'accord_bench'
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
+const CONNECTIONS = 50
+const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
+const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 4)
+const root = new URL('..', import.meta.url).pathname
+const log = (s: string) => process.stderr.write(`${s}\n`)
+
+const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+
+const children: ChildProcess[] = []
+process.on('exit', () => { for (const c of children) c.kill('SIGTERM') })
+
+/** Starts a child and resolves once `probe` (a URL on it) answers. */
+async function start (args: string[], env: Record<string, string>, probe: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  children.push(child)
+  let exited: number | null = null
+  child.on('exit', (code) => { exited = code ?? -1 })
+  for (let i = 0; i < 600; i++) {
+    if (exited !== null) throw new Error(`${args.join(' ')} exited ${exited}`)
+    try { if ((await fetch(probe)).status < 500) return child } catch {}
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${args.join(' ')} did not start`)
+}
+
+const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(/(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024
+
+interface Sample { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+
+async function load (url: string, requests: autocannon.Request[], amount?: number): Promise<Sample> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, requests, ...(amount ? { amount } : {}) })
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+}
+
+async function pgbench (url: string): Promise<Sample> {
+  const script = join(tmpdir(), 'accord-bench-signoff.sql')
+  writeFileSync(script, [
+    '\\set vid random(1, 100000)',
+    'BEGIN;',
+    'INSERT INTO bench_signatures (version_id, signed_at) VALUES (:vid, now());',
+    'UPDATE bench_versions SET status = \'active\', activated_at = now() WHERE id = :vid;',
+    'INSERT INTO bench_events (version_id, at) VALUES (:vid, now());',
+    'END;'
+  ].join('\n'))
+  const u = new URL(url)
+  const { stdout } = await promisify(execFile)('pgbench', ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(DURATION_S), '-r', '-f', script, '-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'postgres', u.pathname.slice(1)], { env: { ...process.env, PGPASSWORD: u.password } })
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0)
+  const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1] ?? 0)
+  return { rps: tps, p50: lat, p99: Number.NaN, non2xx: 0, errors: 0 }
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
+
+async function main () {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`)
+  await admin.unsafe(`create database ${DB_NAME}`)
+  await admin.end()
+  const dbUrl = new URL(ADMIN_URL)
+  dbUrl.pathname = `/${DB_NAME}`
+  const DATABASE_URL = dbUrl.toString()
+
+  const port = await freePort()
+  const publicUrl = `http://127.0.0.1:${port}`
+  log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
+  const accord = await start(['src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: '20' }, `${publicUrl}/healthz`)
+  const basePort = await freePort()
+  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL: '20' }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
+
+  const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
+  const database = await createDb(config.database)
+  const keys = await loadServiceKeys(database.db, () => new Date())
+  const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {} })
+  log(`seeding ${PARTNERSHIPS} partnerships (each: an active agreement and ${PROPOSALS_PER} open proposals)…`)
+  const t0 = Date.now()
+  const seeded = await seed(sql, keys, { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 }, log)
+  log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${seeded.readers.length} agreements active, ${seeded.proposals.length} proposals open`)
+  await sql`create table bench_versions (id int primary key, status text, activated_at timestamptz)`
+  await sql`insert into bench_versions select g, 'proposed', null from generate_series(1, 100000) g`
+  await sql`create table bench_signatures (id bigserial primary key, version_id int, signed_at timestamptz)`
+  await sql`create table bench_events (id bigserial primary key, version_id int, at timestamptz)`
+
+  const token = async (sub: string) => keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: sub, ttlSeconds: 3600, now: new Date() })
+  const readers = await Promise.all(seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await token(r.subject)}` })))
+  const reviewers = await Promise.all(seeded.reviewers.slice(0, 1000).map(async (s) => `Bearer ${await token(s)}`))
+  const proposalTokens = new Map<string, string>()
+  for (const p of seeded.proposals) if (!proposalTokens.has(p.subject)) proposalTokens.set(p.subject, `Bearer ${await token(p.subject)}`)
+  // Sign-offs are spread over partnerships (one proposal per partnership in turn), as real traffic is:
+  // signatures within one partnership serialize on its lock by design.
+  const byPartnership = new Map<string, typeof seeded.proposals>()
+  for (const p of seeded.proposals) byPartnership.set(p.partnershipId, [...(byPartnership.get(p.partnershipId) ?? []), p])
+  const queue = Array.from({ length: PROPOSALS_PER }, (_, k) => [...byPartnership.values()].map((ps) => ps[k]).filter((p) => p !== undefined)).flat()
+  let next = 0
+  const rr = <T>(xs: T[]) => { let i = 0; return () => xs[i++ % xs.length]! }
+
+  const scenarios: Record<string, () => Promise<Sample>> = {
+    baseline_get: () => { const pick = rr(readers); return load(`http://127.0.0.1:${basePort}`, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/agreements/${pick().agreementId}` }) }]) },
+    get_agreement: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }]) },
+    pgbench_tx: () => pgbench(DATABASE_URL),
+    sign_off: () => {
+      const amount = Math.min(queue.length - next, 1_000_000)
+      return load(publicUrl, [{
+        method: 'POST',
+        setupRequest: (req) => {
+          const p = queue[next++]
+          if (!p) return { ...req, method: 'GET', path: '/healthz' }
+          return { ...req, path: `/v1/partnerships/${p.partnershipId}/agreements/${p.agreementId}/versions/1/signatures`, headers: { authorization: proposalTokens.get(p.subject)!, 'content-type': 'application/json' }, body: JSON.stringify({ contentHash: p.contentHash }) }
+        }
+      }], amount)
+    },
+    get_events: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/events?limit=50`, headers: { authorization: r.auth } } } }]) },
+    my_open_reviews: () => { const pick = rr(reviewers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } }) }]) }
+  }
+  const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(scenarios).map((k) => [k, []]))
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, run] of Object.entries(scenarios)) {
+      const s = await run()
+      samples[name]!.push(s)
+      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
+    }
+  }
+  const peakRss = rssMb(accord.pid!, 'VmHWM')
+  const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
+  const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!.n as number
+
+  const med = (name: string, f: keyof Sample) => median(samples[name]!.map((s) => s[f]))
+  const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0) }))
+  process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors |\n| --- | ---: | ---: | ---: | ---: |\n')
+  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} |\n`)
+  process.stdout.write(`\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`)
+  const summary = {
+    get_agreement_rps: Math.round(med('get_agreement', 'rps')),
+    get_agreement_ratio: Number((med('get_agreement', 'rps') / med('baseline_get', 'rps')).toFixed(3)),
+    sign_off_rps: Math.round(med('sign_off', 'rps')),
+    sign_off_ratio: Number((med('sign_off', 'rps') / med('pgbench_tx', 'rps')).toFixed(3)),
+    get_p99_ms: med('get_agreement', 'p99'),
+    sign_p99_ms: med('sign_off', 'p99'),
+    events_rps: Math.round(med('get_events', 'rps')),
+    my_reviews_rps: Math.round(med('my_open_reviews', 'rps')),
+    baseline_get_rps: Math.round(med('baseline_get', 'rps')),
+    pgbench_tps: Math.round(med('pgbench_tx', 'rps')),
+    rss_mb: Math.round(peakRss),
+    rounds: ROUNDS,
+    duration_s: DURATION_S,
+    connections: CONNECTIONS
+  }
+  accord.kill('SIGTERM')
+  baseline.kill('SIGTERM')
+  await sql.end()
+  await database.close()
+  process.stdout.write(`${JSON.stringify(summary)}\n`)
+}
+
+try {
+  await main()
+  process.exit(0)
+} catch (err) {
+  log(`bench failed: ${(err as Error).stack ?? String(err)}`)
+  process.exit(1)
+}
