@@ -20,7 +20,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = 50
 const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
-const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 4)
+const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 12)
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 const root = new URL('..', import.meta.url).pathname
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
@@ -47,12 +48,13 @@ const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(/(\d+) kB/.exec(
 
 interface Sample { rps: number, p50: number, p99: number, non2xx: number, errors: number }
 
-async function load (url: string, requests: autocannon.Request[], amount?: number): Promise<Sample> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, requests, ...(amount ? { amount } : {}) })
+async function load (url: string, requests: autocannon.Request[], amount?: number, duration = DURATION_S): Promise<Sample> {
+  if (amount !== undefined && amount < 1) return { rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0 }
+  const result = await autocannon({ url, connections: CONNECTIONS, duration, requests, ...(amount ? { amount } : {}) })
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
 }
 
-async function pgbench (url: string): Promise<Sample> {
+async function pgbench (url: string, duration: number): Promise<Sample> {
   const script = join(tmpdir(), 'accord-bench-signoff.sql')
   writeFileSync(script, [
     '\\set vid random(1, 100000)',
@@ -63,13 +65,13 @@ async function pgbench (url: string): Promise<Sample> {
     'END;'
   ].join('\n'))
   const u = new URL(url)
-  const { stdout } = await promisify(execFile)('pgbench', ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(DURATION_S), '-r', '-f', script, '-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'postgres', u.pathname.slice(1)], { env: { ...process.env, PGPASSWORD: u.password } })
+  const { stdout } = await promisify(execFile)('pgbench', ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(duration), '-r', '-f', script, '-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'postgres', u.pathname.slice(1)], { env: { ...process.env, PGPASSWORD: u.password } })
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0)
   const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1] ?? 0)
   return { rps: tps, p50: lat, p99: Number.NaN, non2xx: 0, errors: 0 }
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
+const median = (all: number[]) => { const xs = all.filter((x) => !Number.isNaN(x)); if (xs.length === 0) return Number.NaN; const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
 
 async function main () {
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
@@ -95,6 +97,9 @@ async function main () {
   const t0 = Date.now()
   const seeded = await seed(sql, keys, { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 }, log)
   log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${seeded.readers.length} agreements active, ${seeded.proposals.length} proposals open`)
+  // A freshly bulk-loaded database is cold and autovacuum would run under the load: settle it first.
+  await sql.unsafe('vacuum analyze')
+  await sql.unsafe('checkpoint')
   await sql`create table bench_versions (id int primary key, status text, activated_at timestamptz)`
   await sql`insert into bench_versions select g, 'proposed', null from generate_series(1, 100000) g`
   await sql`create table bench_signatures (id bigserial primary key, version_id int, signed_at timestamptz)`
@@ -113,10 +118,11 @@ async function main () {
   let next = 0
   const rr = <T>(xs: T[]) => { let i = 0; return () => xs[i++ % xs.length]! }
 
+  let duration = DURATION_S
   const scenarios: Record<string, () => Promise<Sample>> = {
-    baseline_get: () => { const pick = rr(readers); return load(`http://127.0.0.1:${basePort}`, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/agreements/${pick().agreementId}` }) }]) },
-    get_agreement: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }]) },
-    pgbench_tx: () => pgbench(DATABASE_URL),
+    baseline_get: () => { const pick = rr(readers); return load(`http://127.0.0.1:${basePort}`, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/agreements/${pick().agreementId}` }) }], undefined, duration) },
+    get_agreement: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }], undefined, duration) },
+    pgbench_tx: () => pgbench(DATABASE_URL, duration),
     sign_off: () => {
       const amount = Math.min(queue.length - next, 1_000_000)
       return load(publicUrl, [{
@@ -126,12 +132,16 @@ async function main () {
           if (!p) return { ...req, method: 'GET', path: '/healthz' }
           return { ...req, path: `/v1/partnerships/${p.partnershipId}/agreements/${p.agreementId}/versions/1/signatures`, headers: { authorization: proposalTokens.get(p.subject)!, 'content-type': 'application/json' }, body: JSON.stringify({ contentHash: p.contentHash }) }
         }
-      }], amount)
+      }], amount, duration)
     },
-    get_events: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/events?limit=50`, headers: { authorization: r.auth } } } }]) },
-    my_open_reviews: () => { const pick = rr(reviewers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } }) }]) }
+    get_events: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/events?limit=50`, headers: { authorization: r.auth } } } }], undefined, duration) },
+    my_open_reviews: () => { const pick = rr(reviewers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } }) }], undefined, duration) }
   }
   const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(scenarios).map((k) => [k, []]))
+  log(`warming up (${WARMUP_S} s per scenario, not recorded)…`)
+  duration = WARMUP_S
+  for (const run of Object.values(scenarios)) await run()
+  duration = DURATION_S
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, run] of Object.entries(scenarios)) {
       const s = await run()

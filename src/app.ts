@@ -15,7 +15,7 @@ import { idempotency } from './http/idempotency.ts'
 import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
-import { registerProblemHandlers } from './http/problem.ts'
+import { registerProblemHandlers, sendProblem } from './http/problem.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
@@ -52,7 +52,11 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     // Bounds the handler too: a database that accepts and drops connections must give a 503, never a hang.
     handlerTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Router-level failures (a path segment over maxParamLength, a malformed %-escape) are problems too, not Fastify's plain JSON.
+    frameworkErrors: (err, request, reply) => {
+      sendProblem(config.publicUrl, request, reply, new DomainError('BAD_REQUEST', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'the URL is not valid'))
+    }
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)

@@ -6,6 +6,19 @@ const ALLOWED_PARTS = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYMONTHDAY', 'BYMON
 const ALLOWED_FREQ = new Set(['DAILY', 'WEEKLY', 'MONTHLY', 'YEARLY'])
 const WEEK_MS = 7 * 24 * 3600_000
 const DST_SLACK_MS = 2 * 3600_000
+const WEEKDAY = '[+-]?(?:[1-9]|[1-4]\\d|5[0-3])?(?:MO|TU|WE|TH|FR|SA|SU)'
+const MONTHDAY = '[+-]?(?:[1-9]|[12]\\d|3[01])'
+const MONTH = '(?:0?[1-9]|1[0-2])'
+const list = (item: string) => new RegExp(`^${item}(?:,${item})*$`, 'i')
+/** RFC 5545 value syntax of each part, checked before rrule sees it (rrule loops forever on an INTERVAL it cannot use). */
+const VALUE_SYNTAX: Record<string, RegExp> = {
+  INTERVAL: /^[1-9]\d{0,2}$/,
+  COUNT: /^[1-9]\d{0,3}$/,
+  UNTIL: /^\d{8}(?:T\d{6}Z?)?$/i,
+  BYDAY: list(WEEKDAY),
+  BYMONTHDAY: list(MONTHDAY),
+  BYMONTH: list(MONTH)
+}
 
 /**
  * Validates a review cadence: an RFC 5545 RRULE limited to the parts the spec
@@ -21,6 +34,7 @@ export function parseCadence (rule: string): { problem: string | null } {
     if (!key || v === undefined || v === '') return { problem: `"${parts.map((p) => p.join('=')).join(';')}" is not an RRULE (KEY=VALUE;…)` }
     if (!ALLOWED_PARTS.has(key)) return { problem: `${key} is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)` }
     if (keys.has(key)) return { problem: `${key} appears twice` }
+    if (VALUE_SYNTAX[key] && !VALUE_SYNTAX[key].test(v)) return { problem: `${key}=${v} is not a valid value` }
     keys.add(key)
   }
   const freq = parts.find(([k]) => k!.toUpperCase() === 'FREQ')?.[1]?.toUpperCase()
@@ -71,10 +85,11 @@ const offsetAt = (tz: string, instant: number): number => wallClock(new Date(ins
  */
 export function zonedInstant (wall: Date, tz: string): Date {
   const w = wall.getTime()
-  const t1 = w - offsetAt(tz, w)
-  const t2 = w - offsetAt(tz, t1)
-  if (offsetAt(tz, t2) === offsetAt(tz, t1) || t1 === t2) return new Date(Math.min(t1, t2))
-  return new Date(Math.max(t1, t2))
+  // The offsets in force a day before and a day after cover any transition near this wall time.
+  const candidates = [...new Set([offsetAt(tz, w - 86_400_000), offsetAt(tz, w + 86_400_000)])].map((offset) => w - offset)
+  const real = candidates.filter((t) => t + offsetAt(tz, t) === w)
+  // A repeated time takes its first occurrence; a skipped one moves forward by the jump (the offset before it).
+  return new Date(real.length > 0 ? Math.min(...real) : Math.max(...candidates))
 }
 
 /**

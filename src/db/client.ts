@@ -42,6 +42,25 @@ async function countApplied (database: Pick<Database, 'rows'>): Promise<number> 
 }
 
 /**
+ * drizzle runs an unnamed query through postgres.js `unsafe(…, { prepare: false })`,
+ * and postgres.js then sends Parse+Describe and waits before Bind+Execute: two
+ * round trips, and a parse and plan on the server, for every query. Giving every
+ * query a (postgres.js-generated) name makes it a cached prepared statement per
+ * connection: one round trip. Off with DATABASE_PREPARE=false (old PgBouncer).
+ */
+let patched = false
+async function preparedByDefault (): Promise<void> {
+  if (patched) return
+  const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
+  const proto = PostgresJsSession.prototype as unknown as { prepareQuery: (...args: unknown[]) => unknown }
+  const original = proto.prepareQuery
+  proto.prepareQuery = function (this: unknown, query: unknown, fields: unknown, name: unknown, ...rest: unknown[]) {
+    return original.call(this, query, fields, name ?? '', ...rest)
+  }
+  patched = true
+}
+
+/**
  * Opens the database the configuration names: PostgreSQL through postgres.js when
  * DATABASE_URL is set, else embedded PGlite (persisted in DATA_DIR, or in memory).
  * Nothing connects at import time; drivers are loaded on demand.
@@ -52,6 +71,7 @@ export async function createDb (config: Config['database']): Promise<Database> {
     const { default: postgres } = await import('postgres')
     const { drizzle } = await import('drizzle-orm/postgres-js')
     const { migrate } = await import('drizzle-orm/postgres-js/migrator')
+    if (config.prepare) await preparedByDefault()
     const options = {
       max: config.poolMax,
       connect_timeout: config.connectTimeoutS,

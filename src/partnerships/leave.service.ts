@@ -1,6 +1,7 @@
 import { endAgreements, voidOpenProposals } from '../agreements/partner-change.ts'
 import { appendEvent } from '../audit/audit.service.ts'
 import type { Deps } from '../deps.ts'
+import { closeOpenReviews, releaseResponder } from '../reviews/review.service.ts'
 import { noSuchPartnership, requireMembership } from './membership.service.ts'
 import * as repo from './partnership.repo.ts'
 
@@ -26,7 +27,10 @@ export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: {
     if (partners.length < MIN_PARTNERS) {
       await repo.updatePartnership(tx, partnership.id, { status: 'dissolved', dissolvedAt: at }, at)
       const endedAgreements = await endAgreements(tx, deps.now, partnership.id)
-      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'partnership.dissolved', actorId: input.userId, subject: { type: 'partnership', id: partnership.id }, data: { reason: 'fewer than two partners remain', remainingPartners: partners.length, endedAgreements } })
+      const closedReviews = await closeOpenReviews(tx, deps.now, partnership.id)
+      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'partnership.dissolved', actorId: input.userId, subject: { type: 'partnership', id: partnership.id }, data: { reason: 'fewer than two partners remain', remainingPartners: partners.length, endedAgreements, closedReviews } })
+    } else {
+      await releaseResponder(tx, deps.now, { partnership, userId: input.userId })
     }
   })
 }

@@ -37,6 +37,11 @@ export async function listOpenReviewsOf (db: DbOrTx, userId: string, afterId: st
   return rows.map((r) => r.r)
 }
 
+/** Open reviews of one partnership (a partner left, or it dissolved). */
+export async function listOpenReviewsOfPartnership (db: DbOrTx, partnershipId: string): Promise<ReviewRow[]> {
+  return db.select().from(reviews).where(and(eq(reviews.partnershipId, partnershipId), eq(reviews.status, 'open'))).orderBy(asc(reviews.id))
+}
+
 export async function upsertResponse (db: DbOrTx, row: ReviewResponseRow): Promise<void> {
   await db.insert(reviewResponses).values(row).onConflictDoUpdate({
     target: [reviewResponses.reviewId, reviewResponses.userId],

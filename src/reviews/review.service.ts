@@ -65,29 +65,68 @@ async function nextFromCadence (tx: DbOrTx, partnership: PartnershipRow, agreeme
 export async function respondToReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string, outcome: ReviewOutcome, rating: number, note: string | null }): Promise<ReviewView> {
   return deps.db.transaction(async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
-    let review = await repo.findReview(tx, agreement.id, input.reviewId, true)
+    const review = await repo.findReview(tx, agreement.id, input.reviewId, true)
     if (!review) throw noSuchReview()
     if (review.status !== 'open') throw new DomainError('REVIEW_CLOSED', 'this review is closed; open an early review to revisit again')
     if (!review.requiredResponders.includes(input.userId)) throw new DomainError('NOT_A_REVIEWER', 'you were not a partner when this review opened')
     const now = deps.now()
     await repo.upsertResponse(tx, { reviewId: review.id, userId: input.userId, outcome: input.outcome, rating: input.rating, note: input.note, respondedAt: now })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.responded', actorId: input.userId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome: input.outcome, rating: input.rating } })
-    const responses = await repo.listResponses(tx, [review.id])
-    const outcome = decideReviewOutcome(review.requiredResponders, new Map(responses.map((r) => [r.userId, r.outcome as ReviewOutcome])))
-    if (outcome === null) return { review, responses }
-    review = await repo.updateReview(tx, review.id, { status: 'completed', outcome, closedAt: now })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.completed', actorId: input.userId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome } })
-    if (agreement.lifecycle === 'active') {
-      if (outcome === 'retire') {
-        await agreementRepo.updateAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: now })
-        await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'agreement.retired', actorId: input.userId, subject: { type: 'agreement', id: agreement.id }, data: { reviewId: review.id } })
-      } else {
-        const nextReviewAt = await nextFromCadence(tx, partnership, agreement, review.dueAt, now)
-        await agreementRepo.updateAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: now })
-      }
-    }
-    return { review, responses }
+    return closeIfDecided(tx, deps.now, { partnership, agreement, review, actorId: input.userId })
   })
+}
+
+/**
+ * Closes the review once every partner still asked has answered, and applies
+ * its outcome in the same transaction: all keep → the next date; all retire →
+ * the agreement is retired; otherwise it is in revision.
+ */
+async function closeIfDecided (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, agreement: AgreementRow, review: ReviewRow, actorId: string }): Promise<ReviewView> {
+  const { partnership, agreement } = input
+  const responses = await repo.listResponses(tx, [input.review.id])
+  const outcome = decideReviewOutcome(input.review.requiredResponders, new Map(responses.map((r) => [r.userId, r.outcome as ReviewOutcome])))
+  if (outcome === null) return { review: input.review, responses }
+  const at = now()
+  const review = await repo.updateReview(tx, input.review.id, { status: 'completed', outcome, closedAt: at })
+  await appendEvent(tx, now, { partnershipId: partnership.id, type: 'review.completed', actorId: input.actorId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome } })
+  if (agreement.lifecycle === 'active') {
+    if (outcome === 'retire') {
+      await agreementRepo.updateAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: at })
+      await appendEvent(tx, now, { partnershipId: partnership.id, type: 'agreement.retired', actorId: input.actorId, subject: { type: 'agreement', id: agreement.id }, data: { reviewId: review.id } })
+    } else {
+      const nextReviewAt = await nextFromCadence(tx, partnership, agreement, review.dueAt, at)
+      await agreementRepo.updateAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: at })
+    }
+  }
+  return { review, responses }
+}
+
+/**
+ * A partner left (the partnership holds its lock): they are no longer asked in
+ * the partnership's open reviews, and a review every remaining partner has
+ * answered closes now.
+ */
+export async function releaseResponder (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, userId: string }): Promise<void> {
+  for (const open of await repo.listOpenReviewsOfPartnership(tx, input.partnership.id)) {
+    if (!open.requiredResponders.includes(input.userId)) continue
+    const review = await repo.updateReview(tx, open.id, { requiredResponders: open.requiredResponders.filter((id) => id !== input.userId) })
+    const agreement = await agreementRepo.findAgreement(tx, input.partnership.id, review.agreementId, true)
+    if (agreement) await closeIfDecided(tx, now, { partnership: input.partnership, agreement, review, actorId: input.userId })
+  }
+}
+
+/**
+ * The partnership dissolved and its agreements ended: their open reviews close
+ * without an outcome. Returns their ids (the `partnership.dissolved` event names them).
+ */
+export async function closeOpenReviews (tx: DbOrTx, now: () => Date, partnershipId: string): Promise<string[]> {
+  const at = now()
+  const closed: string[] = []
+  for (const open of await repo.listOpenReviewsOfPartnership(tx, partnershipId)) {
+    await repo.updateReview(tx, open.id, { status: 'completed', closedAt: at })
+    closed.push(open.id)
+  }
+  return closed
 }
 
 export async function getReview (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string }): Promise<ReviewView> {

@@ -1,0 +1,191 @@
+import { performance } from 'node:perf_hooks'
+import { sql } from 'drizzle-orm'
+import t from 'tap'
+import { buildTestApp, onPostgres } from '../helpers/app.ts'
+
+// A pool large enough that 20 signing transactions really overlap on PostgreSQL.
+const ctx = await buildTestApp(t, { env: { DATABASE_POOL_MAX: '20' } })
+
+const AGREEMENTS = 100
+const needsPostgres = onPostgres ? false : 'needs PostgreSQL: PGlite has a single connection, so signing transactions cannot overlap'
+
+interface Event { seq: number, type: string, actorId: string | null, subject: { type: string, id: string }, data: Record<string, unknown> }
+interface Signature { signerId: string, contentHash: string, revokedAt: string | null }
+interface Version { number: number, status: string, contentHash: string, signatures: Signature[], requiredSigners: string[] }
+
+const alice = await ctx.token('alice', { name: 'Alice' })
+const bob = await ctx.token('bob', { name: 'Bob' })
+const carol = await ctx.token('carol', { name: 'Carol' })
+const idOf = async (token: string) => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json().id as string
+const aliceId = await idOf(alice)
+const bobId = await idOf(bob)
+const carolId = await idOf(carol)
+
+/** Alice's partnership, which Bob and Carol join as partners. */
+async function partnershipOfThree (name: string): Promise<{ pid: string, base: string }> {
+  const created = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name, timezone: 'Europe/Paris' } })
+  if (created.statusCode !== 201) throw new Error(`create: ${created.statusCode} ${created.body}`)
+  const pid = created.json().id as string
+  const base = `/v1/partnerships/${pid}`
+  for (const token of [bob, carol]) {
+    const inv = await ctx.request({ method: 'POST', url: `${base}/invitations`, token: alice, body: { role: 'partner' } })
+    const joined = await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token, body: { token: inv.json().token } })
+    if (joined.statusCode !== 201) throw new Error(`join: ${joined.statusCode} ${joined.body}`)
+  }
+  return { pid, base }
+}
+
+/** Alice proposes an agreement (version 1; her proposal is her signature). */
+async function propose (base: string, i: number): Promise<{ id: string, contentHash: string }> {
+  const content = { title: `Agreement ${i}`, category: 'communication', clauses: [{ key: 'check-in', text: `We check in about thing ${i}.` }], review: { rrule: 'FREQ=MONTHLY;BYDAY=1SU' } }
+  const res = await ctx.request({ method: 'POST', url: `${base}/agreements`, token: alice, body: { content } })
+  if (res.statusCode !== 201) throw new Error(`propose ${i}: ${res.statusCode} ${res.body}`)
+  return { id: res.json().id, contentHash: res.json().proposal.contentHash }
+}
+
+/** The whole log through the API, 100 at a time, following nextCursor. */
+async function allEvents (base: string): Promise<Event[]> {
+  const events: Event[] = []
+  let cursor: string | null = null
+  for (let pages = 0; pages < 1000; pages++) {
+    const res = await ctx.request({ method: 'GET', url: `${base}/events?limit=100${cursor ? `&cursor=${cursor}` : ''}`, token: alice })
+    if (res.statusCode !== 200) throw new Error(`events: ${res.statusCode} ${res.body}`)
+    const page = res.json() as { items: Event[], nextCursor: string | null }
+    events.push(...page.items)
+    cursor = page.nextCursor
+    if (cursor === null) return events
+  }
+  throw new Error('the event list did not end')
+}
+
+/** The SQLSTATE and constraint of a failed statement, looked for down the error's causes (drizzle wraps the driver's error). */
+function pgError (err: unknown): { code?: string, constraint?: string } {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const x = e as Record<string, unknown>
+    if (typeof x.code === 'string' && /^[0-9A-Z]{5}$/.test(x.code)) {
+      const constraint = x.constraint_name ?? x.constraint
+      return { code: x.code, ...(typeof constraint === 'string' ? { constraint } : {}) }
+    }
+  }
+  return {}
+}
+
+async function failureOf (query: Promise<unknown>): Promise<{ code?: string, constraint?: string } | null> {
+  try {
+    await query
+    return null
+  } catch (err) {
+    return pgError(err)
+  }
+}
+
+t.test(`bob and carol sign ${AGREEMENTS} agreements at once: each activates exactly once`, { skip: needsPostgres }, async (t) => {
+  const { base } = await partnershipOfThree('Busy three')
+  const agreements: Array<{ id: string, contentHash: string }> = []
+  for (let i = 0; i < AGREEMENTS; i++) agreements.push(await propose(base, i))
+
+  let retries = 0
+  const retried: string[] = []
+  /** Signs, retrying a 409 or 503 that is not a content-hash mismatch (a lost race would be one; there should be none). */
+  async function sign (a: { id: string, contentHash: string }, who: string, token: string): Promise<{ status: number, body: string, attempts: number }> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await ctx.request({ method: 'POST', url: `${base}/agreements/${a.id}/versions/1/signatures`, token, body: { contentHash: a.contentHash } })
+      const retryable = (res.statusCode === 409 && res.json().code !== 'content-hash-mismatch') || res.statusCode === 503
+      if (!retryable || attempt === 10) return { status: res.statusCode, body: res.body, attempts: attempt }
+      retries++
+      retried.push(`${who} on ${a.id}: ${res.statusCode} ${res.json().code}`)
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt))
+    }
+  }
+
+  const started = performance.now()
+  const results = await Promise.all(agreements.flatMap((a) => [
+    sign(a, 'bob', bob).then((r) => ({ ...r, what: `bob on ${a.id}` })),
+    sign(a, 'carol', carol).then((r) => ({ ...r, what: `carol on ${a.id}` }))
+  ]))
+  const ms = performance.now() - started
+  t.comment(`${results.length} concurrent signatures took ${ms.toFixed(0)} ms, with ${retries} retries${retried.length > 0 ? `: ${retried.slice(0, 10).join('; ')}` : ''}`)
+  t.same(results.filter((r) => r.status !== 201).map((r) => `${r.what}: ${r.status} ${r.body.slice(0, 200)}`), [], 'every signature was accepted')
+  t.equal(results.length, 2 * AGREEMENTS)
+
+  // Each agreement: one active version, three live signatures, status active.
+  const wrong: string[] = []
+  for (const a of agreements) {
+    const versions = (await ctx.request({ method: 'GET', url: `${base}/agreements/${a.id}/versions`, token: bob })).json().items as Version[]
+    const active = versions.filter((v) => v.status === 'active')
+    if (versions.length !== 1 || active.length !== 1) wrong.push(`${a.id}: ${versions.length} versions, ${active.length} active`)
+    const live = active[0]?.signatures.filter((s) => s.revokedAt === null) ?? []
+    const signers = live.map((s) => s.signerId).sort()
+    if (live.length !== 3 || signers.join() !== [aliceId, bobId, carolId].sort().join()) wrong.push(`${a.id}: live signers ${signers.join()}`)
+    if (!live.every((s) => s.contentHash === a.contentHash)) wrong.push(`${a.id}: a signature on other text`)
+    const all = (await ctx.request({ method: 'GET', url: `${base}/agreements/${a.id}/versions/1/signatures`, token: carol })).json().items as Signature[]
+    if (all.length !== 3) wrong.push(`${a.id}: ${all.length} signatures in all`)
+    const agreement = (await ctx.request({ method: 'GET', url: `${base}/agreements/${a.id}`, token: alice })).json()
+    if (agreement.status !== 'active' || agreement.activeVersion !== 1 || agreement.openProposal !== null || agreement.nextReviewAt === null) {
+      wrong.push(`${a.id}: agreement ${agreement.status}, active ${agreement.activeVersion}, open ${agreement.openProposal}, next review ${agreement.nextReviewAt}`)
+    }
+  }
+  t.same(wrong, [], `each of the ${AGREEMENTS} agreements has exactly one active version, signed by all three, and is active`)
+
+  // The log: exactly one version.activated per agreement, three version.signed, and the chain verifies.
+  const events = await allEvents(base)
+  t.same(events.map((e) => e.seq), Array.from({ length: events.length }, (_, i) => i + 1), 'seq is gapless')
+  const count = (type: string) => {
+    const per = new Map<string, number>(agreements.map((a) => [a.id, 0]))
+    for (const e of events) if (e.type === type) per.set(String(e.data.agreementId), (per.get(String(e.data.agreementId)) ?? 0) + 1)
+    return per
+  }
+  const activated = count('version.activated')
+  t.equal(activated.size, AGREEMENTS, 'no version.activated names another agreement')
+  t.same([...activated].filter(([, n]) => n !== 1), [], 'exactly one version.activated per agreement')
+  t.equal(events.filter((e) => e.type === 'version.activated').length, AGREEMENTS)
+  t.same([...count('version.signed')].filter(([, n]) => n !== 3), [], 'three version.signed per agreement')
+  const activators = events.filter((e) => e.type === 'version.activated').map((e) => e.actorId)
+  t.ok(activators.every((id) => id === bobId || id === carolId), 'the second of bob and carol activates')
+  t.comment(`bob activated ${activators.filter((id) => id === bobId).length}, carol ${activators.filter((id) => id === carolId).length}`)
+  const verify = (await ctx.request({ method: 'GET', url: `${base}/audit/verify`, token: alice })).json()
+  t.match(verify, { valid: true, eventCount: events.length, firstBrokenSeq: null })
+
+  // Late signatures change nothing: each is refused (the version is no longer open).
+  const late = await ctx.request({ method: 'POST', url: `${base}/agreements/${agreements[0]!.id}/versions/1/signatures`, token: bob, body: { contentHash: agreements[0]!.contentHash } })
+  t.equal(late.statusCode, 409)
+})
+
+t.test('the database itself refuses a second active version and a second live signature', async (t) => {
+  const { base } = await partnershipOfThree('Constraints')
+  const a = await propose(base, 0)
+  for (const token of [bob, carol]) {
+    const res = await ctx.request({ method: 'POST', url: `${base}/agreements/${a.id}/versions/1/signatures`, token, body: { contentHash: a.contentHash } })
+    t.equal(res.statusCode, 201, res.body)
+  }
+  const [v1] = await ctx.database.rows<{ id: string, status: string }>(sql`select id, status from agreement_versions where agreement_id = ${a.id} and number = 1`)
+  t.equal(v1?.status, 'active')
+
+  const secondActive = await failureOf(ctx.database.rows(sql`
+    insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, previous_hash, based_on, author_id, required_signers, created_at, proposed_at, activated_at)
+    values (gen_random_uuid(), ${a.id}, 2, 'terms', 'active', '{"note": null}'::jsonb, 'sha256:forged', ${a.contentHash}, 1, ${aliceId}, '[]'::jsonb, now(), now(), now())`))
+  t.strictSame(secondActive, { code: '23505', constraint: 'agreement_versions_one_active_idx' }, 'a second active version is a unique violation')
+
+  const duplicate = await failureOf(ctx.database.rows(sql`
+    insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
+    values (gen_random_uuid(), ${v1!.id}, ${bobId}, ${a.contentHash}, now(), 'forged')`))
+  t.strictSame(duplicate, { code: '23505', constraint: 'signatures_one_live_idx' }, 'a second live signature by the same signer is a unique violation')
+
+  // The controls: the same rows without the conflicting state are accepted, so the index (not a typo) refused them.
+  await ctx.database.db.transaction(async (tx) => {
+    await tx.execute(sql`
+      insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, previous_hash, based_on, author_id, required_signers, created_at)
+      values (gen_random_uuid(), ${a.id}, 2, 'terms', 'withdrawn', '{"note": null}'::jsonb, 'sha256:forged', ${a.contentHash}, 1, ${aliceId}, '[]'::jsonb, now())`)
+    await tx.execute(sql`
+      insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt, revoked_at)
+      values (gen_random_uuid(), ${v1!.id}, ${bobId}, ${a.contentHash}, now(), 'forged', now())`)
+    t.pass('a closed version and a revoked signature are accepted alongside')
+    tx.rollback()
+  }).catch((err: unknown) => {
+    if (!(err instanceof Error && /rollback/i.test(err.message))) throw err
+  })
+  const [count] = await ctx.database.rows<{ versions: number, signatures: number }>(sql`
+    select (select count(*)::int from agreement_versions where agreement_id = ${a.id}) as versions,
+           (select count(*)::int from signatures where version_id = ${v1!.id}) as signatures`)
+  t.strictSame(count, { versions: 1, signatures: 3 }, 'nothing was left behind')
+})
