@@ -1,24 +1,13 @@
 import { performance } from 'node:perf_hooks'
 import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
-import { hashEvent } from '../../src/audit/event.rules.ts'
+import { type EventView as Event, hashEvent } from '../../src/audit/event.rules.ts'
 import type { Tx } from '../../src/db/client.ts'
 import { buildTestApp, onPostgres, problemOf } from '../helpers/app.ts'
 
 // A pool large enough that the concurrent part really runs 20 transactions at once on PostgreSQL.
 const ctx = await buildTestApp(t, { env: { DATABASE_POOL_MAX: '20' } })
 
-interface Event {
-  seq: number
-  partnershipId: string
-  type: string
-  actorId: string | null
-  subject: { type: string, id: string }
-  data: Record<string, unknown>
-  at: string
-  prevHash: string | null
-  hash: string
-}
 interface Page { items: Event[], nextCursor: string | null }
 
 const alice = await ctx.token('alice', { name: 'Alice' })
