@@ -91,7 +91,6 @@ export async function seed (sql: Sql, keys: ServiceKeys, opts: { issuer: string,
         event('review.opened', alice, { type: 'review', id: rid }, { agreementId: main.aid, versionNumber: 1, trigger: 'early', dueAt: now.toISOString() })
         seeded.reviewers.push(aSub)
       }
-      partnerships.at(-1)!.version = 1
     }
     const insert = async (table: string, rows: Record<string, unknown>[]) => {
       for (let j = 0; j < rows.length; j += 1000) await sql`insert into ${sql(table)} ${sql(rows.slice(j, j + 1000) as never)}`

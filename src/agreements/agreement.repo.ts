@@ -38,7 +38,7 @@ export async function listAgreements (db: DbOrTx, partnershipId: string, filter:
   )).orderBy(asc(agreements.id)).limit(limit)
 }
 
-export async function listAgreementIdsOfPartnership (db: DbOrTx, partnershipId: string): Promise<AgreementRow[]> {
+export async function listAgreementsOfPartnership (db: DbOrTx, partnershipId: string): Promise<AgreementRow[]> {
   return db.select().from(agreements).where(eq(agreements.partnershipId, partnershipId))
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DateTimeSchema } from '../http/schemas.ts'
+import { DateTimeSchema, isoOrNull as iso } from '../http/schemas.ts'
 import type { AgreementRow, SignatureRow } from './agreement.sql.ts'
 import type { AgreementDetail, VersionWithSignatures } from './agreement.service.ts'
 import { CATEGORIES, TermsContentSchema } from './content.schemas.ts'
@@ -93,8 +93,6 @@ export const SignedSchema = SignatureSchema.extend({
   versionStatus: z.string().meta({ description: '`active` when this signature was the last one needed' }),
   agreementStatus: z.string()
 }).meta({ id: 'SignatureReceipt' })
-
-const iso = (d: Date | null) => d?.toISOString() ?? null
 
 export const toSignature = (s: SignatureRow, versionNumber: number): z.infer<typeof SignatureSchema> => ({
   signerId: s.signerId, versionNumber, contentHash: s.contentHash, signedAt: s.signedAt.toISOString(), receipt: s.receipt, revokedAt: iso(s.revokedAt)

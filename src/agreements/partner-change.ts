@@ -21,7 +21,7 @@ export async function voidOpenProposals (tx: DbOrTx, now: () => Date, input: { p
 export async function endAgreements (tx: DbOrTx, now: () => Date, partnershipId: string): Promise<string[]> {
   const at = now()
   const ended: string[] = []
-  for (const agreement of await repo.listAgreementIdsOfPartnership(tx, partnershipId)) {
+  for (const agreement of await repo.listAgreementsOfPartnership(tx, partnershipId)) {
     if (agreement.lifecycle === 'retired' || agreement.lifecycle === 'ended') continue
     await repo.updateAgreement(tx, agreement.id, { lifecycle: 'ended', nextReviewAt: null, revisionRequested: false, updatedAt: at })
     ended.push(agreement.id)

@@ -37,7 +37,6 @@ export const TimezoneSchema = z.string().max(64).regex(/^[A-Za-z][A-Za-z0-9_+-]*
   .meta({ description: 'IANA time zone name', examples: ['Europe/Paris'] })
 
 export const DateTimeSchema = z.iso.datetime({ offset: false }).meta({ description: 'RFC 3339 UTC timestamp' })
-export const iso = (d: Date): string => d.toISOString()
 export const isoOrNull = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
 
 /** The usual error responses of an authenticated route, to spread into `response`. */

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, sql } from 'drizzle-orm'
+import { eq, inArray, lt } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import { appendEvent } from '../audit/audit.service.ts'
@@ -77,7 +77,7 @@ async function markOverdue (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
 /** Expired idempotency records are dead weight: delete them in bounded batches. */
 async function purgeIdempotencyKeys (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
   const expired = deps.db.select({ id: idempotencyKeys.id }).from(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, deps.now())).limit(1000)
-  const deleted = await deps.db.delete(idempotencyKeys).where(and(inArray(idempotencyKeys.id, expired), sql`true`)).returning({ id: idempotencyKeys.id })
+  const deleted = await deps.db.delete(idempotencyKeys).where(inArray(idempotencyKeys.id, expired)).returning({ id: idempotencyKeys.id })
   return deleted.length
 }
 

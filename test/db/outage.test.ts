@@ -77,7 +77,7 @@ async function become (proxy: TcpProxy, mode: 'down' | 'forward' | 'reset' | 'cl
 if (!onPostgres) {
   t.pass('needs PostgreSQL (set TEST_DATABASE_URL); nothing to do on PGlite')
 } else {
-  const { proxy, ctx, me, readyz, healthz } = await rig('Olivia')
+  const { proxy, me, readyz, healthz } = await rig('Olivia')
   const measured: Record<string, number[]> = {}
   const record = (phase: string, ms: number) => { (measured[phase] ??= []).push(ms) }
 

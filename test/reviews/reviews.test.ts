@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { nextOccurrence } from '../../src/agreements/cadence.rules.ts'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
-import { agreementKit, content, type Person } from '../helpers/agreements.ts'
+import { agreementKit, type Person } from '../helpers/agreements.ts'
 import { buildTestApp, problemOf } from '../helpers/app.ts'
 import { isInvalid, isProblem, problemShape, reviewKit, weekly } from '../helpers/review-kit.ts'
 
