@@ -85,7 +85,7 @@ async function main () {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
-  const accord = await start(['src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: '20', DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
+  const accord = await start([...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '20', DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
   const basePort = await freePort()
   const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL: '20' }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
 
@@ -136,7 +136,15 @@ async function main () {
     get_events: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/events?limit=50`, headers: { authorization: r.auth } } } }], duration) },
     my_open_reviews: () => { const pick = rr(reviewers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } }) }], duration) }
   }
+  // BENCH_SCENARIOS=get_agreement,baseline_get runs a subset (for iterating; the summary then has gaps).
+  const only = process.env.BENCH_SCENARIOS?.split(',')
+  if (only) for (const k of Object.keys(scenarios)) if (!only.includes(k)) delete scenarios[k]
   const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(scenarios).map((k) => [k, []]))
+  // A partner reads what they sign (the contentHash comes from a GET) with the same token, so each signer's
+  // token is seen once before the sign-off load: a cold token costs one Ed25519 check and one user lookup.
+  const signerTokens = [...proposalTokens.values()]
+  let t = 0
+  await autocannon({ url: publicUrl, connections: CONNECTIONS, amount: signerTokens.length, requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me', headers: { authorization: signerTokens[t++ % signerTokens.length]! } }) }] })
   log(`warming up (${WARMUP_S} s per scenario, not recorded)…`)
   duration = WARMUP_S
   for (const [name, run] of Object.entries(scenarios)) if (name !== 'sign_off') await run() // sign-offs are single-use
@@ -152,7 +160,7 @@ async function main () {
   const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
   const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!.n as number
 
-  const med = (name: string, f: keyof Sample) => median(samples[name]!.map((s) => s[f]))
+  const med = (name: string, f: keyof Sample) => median((samples[name] ?? []).map((s) => s[f]))
   const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0) }))
   process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors |\n| --- | ---: | ---: | ---: | ---: |\n')
   for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} |\n`)
@@ -173,7 +181,9 @@ async function main () {
     duration_s: DURATION_S,
     connections: CONNECTIONS
   }
+  const accordExited = new Promise((resolve) => accord.once('exit', resolve))
   accord.kill('SIGTERM')
+  await accordExited // lets a --cpu-prof (BENCH_NODE_ARGS) profile be written
   baseline.kill('SIGTERM')
   await sql.end()
   await database.close()

@@ -1,9 +1,9 @@
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
+import helmet from 'helmet'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Deps } from './deps.ts'
@@ -70,7 +70,10 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     return payload
   })
 
-  await app.register(helmet, { global: true, crossOriginResourcePolicy: { policy: 'same-site' } })
+  // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
+  // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
+  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }))
+  app.addHook('onRequest', (_request, reply, done) => { reply.headers(securityHeaders); done() })
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     credentials: false,
@@ -145,4 +148,15 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 
   return app
+}
+
+/** The headers a helmet middleware sets, captured once from a stand-in response. */
+function securityHeadersOf (middleware: ReturnType<typeof helmet>): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const res = {
+    setHeader: (name: string, value: string | number | readonly string[]) => { headers[name.toLowerCase()] = String(value) },
+    removeHeader: (name: string) => { delete headers[name.toLowerCase()] }
+  }
+  middleware({} as never, res as never, () => {})
+  return headers
 }

@@ -1,6 +1,8 @@
-import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, or, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { memberships } from '../partnerships/partnership.sql.ts'
+import { execute, prepared } from '../db/prepared.ts'
+import type { EventRow } from '../audit/event.sql.ts'
+import { memberships, type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import { type AgreementRow, agreements, agreementVersions, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
 
 export async function insertAgreement (db: DbOrTx, row: typeof agreements.$inferInsert): Promise<AgreementRow> {
@@ -93,26 +95,142 @@ export async function deleteAgreement (db: DbOrTx, id: string): Promise<void> {
   await db.delete(agreements).where(eq(agreements.id, id))
 }
 
-/** The agreement, only if `userId` is a current member of its partnership: tenancy and read in one round trip. */
-export async function findAgreementForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<AgreementRow | undefined> {
-  const [row] = await db.select({ a: agreements }).from(agreements)
-    .innerJoin(memberships, and(eq(memberships.partnershipId, agreements.partnershipId), eq(memberships.userId, userId), isNull(memberships.leftAt)))
-    .where(and(eq(agreements.id, agreementId), eq(agreements.partnershipId, partnershipId))).limit(1)
-  return row?.a
+/** The hottest read's query (placeholders partnershipId, agreementId, userId); exported for the scale bench's plans. */
+export function agreementDetailQuery (db: DbOrTx) {
+  return db.select({ a: agreements, v: agreementVersions, s: signatures }).from(agreements)
+    .innerJoin(memberships, and(eq(memberships.partnershipId, agreements.partnershipId), eq(memberships.userId, sql.placeholder('userId')), isNull(memberships.leftAt)))
+    .leftJoin(agreementVersions, and(eq(agreementVersions.agreementId, agreements.id), or(eq(agreementVersions.number, agreements.activeVersion), eq(agreementVersions.number, agreements.openProposal))))
+    .leftJoin(signatures, eq(signatures.versionId, agreementVersions.id))
+    .where(and(eq(agreements.id, sql.placeholder('agreementId')), eq(agreements.partnershipId, sql.placeholder('partnershipId'))))
+    .orderBy(asc(agreementVersions.number), asc(signatures.signedAt), asc(signatures.id))
 }
 
-/** Some versions of an agreement with all their signatures, in one round trip. */
-export async function findVersionsWithSignatures (db: DbOrTx, agreementId: string, numbers: number[]): Promise<Array<{ version: VersionRow, signatures: SignatureRow[] }>> {
-  if (numbers.length === 0) return []
-  const rows = await db.select({ v: agreementVersions, s: signatures }).from(agreementVersions)
-    .leftJoin(signatures, eq(signatures.versionId, agreementVersions.id))
-    .where(and(eq(agreementVersions.agreementId, agreementId), inArray(agreementVersions.number, numbers)))
-    .orderBy(asc(agreementVersions.number), asc(signatures.signedAt), asc(signatures.id))
-  const out = new Map<string, { version: VersionRow, signatures: SignatureRow[] }>()
+/**
+ * An agreement with its active version and open proposal (each with all its
+ * signatures), only if `userId` is a current member of its partnership: tenancy
+ * and the whole read in one prepared statement, one round trip. Undefined when
+ * the agreement does not exist there or the caller is not a member.
+ */
+export async function findAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ agreement: AgreementRow, versions: Array<{ version: VersionRow, signatures: SignatureRow[] }> } | undefined> {
+  const statement = prepared(db, 'agreement_detail_for_member', (db) => agreementDetailQuery(db).prepare('agreement_detail_for_member'))
+  const rows = await statement.execute({ partnershipId, agreementId, userId })
+  if (rows.length === 0) return undefined
+  const versions = new Map<string, { version: VersionRow, signatures: SignatureRow[] }>()
   for (const r of rows) {
-    const entry = out.get(r.v.id) ?? { version: r.v, signatures: [] }
+    if (!r.v) continue
+    let entry = versions.get(r.v.id)
+    if (entry === undefined) versions.set(r.v.id, entry = { version: r.v, signatures: [] })
     if (r.s) entry.signatures.push(r.s)
-    out.set(r.v.id, entry)
   }
-  return [...out.values()]
+  return { agreement: rows[0]!.a, versions: [...versions.values()] }
+}
+
+export interface ForSigning {
+  partnership: PartnershipRow
+  agreement: AgreementRow
+  version: VersionRow
+  /** The caller's role in the partnership (a current member: the row exists only then). */
+  role: string
+  /** Signers whose signature on this version is live. */
+  liveSigners: string[]
+  /** The agreement's active version, if it is still active: the one an activation supersedes. */
+  previousActiveId: string | null
+  /** The head of the partnership's log: the version every other state of the partnership is checked against. */
+  last: { seq: number, hash: string } | null
+}
+
+const signingColumns = () => ({
+  p: partnerships,
+  a: agreements,
+  v: agreementVersions,
+  role: memberships.role,
+  liveSigners: sql<string[] | null>`(select json_agg(s.signer_id) from signatures s where s.version_id = ${agreementVersions.id} and s.revoked_at is null)`,
+  previousActiveId: sql<string | null>`(select p.id from agreement_versions p where p.agreement_id = ${agreements.id} and p.number = ${agreements.activeVersion} and p.status = 'active')`,
+  lastSeq: sql<number | null>`(select e.seq from events e where e.partnership_id = ${agreements.partnershipId} order by e.seq desc limit 1)`,
+  lastHash: sql<string | null>`(select e.hash from events e where e.partnership_id = ${agreements.partnershipId} order by e.seq desc limit 1)`
+})
+
+function signingQuery (db: DbOrTx) {
+  return db.select(signingColumns()).from(agreements)
+    .innerJoin(partnerships, eq(partnerships.id, agreements.partnershipId))
+    .innerJoin(agreementVersions, and(eq(agreementVersions.agreementId, agreements.id), eq(agreementVersions.number, sql.placeholder('number'))))
+    .innerJoin(memberships, and(eq(memberships.partnershipId, agreements.partnershipId), eq(memberships.userId, sql.placeholder('userId')), isNull(memberships.leftAt)))
+    .where(and(eq(agreements.id, sql.placeholder('agreementId')), eq(agreements.partnershipId, sql.placeholder('partnershipId'))))
+}
+
+function toForSigning (row: { p: PartnershipRow, a: AgreementRow, v: VersionRow, role: string, liveSigners: string[] | null, previousActiveId: string | null, lastSeq: number | null, lastHash: string | null } | undefined): ForSigning | undefined {
+  if (!row) return undefined
+  return {
+    partnership: row.p,
+    agreement: row.a,
+    version: row.v,
+    role: row.role,
+    liveSigners: row.liveSigners ?? [],
+    previousActiveId: row.previousActiveId,
+    last: row.lastSeq === null || row.lastHash === null ? null : { seq: Number(row.lastSeq), hash: row.lastHash }
+  }
+}
+
+type SigningKey = { partnershipId: string, agreementId: string, number: number, userId: string }
+
+/**
+ * Everything a signature needs, read in one prepared statement from one
+ * snapshot, without locks: for the optimistic sign-off, whose write fails if
+ * anything in the partnership changed since (see writeSignature). Undefined when
+ * the agreement or version does not exist there or the caller is not a current member.
+ */
+export async function readForSigning (db: DbOrTx, input: SigningKey): Promise<ForSigning | undefined> {
+  const statement = prepared(db, 'read_for_signing', (db) => signingQuery(db).prepare('read_for_signing'))
+  const [row] = await statement.execute(input)
+  return toForSigning(row)
+}
+
+/**
+ * The same read under the agreement and version row locks, for a caller that
+ * already holds the partnership lock (so what it reads cannot change before
+ * its transaction ends: every writer of a partnership takes that lock first).
+ */
+export async function lockVersionForSigning (db: DbOrTx, input: SigningKey): Promise<ForSigning | undefined> {
+  const statement = prepared(db, 'lock_version_for_signing', (db) => signingQuery(db).for('update', { of: [agreements, agreementVersions] }).prepare('lock_version_for_signing'))
+  const [row] = await statement.execute(input)
+  return toForSigning(row)
+}
+
+// One statement, so one implicit transaction when run outside one. It takes the partnership lock first (every
+// other part reads the `lock` CTE), as every writer does; the events it inserts continue the log from the head
+// the caller read, so if anything in the partnership changed since (every change appends an event), the
+// (partnership_id, seq) key refuses the insert and nothing is written.
+const LOCK = 'lock as (select id from partnerships where id = $8::uuid for update)'
+const INSERT_SIGNATURE = `sig as (insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
+  select $1, $2, $3, $4, $5::timestamptz, $6 from lock)`
+const INSERT_EVENTS = `insert into events (partnership_id, seq, type, actor_id, subject_type, subject_id, data, at, prev_hash, hash)
+  select lock.id, e.seq, e.type, e.actor_id, e.subject_type, e.subject_id, e.data, e.at, e.prev_hash, e.hash
+  from lock, jsonb_to_recordset($7::jsonb) as e(seq integer, type text, actor_id uuid, subject_type text, subject_id text, data jsonb, at timestamptz, prev_hash text, hash text)`
+const SIGN = `with ${LOCK}, ${INSERT_SIGNATURE} ${INSERT_EVENTS}`
+// The supersede runs before the activation (the activation reads its result), so the one-active-version index never sees two.
+const SIGN_AND_ACTIVATE = `with ${LOCK}, ${INSERT_SIGNATURE},
+  ev as (${INSERT_EVENTS}),
+  sup as (update agreement_versions set status = 'superseded', closed_at = $5::timestamptz where id = $9::uuid and status = 'active' and exists (select 1 from lock) returning id),
+  act as (update agreement_versions set status = 'active', activated_at = $5::timestamptz where id = $2 and (select count(*) from sup) >= 0 returning id)
+  update agreements set lifecycle = $10, active_version = $11, open_proposal = null, title = $12, category = $13, next_review_at = $14::timestamptz,
+    revision_requested = false, version = $15, updated_at = $5::timestamptz where id = $16 and (select count(*) from act) = 1`
+
+/**
+ * A signature's writes as one statement: the signature, its events and, when it
+ * is the last one, the activation (previous version superseded, this one active,
+ * the agreement updated). `events` must continue the log from the head read
+ * with the rest of the input; if the log moved on, this throws a unique
+ * violation (23505) and writes nothing.
+ */
+export async function writeSignature (db: DbOrTx, input: { partnershipId: string, signature: SignatureRow, events: EventRow[], activation?: { previousActiveId: string | null, agreement: AgreementRow } }): Promise<void> {
+  const { signature: s, events, activation } = input
+  const params: unknown[] = [s.id, s.versionId, s.signerId, s.contentHash, s.signedAt.toISOString(), s.receipt, JSON.stringify(events.map((e) => ({
+    seq: e.seq, type: e.type, actor_id: e.actorId, subject_type: e.subjectType, subject_id: e.subjectId, data: e.data, at: e.at.toISOString(), prev_hash: e.prevHash, hash: e.hash
+  }))), input.partnershipId]
+  if (!activation) {
+    await execute(db, SIGN, params)
+    return
+  }
+  const a = activation.agreement
+  await execute(db, SIGN_AND_ACTIVATE, [...params, activation.previousActiveId, a.lifecycle, a.activeVersion, a.title, a.category, a.nextReviewAt?.toISOString() ?? null, a.version, a.id])
 }

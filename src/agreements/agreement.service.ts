@@ -17,19 +17,17 @@ export interface AgreementDetail { agreement: AgreementRow, active: VersionWithS
 
 /**
  * An agreement with its active version and open proposal, for a member: the
- * hottest read of the API, so two round trips (tenancy joined into the read;
- * versions joined with their signatures). A non-member gets the same 404 as for
- * an unknown partnership.
+ * hottest read of the API, so one prepared statement (tenancy joined into the
+ * read). A non-member gets the same 404 as for an unknown partnership.
  */
 export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<AgreementDetail> {
-  const agreement = await repo.findAgreementForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
-  if (!agreement) {
+  const found = await repo.findAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+  if (!found) {
     await requireMembership(deps.db, input.partnershipId, input.userId)
     throw noSuchAgreement()
   }
-  const numbers = [agreement.activeVersion, agreement.openProposal].filter((n): n is number => n !== null)
-  const detailed = await repo.findVersionsWithSignatures(deps.db, agreement.id, numbers)
-  const find = (n: number | null) => detailed.find((d) => d.version.number === n) ?? null
+  const { agreement, versions } = found
+  const find = (n: number | null) => (n === null ? null : versions.find((d) => d.version.number === n) ?? null)
   return { agreement, active: find(agreement.activeVersion), proposal: find(agreement.openProposal) }
 }
 

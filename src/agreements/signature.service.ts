@@ -1,37 +1,99 @@
 import { appendEvent } from '../audit/audit.service.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../http/errors.ts'
-import { beginAgreementWrite, lockVersion } from './agreement.context.ts'
+import { newId } from '../db/columns.ts'
+import { pgErrorOf } from '../db/errors.ts'
+import { noSuchPartnership } from '../partnerships/membership.service.ts'
+import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement.context.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
-import { activate, recordSignature } from './signing.ts'
+import { activationOf, eventLog, signReceipt } from './signing.ts'
 import { remainingSigners } from './version.rules.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
+type SignInput = { partnershipId: string, agreementId: string, number: number, userId: string, contentHash: string }
+type Signed = { signature: SignatureRow, agreement: AgreementRow, version: VersionRow }
+
+const OPTIMISTIC_ATTEMPTS = 3
+
 /**
  * Signs a proposed version's exact text. The last required signature activates
- * it in the same transaction. Two partners signing at once are serialized by
- * the partnership lock, and the partial unique indexes would refuse a second
- * active version or a second live signature even if code failed.
+ * it, atomically with the signature. Two partners signing at once are
+ * serialized by the partnership lock, and the partial unique indexes would
+ * refuse a second active version or a second live signature even if code failed.
+ *
+ * The busiest write of the API, so it is optimistic: one read, then one write
+ * statement that takes the partnership lock and continues the audit log from
+ * the head that was read. Every change to a partnership appends to that log, so
+ * if anything changed in between the log's key refuses the write and the
+ * sign-off is retried from a fresh read. Anything but the plain success (a
+ * refusal to explain, or contention that persists) takes the locked path, which
+ * checks everything under the partnership lock, in the order every write does.
  */
-export async function signVersion (deps: SignDeps, input: { partnershipId: string, agreementId: string, number: number, userId: string, contentHash: string }): Promise<{ signature: SignatureRow, agreement: AgreementRow, version: VersionRow }> {
+export async function signVersion (deps: SignDeps, input: SignInput): Promise<Signed> {
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+    const read = await repo.readForSigning(deps.db, input)
+    const prepared = read && prepareSignature(deps, read, input)
+    if (!read || !prepared) break
+    const plan = await prepared
+    try {
+      await repo.writeSignature(deps.db, plan.write)
+      return plan.result
+    } catch (err) {
+      if (pgErrorOf(err)?.code !== '23505') throw err // unique violation: the partnership moved on; read again
+    }
+  }
   return deps.db.transaction(async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
-    let version = await lockVersion(tx, agreement.id, input.number)
-    const live = await repo.listSignatures(tx, [version.id], true)
-    const remaining = remainingSigners({ status: version.status, required: version.requiredSigners, signed: live.map((s) => s.signerId) }, input.userId)
-    if (version.contentHash !== input.contentHash) {
-      throw new DomainError('CONTENT_HASH_MISMATCH', 'the text you were shown is not this version\'s text: GET the version again and read it before signing', { extra: { contentHash: version.contentHash } })
+    const partnership = await lockPartnership(tx, input.partnershipId)
+    if (!partnership) throw noSuchPartnership()
+    const locked = await repo.lockVersionForSigning(tx, input)
+    if (!locked) {
+      // Something is missing or refused: the general checks say what, in their usual order.
+      await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+      throw noSuchVersion()
     }
-    const signature = await recordSignature(tx, deps, { partnershipId: partnership.id, version, signerId: input.userId })
-    let current = agreement
-    if (remaining.length === 0) {
-      current = await activate(tx, deps, { partnership, agreement, version, actorId: input.userId })
-      version = (await repo.findVersion(tx, agreement.id, version.number))!
+    if (locked.role !== 'partner') throw new DomainError('OBSERVER_READ_ONLY', 'observers can read this partnership but not change it')
+    if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved; it can be read but not changed')
+    const remaining = remainingSigners({ status: locked.version.status, required: locked.version.requiredSigners, signed: locked.liveSigners }, input.userId)
+    if (locked.version.contentHash !== input.contentHash) {
+      throw new DomainError('CONTENT_HASH_MISMATCH', 'the text you were shown is not this version\'s text: GET the version again and read it before signing', { extra: { contentHash: locked.version.contentHash } })
     }
-    return { signature, agreement: current, version }
+    const plan = await planSignature(deps, { ...locked, partnership }, input, remaining)
+    await repo.writeSignature(tx, plan.write)
+    return plan.result
   })
+}
+
+/** The optimistic path's checks: null whenever the answer is not a plain success (the locked path then explains). */
+function prepareSignature (deps: SignDeps, read: repo.ForSigning, input: SignInput): Promise<SignaturePlan> | null {
+  if (read.role !== 'partner' || read.partnership.status !== 'active' || read.version.contentHash !== input.contentHash) return null
+  const { status, requiredSigners } = read.version
+  if (status !== 'proposed' || !requiredSigners.includes(input.userId) || read.liveSigners.includes(input.userId)) return null
+  return planSignature(deps, read, input, remainingSigners({ status, required: requiredSigners, signed: read.liveSigners }, input.userId))
+}
+
+interface SignaturePlan { write: Parameters<typeof repo.writeSignature>[1], result: Signed }
+
+/** The signature with its receipt and events and, for the last signer, the activation: everything one statement writes. */
+async function planSignature (deps: SignDeps, read: repo.ForSigning, input: SignInput, remaining: string[]): Promise<SignaturePlan> {
+  const { partnership, agreement, version, previousActiveId } = read
+  const at = deps.now()
+  const signature: SignatureRow = { id: newId(), versionId: version.id, signerId: input.userId, contentHash: version.contentHash, signedAt: at, receipt: await signReceipt(deps, { partnershipId: partnership.id, version, signerId: input.userId, signedAt: at }), revokedAt: null }
+  const log = eventLog(read.last, partnership.id, input.userId, at)
+  log.push('version.signed', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
+  if (remaining.length > 0) {
+    return { write: { partnershipId: partnership.id, signature, events: log.events }, result: { signature, agreement, version } }
+  }
+  const activation = activationOf({ partnership, agreement, version, previousActiveId, at })
+  if (previousActiveId !== null) log.push('version.superseded', { type: 'version', id: previousActiveId }, { agreementId: agreement.id, number: agreement.activeVersion, by: version.number })
+  log.push('version.activated', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
+  if (activation.agreement.lifecycle === 'retired') log.push('agreement.retired', { type: 'agreement', id: agreement.id }, { number: version.number })
+  return {
+    write: { partnershipId: partnership.id, signature, events: log.events, activation },
+    result: { signature, agreement: activation.agreement, version: { ...version, status: 'active', activatedAt: at } }
+  }
 }
 
 /**

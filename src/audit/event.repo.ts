@@ -1,10 +1,12 @@
-import { and, asc, desc, eq, gt } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
+import { prepared } from '../db/prepared.ts'
 import { type EventRow, events } from './event.sql.ts'
 
 export async function lastEvent (db: DbOrTx, partnershipId: string): Promise<{ seq: number, hash: string } | undefined> {
-  const [row] = await db.select({ seq: events.seq, hash: events.hash }).from(events)
-    .where(eq(events.partnershipId, partnershipId)).orderBy(desc(events.seq)).limit(1)
+  const statement = prepared(db, 'last_event', (db) => db.select({ seq: events.seq, hash: events.hash }).from(events)
+    .where(eq(events.partnershipId, sql.placeholder('partnershipId'))).orderBy(desc(events.seq)).limit(1).prepare('last_event'))
+  const [row] = await statement.execute({ partnershipId })
   return row
 }
 
@@ -13,6 +15,7 @@ export async function insertEvent (db: DbOrTx, row: EventRow): Promise<void> {
 }
 
 export async function listEvents (db: DbOrTx, partnershipId: string, afterSeq: number, limit: number): Promise<EventRow[]> {
-  return db.select().from(events).where(and(eq(events.partnershipId, partnershipId), gt(events.seq, afterSeq)))
-    .orderBy(asc(events.seq)).limit(limit)
+  const statement = prepared(db, 'list_events', (db) => db.select().from(events).where(and(eq(events.partnershipId, sql.placeholder('partnershipId')), gt(events.seq, sql.placeholder('afterSeq'))))
+    .orderBy(asc(events.seq)).limit(sql.placeholder('limit')).prepare('list_events'))
+  return statement.execute({ partnershipId, afterSeq, limit })
 }

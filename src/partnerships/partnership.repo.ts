@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
+import { prepared } from '../db/prepared.ts'
 import { users } from '../users/user.sql.ts'
 import { type MembershipRow, memberships, type PartnershipRow, partnerships, type Role } from './partnership.sql.ts'
 
@@ -8,9 +9,10 @@ export async function insertPartnership (db: DbOrTx, row: typeof partnerships.$i
   return created!
 }
 
-/** Takes the partnership's row lock: every write to a partnership serializes here (and so does its audit chain). */
+/** Takes the partnership's row lock: every write to a partnership serializes here (and so does its audit chain). A prepared statement. */
 export async function lockPartnership (db: DbOrTx, id: string): Promise<PartnershipRow | undefined> {
-  const [row] = await db.select().from(partnerships).where(eq(partnerships.id, id)).for('update').limit(1)
+  const statement = prepared(db, 'lock_partnership', (db) => db.select().from(partnerships).where(eq(partnerships.id, sql.placeholder('id'))).for('update').limit(1).prepare('lock_partnership'))
+  const [row] = await statement.execute({ id })
   return row
 }
 
@@ -25,8 +27,10 @@ export async function updatePartnership (db: DbOrTx, id: string, patch: Partial<
 }
 
 export async function findCurrentMembership (db: DbOrTx, partnershipId: string, userId: string): Promise<MembershipRow | undefined> {
-  const [row] = await db.select().from(memberships)
-    .where(and(eq(memberships.partnershipId, partnershipId), eq(memberships.userId, userId), isNull(memberships.leftAt))).limit(1)
+  const statement = prepared(db, 'current_membership', (db) => db.select().from(memberships)
+    .where(and(eq(memberships.partnershipId, sql.placeholder('partnershipId')), eq(memberships.userId, sql.placeholder('userId')), isNull(memberships.leftAt))).limit(1)
+    .prepare('current_membership'))
+  const [row] = await statement.execute({ partnershipId, userId })
   return row
 }
 

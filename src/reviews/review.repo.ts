@@ -54,12 +54,17 @@ export async function listResponses (db: DbOrTx, reviewIds: string[]): Promise<R
   return db.select().from(reviewResponses).where(inArray(reviewResponses.reviewId, reviewIds)).orderBy(asc(reviewResponses.respondedAt))
 }
 
-/** Active agreements whose review date has passed and that have no open review (the scheduler's work). */
-export async function findDueAgreements (db: DbOrTx, now: Date, limit: number): Promise<Array<{ id: string, partnershipId: string }>> {
+/** The scheduler's query (exported for the scale bench's plans). */
+export function dueAgreementsQuery (db: DbOrTx, now: Date, limit: number) {
   return db.select({ id: agreements.id, partnershipId: agreements.partnershipId }).from(agreements)
     .where(and(eq(agreements.lifecycle, 'active'), lte(agreements.nextReviewAt, now),
       sql`not exists (select 1 from ${reviews} where ${reviews.agreementId} = ${agreements.id} and ${reviews.status} = 'open')`))
     .orderBy(asc(agreements.nextReviewAt)).limit(limit)
+}
+
+/** Active agreements whose review date has passed and that have no open review (the scheduler's work). */
+export async function findDueAgreements (db: DbOrTx, now: Date, limit: number): Promise<Array<{ id: string, partnershipId: string }>> {
+  return dueAgreementsQuery(db, now, limit)
 }
 
 export async function findOverdueReviews (db: DbOrTx, cutoff: Date, limit: number): Promise<Array<{ id: string, agreementId: string, partnershipId: string }>> {

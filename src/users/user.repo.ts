@@ -1,14 +1,17 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
+import { prepared } from '../db/prepared.ts'
 import { type UserRow, users } from './user.sql.ts'
 
 export async function findUserByIdentity (db: DbOrTx, issuer: string, subject: string): Promise<UserRow | undefined> {
-  const [row] = await db.select().from(users).where(and(eq(users.issuer, issuer), eq(users.subject, subject))).limit(1)
+  const statement = prepared(db, 'user_by_identity', (db) => db.select().from(users).where(and(eq(users.issuer, sql.placeholder('issuer')), eq(users.subject, sql.placeholder('subject')))).limit(1).prepare('user_by_identity'))
+  const [row] = await statement.execute({ issuer, subject })
   return row
 }
 
 export async function findUserById (db: DbOrTx, id: string): Promise<UserRow | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1)
+  const statement = prepared(db, 'user_by_id', (db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare('user_by_id'))
+  const [row] = await statement.execute({ id })
   return row
 }
 

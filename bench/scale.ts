@@ -1,0 +1,116 @@
+// npm run bench:scale: the hot read and the scheduler's due-review query at 10,000 and at 1,000,000
+// agreements, on PostgreSQL: latency at both sizes and the query plans (EXPLAIN ANALYZE) at the larger.
+// Loopback only, bounded (a few minutes), stops by itself. Prints a table, the plans, then one JSON line.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import autocannon from 'autocannon'
+import postgres from 'postgres'
+import { loadConfig } from '../src/config.ts'
+import { createDb } from '../src/db/client.ts'
+import { agreementDetailQuery } from '../src/agreements/agreement.repo.ts'
+import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
+import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { seed } from './seed.ts'
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const DB_NAME = 'accord_scale'
+const BASE = 10_000
+const TARGET = Number(process.env.BENCH_SCALE_AGREEMENTS ?? 1_000_000)
+const root = new URL('..', import.meta.url).pathname
+const log = (s: string) => process.stderr.write(`${s}\n`)
+const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+
+let accord: ChildProcess | undefined
+process.on('exit', () => accord?.kill('SIGTERM'))
+
+async function main () {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`)
+  await admin.unsafe(`create database ${DB_NAME}`)
+  await admin.end()
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${DB_NAME}`
+  const DATABASE_URL = url.toString()
+  const port = await freePort()
+  const publicUrl = `http://127.0.0.1:${port}`
+  const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
+  const database = await createDb(config.database)
+  await database.migrate()
+  const keys = await loadServiceKeys(database.db, () => new Date())
+  const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
+  log(`seeding ${BASE} partnerships, one active agreement each…`)
+  const seeded = await seed(sql, keys, { issuer: publicUrl, partnerships: BASE, proposalsPer: 0, eventHeavy: 0, withReviews: 0 }, log)
+  // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
+  await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
+
+  accord = spawn(process.execPath, ['src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  for (let i = 0; i < 300; i++) { try { if ((await fetch(`${publicUrl}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
+  const readers = await Promise.all(seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: r.subject, ttlSeconds: 3600, now: new Date() })}` })))
+
+  const detail = agreementDetailQuery(database.db).toSQL()
+  const due = dueAgreementsQuery(database.db, new Date(), 100).toSQL()
+  const reader = readers[0]!
+  const [userRow] = await sql`select id from users where subject = ${reader.subject}`
+  const detailParams = detail.params.map((p) => ({ userId: userRow!.id, agreementId: reader.agreementId, partnershipId: reader.partnershipId }[(p as { name: string }).name]))
+
+  const measure = async (label: string) => {
+    await sql.unsafe('vacuum analyze')
+    let i = 0
+    const pick = () => readers[i++ % readers.length]!
+    await autocannon({ url: publicUrl, connections: 10, duration: 3, requests: [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }] })
+    const http = await autocannon({ url: publicUrl, connections: 10, duration: 8, requests: [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }] })
+    const times: number[] = []
+    for (let k = 0; k < 200; k++) {
+      const t0 = performance.now()
+      await sql.unsafe(due.sql, due.params as never[])
+      times.push(performance.now() - t0)
+    }
+    times.sort((a, b) => a - b)
+    const [{ n }] = await sql`select count(*)::int as n from agreements` as unknown as [{ n: number }]
+    const row = { label, agreements: n, get_rps: Math.round(http['2xx'] / 8), get_p50_ms: http.latency.p50, get_p99_ms: http.latency.p99, due_query_p50_ms: Number(times[100]!.toFixed(2)), due_query_p99_ms: Number(times[198]!.toFixed(2)), errors: http.non2xx + http.errors }
+    log(`${label}: ${JSON.stringify(row)}`)
+    return row
+  }
+
+  const small = await measure('10k')
+  log(`adding ${TARGET - BASE} agreements (with a version and a signature each) in bulk…`)
+  const per = 10
+  const extraPartnerships = Math.ceil((TARGET - BASE) / per)
+  const [owner] = await sql`select id from users limit 1`
+  await sql.unsafe(`
+    insert into partnerships (id, name, timezone, status, version, created_at, updated_at)
+      select uuidv7_like, 'Filler ' || g, 'Europe/Paris', 'active', 1, now(), now()
+      from (select g, (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid as uuidv7_like from generate_series(1, ${extraPartnerships}) g) s`)
+  await sql.unsafe(`
+    insert into agreements (id, partnership_id, title, category, lifecycle, active_version, open_proposal, last_version_number, next_review_at, revision_requested, ever_proposed, version, created_by, created_at, updated_at)
+      select gen_random_uuid(), (lpad(to_hex(1 + (g - 1) / ${per}), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(1 + (g - 1) / ${per}), 12, '0'))::uuid,
+        'Filler', 'transparency', 'active', 1, null, 1, now() + (g % 365) * interval '1 day', false, true, 1, '${owner!.id}', now(), now()
+      from generate_series(1, ${TARGET - BASE}) g`)
+  await sql.unsafe(`
+    insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, author_id, required_signers, edit_version, created_at, proposed_at, activated_at)
+      select gen_random_uuid(), a.id, 1, 'terms', 'active', '{"title":"Filler"}'::jsonb, 'sha256:filler', a.created_by, '[]'::jsonb, 1, now(), now(), now()
+      from agreements a where a.title = 'Filler'`)
+  await sql.unsafe(`
+    insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
+      select gen_random_uuid(), v.id, v.author_id, v.content_hash, now(), 'filler' from agreement_versions v where v.content_hash = 'sha256:filler'`)
+  const large = await measure('1M')
+
+  const explain = async (text: string, params: unknown[]) => (await sql.unsafe(`explain (analyze, buffers, costs off, timing off, summary off) ${text}`, params as never[])).map((r) => r['QUERY PLAN']).join('\n')
+  const plans = { get_agreement: await explain(detail.sql, detailParams), due_reviews: await explain(due.sql, due.params) }
+  process.stdout.write(`\n| size | agreements | GET req/s (10 conns) | GET p50 ms | GET p99 ms | due query p50 ms | due query p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n`)
+  for (const r of [small, large]) process.stdout.write(`| ${r.label} | ${r.agreements} | ${r.get_rps} | ${r.get_p50_ms} | ${r.get_p99_ms} | ${r.due_query_p50_ms} | ${r.due_query_p99_ms} |\n`)
+  process.stdout.write(`\nGET agreement plan at ${large.agreements} agreements:\n${plans.get_agreement}\n\nDue-review plan:\n${plans.due_reviews}\n\n`)
+  const ratio = (a: number, b: number) => Number((a / Math.max(b, 0.01)).toFixed(2))
+  process.stdout.write(`${JSON.stringify({ agreements_small: small.agreements, agreements_large: large.agreements, get_p50_ratio: ratio(large.get_p50_ms, small.get_p50_ms), get_p99_ratio: ratio(large.get_p99_ms, small.get_p99_ms), due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms), get_uses_index: !/Seq Scan on (agreements|agreement_versions|signatures|memberships)\b/.test(plans.get_agreement), due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews), small, large })}\n`)
+  accord.kill('SIGTERM')
+  await sql.end()
+  await database.close()
+}
+
+try {
+  await main()
+  process.exit(0)
+} catch (err) {
+  log(`bench:scale failed: ${(err as Error).stack ?? String(err)}`)
+  process.exit(1)
+}
