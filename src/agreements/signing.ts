@@ -40,10 +40,8 @@ export async function recordSignature (tx: DbOrTx, deps: Pick<Deps, 'keys' | 'no
 
 /** What the last required signature changes, computed before it is written in one statement. */
 export interface Activation {
-  versionId: string
   /** The version it supersedes (the active one), if any. */
   previousActiveId: string | null
-  at: Date
   /** The agreement as it is once the version is active (its ETag version bumped). */
   agreement: AgreementRow
 }
@@ -59,7 +57,7 @@ export function activationOf (input: { partnership: PartnershipRow, agreement: A
   const next: AgreementRow = isTerms(version.content)
     ? { ...common, lifecycle: 'active', title: version.content.title, category: version.content.category, nextReviewAt: nextOccurrence(version.content.review, partnership.timezone, at, at) }
     : { ...common, lifecycle: 'retired', nextReviewAt: null }
-  return { versionId: version.id, previousActiveId: input.previousActiveId, at, agreement: next }
+  return { previousActiveId: input.previousActiveId, agreement: next }
 }
 
 /**
