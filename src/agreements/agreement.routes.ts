@@ -7,7 +7,7 @@ import { decodeCursor, pageOf, paginate } from '../http/pagination.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import { AgreementDetailSchema, AgreementListQuerySchema, AgreementParamsSchema, AgreementSchema, CreateAgreementSchema, toAgreement, toAgreementDetail } from './agreement.schemas.ts'
-import { getAgreement, listAgreements } from './agreement.service.ts'
+import { getAgreement, getAgreementJson, listAgreements } from './agreement.service.ts'
 import { createAgreement } from './proposal.service.ts'
 
 const tags = ['agreements']
@@ -34,7 +34,8 @@ export const agreementRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
   app.get('/v1/partnerships/:pid/agreements/:aid', {
     schema: { summary: 'An agreement with its active version, open proposal and next review', operationId: 'getAgreement', tags, security: secured('agreements:read'), params: AgreementParamsSchema, response: { 200: AgreementDetailSchema, ...authProblems } }
   }, async (request, reply) => {
-    const detail = await getAgreement(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, userId: callerOf(request).userId })
-    return setEtag(reply, detail.agreement.version).send(toAgreementDetail(detail))
+    const { version, body } = await getAgreementJson(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, userId: callerOf(request).userId })
+    // Already JSON (rendered by the database to the response schema): a string with a JSON type is sent as is.
+    return setEtag(reply, version).type('application/json; charset=utf-8').send(body as unknown as z.infer<typeof AgreementDetailSchema>)
   })
 }

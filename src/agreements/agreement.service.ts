@@ -31,6 +31,19 @@ export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnership
   return { agreement, active: find(agreement.activeVersion), proposal: find(agreement.openProposal) }
 }
 
+/**
+ * GET agreement as JSON text and its ETag version, rendered by the database in
+ * one statement (the hottest read of the API). Same answers as getAgreement.
+ */
+export async function getAgreementJson (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ version: number, body: string }> {
+  const found = await repo.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+  if (!found) {
+    await requireMembership(deps.db, input.partnershipId, input.userId)
+    throw noSuchAgreement()
+  }
+  return found
+}
+
 export async function listAgreements (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, status?: string | undefined, category?: string | undefined, afterId: string | null, limit: number }): Promise<AgreementRow[]> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
   return repo.listAgreements(deps.db, input.partnershipId, { status: input.status, category: input.category }, input.afterId, input.limit)

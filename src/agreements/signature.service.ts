@@ -84,14 +84,14 @@ async function planSignature (deps: SignDeps, read: repo.ForSigning, input: Sign
   const log = eventLog(read.last, partnership.id, input.userId, at)
   log.push('version.signed', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
   if (remaining.length > 0) {
-    return { write: { partnershipId: partnership.id, signature, events: log.events }, result: { signature, agreement, version } }
+    return { write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: log.events }, result: { signature, agreement: { ...agreement, version: agreement.version + 1 }, version } }
   }
   const activation = activationOf({ partnership, agreement, version, previousActiveId, at })
   if (previousActiveId !== null) log.push('version.superseded', { type: 'version', id: previousActiveId }, { agreementId: agreement.id, number: agreement.activeVersion, by: version.number })
   log.push('version.activated', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
   if (activation.agreement.lifecycle === 'retired') log.push('agreement.retired', { type: 'agreement', id: agreement.id }, { number: version.number })
   return {
-    write: { partnershipId: partnership.id, signature, events: log.events, activation },
+    write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: log.events, activation },
     result: { signature, agreement: activation.agreement, version: { ...version, status: 'active', activatedAt: at } }
   }
 }
@@ -112,7 +112,8 @@ export async function revokeSignature (deps: Pick<Deps, 'db' | 'now'>, input: { 
     const at = deps.now()
     await repo.revokeSignature(tx, mine.id, at)
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'signature.revoked', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number } })
-    if (!isActive || agreement.lifecycle !== 'active') return agreement
+    // The signature leaves the representation, so the ETag version moves even when nothing else does.
+    if (!isActive || agreement.lifecycle !== 'active') return repo.updateAgreement(tx, agreement.id, {})
     const suspended = await repo.updateAgreement(tx, agreement.id, { lifecycle: 'suspended', nextReviewAt: null, updatedAt: at })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'agreement.suspended', actorId: input.userId, subject: { type: 'agreement', id: agreement.id }, data: { number: version.number } })
     return suspended
