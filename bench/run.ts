@@ -2,7 +2,7 @@
 // Loopback only, bounded in time, stops by itself. Needs PostgreSQL (BENCH_DATABASE_URL, default the
 // local server) and pgbench. Prints a table and, last, one JSON line.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -46,7 +46,23 @@ async function start (args: string[], env: Record<string, string>, probe: string
 
 const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(/(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024
 
-interface Sample { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+interface Sample { rps: number, p50: number, p99: number, non2xx: number, errors: number, cpu?: CpuSplit }
+
+/** CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s on Linux). */
+const cpuOf = (pid: number): number => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) / 100 } catch { return 0 } }
+/** CPU seconds of every PostgreSQL process of the machine (backends, walwriter, …). */
+const postgresCpu = (): number => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((sum, pid) => {
+  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres') ? sum + cpuOf(Number(pid)) : sum } catch { return sum }
+}, 0)
+/** Where the CPU of a scenario went, in µs per successful request: the server under test, PostgreSQL, and the load generator. */
+interface CpuSplit { server: number, postgres: number, loader: number }
+async function measured (serverPid: number | undefined, run: () => Promise<Sample>): Promise<Sample> {
+  const before = { server: serverPid ? cpuOf(serverPid) : 0, postgres: postgresCpu(), loader: process.cpuUsage() }
+  const s = await run()
+  const n = s.rps * DURATION_S || 1
+  const loader = process.cpuUsage(before.loader)
+  return { ...s, cpu: { server: ((serverPid ? cpuOf(serverPid) : 0) - before.server) / n * 1e6, postgres: (postgresCpu() - before.postgres) / n * 1e6, loader: (loader.user + loader.system) / n } }
+}
 
 /** req/s counts successful (2xx) responses only, so a failure can never pass for throughput. */
 async function load (url: string, requests: autocannon.Request[], duration = DURATION_S): Promise<Sample> {
@@ -87,7 +103,7 @@ async function main () {
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
   const accord = await start([...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '20', DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
   const basePort = await freePort()
-  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL: '20' }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
+  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL: process.env.BENCH_BASELINE_POOL ?? '20' }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
@@ -151,9 +167,9 @@ async function main () {
   duration = DURATION_S
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, run] of Object.entries(scenarios)) {
-      const s = await run()
+      const s = await measured(name === 'baseline_get' ? baseline.pid : name === 'pgbench_tx' ? undefined : accord.pid, run)
       samples[name]!.push(s)
-      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
+      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  CPU µs/req: server ${s.cpu!.server.toFixed(0)} postgres ${s.cpu!.postgres.toFixed(0)} loader ${s.cpu!.loader.toFixed(0)}${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
     }
   }
   const peakRss = rssMb(accord.pid!, 'VmHWM')
@@ -161,9 +177,10 @@ async function main () {
   const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!.n as number
 
   const med = (name: string, f: keyof Sample) => median((samples[name] ?? []).map((s) => s[f]))
-  const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0) }))
-  process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors |\n| --- | ---: | ---: | ---: | ---: |\n')
-  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} |\n`)
+  const cpu = (name: string, k: keyof CpuSplit) => median((samples[name] ?? []).map((s) => s.cpu![k]))
+  const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0), server: cpu(name, 'server'), postgres: cpu(name, 'postgres') }))
+  process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors | server CPU µs/req | PostgreSQL CPU µs/req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n')
+  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} | ${r.name === 'pgbench_tx' ? '—' : r.server.toFixed(0)} | ${r.postgres.toFixed(0)} |\n`)
   process.stdout.write(`\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`)
   const summary = {
     get_agreement_rps: Math.round(med('get_agreement', 'rps')),
