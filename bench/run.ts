@@ -176,7 +176,7 @@ async function main () {
   const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
   const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!.n as number
 
-  const med = (name: string, f: keyof Sample) => median((samples[name] ?? []).map((s) => s[f]))
+  const med = (name: string, f: 'rps' | 'p50' | 'p99') => median((samples[name] ?? []).map((s) => s[f]))
   const cpu = (name: string, k: keyof CpuSplit) => median((samples[name] ?? []).map((s) => s.cpu![k]))
   const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0), server: cpu(name, 'server'), postgres: cpu(name, 'postgres') }))
   process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors | server CPU µs/req | PostgreSQL CPU µs/req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n')

@@ -52,6 +52,7 @@ const EnvSchema = z.object({
     return origins
   }),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+  AGREEMENT_CACHE_MB: int(0, 4096).default(16),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
@@ -69,6 +70,8 @@ export interface Config {
   readonly auth: { readonly audience: string, readonly issuers: readonly TrustedIssuer[], readonly jwksTimeoutMs: number, readonly tokenTtlSeconds: number, readonly devTokens: boolean }
   readonly corsOrigins: readonly string[]
   readonly rateLimitPerMinute: number
+  /** Memory for rendered GET agreement bodies (validated against the database on every request); 0 turns it off. */
+  readonly agreementCacheBytes: number
   readonly requestTimeoutMs: number
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
@@ -101,6 +104,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.NODE_ENV !== 'production' },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,

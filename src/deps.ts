@@ -1,3 +1,4 @@
+import { type AgreementBodies, agreementBodies } from './agreements/agreement.cache.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
@@ -10,6 +11,8 @@ export interface Deps {
   readonly db: Db
   readonly keys: ServiceKeys
   readonly authenticator: Authenticator
+  /** Rendered GET agreement bodies by ETag version; null when AGREEMENT_CACHE_MB=0. */
+  readonly agreementBodies: AgreementBodies | null
   /** The clock; tests inject one they can move. */
   readonly now: () => Date
 }
@@ -19,5 +22,5 @@ export async function assembleDeps (config: Config, database: Database, now: () 
   const { loadServiceKeys } = await import('./keys/key.service.ts')
   const { createAuthenticator } = await import('./http/authenticator.ts')
   const keys = await loadServiceKeys(database.db, now)
-  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys, now), now }
+  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys, now), agreementBodies: agreementBodies(config.agreementCacheBytes), now }
 }

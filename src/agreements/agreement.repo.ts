@@ -156,6 +156,16 @@ export const AGREEMENT_DETAIL_JSON = `select a.version, json_build_object(
   join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
   where a.id = $2 and a.partnership_id = $1`
 
+const AGREEMENT_VERSION_FOR_MEMBER = `select a.version from agreements a
+  join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
+  where a.id = $2 and a.partnership_id = $1`
+
+/** The agreement's ETag version, only for a current member: what validates a rendered body kept in memory. */
+export async function agreementVersionForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<number | undefined> {
+  const [row] = await execute(db, AGREEMENT_VERSION_FOR_MEMBER, [partnershipId, agreementId, userId])
+  return row === undefined ? undefined : Number(row.version)
+}
+
 export async function renderAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ version: number, body: string } | undefined> {
   const [row] = await execute(db, AGREEMENT_DETAIL_JSON, [partnershipId, agreementId, userId])
   return row === undefined ? undefined : { version: Number(row.version), body: row.body as string }

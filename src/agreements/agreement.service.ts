@@ -33,15 +33,27 @@ export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnership
 
 /**
  * GET agreement as JSON text and its ETag version, rendered by the database in
- * one statement (the hottest read of the API). Same answers as getAgreement.
+ * one statement (the hottest read of the API); same answers as getAgreement.
+ * A body rendered earlier is served again after one cheap check (membership and
+ * ETag version, one index lookup each): see AgreementBodies.
  */
-export async function getAgreementJson (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ version: number, body: string }> {
-  const found = await repo.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
-  if (!found) {
-    await requireMembership(deps.db, input.partnershipId, input.userId)
-    throw noSuchAgreement()
+export async function getAgreementJson (deps: Pick<Deps, 'db' | 'agreementBodies'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ version: number, body: string }> {
+  const cached = deps.agreementBodies?.get(input.agreementId)
+  if (cached !== undefined && cached.partnershipId === input.partnershipId) {
+    const version = await repo.agreementVersionForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+    if (version === undefined) return notFound(deps, input)
+    if (version === cached.version) return cached
   }
+  const found = await repo.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+  if (!found) return notFound(deps, input)
+  deps.agreementBodies?.set(input.agreementId, { partnershipId: input.partnershipId, ...found })
   return found
+}
+
+/** The unknown-agreement answer, after the membership check's own (a stranger gets the unknown-partnership 404). */
+async function notFound (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string }): Promise<never> {
+  await requireMembership(deps.db, input.partnershipId, input.userId)
+  throw noSuchAgreement()
 }
 
 export async function listAgreements (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, status?: string | undefined, category?: string | undefined, afterId: string | null, limit: number }): Promise<AgreementRow[]> {

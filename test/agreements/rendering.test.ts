@@ -10,6 +10,8 @@ import { buildTestApp, problemOf } from '../helpers/app.ts'
 // every state an agreement can be in, field for field and type for type.
 const ctx = await buildTestApp(t)
 const kit = agreementKit(ctx)
+// A second instance on the same database that keeps no rendered bodies: both must always answer alike.
+const uncached = await buildTestApp(t, { database: ctx.database, env: { AGREEMENT_CACHE_MB: '0' } })
 
 /** The last body and ETag seen per agreement: a strong ETag must change whenever the body does. */
 const seen = new Map<string, { body: string, etag: string }>()
@@ -25,6 +27,10 @@ async function sameAsReference (t: Test, who: Person, pid: string, aid: string, 
   const reference = AgreementDetailSchema.parse(toAgreementDetail(detail))
   t.strictSame(res.json(), reference, what)
   t.equal(res.headers.etag, `"v${detail.agreement.version}"`, `${what}: ETag`)
+  const again = await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: who.token })
+  const fresh = await uncached.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: who.token })
+  t.strictSame([again.body, again.headers.etag], [res.body, res.headers.etag], `${what}: the kept body is served again unchanged`)
+  t.strictSame([fresh.body, fresh.headers.etag], [res.body, res.headers.etag], `${what}: an instance without kept bodies answers the same`)
 }
 
 t.test('the database-rendered GET equals the schema rendering in every state', async (t) => {
@@ -71,6 +77,23 @@ t.test('the database-rendered GET equals the schema rendering in every state', a
   kit.expectStatus(await kit.sign(bob, pid, retiring, 2), 201, 'bob signs the retirement')
   kit.expectStatus(await kit.sign(cleo, pid, retiring, 2), 201, 'cleo signs the retirement')
   await sameAsReference(t, bob, pid, retiring, 'retired')
+})
+
+t.test('a body kept by one instance is never served after another instance changed the agreement', async (t) => {
+  const [alice, bob, cleo] = await Promise.all([kit.person('Alice'), kit.person('Bob'), kit.person('Cleo')])
+  const { pid } = await kit.partnership(alice, [bob, cleo])
+  const a = await kit.create(alice, pid)
+  await sameAsReference(t, alice, pid, a.id, 'proposed, kept by the first instance')
+  // Bob signs through the other instance: the first has no way to know but the database.
+  const v1 = (await uncached.request({ method: 'GET', url: kit.versionUrl(pid, a.id, 1), token: bob.token })).json()
+  t.equal((await uncached.request({ method: 'POST', url: `${kit.versionUrl(pid, a.id, 1)}/signatures`, token: bob.token, body: { contentHash: v1.contentHash } })).statusCode, 201)
+  const after = await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, a.id), token: alice.token })
+  t.equal(after.json().proposal.signatures.length, 2, 'the first instance shows the signature made elsewhere')
+  await sameAsReference(t, alice, pid, a.id, 'signed elsewhere')
+  // A partner who leaves through the other instance loses access at once on this one too.
+  await sameAsReference(t, cleo, pid, a.id, 'kept for cleo')
+  t.equal((await uncached.request({ method: 'DELETE', url: `/v1/partnerships/${pid}/members/me`, token: cleo.token })).statusCode, 204)
+  t.equal((await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, a.id), token: cleo.token })).statusCode, 404, 'no kept body for someone who left')
 })
 
 t.test('the rendered GET answers strangers, former members and unknown ids exactly as before', async (t) => {
