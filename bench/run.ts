@@ -3,7 +3,6 @@
 // local server) and pgbench. Prints a table and, last, one JSON line.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { freePort, root, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -22,10 +22,10 @@ const CONNECTIONS = 50
 const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
 const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 12)
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
-const root = new URL('..', import.meta.url).pathname
+/** The pool size of both Accord and the baseline: postgres.js pipelines queries, so on 2 vCPUs a few connections beat many. */
+const POOL = process.env.BENCH_POOL ?? '6'
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
-const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
 
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const c of children) c.kill('SIGTERM') })
@@ -101,9 +101,9 @@ async function main () {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
-  const accord = await start([...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '20', DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
+  const accord = await start([...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: POOL, DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
   const basePort = await freePort()
-  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL: process.env.BENCH_BASELINE_POOL ?? '20' }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
+  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
@@ -169,7 +169,7 @@ async function main () {
     for (const [name, run] of Object.entries(scenarios)) {
       const s = await measured(name === 'baseline_get' ? baseline.pid : name === 'pgbench_tx' ? undefined : accord.pid, run)
       samples[name]!.push(s)
-      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  CPU µs/req: server ${s.cpu!.server.toFixed(0)} postgres ${s.cpu!.postgres.toFixed(0)} loader ${s.cpu!.loader.toFixed(0)}${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
+      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  CPU µs/req: server ${s.cpu!.server.toFixed(0)} postgres ${s.cpu!.postgres.toFixed(0)} loader ${s.cpu!.loader.toFixed(0)}  RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
     }
   }
   const peakRss = rssMb(accord.pid!, 'VmHWM')

@@ -2,23 +2,21 @@
 // agreements, on PostgreSQL: latency at both sizes and the query plans (EXPLAIN ANALYZE) at the larger.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table, the plans, then one JSON line.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
-import { agreementDetailQuery } from '../src/agreements/agreement.repo.ts'
+import { AGREEMENT_DETAIL_JSON, AGREEMENT_VERSION_FOR_MEMBER } from '../src/agreements/agreement.repo.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { freePort, root, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB_NAME = 'accord_scale'
 const BASE = 10_000
 const TARGET = Number(process.env.BENCH_SCALE_AGREEMENTS ?? 1_000_000)
-const root = new URL('..', import.meta.url).pathname
 const log = (s: string) => process.stderr.write(`${s}\n`)
-const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
 
 let accord: ChildProcess | undefined
 process.on('exit', () => accord?.kill('SIGTERM'))
@@ -43,15 +41,14 @@ async function main () {
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
   await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
 
-  accord = spawn(process.execPath, ['src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  accord = spawn(process.execPath, [...startFlags, 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0' }, stdio: ['ignore', 'ignore', 'inherit'] })
   for (let i = 0; i < 300; i++) { try { if ((await fetch(`${publicUrl}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
   const readers = await Promise.all(seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: r.subject, ttlSeconds: 3600, now: new Date() })}` })))
 
-  const detail = agreementDetailQuery(database.db).toSQL()
   const due = dueAgreementsQuery(database.db, new Date(), 100).toSQL()
   const reader = readers[0]!
   const [userRow] = await sql`select id from users where subject = ${reader.subject}`
-  const detailParams = detail.params.map((p) => ({ userId: userRow!.id, agreementId: reader.agreementId, partnershipId: reader.partnershipId }[(p as { name: string }).name]))
+  const detailParams = [reader.partnershipId, reader.agreementId, userRow!.id]
 
   const measure = async (label: string) => {
     await sql.unsafe('vacuum analyze')
@@ -97,12 +94,13 @@ async function main () {
   const large = await measure('1M')
 
   const explain = async (text: string, params: unknown[]) => (await sql.unsafe(`explain (analyze, buffers, costs off, timing off, summary off) ${text}`, params as never[])).map((r) => r['QUERY PLAN']).join('\n')
-  const plans = { get_agreement: await explain(detail.sql, detailParams), due_reviews: await explain(due.sql, due.params) }
+  // GET agreement: the check that serves a kept body (membership + ETag version), and the render when there is none.
+  const plans = { get_agreement_check: await explain(AGREEMENT_VERSION_FOR_MEMBER, detailParams), get_agreement_render: await explain(AGREEMENT_DETAIL_JSON, detailParams), due_reviews: await explain(due.sql, due.params) }
   process.stdout.write(`\n| size | agreements | GET req/s (10 conns) | GET p50 ms | GET p99 ms | due query p50 ms (server) | due query p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n`)
   for (const r of [small, large]) process.stdout.write(`| ${r.label} | ${r.agreements} | ${r.get_rps} | ${r.get_p50_ms} | ${r.get_p99_ms} | ${r.due_query_p50_ms} | ${r.due_query_p99_ms} |\n`)
-  process.stdout.write(`\nGET agreement plan at ${large.agreements} agreements:\n${plans.get_agreement}\n\nDue-review plan:\n${plans.due_reviews}\n\n`)
+  process.stdout.write(`\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\n`)
   const ratio = (a: number, b: number) => Number((a / Math.max(b, 0.01)).toFixed(2))
-  process.stdout.write(`${JSON.stringify({ agreements_small: small.agreements, agreements_large: large.agreements, get_p50_ratio: ratio(large.get_p50_ms, small.get_p50_ms), get_p99_ratio: ratio(large.get_p99_ms, small.get_p99_ms), due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms), get_uses_index: !/Seq Scan on (agreements|agreement_versions|signatures|memberships)\b/.test(plans.get_agreement), due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews), small, large })}\n`)
+  process.stdout.write(`${JSON.stringify({ agreements_small: small.agreements, agreements_large: large.agreements, get_p50_ratio: ratio(large.get_p50_ms, small.get_p50_ms), get_p99_ratio: ratio(large.get_p99_ms, small.get_p99_ms), due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms), get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => /Seq Scan on (agreements|agreement_versions|signatures|memberships)\b/.test(p)), due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews), small, large })}\n`)
   accord.kill('SIGTERM')
   await sql.end()
   await database.close()

@@ -156,7 +156,7 @@ export const AGREEMENT_DETAIL_JSON = `select a.version, json_build_object(
   join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
   where a.id = $2 and a.partnership_id = $1`
 
-const AGREEMENT_VERSION_FOR_MEMBER = `select a.version from agreements a
+export const AGREEMENT_VERSION_FOR_MEMBER = `select a.version from agreements a
   join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
   where a.id = $2 and a.partnership_id = $1`
 
