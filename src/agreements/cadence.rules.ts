@@ -70,8 +70,14 @@ function formatter (tz: string): Intl.DateTimeFormat {
   return f
 }
 
+const EN_US = /^(\d{1,2})\/(\d{1,2})\/(\d{4}), (\d{2}):(\d{2}):(\d{2})$/
+
 /** The wall-clock time of an instant in `tz`, as a "floating" Date whose UTC fields are that wall time. */
 export function wallClock (instant: Date, tz: string): Date {
+  // format() and one regular expression cost half of formatToParts (this runs ~10 times per activation);
+  // anything but the usual en-US shape (a year outside 1000–9999) takes the general path.
+  const m = EN_US.exec(formatter(tz).format(instant))
+  if (m !== null) return new Date(Date.UTC(Number(m[3]), Number(m[1]) - 1, Number(m[2]), Number(m[4]), Number(m[5]), Number(m[6])))
   const p = Object.fromEntries(formatter(tz).formatToParts(instant).map((x) => [x.type, Number(x.value)]))
   return new Date(Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!))
 }
@@ -92,6 +98,18 @@ export function zonedInstant (wall: Date, tz: string): Date {
   return new Date(real.length > 0 ? Math.min(...real) : Math.max(...candidates))
 }
 
+// Cadences repeat across agreements and activations: each distinct text is parsed once (bounded: oldest out first).
+const parsedRules = new Map<string, ReturnType<typeof RRule.parseString>>()
+function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
+  let options = parsedRules.get(text)
+  if (options === undefined) {
+    options = RRule.parseString(text.trim().replace(/^RRULE:/i, ''))
+    if (parsedRules.size >= 1000) parsedRules.delete(parsedRules.keys().next().value!)
+    parsedRules.set(text, options)
+  }
+  return options
+}
+
 /**
  * The first occurrence of the cadence strictly after `after`, evaluated in the
  * partnership's time zone at the local review time, from `anchor` (the
@@ -102,7 +120,7 @@ export function nextOccurrence (cadence: { rrule: string, time: string }, tz: st
   const [hh, mm] = cadence.time.split(':').map(Number) as [number, number]
   const a = wallClock(anchor, tz)
   const dtstart = new Date(Date.UTC(a.getUTCFullYear(), a.getUTCMonth(), a.getUTCDate(), hh, mm, 0))
-  const rule = new RRule({ ...RRule.parseString(cadence.rrule.trim().replace(/^RRULE:/i, '')), dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
+  const rule = new RRule({ ...parsedRule(cadence.rrule), dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
   let cursor = wallClock(after, tz)
   cursor = new Date(cursor.getTime() - 3600_000 * 3) // step back over any DST ambiguity, then filter on real instants
   for (let i = 0; i < 10; i++) {
