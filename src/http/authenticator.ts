@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.ts'
 import type { ServiceKeys } from '../keys/key.service.ts'
 import { SERVICE_ALG } from '../keys/key.service.ts'
@@ -54,7 +55,8 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
 
   // Verified tokens, until they expire: a signature check per request is the hottest CPU cost of a read.
   // Only successes are cached (a token that failed, e.g. not yet valid, is checked again next time).
-  const verified = new Map<string, Principal>()
+  // Least recently used out first: the tokens in use stay, whatever number of others pass through.
+  const verified = new LRUCache<string, Principal>({ max: CACHE_SIZE })
 
   return {
     async verify (token) {
@@ -62,7 +64,6 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
       if (hit && hit.expiresAt * 1000 > now().getTime()) return hit
       if (hit) verified.delete(token)
       const principal = await verifyUncached(token)
-      if (verified.size >= CACHE_SIZE) verified.delete(verified.keys().next().value!)
       verified.set(token, principal)
       return principal
     }
