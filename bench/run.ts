@@ -57,11 +57,13 @@ const postgresCpu = (): number => readdirSync('/proc').filter((d) => /^\d+$/.tes
 /** Where the CPU of a scenario went, in µs per successful request: the server under test, PostgreSQL, and the load generator. */
 interface CpuSplit { server: number, postgres: number, loader: number }
 async function measured (serverPid: number | undefined, run: () => Promise<Sample>): Promise<Sample> {
-  const before = { server: serverPid ? cpuOf(serverPid) : 0, postgres: postgresCpu(), loader: process.cpuUsage() }
+  // pgbench's backends start and exit inside the window, so their CPU cannot be read from /proc: no split for it.
+  if (serverPid === undefined) return run()
+  const before = { server: cpuOf(serverPid), postgres: postgresCpu(), loader: process.cpuUsage() }
   const s = await run()
   const n = s.rps * DURATION_S || 1
   const loader = process.cpuUsage(before.loader)
-  return { ...s, cpu: { server: ((serverPid ? cpuOf(serverPid) : 0) - before.server) / n * 1e6, postgres: (postgresCpu() - before.postgres) / n * 1e6, loader: (loader.user + loader.system) / n } }
+  return { ...s, cpu: { server: (cpuOf(serverPid) - before.server) / n * 1e6, postgres: (postgresCpu() - before.postgres) / n * 1e6, loader: (loader.user + loader.system) / n } }
 }
 
 /** req/s counts successful (2xx) responses only, so a failure can never pass for throughput. */
@@ -169,7 +171,7 @@ async function main () {
     for (const [name, run] of Object.entries(scenarios)) {
       const s = await measured(name === 'baseline_get' ? baseline.pid : name === 'pgbench_tx' ? undefined : accord.pid, run)
       samples[name]!.push(s)
-      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  CPU µs/req: server ${s.cpu!.server.toFixed(0)} postgres ${s.cpu!.postgres.toFixed(0)} loader ${s.cpu!.loader.toFixed(0)}  RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
+      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  ${s.cpu ? `CPU µs/req: server ${s.cpu.server.toFixed(0)} postgres ${s.cpu.postgres.toFixed(0)} loader ${s.cpu.loader.toFixed(0)}` : ''}  Accord RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
     }
   }
   const peakRss = rssMb(accord.pid!, 'VmHWM')
@@ -180,10 +182,10 @@ async function main () {
   // A ratio is taken within each round, between scenarios run back to back, then the median over rounds: this
   // machine's speed drifts between rounds (other tenants of the host), and pairing cancels the drift.
   const ratio = (name: string, base: string) => Number(median((samples[name] ?? []).map((s, i) => s.rps / (samples[base]?.[i]?.rps ?? Number.NaN))).toFixed(3))
-  const cpu = (name: string, k: keyof CpuSplit) => median((samples[name] ?? []).map((s) => s.cpu![k]))
+  const cpu = (name: string, k: keyof CpuSplit) => median((samples[name] ?? []).map((s) => s.cpu?.[k] ?? Number.NaN))
   const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0), server: cpu(name, 'server'), postgres: cpu(name, 'postgres') }))
   process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors | server CPU µs/req | PostgreSQL CPU µs/req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n')
-  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} | ${r.name === 'pgbench_tx' ? '—' : r.server.toFixed(0)} | ${r.postgres.toFixed(0)} |\n`)
+  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} | ${Number.isNaN(r.server) ? '—' : r.server.toFixed(0)} | ${Number.isNaN(r.postgres) ? '—' : r.postgres.toFixed(0)} |\n`)
   process.stdout.write(`\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`)
   const summary = {
     get_agreement_rps: Math.round(med('get_agreement', 'rps')),
