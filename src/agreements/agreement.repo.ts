@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, or, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { execute, prepared } from '../db/prepared.ts'
+import { execute, isoText, prepared } from '../db/prepared.ts'
 import type { EventRow } from '../audit/event.sql.ts'
 import { memberships, type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import { type AgreementRow, agreements, agreementVersions, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
@@ -125,8 +125,7 @@ export async function findAgreementDetailForMember (db: DbOrTx, partnershipId: s
   return { agreement: rows[0]!.a, versions: [...versions.values()] }
 }
 
-/** RFC 3339 UTC with milliseconds, exactly what `Date#toISOString` gives for the same value (both truncate microseconds). */
-const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+const iso = isoText
 
 const versionJson = (v: string) => `(select json_build_object(
     'agreementId', ${v}.agreement_id, 'number', ${v}.number, 'kind', ${v}.kind, 'status', ${v}.status, 'content', ${v}.content,

@@ -2,22 +2,23 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
-import { decodeCursor, pageOf, paginate } from '../http/pagination.ts'
+import { decodeCursor, pageOf } from '../http/pagination.ts'
 import { authProblems } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import { EventSchema, EventsQuerySchema, VerificationSchema } from './audit.schemas.ts'
-import { listEvents, verifyChain } from './audit.service.ts'
+import { listEventsJson, verifyChain } from './audit.service.ts'
 
 const tags = ['audit']
 
 export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/v1/partnerships/:pid/events', {
     schema: { summary: 'The audit log, oldest first (`after` a seq, or a cursor)', operationId: 'listEvents', tags, security: secured('audit:read'), params: PartnershipParamsSchema, querystring: EventsQuerySchema, response: { 200: pageOf(EventSchema), ...authProblems } }
-  }, async (request) => {
+  }, async (request, reply) => {
     const fromCursor = decodeCursor(request.query.cursor, z.object({ seq: z.int().min(0) }))
     const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
-    const rows = await listEvents(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit + 1 })
-    return paginate(rows, request.query.limit, (e) => ({ seq: e.seq }))
+    const body = await listEventsJson(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit })
+    // Already JSON (rendered by the database to the response schema): a string with a JSON type is sent as is.
+    return reply.type('application/json; charset=utf-8').send(body as unknown as z.infer<ReturnType<typeof pageOf<typeof EventSchema>>>)
   })
 
   app.get('/v1/partnerships/:pid/audit/verify', {

@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../db/client.ts'
 import type { Deps } from '../deps.ts'
+import { encodeCursor } from '../http/pagination.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
 import * as repo from './event.repo.ts'
 import { type ChainBreak, type EventView, findChainBreak, hashEvent, toEventView } from './event.rules.ts'
@@ -38,10 +39,21 @@ export async function appendEvent (tx: DbOrTx, now: () => Date, input: NewEvent)
   return { ...base, hash }
 }
 
-/** A page of the log after `afterSeq`, for a member. */
+/** A page of the log after `afterSeq`, for a member, as rows mapped to the schema: the reference the database-rendered page (listEventsJson) is held equal to. */
 export async function listEvents (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, afterSeq: number, limit: number }): Promise<EventView[]> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
   return (await repo.listEvents(deps.db, input.partnershipId, input.afterSeq, input.limit)).map(toEventView)
+}
+
+/**
+ * The same page as listEvents, rendered by the database with the membership
+ * check in one statement, as the response body (`{items, nextCursor}`).
+ */
+export async function listEventsJson (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, afterSeq: number, limit: number }): Promise<string> {
+  const page = await repo.renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
+  if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId) // throws the usual 404
+  const nextCursor = page.more && page.lastSeq !== null ? encodeCursor({ seq: page.lastSeq }) : null
+  return `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`
 }
 
 export interface Verification {

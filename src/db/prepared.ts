@@ -45,3 +45,6 @@ export async function execute (handle: DbOrTx, text: string, params: unknown[]):
   if (client.unsafe) return client.unsafe(text, params, { prepare: client.options?.prepare ?? true })
   return (await client.query!(text, params)).rows
 }
+
+/** SQL for a timestamptz column as RFC 3339 UTC with milliseconds: exactly `Date#toISOString` (both truncate microseconds). */
+export const isoText = (column: string): string => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
