@@ -11,6 +11,7 @@ import { getAgreement, getAgreementJson, listAgreements } from './agreement.serv
 import { createAgreement } from './proposal.service.ts'
 
 const tags = ['agreements']
+const AfterIdCursor = z.object({ id: z.uuid() })
 
 export const agreementRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post('/v1/partnerships/:pid/agreements', {
@@ -25,7 +26,7 @@ export const agreementRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
   app.get('/v1/partnerships/:pid/agreements', {
     schema: { summary: 'Agreements of the partnership, filtered by status and category', operationId: 'listAgreements', tags, security: secured('agreements:read'), params: PartnershipParamsSchema, querystring: AgreementListQuerySchema, response: { 200: pageOf(AgreementSchema), ...authProblems } }
   }, async (request) => {
-    const after = decodeCursor(request.query.cursor, z.object({ id: z.uuid() }))
+    const after = decodeCursor(request.query.cursor, AfterIdCursor)
     const rows = await listAgreements(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, status: request.query.status, category: request.query.category, afterId: after?.id ?? null, limit: request.query.limit + 1 })
     const page = paginate(rows, request.query.limit, (a) => ({ id: a.id }))
     return { items: page.items.map(toAgreement), nextCursor: page.nextCursor }

@@ -10,6 +10,7 @@ import { diffVersions, getVersion, listVersions } from './agreement.service.ts'
 import { deleteDraft, proposeDraft, proposeVersion, updateDraft } from './proposal.service.ts'
 
 const tags = ['versions']
+const AfterNumberCursor = z.object({ n: z.int().min(0) })
 const versionUrl = (pid: string, aid: string, n: number) => `/v1/partnerships/${pid}/agreements/${aid}/versions/${n}`
 const Change = <T extends z.ZodType>(t: T) => z.object({ from: t, to: t })
 const DiffSchema = z.object({
@@ -31,7 +32,7 @@ export const versionRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
   app.get(base, {
     schema: { summary: 'Every version of an agreement, oldest first', operationId: 'listVersions', tags, security: secured('agreements:read'), params: AgreementParamsSchema, querystring: PageQuerySchema, response: { 200: pageOf(VersionSchema), ...authProblems } }
   }, async (request) => {
-    const after = decodeCursor(request.query.cursor, z.object({ n: z.int().min(0) }))
+    const after = decodeCursor(request.query.cursor, AfterNumberCursor)
     const rows = await listVersions(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, userId: callerOf(request).userId, afterNumber: after?.n ?? 0, limit: request.query.limit + 1 })
     const page = paginate(rows, request.query.limit, (v) => ({ n: v.version.number }))
     return { items: page.items.map(toVersion), nextCursor: page.nextCursor }

@@ -9,12 +9,13 @@ import { EventSchema, EventsQuerySchema, VerificationSchema } from './audit.sche
 import { listEventsJson, verifyChain } from './audit.service.ts'
 
 const tags = ['audit']
+const AfterSeqCursor = z.object({ seq: z.int().min(0) })
 
 export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/v1/partnerships/:pid/events', {
     schema: { summary: 'The audit log, oldest first (`after` a seq, or a cursor)', operationId: 'listEvents', tags, security: secured('audit:read'), params: PartnershipParamsSchema, querystring: EventsQuerySchema, response: { 200: pageOf(EventSchema), ...authProblems } }
   }, async (request, reply) => {
-    const fromCursor = decodeCursor(request.query.cursor, z.object({ seq: z.int().min(0) }))
+    const fromCursor = decodeCursor(request.query.cursor, AfterSeqCursor)
     const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
     const body = await listEventsJson(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit })
     // Already JSON (rendered by the database to the response schema): a string with a JSON type is sent as is.

@@ -9,6 +9,7 @@ import { AcceptedInvitationSchema, AcceptInvitationSchema, CreatedInvitationSche
 import { acceptInvitation, approveInvitation, createInvitation, getInvitation, listInvitations, revokeInvitation } from './invitation.service.ts'
 
 const tags = ['invitations']
+const AfterIdCursor = z.object({ id: z.uuid() })
 const at = (pid: string, iid: string) => `/v1/partnerships/${pid}/invitations/${iid}`
 
 export const invitationRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -22,7 +23,7 @@ export const invitationRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
   app.get('/v1/partnerships/:pid/invitations', {
     schema: { summary: 'Invitations of the partnership (never their tokens)', operationId: 'listInvitations', tags, security: secured('partnerships:read'), params: PartnershipParamsSchema, querystring: PageQuerySchema, response: { 200: pageOf(InvitationSchema), ...authProblems } }
   }, async (request) => {
-    const after = decodeCursor(request.query.cursor, z.object({ id: z.uuid() }))
+    const after = decodeCursor(request.query.cursor, AfterIdCursor)
     const rows = await listInvitations(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterId: after?.id ?? null, limit: request.query.limit + 1 })
     const page = paginate(rows, request.query.limit, (v) => ({ id: v.invitation.id }))
     return { items: page.items.map(toInvitation), nextCursor: page.nextCursor }

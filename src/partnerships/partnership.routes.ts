@@ -10,6 +10,7 @@ import { CreatePartnershipSchema, MemberSchema, PartnershipParamsSchema, Partner
 import { createPartnership, getPartnership, listMembers, listPartnerships, updatePartnership } from './partnership.service.ts'
 
 const tags = ['partnerships']
+const AfterIdCursor = z.object({ id: z.uuid() })
 
 export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post('/v1/partnerships', {
@@ -22,7 +23,7 @@ export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
   app.get('/v1/partnerships', {
     schema: { summary: 'The partnerships you are a member of', operationId: 'listPartnerships', tags, security: secured('partnerships:read'), querystring: PageQuerySchema, response: { 200: pageOf(PartnershipSchema), ...authProblems } }
   }, async (request) => {
-    const after = decodeCursor(request.query.cursor, z.object({ id: z.uuid() }))
+    const after = decodeCursor(request.query.cursor, AfterIdCursor)
     const rows = await listPartnerships(deps, { userId: callerOf(request).userId, afterId: after?.id ?? null, limit: request.query.limit + 1 })
     const page = paginate(rows, request.query.limit, (r) => ({ id: r.partnership.id }))
     return { items: page.items.map((r) => toPartnership(r.partnership, r.members)), nextCursor: page.nextCursor }
