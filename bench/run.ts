@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, root, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -92,13 +92,7 @@ async function pgbench (url: string, duration: number): Promise<Sample> {
 const median = (all: number[]) => { const xs = all.filter((x) => !Number.isNaN(x)); if (xs.length === 0) return Number.NaN; const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
 
 async function main () {
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`)
-  await admin.unsafe(`create database ${DB_NAME}`)
-  await admin.end()
-  const dbUrl = new URL(ADMIN_URL)
-  dbUrl.pathname = `/${DB_NAME}`
-  const DATABASE_URL = dbUrl.toString()
+  const DATABASE_URL = await freshDatabase(ADMIN_URL, DB_NAME)
 
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`

@@ -9,7 +9,7 @@ import { createDb } from '../src/db/client.ts'
 import { AGREEMENT_DETAIL_JSON, AGREEMENT_VERSION_FOR_MEMBER } from '../src/agreements/agreement.repo.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, root, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -22,13 +22,7 @@ let accord: ChildProcess | undefined
 process.on('exit', () => accord?.kill('SIGTERM'))
 
 async function main () {
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`)
-  await admin.unsafe(`create database ${DB_NAME}`)
-  await admin.end()
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${DB_NAME}`
-  const DATABASE_URL = url.toString()
+  const DATABASE_URL = await freshDatabase(ADMIN_URL, DB_NAME)
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
