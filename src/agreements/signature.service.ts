@@ -39,7 +39,7 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
     if (!read || !prepared) break
     const plan = await prepared
     try {
-      await repo.writeSignature(deps.db, plan.write)
+      await repo.writeSignatureGrouped(deps.db, plan.write)
       return plan.result
     } catch (err) {
       if (pgErrorOf(err)?.code !== '23505') throw err // unique violation: the partnership moved on; read again
@@ -74,7 +74,7 @@ function prepareSignature (deps: SignDeps, read: repo.ForSigning, input: SignInp
   return planSignature(deps, read, input, remainingSigners({ status, required: requiredSigners, signed: read.liveSigners }, input.userId))
 }
 
-interface SignaturePlan { write: Parameters<typeof repo.writeSignature>[1], result: Signed }
+interface SignaturePlan { write: repo.SignatureWrite, result: Signed }
 
 /** The signature with its receipt and events and, for the last signer, the activation: everything one statement writes. */
 async function planSignature (deps: SignDeps, read: repo.ForSigning, input: SignInput, remaining: string[]): Promise<SignaturePlan> {

@@ -189,3 +189,49 @@ t.test('the database itself refuses a second active version and a second live si
            (select count(*)::int from signatures where version_id = ${v1!.id}) as signatures`)
   t.strictSame(count, { versions: 1, signatures: 3 }, 'nothing was left behind')
 })
+
+t.test('sign-offs in many partnerships at once are written in groups, each exactly once, while some of those logs move', { skip: needsPostgres }, async (t) => {
+  const PARTNERSHIPS = 24
+  const all = await Promise.all(Array.from({ length: PARTNERSHIPS }, async (_, i) => {
+    const { pid, base } = await partnershipOfThree(`Group ${i}`)
+    return { pid, base, agreement: await propose(base, i) }
+  }))
+  const signAll = (token: string) => Promise.all(all.map(({ base, agreement: a }) =>
+    ctx.request({ method: 'POST', url: `${base}/agreements/${a.id}/versions/1/signatures`, token, body: { contentHash: a.contentHash } })))
+
+  const bobs = await signAll(bob)
+  t.same(bobs.map((r) => r.statusCode), all.map(() => 201), 'bob\'s signatures (not the last) are all accepted')
+  t.same(bobs.map((r) => r.json().versionStatus), all.map(() => 'proposed'))
+
+  // Alice renames every third partnership while carol signs: each rename appends to that log between carol's
+  // read and her write, so a group holding that write fails as a whole and its signatures are written one by one.
+  const renames = all.filter((_, i) => i % 3 === 0).map(async ({ base }) => {
+    const etag = (await ctx.request({ method: 'GET', url: base, token: alice })).headers.etag as string
+    return ctx.request({ method: 'PATCH', url: base, token: alice, headers: { 'if-match': etag }, body: { name: 'Renamed' } })
+  })
+  const [carols, renamed] = await Promise.all([signAll(carol), Promise.all(renames)])
+  t.same(carols.map((r) => r.statusCode), all.map(() => 201), 'carol\'s signatures (the last) are all accepted')
+  t.same(carols.map((r) => r.json().versionStatus), all.map(() => 'active'), 'and each activates its version')
+  t.same(renamed.map((r) => r.statusCode), renamed.map(() => 200), 'every rename went through')
+
+  const wrong: string[] = []
+  for (const { base, agreement: a } of all) {
+    const detail = (await ctx.request({ method: 'GET', url: `${base}/agreements/${a.id}`, token: bob })).json()
+    const live = (detail.active?.signatures ?? []) as Signature[]
+    if (detail.status !== 'active' || detail.activeVersion !== 1 || detail.nextReviewAt === null || live.length !== 3) wrong.push(`${a.id}: ${detail.status}, ${live.length} signatures`)
+    const events = await allEvents(base)
+    if (events.filter((e) => e.type === 'version.activated').length !== 1) wrong.push(`${base}: not one version.activated`)
+    if (events.filter((e) => e.type === 'version.signed').length !== 3) wrong.push(`${base}: not three version.signed`)
+    const verify = (await ctx.request({ method: 'GET', url: `${base}/audit/verify`, token: carol })).json()
+    if (verify.valid !== true) wrong.push(`${base}: log broken at ${verify.firstBrokenSeq}`)
+  }
+  t.same(wrong, [], 'every agreement is active with three signatures, one activation, and an intact log')
+
+  // Rows written by one statement share its transaction id: fewer transactions than signatures means grouping happened.
+  const [row] = await ctx.database.rows<{ signatures: number, transactions: number }>(sql`
+    select count(*)::int as signatures, count(distinct s.xmin::text)::int as transactions
+    from signatures s join agreement_versions v on v.id = s.version_id
+    where v.agreement_id in ${all.map(({ agreement }) => agreement.id)} and s.signer_id in (${bobId}, ${carolId})`)
+  t.equal(row?.signatures, 2 * PARTNERSHIPS)
+  t.ok((row?.transactions ?? Infinity) < 2 * PARTNERSHIPS, `${row?.transactions} transactions wrote ${row?.signatures} signatures`)
+})

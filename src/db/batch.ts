@@ -1,0 +1,72 @@
+/**
+ * Group execution, as PostgreSQL's own group commit: calls that arrive while
+ * earlier ones are running wait, then run together as one call (one statement,
+ * one round trip, one commit for the lot). A call that finds nothing running
+ * runs at once, so nothing waits when the API is quiet; under load, each batch
+ * holds what arrived during the one before.
+ */
+type Waiting<I, O> = { input: I, resolve: (value: O) => void, reject: (reason: unknown) => void }
+
+export class Batcher<I, O> {
+  readonly #run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>
+  readonly #key: ((input: I) => string) | undefined
+  readonly #maxInFlight: number
+  readonly #maxBatch: number
+  #queue: Array<Waiting<I, O>> = []
+  #inFlight = 0
+
+  /**
+   * `run` answers for every input of a batch, in order. With `key`, a batch
+   * holds at most one input per key (the others wait for the next batch).
+   */
+  constructor (options: { run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>, key?: (input: I) => string, maxInFlight?: number, maxBatch?: number }) {
+    this.#run = options.run
+    this.#key = options.key
+    this.#maxInFlight = options.maxInFlight ?? 2
+    this.#maxBatch = options.maxBatch ?? 64
+  }
+
+  submit (input: I): Promise<O> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject })
+      this.#pump()
+    })
+  }
+
+  #pump (): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      let batch = this.#queue
+      if (batch.length > this.#maxBatch || this.#key !== undefined) {
+        const keys = new Set<string>()
+        const waiting: Array<Waiting<I, O>> = []
+        batch = []
+        for (const item of this.#queue) {
+          const key = this.#key?.(item.input)
+          if (batch.length < this.#maxBatch && (key === undefined || !keys.has(key))) {
+            if (key !== undefined) keys.add(key)
+            batch.push(item)
+          } else waiting.push(item)
+        }
+        this.#queue = waiting
+      } else this.#queue = []
+      this.#inFlight++
+      void this.#settle(batch)
+    }
+  }
+
+  async #settle (batch: Array<Waiting<I, O>>): Promise<void> {
+    try {
+      const results = await this.#run(batch.map((b) => b.input))
+      batch.forEach((b, i) => {
+        const r = results[i]!
+        if (r.status === 'fulfilled') b.resolve(r.value)
+        else b.reject(r.reason)
+      })
+    } catch (err) {
+      for (const b of batch) b.reject(err)
+    } finally {
+      this.#inFlight--
+      this.#pump()
+    }
+  }
+}
