@@ -65,7 +65,6 @@ export function toDomainError (err: unknown): DomainError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new DomainError('BAD_REQUEST', 'the Content-Length does not match the body')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is empty but Content-Type says JSON')
     case 'FST_ERR_CTP_INVALID_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
-    case 'FST_ERR_HANDLER_TIMEOUT': return new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly', { cause: err })
   }
   if (e instanceof SyntaxError && e.statusCode === 400) return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
   if (isDatabaseUnavailable(err)) return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })

@@ -201,11 +201,11 @@ if (!onPostgres) {
    * connection the server closes cleanly (FIN, no error) during start-up is
    * retried, forever, and each attempt restarts the connect timer, so the query
    * never settles. Docker's port proxy or a TCP load balancer in front of a
-   * stopped database does exactly this. Fastify's handlerTimeout (the request
-   * timeout) answers such a request with a 503 timed-out problem.
+   * stopped database does exactly this. The handler timeout (REQUEST_TIMEOUT_MS)
+   * answers such a request with a 503 timed-out problem.
    */
   t.test('when every new connection is closed cleanly at once (on a second app)', async (t) => {
-    // REQUEST_TIMEOUT_MS under the bound, so that the proposed handlerTimeout answers before it.
+    // REQUEST_TIMEOUT_MS under the bound, so that the handler timeout answers before it.
     const gap = await rig('Grace', { REQUEST_TIMEOUT_MS: '5000' })
     t.equal((await answered(gap.me)).res.statusCode, 200, 'up at first')
     await become(gap.proxy, 'close')
