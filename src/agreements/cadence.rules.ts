@@ -132,3 +132,30 @@ export function nextOccurrence (cadence: { rrule: string, time: string }, tz: st
   }
   return null
 }
+
+// An activation's first review depends on the activation only through its local date (DTSTART is that date at
+// the review time) and on whether it comes before that day's first occurrence: the first two occurrences of
+// each (cadence, zone, date) are computed once (bounded: oldest out first).
+const firstTwo = new Map<string, [Date | null, Date | null]>()
+
+/**
+ * The first review after an activation at `at`: exactly `nextOccurrence(cadence,
+ * tz, at, at)` (a test holds the two equal), without running the recurrence for
+ * every activation. Consecutive occurrences are at least a week apart
+ * (parseCadence), so the first one after `at`, which falls on `at`'s local date
+ * or later, is the date's first occurrence or the one after it.
+ */
+export function firstReviewAfter (cadence: { rrule: string, time: string }, tz: string, at: Date): Date | null {
+  const day = wallClock(at, tz)
+  const key = `${cadence.rrule}\n${cadence.time}\n${tz}\n${day.getUTCFullYear()}-${day.getUTCMonth()}-${day.getUTCDate()}`
+  let pair = firstTwo.get(key)
+  if (pair === undefined) {
+    // Two days before `at` is before DTSTART on any wall clock, so this is the rule's first occurrence.
+    const first = nextOccurrence(cadence, tz, at, new Date(at.getTime() - 2 * 86_400_000))
+    pair = [first, first === null ? null : nextOccurrence(cadence, tz, at, first)]
+    if (firstTwo.size >= 1000) firstTwo.delete(firstTwo.keys().next().value!)
+    firstTwo.set(key, pair)
+  }
+  const [first, second] = pair
+  return first !== null && first.getTime() > at.getTime() ? first : second
+}

@@ -7,7 +7,7 @@ import type { Deps } from '../deps.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
-import { nextOccurrence } from './cadence.rules.ts'
+import { firstReviewAfter } from './cadence.rules.ts'
 import { isTerms } from './content.schemas.ts'
 
 export const RECEIPT_TYP = 'accord-receipt+jws'
@@ -55,7 +55,7 @@ export function activationOf (input: { partnership: PartnershipRow, agreement: A
   const { partnership, agreement, version, at } = input
   const common = { ...agreement, activeVersion: version.number, openProposal: null, revisionRequested: false, version: agreement.version + 1, updatedAt: at }
   const next: AgreementRow = isTerms(version.content)
-    ? { ...common, lifecycle: 'active', title: version.content.title, category: version.content.category, nextReviewAt: nextOccurrence(version.content.review, partnership.timezone, at, at) }
+    ? { ...common, lifecycle: 'active', title: version.content.title, category: version.content.category, nextReviewAt: firstReviewAfter(version.content.review, partnership.timezone, at) }
     : { ...common, lifecycle: 'retired', nextReviewAt: null }
   return { previousActiveId: input.previousActiveId, agreement: next }
 }

@@ -29,7 +29,7 @@ interface TrustedKeySet {
 }
 
 const MAX_TOKEN_LENGTH = 8192
-const CACHE_SIZE = 10_000
+const CACHE_SIZE = 25_000
 const challenge = (description: string) => ({ 'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"` })
 const invalid = (description: string) => new DomainError('TOKEN_INVALID', description, { headers: challenge(description) })
 

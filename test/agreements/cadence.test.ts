@@ -2,7 +2,7 @@
 import '../helpers/tz-auckland.ts'
 import { execFile } from 'node:child_process'
 import t from 'tap'
-import { nextOccurrence, parseCadence, zonedInstant } from '../../src/agreements/cadence.rules.ts'
+import { firstReviewAfter, nextOccurrence, parseCadence, zonedInstant } from '../../src/agreements/cadence.rules.ts'
 import { buildTestApp } from '../helpers/app.ts'
 
 const PARIS = 'Europe/Paris'
@@ -253,4 +253,32 @@ t.test('activation sets nextReviewAt to the first occurrence after it, across a 
     t.equal(nextReviewAt, c.expected, `${c.name}: nextReviewAt`)
     t.equal(local(new Date(nextReviewAt), c.tz), c.wall, `${c.name}: 19:00 on the partnership's wall`)
   }
+})
+
+t.test('firstReviewAfter (kept per local date) equals nextOccurrence from the activation, around every DST change', async (t) => {
+  const rules = ['FREQ=WEEKLY', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=SU', 'FREQ=WEEKLY;BYDAY=MO,TH', 'FREQ=MONTHLY;BYDAY=1SU', 'FREQ=MONTHLY;BYMONTHDAY=-1',
+    'FREQ=MONTHLY;COUNT=1', 'FREQ=WEEKLY;COUNT=2', 'FREQ=YEARLY;BYMONTH=3', 'FREQ=DAILY;INTERVAL=7', 'FREQ=WEEKLY;UNTIL=20261101T000000Z']
+  const times = ['00:30', '02:30', '19:00', '23:59']
+  const zones = [PARIS, NEW_YORK, 'Pacific/Auckland', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC']
+  // Two days around each 2026 change (US, EU, New Zealand both ways, Lord Howe's half hour), and two quiet days.
+  const days = ['2026-03-07', '2026-03-28', '2026-04-04', '2026-09-26', '2026-10-03', '2026-10-24', '2026-10-31', '2026-06-15', '2026-12-31']
+  const mismatches: string[] = []
+  let compared = 0
+  for (const rrule of rules) {
+    for (const time of times) {
+      for (const tz of zones) {
+        for (const day of days) {
+          for (let minute = 0; minute < 2 * 24 * 60; minute += 97) {
+            const at = new Date(Date.parse(`${day}T00:00:00Z`) + minute * 60_000)
+            const expected = nextOccurrence({ rrule, time }, tz, at, at)?.toISOString() ?? null
+            const got = firstReviewAfter({ rrule, time }, tz, at)?.toISOString() ?? null
+            compared++
+            if (got !== expected) mismatches.push(`${rrule} at ${time} in ${tz}, activated ${at.toISOString()}: ${got} instead of ${expected}`)
+          }
+        }
+      }
+    }
+  }
+  t.same(mismatches.slice(0, 20), [], `${compared} activations compared`)
+  t.ok(compared > 50_000)
 })
