@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, root, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -22,8 +22,8 @@ const CONNECTIONS = 50
 const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
 const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 12)
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
-/** The pool size of both Accord and the baseline: postgres.js pipelines queries, so on 2 vCPUs a few connections beat many. */
-const POOL = process.env.BENCH_POOL ?? '6'
+/** The pool size of both Accord and the baseline: postgres.js pipelines queries and sign-offs are grouped, so on 2 vCPUs a few connections beat many. */
+const POOL = process.env.BENCH_POOL ?? '4'
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
 
@@ -97,7 +97,7 @@ async function main () {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
-  const accord = await start([...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: POOL, DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
+  const accord = await start([...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { ...startEnv, DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: POOL, DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
   const basePort = await freePort()
   const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
 

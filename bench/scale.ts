@@ -9,7 +9,7 @@ import { createDb } from '../src/db/client.ts'
 import { AGREEMENT_DETAIL_JSON, AGREEMENT_VERSION_FOR_MEMBER } from '../src/agreements/agreement.repo.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, root, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -35,7 +35,7 @@ async function main () {
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
   await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
 
-  accord = spawn(process.execPath, [...startFlags, 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  accord = spawn(process.execPath, [...startFlags, 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...startEnv, DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0' }, stdio: ['ignore', 'ignore', 'inherit'] })
   for (let i = 0; i < 300; i++) { try { if ((await fetch(`${publicUrl}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
   const readers = await Promise.all(seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: r.subject, ttlSeconds: 3600, now: new Date() })}` })))
 
