@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, gt, inArray, isNull, or, sql, type SQL, type Table } from 'drizzle-orm'
+import { and, asc, type Column, eq, getTableColumns, gt, inArray, isNull, or, sql, type SQL, type Table } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { Batcher } from '../db/batch.ts'
 import { execute, isoText, prepared } from '../db/prepared.ts'
@@ -234,12 +234,19 @@ const READ_FOR_SIGNING = `select k.i, r.* from jsonb_to_recordset($1::jsonb) as 
     where a.id = k.aid and a.partnership_id = k.pid
     limit 1) r`
 
+const jsonColumns = new Map<Table, Array<[key: string, name: string, column: Column]>>()
+
 /** A row of `table` from its row_to_json (snake_case keys), decoded as drizzle decodes the row itself. */
 function fromJson<T extends Table> (table: T, json: unknown): T['$inferSelect'] {
+  let columns = jsonColumns.get(table)
+  if (columns === undefined) {
+    columns = Object.entries(getTableColumns(table)).map(([key, column]) => [key, key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), column])
+    jsonColumns.set(table, columns)
+  }
   const record = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>
   const row: Record<string, unknown> = {}
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
-    const value = record[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)]
+  for (const [key, name, column] of columns) {
+    const value = record[name]
     row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
   }
   return row as T['$inferSelect']
