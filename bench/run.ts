@@ -20,7 +20,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = 50
 const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
-const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 12)
+// Enough fresh proposals for warm-up and every round at ~6,000 sign-offs/s (the sign-off rounds
+// stop being a measurement when they run out: see failed_requests).
+const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 24)
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 /** The pool size of both Accord and the baseline: postgres.js pipelines queries and sign-offs are grouped, so on 2 vCPUs a few connections beat many. */
 const POOL = process.env.BENCH_POOL ?? '4'
@@ -195,6 +197,9 @@ async function main () {
     rss_mb: Math.round(peakRss),
     get_agreement_ratio_of_medians: Number((med('get_agreement', 'rps') / med('baseline_get', 'rps')).toFixed(3)),
     sign_off_ratio_of_medians: Number((med('sign_off', 'rps') / med('pgbench_tx', 'rps')).toFixed(3)),
+    // Any non-2xx answer or error in a measured round (a sign-off round that ran out of proposals, say):
+    // the figures of that scenario then measure something else, and the run is not valid.
+    failed_requests: rows.reduce((n, r) => n + r.bad, 0),
     rounds: ROUNDS,
     duration_s: DURATION_S,
     connections: CONNECTIONS
@@ -205,6 +210,7 @@ async function main () {
   baseline.kill('SIGTERM')
   await sql.end()
   await database.close()
+  if (summary.failed_requests > 0) log(`NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`)
   process.stdout.write(`${JSON.stringify(summary)}\n`)
 }
 
