@@ -57,8 +57,10 @@ async function main () {
     await sql.unsafe('vacuum analyze')
     let i = 0
     const pick = () => readers[i++ % readers.length]!
-    await autocannon({ url: publicUrl, connections: 10, duration: 3, requests: [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }] })
-    const http = await autocannon({ url: publicUrl, connections: 10, duration: 8, requests: [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }] })
+    const getPath = (r: typeof readers[number]) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`
+    const requests: autocannon.Request[] = [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: getPath(r), headers: { authorization: r.auth } } } }]
+    await autocannon({ url: publicUrl, connections: 10, duration: 3, requests })
+    const http = await autocannon({ url: publicUrl, connections: 10, duration: 8, requests })
     // Latency of one request at a time, to the microsecond (autocannon's histogram counts whole
     // milliseconds, and a loaded GET here takes less than one): 2,000 GETs, one connection.
     const latencies: number[] = []
@@ -66,7 +68,7 @@ async function main () {
     for (let k = 0; k < 2000; k++) {
       const r = pick()
       const t0 = performance.now()
-      const res = await fetch(`${publicUrl}/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, { headers: { authorization: r.auth } })
+      const res = await fetch(`${publicUrl}${getPath(r)}`, { headers: { authorization: r.auth } })
       await res.arrayBuffer()
       latencies.push(performance.now() - t0)
       if (res.status !== 200) probeErrors++

@@ -8,6 +8,7 @@ import { lockPartnership } from '../partnerships/partnership.repo.ts'
 import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement.context.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
+import * as signatureRepo from './signature.repo.ts'
 import { activationOf, eventLog, signReceipt } from './signing.ts'
 import { remainingSigners } from './version.rules.ts'
 
@@ -34,12 +35,12 @@ const OPTIMISTIC_ATTEMPTS = 3
  */
 export async function signVersion (deps: SignDeps, input: SignInput): Promise<Signed> {
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
-    const read = await repo.readForSigning(deps.db, input)
+    const read = await signatureRepo.readForSigning(deps.db, input)
     const prepared = read && prepareSignature(deps, read, input)
     if (!read || !prepared) break
     const plan = await prepared
     try {
-      await repo.writeSignatureGrouped(deps.db, plan.write)
+      await signatureRepo.writeSignatureGrouped(deps.db, plan.write)
       return plan.result
     } catch (err) {
       if (pgErrorOf(err)?.code !== '23505') throw err // unique violation: the partnership moved on; read again
@@ -48,7 +49,7 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
   return deps.db.transaction(async (tx) => {
     const partnership = await lockPartnership(tx, input.partnershipId)
     if (!partnership) throw noSuchPartnership()
-    const locked = await repo.lockVersionForSigning(tx, input)
+    const locked = await signatureRepo.lockVersionForSigning(tx, input)
     if (!locked) {
       // Something is missing or refused: the general checks say what, in their usual order.
       await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
@@ -61,23 +62,23 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
       throw new DomainError('CONTENT_HASH_MISMATCH', 'the text you were shown is not this version\'s text: GET the version again and read it before signing', { extra: { contentHash: locked.version.contentHash } })
     }
     const plan = await planSignature(deps, { ...locked, partnership }, input, remaining)
-    await repo.writeSignature(tx, plan.write)
+    await signatureRepo.writeSignature(tx, plan.write)
     return plan.result
   })
 }
 
 /** The optimistic path's checks: null whenever the answer is not a plain success (the locked path then explains). */
-function prepareSignature (deps: SignDeps, read: repo.ForSigning, input: SignInput): Promise<SignaturePlan> | null {
+function prepareSignature (deps: SignDeps, read: signatureRepo.ForSigning, input: SignInput): Promise<SignaturePlan> | null {
   if (read.role !== 'partner' || read.partnership.status !== 'active' || read.version.contentHash !== input.contentHash) return null
   const { status, requiredSigners } = read.version
   if (status !== 'proposed' || !requiredSigners.includes(input.userId) || read.liveSigners.includes(input.userId)) return null
   return planSignature(deps, read, input, remainingSigners({ status, required: requiredSigners, signed: read.liveSigners }, input.userId))
 }
 
-interface SignaturePlan { write: repo.SignatureWrite, result: Signed }
+interface SignaturePlan { write: signatureRepo.SignatureWrite, result: Signed }
 
 /** The signature with its receipt and events and, for the last signer, the activation: everything one statement writes. */
-async function planSignature (deps: SignDeps, read: repo.ForSigning, input: SignInput, remaining: string[]): Promise<SignaturePlan> {
+async function planSignature (deps: SignDeps, read: signatureRepo.ForSigning, input: SignInput, remaining: string[]): Promise<SignaturePlan> {
   const { partnership, agreement, version, previousActiveId } = read
   const at = deps.now()
   const signature: SignatureRow = { id: newId(), versionId: version.id, signerId: input.userId, contentHash: version.contentHash, signedAt: at, receipt: await signReceipt(deps, { partnershipId: partnership.id, version, signerId: input.userId, signedAt: at }), revokedAt: null }
