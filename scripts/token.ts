@@ -21,7 +21,7 @@ try { config = loadConfig() } catch (err) {
   process.exit(1)
 }
 if (!config.auth.devTokens) {
-  process.stderr.write('accord: refusing to mint a development token when NODE_ENV=production\n')
+  process.stderr.write('accord: development tokens are off here (NODE_ENV=production, a HOST that is not a loopback address, or DEV_TOKENS=false); set DEV_TOKENS=true to allow them explicitly\n')
   process.exit(1)
 }
 

@@ -19,6 +19,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DEV_TOKENS: bool.optional(),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -67,7 +68,14 @@ export interface Config {
   readonly database:
     | { readonly kind: 'postgres', readonly url: string, readonly poolMax: number, readonly connectTimeoutS: number, readonly statementTimeoutMs: number, readonly prepare: boolean }
     | { readonly kind: 'pglite', readonly dataDir: string | null }
-  readonly auth: { readonly audience: string, readonly issuers: readonly TrustedIssuer[], readonly jwksTimeoutMs: number, readonly tokenTtlSeconds: number, readonly devTokens: boolean }
+  readonly auth: {
+    readonly audience: string
+    readonly issuers: readonly TrustedIssuer[]
+    readonly jwksTimeoutMs: number
+    readonly tokenTtlSeconds: number
+    /** POST /v1/dev/tokens exists: DEV_TOKENS when set, else only outside production on a loopback address. */
+    readonly devTokens: boolean
+  }
   readonly corsOrigins: readonly string[]
   readonly rateLimitPerMinute: number
   /** Memory for rendered GET agreement bodies (validated against the database on every request); 0 turns it off. */
@@ -101,7 +109,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     database: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, prepare: e.DATABASE_PREPARE }
       : { kind: 'pglite', dataDir: e.DATA_DIR === ':memory:' ? null : e.DATA_DIR },
-    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.NODE_ENV !== 'production' },
+    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)) },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,
@@ -111,6 +119,12 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     logLevel: e.LOG_LEVEL
   }
   return deepFreeze(config)
+}
+
+/** Whether a listen address is reachable only from this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopback (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1'
 }
 
 function deepFreeze<T> (value: T): T {

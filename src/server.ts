@@ -40,6 +40,7 @@ async function main (): Promise<void> {
   await app.listen({ port: config.port, host: config.host })
   const where = config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite (${config.database.dataDir ?? 'in memory'})`
   app.log.info(`Accord is listening on ${config.publicUrl} with ${where}; API docs at ${config.publicUrl}/docs`)
+  if (config.auth.devTokens) app.log.warn(`development tokens are ON: anyone who can reach ${config.publicUrl} can mint a token for anyone (POST /v1/dev/tokens); DEV_TOKENS=false turns them off`)
 }
 
 await main()

@@ -17,11 +17,11 @@ const DevTokenSchema = z.object({
   expiresIn: z.int()
 }).meta({ id: 'DevToken' })
 
-/** Local token minting; registered only outside production (there it is a 404 like any unknown route). */
+/** Local token minting; registered only when config.auth.devTokens (otherwise a 404 like any unknown route). */
 export const devRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post('/v1/dev/tokens', {
     schema: {
-      summary: 'Mint a token for local development (disabled when NODE_ENV=production)',
+      summary: 'Mint a token for local development (only on a loopback address outside production, or with DEV_TOKENS=true)',
       operationId: 'createDevToken',
       tags: ['development'],
       security: publicRoute,

@@ -15,8 +15,6 @@ declare module 'fastify' {
 }
 
 const TTL_MS = 24 * 60 * 60 * 1000
-/** How long a running request holds its key; longer than the request timeout, so only a dead process loses it. */
-const LEASE_MS = 60_000
 const KEY = /^[\x21-\x7e]{1,255}$/
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
 
@@ -33,8 +31,11 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * is stored as its SHA-256, and the response is sealed with AES-256-GCM under a
  * key derived (HKDF) from the Idempotency-Key itself, which only the client has.
  */
-async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date }): Promise<void> {
+async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date, config: { requestTimeoutMs: number } }): Promise<void> {
   const { db } = deps
+  // How long a running request holds its key: twice the request timeout, so only a dead process loses it
+  // (the handler timer abandons any request long before), and a retry after a crash waits no longer than that.
+  const LEASE_MS = 2 * deps.config.requestTimeoutMs
   app.decorateRequest('idempotency', null)
 
   app.addHook('preHandler', async (request, reply) => {
