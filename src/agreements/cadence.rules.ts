@@ -1,4 +1,5 @@
 import rrule from 'rrule'
+import { OUT_OF_TIME, runBounded } from '../lib/bounded.ts'
 
 const { RRule } = rrule
 
@@ -20,13 +21,42 @@ const VALUE_SYNTAX: Record<string, RegExp> = {
   BYMONTH: list(MONTH)
 }
 
+/** A rule must occur within this many years of its start; the next review is looked for this far ahead too. */
+export const CADENCE_HORIZON_YEARS = 5
+/**
+ * Main-thread time one cadence computation may take. rrule steps period by
+ * period until it finds a date, to the year 9999 for a rule that never occurs
+ * (13–17 s for FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30). A rule that occurs within
+ * the horizon is evaluated in a few milliseconds at most, daily steps included,
+ * so the budget only ever stops the rules that never (or hardly ever) occur;
+ * the commonest of those are refused before rrule runs (impossibleMonthDays).
+ */
+const CADENCE_BUDGET_MS = 200
+/** A validated rule that runs out of time at activation met a stalled process (GC, load): it gets one longer try. */
+const CADENCE_RETRY_BUDGET_MS = 2000
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** The stored form of a cadence: no `RRULE:` prefix, upper case, no surrounding space (so equal rules hash equal). */
+export const normalizeCadence = (rule: string): string => rule.trim().replace(/^RRULE:/i, '').toUpperCase()
+
+const asList = (v: number | number[] | null | undefined): number[] | null => (v === null || v === undefined ? null : Array.isArray(v) ? v : [v])
+
+/** BYMONTHDAY values that exist in none of the BYMONTH months (e.g. 30 and 31 of February): the rule never occurs. */
+function impossibleMonthDays (options: ReturnType<typeof RRule.parseString>): boolean {
+  const days = asList(options.bymonthday)?.map(Math.abs)
+  if (!days || days.length === 0) return false
+  const months = asList(options.bymonth) ?? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+  return !months.some((m) => days.some((d) => d <= MONTH_DAYS[m - 1]!))
+}
+
 /**
  * Validates a review cadence: an RFC 5545 RRULE limited to the parts the spec
- * names, and never more often than weekly (reviews are for reflection, not
- * surveillance): every gap between consecutive occurrences is at least 7 days.
+ * names, that occurs within CADENCE_HORIZON_YEARS, and never more often than
+ * weekly (reviews are for reflection, not surveillance): every gap between
+ * consecutive occurrences is at least 7 days. Bounded in time whatever the rule.
  */
 export function parseCadence (rule: string): { problem: string | null } {
-  const text = rule.trim().replace(/^RRULE:/i, '')
+  const text = normalizeCadence(rule)
   const parts = text.split(';').map((p) => p.split('='))
   const keys = new Set<string>()
   for (const [k, v] of parts) {
@@ -41,22 +71,29 @@ export function parseCadence (rule: string): { problem: string | null } {
   if (!freq || !ALLOWED_FREQ.has(freq)) return { problem: 'FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY' }
   if (keys.has('COUNT') && keys.has('UNTIL')) return { problem: 'COUNT and UNTIL cannot both be given' }
   let r: InstanceType<typeof RRule>
+  let options: ReturnType<typeof RRule.parseString>
   try {
-    r = new RRule({ ...RRule.parseString(text), dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)), byhour: [19], byminute: [0], bysecond: [0] })
+    options = RRule.parseString(text)
+    r = new RRule({ ...options, dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)), byhour: [19], byminute: [0], bysecond: [0] })
   } catch (err) {
     // rrule's own TypeErrors name its internals; say what is wrong instead.
     return { problem: err instanceof TypeError ? 'invalid RRULE: a part has a value RFC 5545 does not allow' : `invalid RRULE: ${(err as Error).message}` }
   }
+  const noOccurrence = { problem: `the rule has no occurrence within ${CADENCE_HORIZON_YEARS} years` }
+  if (impossibleMonthDays(options)) return noOccurrence
+  const start = r.options.dtstart
+  const horizon = new Date(Date.UTC(start.getUTCFullYear() + CADENCE_HORIZON_YEARS, start.getUTCMonth(), start.getUTCDate(), 19, 0))
+  // Kept outside the bounded call: what it saw before a stop still counts.
   let previous: Date | null = null
   let count = 0
   let tooFrequent = false
-  r.all((d) => {
+  runBounded(() => r.between(start, horizon, true, (d) => {
     if (previous && d.getTime() - previous.getTime() < WEEK_MS - DST_SLACK_MS) tooFrequent = true
     previous = d
     return !tooFrequent && ++count < 120
-  })
+  }), CADENCE_BUDGET_MS)
   if (tooFrequent) return { problem: 'reviews may be at most weekly' }
-  if (count === 0) return { problem: 'the rule has no occurrence' }
+  if (count === 0) return noOccurrence
   return { problem: null }
 }
 
@@ -103,7 +140,7 @@ const parsedRules = new Map<string, ReturnType<typeof RRule.parseString>>()
 function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
   let options = parsedRules.get(text)
   if (options === undefined) {
-    options = RRule.parseString(text.trim().replace(/^RRULE:/i, ''))
+    options = RRule.parseString(normalizeCadence(text))
     if (parsedRules.size >= 1000) parsedRules.delete(parsedRules.keys().next().value!)
     parsedRules.set(text, options)
   }
@@ -117,20 +154,28 @@ function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
  * runs on floating wall-clock dates and only the last step maps to an instant.
  */
 export function nextOccurrence (cadence: { rrule: string, time: string }, tz: string, anchor: Date, after: Date): Date | null {
+  const options = parsedRule(cadence.rrule)
+  if (impossibleMonthDays(options)) return null
   const [hh, mm] = cadence.time.split(':').map(Number) as [number, number]
   const a = wallClock(anchor, tz)
   const dtstart = new Date(Date.UTC(a.getUTCFullYear(), a.getUTCMonth(), a.getUTCDate(), hh, mm, 0))
-  const rule = new RRule({ ...parsedRule(cadence.rrule), dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
-  let cursor = wallClock(after, tz)
-  cursor = new Date(cursor.getTime() - 3600_000 * 3) // step back over any DST ambiguity, then filter on real instants
-  for (let i = 0; i < 10; i++) {
-    const occurrence = rule.after(cursor, false)
-    if (!occurrence) return null
-    const instant = zonedInstant(occurrence, tz)
-    if (instant.getTime() > after.getTime()) return instant
-    cursor = occurrence
+  const rule = new RRule({ ...options, dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
+  // A rule that stops occurring (or occurs too rarely to find in the budget) has no next review.
+  const compute = () => {
+    let cursor = wallClock(after, tz)
+    cursor = new Date(cursor.getTime() - 3600_000 * 3) // step back over any DST ambiguity, then filter on real instants
+    for (let i = 0; i < 10; i++) {
+      const occurrence = rule.after(cursor, false)
+      if (!occurrence) return null
+      const instant = zonedInstant(occurrence, tz)
+      if (instant.getTime() > after.getTime()) return instant
+      cursor = occurrence
+    }
+    return null
   }
-  return null
+  let next = runBounded(compute, CADENCE_BUDGET_MS)
+  if (next === OUT_OF_TIME) next = runBounded(compute, CADENCE_RETRY_BUDGET_MS)
+  return next === OUT_OF_TIME ? null : next
 }
 
 // An activation's first review depends on the activation only through its local date (DTSTART is that date at

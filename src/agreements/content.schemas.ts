@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { parseCadence } from './cadence.rules.ts'
+import { normalizeCadence, parseCadence } from './cadence.rules.ts'
 
 export const CATEGORIES = ['communication', 'transparency', 'time', 'finances', 'intimacy', 'digital', 'social', 'family', 'health', 'other'] as const
 
@@ -12,10 +12,10 @@ const ClauseSchema = z.strictObject({
     .meta({ description: 'What the partners agreed happens when the clause is crossed' })
 }).meta({ id: 'Clause' })
 
-const CadenceSchema = z.string().min(1).max(500).superRefine((rule, ctx) => {
+const CadenceSchema = z.string().min(1).max(500).transform(normalizeCadence).superRefine((rule, ctx) => {
   const problem = parseCadence(rule).problem
   if (problem) ctx.addIssue({ code: 'custom', message: problem })
-}).meta({ description: 'RFC 5545 RRULE (FREQ DAILY/WEEKLY/MONTHLY/YEARLY; INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL); at most weekly', examples: ['FREQ=MONTHLY;BYDAY=1SU'] })
+}).meta({ description: 'RFC 5545 RRULE (FREQ DAILY/WEEKLY/MONTHLY/YEARLY; INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL); at most weekly, occurring within 5 years; stored without an `RRULE:` prefix, in upper case', examples: ['FREQ=MONTHLY;BYDAY=1SU'] })
 
 export const ReviewCadenceSchema = z.strictObject({
   rrule: CadenceSchema,

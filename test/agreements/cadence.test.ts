@@ -1,9 +1,12 @@
 // First: the process runs in Pacific/Auckland, so nothing below can pass by leaning on a UTC process.
 import '../helpers/tz-auckland.ts'
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { firstReviewAfter, nextOccurrence, parseCadence, zonedInstant } from '../../src/agreements/cadence.rules.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { agreementKit, content } from '../helpers/agreements.ts'
 
 const PARIS = 'Europe/Paris'
 const NEW_YORK = 'America/New_York'
@@ -169,6 +172,75 @@ t.test('parseCadence', async (t) => {
   for (const rule of ['FREQ=WEEKLY', 'FREQ=DAILY;INTERVAL=7', 'FREQ=MONTHLY;BYMONTHDAY=1,15', 'FREQ=MONTHLY;BYDAY=1SU', 'FREQ=MONTHLY;BYDAY=MO', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=SA', 'FREQ=YEARLY;BYMONTH=3,9', 'FREQ=WEEKLY;COUNT=4', 'freq=weekly', 'RRULE:FREQ=WEEKLY', 'FREQ=WEEKLY;UNTIL=20991231T000000Z']) {
     t.equal(parseCadence(rule).problem, null, `accepts ${rule}`)
   }
+})
+
+// Rules with no occurrence at all (or none for decades): rrule steps period by period to the year 9999 looking for one.
+const NEVER = [
+  'FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30',
+  'FREQ=DAILY;BYMONTH=4,6,9,11;BYMONTHDAY=31',
+  'FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=-30',
+  'FREQ=DAILY;INTERVAL=1;BYMONTHDAY=31;BYMONTH=2',
+  'FREQ=MONTHLY;BYDAY=5MO;BYMONTHDAY=1',
+  'FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29',
+  'FREQ=MONTHLY;BYDAY=-5SU;BYMONTHDAY=2,3;BYMONTH=2',
+  'rrule:freq=daily;bymonth=2;bymonthday=30'
+]
+
+// Never from the January start validation uses (an interval of 12 months never reaches March from January).
+const NEVER_FROM_JANUARY = ['FREQ=MONTHLY;INTERVAL=12;BYMONTH=3']
+
+t.test('rules that never occur are refused in bounded time (class: unbounded work in a validator)', async (t) => {
+  for (const rule of [...NEVER, ...NEVER_FROM_JANUARY]) {
+    const started = performance.now()
+    t.match(parseCadence(rule).problem, /no occurrence within 5 years/, `refuses ${rule}`)
+    t.ok(performance.now() - started < 1000, `within a second (${Math.round(performance.now() - started)} ms)`)
+  }
+  for (const rule of NEVER) {
+    const started = performance.now()
+    t.equal(nextOccurrence({ rrule: rule, time: '19:00' }, PARIS, new Date('2026-03-01T12:00:00Z'), new Date('2026-03-01T12:00:00Z')), null, `no next date for ${rule}`)
+    t.ok(performance.now() - started < 3000, `found out within the budget and its one retry (${Math.round(performance.now() - started)} ms)`)
+  }
+})
+
+t.test('POST agreements with such a rule: a 400 within a second, for members and strangers, while /healthz keeps answering', async (t) => {
+  const ctx = await buildTestApp(t)
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
+  const k = agreementKit(ctx)
+  const alice = await k.person('Alice')
+  const bob = await k.person('Bob')
+  const mallory = await k.person('Mallory')
+  const { pid } = await k.partnership(alice, [bob])
+  const timed = async (url: string, init?: RequestInit): Promise<{ status: number, ms: number, body: string }> => {
+    const started = performance.now()
+    const res = await fetch(url, init)
+    return { status: res.status, body: await res.text(), ms: performance.now() - started }
+  }
+  for (const [who, partnershipId] of [[alice, pid], [mallory, randomUUID()]] as const) {
+    for (const rule of [...NEVER, ...NEVER_FROM_JANUARY]) {
+      const [created, health] = await Promise.all([
+        timed(`${base}/v1/partnerships/${partnershipId}/agreements`, { method: 'POST', headers: { authorization: `Bearer ${who.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ content: content({ review: { rrule: rule } }) }) }),
+        new Promise((resolve) => setTimeout(resolve, 5)).then(() => timed(`${base}/healthz`))
+      ])
+      t.equal(created.status, 400, `${who.name}: ${rule} is a 400`)
+      t.match(JSON.parse(created.body).errors, [{ path: '/content/review/rrule', message: /no occurrence/ }])
+      t.ok(created.ms < 1000, `${who.name}: answered within a second (${Math.round(created.ms)} ms)`)
+      t.equal(health.status, 200, '/healthz answered meanwhile')
+      t.ok(health.ms < 1000, `/healthz within a second (${Math.round(health.ms)} ms)`)
+    }
+  }
+})
+
+t.test('a cadence is stored without its RRULE: prefix and in upper case, so equal rules hash equal', async (t) => {
+  const ctx = await buildTestApp(t)
+  const k = agreementKit(ctx)
+  const alice = await k.person('Alice')
+  const bob = await k.person('Bob')
+  const { pid } = await k.partnership(alice, [bob])
+  const a = await k.create(alice, pid, { content: content({ review: { rrule: '  RRULE:freq=monthly;byday=1su ' } }) })
+  const b = await k.create(alice, pid, { content: content({ review: { rrule: 'FREQ=MONTHLY;BYDAY=1SU' } }) })
+  t.equal(a.proposal.content.review.rrule, 'FREQ=MONTHLY;BYDAY=1SU')
+  t.same(a.proposal.content, b.proposal.content, 'the two contents are the same')
 })
 
 /**
