@@ -37,14 +37,20 @@ export function pgErrorOf (err: unknown): { code: string, constraint?: string } 
   return null
 }
 
-/** What may be logged of a database error: codes and names, never parameters or row values. */
-export function safeDbErrorSummary (err: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+/**
+ * What may be logged of a database error: its SQLSTATE, constraint and table,
+ * found through whatever wraps it (drizzle, postgres.js, PGlite). Never a
+ * message, parameter, detail or query: drizzle's message lists every parameter,
+ * and PostgreSQL's and PGlite's quote the values they refused.
+ */
+export function safeDbErrorSummary (err: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
   for (const e of causes(err)) {
-    if (typeof e.code === 'string' && !out.code) out.code = e.code
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && !out.sqlstate) out.sqlstate = e.code
     const constraint = e.constraint_name ?? e.constraint
     if (typeof constraint === 'string' && !out.constraint) out.constraint = constraint
-    if (typeof e.query === 'string' && !out.query) out.query = e.query
+    const table = e.table_name ?? e.table
+    if (typeof table === 'string' && !out.table) out.table = table
   }
   return out
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyServerOptions } from 'fastify'
+import { safeDbErrorSummary } from '../db/errors.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -13,6 +14,26 @@ export function requestIdOf (req: IncomingMessage): string {
 /** Paths that carry a secret (calendar feed tokens) are logged with the secret masked. */
 export const safeUrl = (url: string | undefined): string => (url ?? '').replace(/(\/v1\/calendar\/)[^/?]+/, '$1[redacted]').split('?')[0]!
 
+const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).join('\n')
+
+/**
+ * How every error is logged (pino's `err` serializer, which Fastify's own
+ * error lines use too): its type, its code, the SQLSTATE, constraint and table
+ * of a database error under it, and its stack frames. Never its message:
+ * messages of database errors carry the values of the query (agreement text,
+ * names), and any other message may quote input.
+ */
+export function describeFailure (err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err }
+  const code = (err as { code?: unknown }).code
+  return {
+    type: err.name,
+    ...(typeof code === 'string' && !/^[0-9A-Z]{5}$/.test(code) ? { code } : {}),
+    ...safeDbErrorSummary(err),
+    stack: framesOf(err)
+  }
+}
+
 /**
  * pino JSON logs with the request id on every line. Request headers are never
  * serialized (so no Authorization, cookies or idempotency keys), nor bodies
@@ -23,6 +44,7 @@ export function loggerOptions (level: string): FastifyServerOptions['logger'] {
     level,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.authorization', '*.token', '*.accessToken'], censor: '[redacted]' },
     serializers: {
+      err: describeFailure as never, // pino's type wants a message; leaving it out is the point
       req: (req: { method: string, url: string, ip?: string, id?: string }) => ({ method: req.method, url: safeUrl(req.url), remoteAddress: req.ip }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode })
     }

@@ -104,7 +104,7 @@ export function startScheduler (deps: Pick<Deps, 'db' | 'now'>, log: FastifyBase
   const tick = () => {
     running = runDueWork(deps)
       .then((r) => { if (r.opened + r.overdue > 0) log.info(r, 'scheduled work done') })
-      .catch((err: unknown) => { log.warn({ err: { type: (err as Error).name, code: pgErrorOf(err)?.code } }, 'scheduled work failed; retrying next tick') })
+      .catch((err: unknown) => { log.warn({ err }, 'scheduled work failed; retrying next tick') })
       .finally(() => { if (!stopped) timer = setTimeout(tick, intervalMs) })
   }
   timer = setTimeout(tick, Math.min(1000, intervalMs))

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.ts'
@@ -6,6 +7,7 @@ import { loadConfig } from '../../src/config.ts'
 import { createDb, type Database } from '../../src/db/client.ts'
 import { assembleDeps, type Deps } from '../../src/deps.ts'
 import { mintDevToken } from '../../src/dev/dev.service.ts'
+import { loggerOptions } from '../../src/http/logging.ts'
 
 /** The suite runs on PGlite unless TEST_DATABASE_URL names a PostgreSQL server (each file gets its own database). */
 export const PG_URL = process.env.TEST_DATABASE_URL
@@ -25,6 +27,8 @@ export interface TestApp {
   deps: Deps
   database: Database
   clock: TestClock
+  /** Every log line the app wrote, as written (only with `captureLogs`). */
+  logs: string[]
   /** A token for `sub` minted by the service's own issuer. */
   token(sub: string, options?: { name?: string, scope?: string }): Promise<string>
   /** app.inject with an optional bearer token and JSON body. */
@@ -48,7 +52,7 @@ export async function freshPostgresUrl (t: Teardown): Promise<string> {
 }
 
 /** Boots a migrated database (one per test file) and builds the app on it. */
-export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
+export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (options.database || !onPostgres ? undefined : await freshPostgresUrl(t))
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -62,7 +66,10 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
   const database = options.database ?? await createDb(config.database)
   await database.migrate()
   const deps = await assembleDeps(config, database, clock.now)
-  const app = await buildApp(deps, { logger: false })
+  const logs: string[] = []
+  // The production logger configuration, at trace level, written to memory.
+  const logger = options.captureLogs ? { ...(loggerOptions('trace') as object), stream: new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } }) } : false
+  const app = await buildApp(deps, { logger })
   if (options.register) await options.register(app, deps)
   await app.ready()
   t.teardown(async () => {
@@ -74,6 +81,7 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     deps,
     database,
     clock,
+    logs,
     async token (sub, o = {}) {
       return (await mintDevToken(deps, { sub, ...o })).accessToken
     },
