@@ -44,6 +44,7 @@ const EnvSchema = z.object({
     return result.data
   }),
   JWKS_TIMEOUT_MS: int(100, 30_000).default(3000),
+  JWKS_CACHE_MAX_AGE_MS: int(1000, 86_400_000).default(600_000),
   TOKEN_TTL_SECONDS: int(60, 86_400).default(3600),
   CORS_ORIGINS: z.string().default('').transform((raw, ctx) => {
     const origins = raw.split(',').map((s) => s.trim()).filter(Boolean)
@@ -72,6 +73,8 @@ export interface Config {
     readonly audience: string
     readonly issuers: readonly TrustedIssuer[]
     readonly jwksTimeoutMs: number
+    /** How long an external issuer's key set is used before it is fetched again (a removed key stops working then). */
+    readonly jwksCacheMaxAgeMs: number
     readonly tokenTtlSeconds: number
     /** POST /v1/dev/tokens exists: DEV_TOKENS when set, else only outside production on a loopback address. */
     readonly devTokens: boolean
@@ -109,7 +112,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     database: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, prepare: e.DATABASE_PREPARE }
       : { kind: 'pglite', dataDir: e.DATA_DIR === ':memory:' ? null : e.DATA_DIR },
-    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)) },
+    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, jwksCacheMaxAgeMs: e.JWKS_CACHE_MAX_AGE_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)) },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,

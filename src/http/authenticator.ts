@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.ts'
 import type { ServiceKeys } from '../keys/key.service.ts'
 import { SERVICE_ALG } from '../keys/key.service.ts'
+import { unstorableText } from '../lib/text.ts'
 import { DomainError } from './errors.ts'
 
 /** Who a verified token speaks for. `scopes` is null when the token carries no scope (it then has all). */
@@ -15,12 +16,20 @@ export interface Principal {
   readonly expiresAt: number
 }
 
+/** A verified token kept in memory, with the key set generation of its issuer it was verified against. */
+interface Verified { readonly principal: Principal, readonly issuer: TrustedKeySet, readonly generation: number }
+
 export interface Authenticator {
   verify(token: string): Promise<Principal>
 }
 
 interface TrustedKeySet {
   readonly getKey: JWTVerifyGetKey
+  /** A remote key set: whether jose's copy is still within its cache age, and the keys it holds now. */
+  readonly keySet?: { readonly fresh: boolean, jwks(): unknown }
+  /** Moves whenever the keys of this issuer change (a cached token is then checked again). */
+  generation: number
+  fingerprint: string
   readonly algorithms: string[]
   readonly audience: string | string[]
   readonly remote: boolean
@@ -29,6 +38,8 @@ interface TrustedKeySet {
 }
 
 const MAX_TOKEN_LENGTH = 8192
+const CLOCK_TOLERANCE_S = 60
+
 const CACHE_SIZE = 25_000
 const challenge = (description: string) => ({ 'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"` })
 const invalid = (description: string) => new DomainError('TOKEN_INVALID', description, { headers: challenge(description) })
@@ -43,33 +54,53 @@ const invalid = (description: string) => new DomainError('TOKEN_INVALID', descri
 export function createAuthenticator (config: Config, keys: ServiceKeys, now: () => Date = () => new Date()): Authenticator {
   const issuers = new Map<string, TrustedKeySet>()
   for (const i of config.auth.issuers) {
+    const cacheMaxAge = config.auth.jwksCacheMaxAgeMs
+    // A token with an unknown kid refetches the keys at most once per cooldown (so forged kids cannot hammer the issuer).
+    const remote = createRemoteJWKSet(new URL(i.jwksUri), { timeoutDuration: config.auth.jwksTimeoutMs, cacheMaxAge, cooldownDuration: Math.min(30_000, cacheMaxAge / 4) })
     issuers.set(i.issuer, {
-      getKey: createRemoteJWKSet(new URL(i.jwksUri), { timeoutDuration: config.auth.jwksTimeoutMs, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
+      getKey: remote,
+      keySet: remote,
+      generation: 0,
+      fingerprint: '',
       algorithms: i.algorithms ?? ['RS256', 'ES256', 'EdDSA'],
       audience: i.audience ?? config.auth.audience,
       remote: true
     })
   }
-  // The service's own issuer is set last, so configuration cannot shadow it.
-  issuers.set(config.publicUrl, { getKey: keys.getKey, algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false, typ: 'JWT' })
+  // The service's own issuer is set last, so configuration cannot shadow it. Its keys live as long as the process.
+  issuers.set(config.publicUrl, { getKey: keys.getKey, generation: 0, fingerprint: '', algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false, typ: 'JWT' })
 
   // Verified tokens, until they expire: a signature check per request is the hottest CPU cost of a read.
   // Only successes are cached (a token that failed, e.g. not yet valid, is checked again next time).
   // Least recently used out first: the tokens in use stay, whatever number of others pass through.
-  const verified = new LRUCache<string, Principal>({ max: CACHE_SIZE })
+  // A remote issuer's tokens are served from here only while jose's copy of its keys is fresh and unchanged
+  // since they were verified: a key removed from the issuer's JWKS stops its tokens at jose's next reload.
+  const verified = new LRUCache<string, Verified>({ max: CACHE_SIZE })
 
   return {
     async verify (token) {
       const hit = verified.get(token)
-      if (hit && hit.expiresAt * 1000 > now().getTime()) return hit
+      if (hit && hit.principal.expiresAt * 1000 > now().getTime() && (hit.issuer.keySet === undefined || (hit.issuer.keySet.fresh && hit.generation === hit.issuer.generation))) {
+        return hit.principal
+      }
       if (hit) verified.delete(token)
-      const principal = await verifyUncached(token)
-      verified.set(token, principal)
+      const { principal, issuer } = await verifyUncached(token)
+      verified.set(token, { principal, issuer, generation: issuer.generation })
       return principal
     }
   }
 
-  async function verifyUncached (token: string): Promise<Principal> {
+  /** After jose used a remote key set (and may have reloaded it): a change of its keys moves the issuer's generation. */
+  function noteKeySet (trusted: TrustedKeySet): void {
+    if (trusted.keySet === undefined) return
+    const fingerprint = JSON.stringify(trusted.keySet.jwks() ?? null)
+    if (fingerprint !== trusted.fingerprint) {
+      trusted.fingerprint = fingerprint
+      trusted.generation++
+    }
+  }
+
+  async function verifyUncached (token: string): Promise<{ principal: Principal, issuer: TrustedKeySet }> {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too long')
     let iss: unknown
     try { iss = decodeJwt(token).iss } catch { throw invalid('malformed token') }
@@ -82,14 +113,18 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
         audience: trusted.audience,
         algorithms: trusted.algorithms,
         requiredClaims: ['exp', 'sub'],
-        clockTolerance: 60,
+        clockTolerance: CLOCK_TOLERANCE_S,
         currentDate: now(),
         ...(trusted.typ ? { typ: trusted.typ } : {})
       }))
     } catch (err) {
       throw classify(err, trusted.remote)
+    } finally {
+      noteKeySet(trusted)
     }
-    return toPrincipal(payload, iss)
+    // jose checks `iat` only against a maximum age: a token minted in the future is refused here.
+    if (typeof payload.iat === 'number' && payload.iat > now().getTime() / 1000 + CLOCK_TOLERANCE_S) throw invalid('token issued in the future')
+    return { principal: toPrincipal(payload, iss), issuer: trusted }
   }
 }
 
@@ -109,7 +144,9 @@ function classify (err: unknown, remote: boolean): DomainError {
 
 function toPrincipal (payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw invalid('bad subject')
+  // A subject or name the database cannot store would fail every request of this token: refused here, once.
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255 || unstorableText(sub) !== null) throw invalid('bad subject')
+  if (payload.name !== undefined && (typeof payload.name !== 'string' || unstorableText(payload.name) !== null)) throw invalid('bad name claim')
   let scopes: Set<string> | null = null
   if (payload.scope !== undefined) {
     if (typeof payload.scope !== 'string') throw invalid('scope must be a string')
@@ -118,7 +155,8 @@ function toPrincipal (payload: JWTPayload, issuer: string): Principal {
     if (!Array.isArray(payload.scp) || !payload.scp.every((s) => typeof s === 'string')) throw invalid('scp must be a list of strings')
     scopes = new Set(payload.scp as string[])
   }
-  const name = typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim().slice(0, 100) : null
+  // At most 100 characters, cut between code points (a cut inside a surrogate pair would leave one unpaired).
+  const name = typeof payload.name === 'string' && payload.name.trim() ? Array.from(payload.name.trim()).slice(0, 100).join('') : null
   const zoneinfo = typeof payload.zoneinfo === 'string' ? payload.zoneinfo : null
   return { issuer, subject: sub, name, zoneinfo, scopes, expiresAt: payload.exp as number }
 }

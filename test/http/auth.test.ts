@@ -147,6 +147,17 @@ const corpus: ForgedCase[] = [
   bearer('sub that is a number', await forge(ours, claims({ sub: 42 }), serviceKey)),
   bearer('sub that is empty', await forge(ours, claims({ sub: '' }), serviceKey)),
   bearer('sub longer than 255 characters', await forge(ours, claims({ sub: 'm'.repeat(256) }), serviceKey)),
+  // Class: claims the database cannot store (a user with such a subject or name would make every request 500).
+  bearer('sub containing NUL', await forge(ours, claims({ sub: 'mal\u0000lory' }), serviceKey)),
+  bearer('sub that is only NUL', await forge(ours, claims({ sub: '\u0000' }), serviceKey)),
+  bearer('sub containing a lone high surrogate', await forge(ours, claims({ sub: 'mal\ud800lory' }), serviceKey)),
+  bearer('sub containing a lone low surrogate', await forge(ours, claims({ sub: '\udc00' }), serviceKey)),
+  bearer('name containing NUL', await forge(ours, claims({ name: 'Mal\u0000lory' }), serviceKey)),
+  bearer('name containing a lone surrogate', await forge(ours, claims({ name: 'Mal\udfffory' }), serviceKey)),
+  bearer('name that is not a string', await forge(ours, claims({ name: ['Mallory'] }), serviceKey)),
+  // Class: tokens from the future (a stolen signing key's tokens minted ahead, or a broken issuer clock).
+  bearer('iat 5 minutes in the future', await forge(ours, claims({ iat: epoch() + 300 }), serviceKey)),
+  bearer('iat a year in the future', await forge(ours, claims({ iat: epoch() + 365 * 86400, exp: epoch() + 366 * 86400 }), serviceKey)),
   bearer('a crit header naming an unknown extension', await forge({ ...ours, crit: ['urn:example:must-understand'], 'urn:example:must-understand': true }, claims(), serviceKey)),
   bearer('b64: false (unencoded payload)', await forge({ ...ours, b64: false, crit: ['b64'] }, claims(), serviceKey)),
   bearer('a JWE-shaped 5-part token', `${b64u({ alg: 'dir', enc: 'A256GCM', kid })}..${b64u('0123456789ab')}.${b64u('ciphertext')}.${b64u('0123456789abcdef')}`),
@@ -325,6 +336,44 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
   t.test('answers 401 token-expired to its expired token', async (t) => {
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('accord').setSubject('alice').setExpirationTime(epoch() - 120).sign(idpKeys.privateKey)
     assertProblem(t, await me(token), 401, 'token-expired')
+  })
+})
+
+t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached or not', async (t) => {
+  const keyA = await generateKeyPair('ES256', { extractable: true })
+  const keyB = await generateKeyPair('ES256', { extractable: true })
+  const jwkA = { ...(await exportJWK(keyA.publicKey)), kid: 'a', alg: 'ES256', use: 'sig' }
+  const jwkB = { ...(await exportJWK(keyB.publicKey)), kid: 'b', alg: 'ES256', use: 'sig' }
+  let published = [jwkA]
+  const idp = await serve(t, (_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ keys: published }))
+  })
+  const issuer = 'https://rotating-idp.test'
+  // Keys are fetched again after 4 s at the latest; an unknown kid may refetch them after 1 s.
+  const ext = await buildTestApp(t, { env: { AUTH_ISSUERS: JSON.stringify([{ issuer, jwksUri: idp.url('/jwks.json') }]), JWKS_CACHE_MAX_AGE_MS: '4000' } })
+  const sign = (key: CryptoKey, kid: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setIssuer(issuer).setAudience('accord').setSubject('rotated').setIssuedAt().setExpirationTime('10m').sign(key)
+  const me = (token: string) => ext.request({ method: 'GET', url: '/v1/me', token })
+  const tokenA = await sign(keyA.privateKey, 'a')
+  t.equal((await me(tokenA)).statusCode, 200, 'key a signs valid tokens')
+  t.equal((await me(tokenA)).statusCode, 200, 'and the verified token is kept')
+
+  t.test('when a token with another kid makes the verifier fetch the keys again', async (t) => {
+    published = [jwkB]
+    await new Promise((resolve) => setTimeout(resolve, 1200)) // past the refetch cooldown
+    t.equal((await me(await sign(keyB.privateKey, 'b'))).statusCode, 200, 'the new key b is fetched and works')
+    assertProblem(t, await me(tokenA), 401, 'token-invalid')
+  })
+
+  t.test('when the keys are older than JWKS_CACHE_MAX_AGE_MS', async (t) => {
+    published = [jwkA]
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const tokenA2 = await sign(keyA.privateKey, 'a')
+    t.equal((await me(tokenA2)).statusCode, 200, 'key a is back (refetched for its unknown kid)')
+    published = [jwkB]
+    t.equal((await me(tokenA2)).statusCode, 200, 'within the cache age the kept token still answers')
+    await new Promise((resolve) => setTimeout(resolve, 4200))
+    assertProblem(t, await me(tokenA2), 401, 'token-invalid')
   })
 })
 
