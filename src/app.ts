@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import helmet from 'helmet'
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Deps } from './deps.ts'
 import { devRoutes } from './dev/dev.routes.ts'
@@ -12,6 +12,7 @@ import { healthRoutes } from './health/health.routes.ts'
 import { authentication } from './http/auth.ts'
 import { DomainError } from './http/errors.ts'
 import { idempotency } from './http/idempotency.ts'
+import { assertStorableParameters, registerJsonBodyParser } from './http/json-body.ts'
 import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
@@ -56,10 +57,13 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz' }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.requestTimeoutMs,
-    return503OnClosing: true,
+    // While closing, requests get our own 503 problem (below), not Fastify's plain JSON one.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // Router-level failures (a path segment over maxParamLength, a malformed %-escape) are problems too, not Fastify's plain JSON.
     frameworkErrors: (err, request, reply) => {
+      // These answers skip every hook: the headers every answer carries are set here too.
+      setStandardHeaders(request, reply)
       sendProblem(config.publicUrl, request, reply, new DomainError('BAD_REQUEST', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'the URL is not valid'))
     }
   }).withTypeProvider<ZodTypeProvider>()
@@ -67,12 +71,25 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.removeContentTypeParser(['text/plain'])
+  registerJsonBodyParser(app)
   registerProblemHandlers(app, config.publicUrl)
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('x-request-id', request.id)
-    if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
-    return payload
+  // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
+  // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
+  // Every answer carries them, its x-request-id and `no-store` (a route that may be cached says so itself).
+  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }))
+  const setStandardHeaders = (request: FastifyRequest, reply: FastifyReply): void => {
+    reply.headers(securityHeaders).header('x-request-id', request.id).header('cache-control', 'no-store')
+  }
+  let closing = false
+  app.addHook('preClose', (done) => { closing = true; done() })
+  app.addHook('onRequest', (request, reply, done) => {
+    setStandardHeaders(request, reply)
+    if (closing) {
+      reply.header('connection', 'close')
+      return done(new DomainError('OVERLOADED', 'the service is shutting down; retry shortly'))
+    }
+    done()
   })
 
   // Bounds the handler too: a database that accepts and drops connections must give a 503, never a hang.
@@ -90,10 +107,6 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   })
   app.addHook('onResponse', (request, _reply, done) => { clearTimeout(request.deadline ?? undefined); done() })
 
-  // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
-  // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
-  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }))
-  app.addHook('onRequest', (_request, reply, done) => { reply.headers(securityHeaders); done() })
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     credentials: false,
@@ -152,6 +165,11 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     errorResponseBuilder: (_request, context) => new DomainError('RATE_LIMITED', `more than ${context.max} requests in a minute; retry after ${context.after}`)
   })
   await app.register(idempotency, deps)
+  // A %00 in a query or path decodes to NUL: refused like one in a body, before any schema or query sees it.
+  app.addHook('preValidation', (request, _reply, done) => {
+    try { assertStorableParameters(request) } catch (err) { return done(err as Error) }
+    done()
+  })
 
   await app.register(healthRoutes, { deps })
   await app.register(problemRoutes)

@@ -32,7 +32,7 @@ async function main (): Promise<void> {
   })
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
-    if (err) app.log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')
+    if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })

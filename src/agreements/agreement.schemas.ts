@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DateTimeSchema, isoOrNull as iso } from '../http/schemas.ts'
+import { DateTimeSchema, isoOrNull as iso, pgInt, pgIntParam } from '../http/schemas.ts'
 import type { AgreementRow, SignatureRow } from './agreement.sql.ts'
 import type { AgreementDetail, VersionWithSignatures } from './agreement.service.ts'
 import { CATEGORIES, TermsContentSchema } from './content.schemas.ts'
@@ -14,8 +14,8 @@ export const CreateAgreementSchema = z.strictObject({
 }).meta({ id: 'CreateAgreement' })
 
 export const ProposeVersionSchema = z.strictObject({
-  basedOn: z.int().min(1).meta({ description: 'The version this one revises (its hash becomes previousHash)' }),
-  counterTo: z.int().min(1).optional().meta({ description: 'The open proposal this one counters (it is superseded in the same step)' }),
+  basedOn: pgInt(1).meta({ description: 'The version this one revises (its hash becomes previousHash)' }),
+  counterTo: pgInt(1).optional().meta({ description: 'The open proposal this one counters (it is superseded in the same step)' }),
   kind: z.enum(['terms', 'retirement']).default('terms'),
   content: TermsContentSchema.optional().meta({ description: 'Required for kind terms' }),
   note: z.string().trim().min(1).max(2000).optional().meta({ description: 'For kind retirement: why the partners end the agreement' }),
@@ -36,7 +36,7 @@ export const AgreementListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(512).optional()
 })
-export const DiffQuerySchema = z.object({ against: z.coerce.number().int().min(1) })
+export const DiffQuerySchema = z.object({ against: pgIntParam(1) })
 
 const ClauseOut = z.object({ key: z.string(), text: z.string(), appliesTo: z.union([z.literal('all'), z.array(z.string())]), consequences: z.array(z.string()) }).meta({ id: 'VersionClause' })
 const TermsOut = z.object({ title: z.string(), category: z.string(), clauses: z.array(ClauseOut), review: z.object({ rrule: z.string(), time: z.string() }), note: z.string().nullable() }).meta({ id: 'VersionTermsContent' })

@@ -4,13 +4,13 @@ import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
-import { authProblems, problems } from '../http/schemas.ts'
+import { authProblems, pgInt, problems } from '../http/schemas.ts'
 import { AgreementParamsSchema, DiffQuerySchema, ProposeVersionSchema, toVersion, UpdateDraftSchema, VersionParamsSchema, VersionSchema } from './agreement.schemas.ts'
 import { diffVersions, getVersion, listVersions } from './agreement.service.ts'
 import { deleteDraft, proposeDraft, proposeVersion, updateDraft } from './proposal.service.ts'
 
 const tags = ['versions']
-const AfterNumberCursor = z.object({ n: z.int().min(0) })
+const AfterNumberCursor = z.object({ n: pgInt() })
 const versionUrl = (pid: string, aid: string, n: number) => `/v1/partnerships/${pid}/agreements/${aid}/versions/${n}`
 const Change = <T extends z.ZodType>(t: T) => z.object({ from: t, to: t })
 const DiffSchema = z.object({

@@ -3,13 +3,13 @@ import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { decodeCursor, pageOf } from '../http/pagination.ts'
-import { authProblems } from '../http/schemas.ts'
+import { authProblems, pgInt } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import { EventSchema, EventsQuerySchema, VerificationSchema } from './audit.schemas.ts'
 import { listEventsJson, verifyChain } from './audit.service.ts'
 
 const tags = ['audit']
-const AfterSeqCursor = z.object({ seq: z.int().min(0) })
+const AfterSeqCursor = z.object({ seq: pgInt() })
 
 export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/v1/partnerships/:pid/events', {

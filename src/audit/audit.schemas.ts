@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DateTimeSchema } from '../http/schemas.ts'
+import { DateTimeSchema, pgIntParam } from '../http/schemas.ts'
 
 export const EventSchema = z.object({
   seq: z.int().min(1),
@@ -14,7 +14,7 @@ export const EventSchema = z.object({
 }).meta({ id: 'Event' })
 
 export const EventsQuerySchema = z.object({
-  after: z.coerce.number().int().min(0).optional().meta({ description: 'Only events with a greater seq' }),
+  after: pgIntParam().optional().meta({ description: 'Only events with a greater seq' }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(512).optional()
 })

@@ -107,7 +107,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
       }
     } catch (err) {
       // The work is done and answered; if the record is lost, a retry within the lease gets 409 and one after it may redo the work.
-      request.log.warn({ err: { type: (err as Error).name } }, 'could not record the idempotent response')
+      request.log.warn({ err }, 'could not record the idempotent response')
     }
     return payload
   })

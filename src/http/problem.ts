@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { isDatabaseUnavailable, safeDbErrorSummary } from '../db/errors.ts'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 import { DomainError, type DomainErrorCode, type ProblemDetailItem, statusOf, titleOf, wireCode } from './errors.ts'
 
 export interface Problem {
@@ -49,7 +49,8 @@ export function toDomainError (err: unknown): DomainError {
   if (err instanceof DomainError) return err
   const e = err as FastifyError & { validationContext?: string }
   if (hasZodFastifySchemaValidationErrors(e)) {
-    const where = e.validationContext === 'querystring' ? 'query' : e.validationContext ?? 'body'
+    // Named as OpenAPI names parameter locations: body, query, path, header.
+    const where = ({ querystring: 'query', params: 'path', headers: 'header' } as Record<string, string>)[e.validationContext ?? ''] ?? e.validationContext ?? 'body'
     const errors = e.validation.flatMap((v) => {
       const path = v.instancePath === '/' ? '' : v.instancePath
       // An unknown field is reported at the field itself (JSON Pointer escaped), not at its parent.
@@ -76,16 +77,13 @@ export function toDomainError (err: unknown): DomainError {
   return new DomainError('INTERNAL', 'something went wrong on our side; the request changed nothing', { cause: err })
 }
 
-const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).join('\n')
-
 /** One error handler and one not-found handler for the whole app: every error is problem+json. */
 export function registerProblemHandlers (app: FastifyInstance, publicUrl: string): void {
   app.setErrorHandler((err, request, reply) => {
     const problem = toDomainError(err)
     if (problem.status >= 500) {
-      const cause = problem.cause ?? err
-      // Never the message of a query error (it carries parameters, i.e. agreement text), only codes and frames.
-      const log = { code: problem.code, err: cause instanceof Error ? { type: cause.name, message: cause.name === 'DrizzleQueryError' ? undefined : cause.message, stack: framesOf(cause), db: safeDbErrorSummary(cause) } : { type: typeof cause } }
+      // Logged by type, codes and frames only (the `err` serializer, describeFailure): a query error's message carries its parameters.
+      const log = { code: problem.code, err: problem.cause ?? err }
       if (problem.code === 'INTERNAL') request.log.error(log, 'request failed')
       else request.log.warn(log, 'request failed: dependency unavailable')
     }

@@ -24,6 +24,13 @@ const describe: Record<number, string> = {
   422: 'Idempotency key reused with another body', 428: 'If-Match required', 429: 'Rate limited', 503: 'Unavailable; retry later'
 }
 
+/** PostgreSQL's `integer`: every integer a request carries into a query fits it, or the request is a 400, not a 500. */
+export const INT4_MAX = 2_147_483_647
+/** An integer in a JSON body (or a cursor) that a query will compare with an `integer` column. */
+export const pgInt = (min = 0) => z.int().min(min).max(INT4_MAX)
+/** The same for a query string or path parameter (text, coerced). */
+export const pgIntParam = (min = 0) => z.coerce.number().int().min(min).max(INT4_MAX)
+
 /** An IANA time zone name (e.g. `Europe/Paris`), validated against the runtime's tz database and canonicalised. */
 export const TimezoneSchema = z.string().max(64).regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/, 'must be an IANA time zone such as Europe/Paris')
   .transform((tz, ctx) => {

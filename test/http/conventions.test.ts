@@ -23,8 +23,10 @@ t.test('every error is RFC 9457 problem+json with a stable code', async (t) => {
     t.equal(res.statusCode, 400)
     t.equal(problemOf(res).code, 'malformed-json')
     const empty = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': etag, 'content-type': 'application/json' }, payload: '' })
-    t.equal(empty.statusCode, 400)
-    t.equal(problemOf(empty).code, 'malformed-json')
+    t.equal(empty.statusCode, 400, 'an empty body where one is needed')
+    t.equal(problemOf(empty).code, 'validation-failed', 'says the body is missing')
+    const bodiless = await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token, headers: { 'content-type': 'application/json' }, payload: '' })
+    t.equal(bodiless.statusCode, 201, 'a route that takes no body accepts an empty one sent as JSON')
     t.equal((await ctx.request({ method: 'GET', url: '/v1/me', token })).json().displayName, 'Carol')
   })
 
