@@ -117,7 +117,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
         description: 'Versioned agreements between partners: boundaries with agreed consequences, review cadences and sign-offs. Every error is RFC 9457 problem+json.',
         license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' }
       },
-      servers: [{ url: 'http://127.0.0.1:3000', description: 'Local (npm start)' }],
+      // Relative: /docs's "Try it out" calls the origin the page came from (whatever port, host name or proxy), within
+      // its CSP's connect-src 'self'; and the served document is the committed one whatever PUBLIC_URL is.
+      servers: [{ url: '/', description: 'The server this document is served from' }],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearerAuth: [] }],
       tags: [
