@@ -92,7 +92,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
 
   // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
   // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
-  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }))
+  // No upgrade-insecure-requests: served over plain HTTP under a name that is not loopback (a container's address),
+  // it made the browser fetch /docs's own assets over https, a blank page; over HTTPS it changes nothing here.
+  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' }, contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }))
   app.addHook('onRequest', (_request, reply, done) => { reply.headers(securityHeaders); done() })
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
