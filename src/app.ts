@@ -77,7 +77,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
   // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
   // Every answer carries them, its x-request-id and `no-store` (a route that may be cached says so itself).
-  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }))
+  // No upgrade-insecure-requests: served over plain HTTP under a name that is not loopback (a container's address),
+  // it made the browser fetch /docs's own assets over https, a blank page; over HTTPS it changes nothing here.
+  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' }, contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }))
   const setStandardHeaders = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.headers(securityHeaders).header('x-request-id', request.id).header('cache-control', 'no-store')
   }
@@ -130,7 +132,9 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
         description: 'Versioned agreements between partners: boundaries with agreed consequences, review cadences and sign-offs. Every error is RFC 9457 problem+json.',
         license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' }
       },
-      servers: [{ url: 'http://127.0.0.1:3000', description: 'Local (npm start)' }],
+      // Relative: /docs's "Try it out" calls the origin the page came from (whatever port, host name or proxy), within
+      // its CSP's connect-src 'self'; and the served document is the committed one whatever PUBLIC_URL is.
+      servers: [{ url: '/', description: 'The server this document is served from' }],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearerAuth: [] }],
       tags: [
