@@ -7,7 +7,7 @@ import { DomainError } from './errors.ts'
 
 export const SCOPES = [
   'partnerships:read', 'partnerships:write', 'agreements:read', 'agreements:write',
-  'reviews:write', 'incidents:write', 'audit:read', 'webhooks:manage'
+  'reviews:write', 'incidents:write', 'audit:read', 'webhooks:manage', 'profile:write'
 ] as const
 export type Scope = typeof SCOPES[number]
 

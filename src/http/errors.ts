@@ -24,6 +24,8 @@ export const problemCatalog = {
   CONFLICT: [409, 'Conflict'],
   PARTNERSHIP_DISSOLVED: [409, 'The partnership is dissolved and read-only'],
   PARTNERSHIP_FULL: [409, 'The partnership has as many members of this role as it may'],
+  TOO_MANY_CALENDAR_TOKENS: [409, 'You have as many calendar feeds as you may'],
+  TOO_MANY_INVITATIONS: [409, 'As many invitations of this role are pending as there are free places'],
   ALREADY_MEMBER: [409, 'Already a member of this partnership'],
   INVITATION_NOT_APPROVED: [409, 'Every partner must approve an observer before they can join'],
   INVITATION_NOT_PENDING: [409, 'The invitation is no longer pending'],

@@ -37,3 +37,10 @@ export async function listApprovals (db: DbOrTx, invitationIds: string[]): Promi
   if (invitationIds.length === 0) return []
   return db.select().from(invitationApprovals).where(inArray(invitationApprovals.invitationId, invitationIds)).orderBy(asc(invitationApprovals.approvedAt))
 }
+
+/** Invitations still marked pending (some may have expired since: see invitationStatus), optionally only those `createdBy` made. */
+export async function listPendingInvitations (db: DbOrTx, partnershipId: string, createdBy?: string): Promise<InvitationRow[]> {
+  return db.select().from(invitations)
+    .where(and(eq(invitations.partnershipId, partnershipId), eq(invitations.status, 'pending'), createdBy ? eq(invitations.createdBy, createdBy) : undefined))
+    .orderBy(asc(invitations.id))
+}

@@ -20,3 +20,6 @@ export function pendingApprovals (inv: { role: string }, partners: readonly stri
 
 /** Whether one more member of `role` fits. */
 export const hasRoom = (role: Role, current: number): boolean => current < LIMITS[role]
+
+/** Whether one more invitation for `role` may be pending: at most as many as there are free places of that role. */
+export const mayInvite = (role: Role, members: number, pending: number): boolean => members + pending < LIMITS[role]

@@ -10,7 +10,7 @@ import { beginPartnerWrite, requireMembership } from '../partnerships/membership
 import * as partnershipRepo from '../partnerships/partnership.repo.ts'
 import type { Role } from '../partnerships/partnership.sql.ts'
 import * as repo from './invitation.repo.ts'
-import { DEFAULT_TTL_MS, hasRoom, invitationStatus, LIMITS, MAX_TTL_MS, pendingApprovals } from './invitation.rules.ts'
+import { DEFAULT_TTL_MS, hasRoom, invitationStatus, LIMITS, MAX_TTL_MS, mayInvite, pendingApprovals } from './invitation.rules.ts'
 import type { InvitationRow } from './invitation.sql.ts'
 
 export interface InvitationView {
@@ -51,9 +51,13 @@ export async function createInvitation (deps: Pick<Deps, 'db' | 'now'>, input: {
     if (expiresAt.getTime() <= now.getTime() || expiresAt.getTime() > now.getTime() + MAX_TTL_MS) {
       throw new DomainError('VALIDATION_FAILED', 'expiresAt must be in the future and at most 30 days away', { errors: [{ in: 'body', path: '/expiresAt', message: 'must be in the future and at most 30 days away' }] })
     }
-    const members = await partnershipRepo.listCurrentMembers(tx, [partnership.id])
-    if (!hasRoom(input.role, members.filter((m) => m.role === input.role).length)) {
+    const members = (await partnershipRepo.listCurrentMembers(tx, [partnership.id])).filter((m) => m.role === input.role).length
+    if (!hasRoom(input.role, members)) {
       throw new DomainError('PARTNERSHIP_FULL', `a partnership has at most ${LIMITS[input.role]} ${input.role}s`)
+    }
+    const pending = (await repo.listPendingInvitations(tx, partnership.id)).filter((i) => i.role === input.role && invitationStatus(i, now) === 'pending').length
+    if (!mayInvite(input.role, members, pending)) {
+      throw new DomainError('TOO_MANY_INVITATIONS', `${pending} ${input.role} invitation(s) are already pending for the ${LIMITS[input.role] - members} free place(s): revoke one, or wait until it is used or expires`)
     }
     const token = `acc_inv_${randomBytes(32).toString('base64url')}`
     const invitation = await repo.insertInvitation(tx, { id: newId(), partnershipId: partnership.id, role: input.role, tokenHash: secretHash(token), createdBy: input.userId, createdAt: now, expiresAt })
@@ -125,6 +129,8 @@ export async function acceptInvitation (deps: Pick<Deps, 'db' | 'now'>, input: {
     if (status === 'expired') throw new DomainError('INVITATION_EXPIRED', 'this invitation has expired; ask for a new one')
     if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved')
     const members = await partnershipRepo.listCurrentMembers(tx, [partnership.id])
+    // Nobody comes back on their own invitation: leaving revokes it, and this catches any that slipped through.
+    if (!members.some((m) => m.userId === invitation.createdBy && m.role === 'partner')) throw new DomainError('INVITATION_REVOKED', 'the partner who invited you is no longer a member; ask a current partner for a new invitation')
     if (members.some((m) => m.userId === input.userId)) throw new DomainError('ALREADY_MEMBER', 'you are already a member of this partnership')
     const role = invitation.role as Role
     const approvals = await repo.listApprovals(tx, [invitation.id])
@@ -137,4 +143,18 @@ export async function acceptInvitation (deps: Pick<Deps, 'db' | 'now'>, input: {
     if (role === 'partner') await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-joined' })
     return { partnershipId: partnership.id, role }
   })
+}
+
+/**
+ * A partner left (the caller holds the partnership lock): their pending
+ * invitations are revoked in the same transaction, so nobody, the leaver
+ * included, joins on them later.
+ */
+export async function revokeInvitationsOf (tx: DbOrTx, now: () => Date, input: { partnershipId: string, userId: string }): Promise<void> {
+  const at = now()
+  for (const invitation of await repo.listPendingInvitations(tx, input.partnershipId, input.userId)) {
+    if (invitationStatus(invitation, at) !== 'pending') continue
+    await repo.updateInvitation(tx, invitation.id, { status: 'revoked', revokedAt: at })
+    await appendEvent(tx, now, { partnershipId: input.partnershipId, type: 'invitation.revoked', actorId: input.userId, subject: { type: 'invitation', id: invitation.id }, data: { role: invitation.role, reason: 'inviter-left' } })
+  }
 }

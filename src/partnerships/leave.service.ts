@@ -1,6 +1,7 @@
 import { endAgreements, voidOpenProposals } from '../agreements/partner-change.ts'
 import { appendEvent } from '../audit/audit.service.ts'
 import type { Deps } from '../deps.ts'
+import { revokeInvitationsOf } from '../invitations/invitation.service.ts'
 import { closeOpenReviews, releaseResponder } from '../reviews/review.service.ts'
 import { noSuchPartnership, requireMembership } from './membership.service.ts'
 import * as repo from './partnership.repo.ts'
@@ -9,7 +10,7 @@ export const MIN_PARTNERS = 2
 
 /**
  * Leaves a partnership: always allowed, alone, even when dissolved; nobody can
- * block it. Access ends in the same transaction. When a partner leaves and
+ * block it. Access ends, and the leaver's pending invitations are revoked, in the same transaction. When a partner leaves and
  * fewer than two partners remain, the partnership is dissolved (read-only) and
  * its agreements end. A partner leaving voids every open proposal.
  */
@@ -21,6 +22,7 @@ export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: {
     const at = deps.now()
     await repo.endMembership(tx, membership.id, at)
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'member.left', actorId: input.userId, subject: { type: 'user', id: input.userId }, data: { role: membership.role } })
+    await revokeInvitationsOf(tx, deps.now, { partnershipId: partnership.id, userId: input.userId })
     if (membership.role !== 'partner' || partnership.status !== 'active') return
     await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-left' })
     const partners = (await repo.listCurrentMembers(tx, [partnership.id])).filter((m) => m.role === 'partner')

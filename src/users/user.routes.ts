@@ -19,7 +19,7 @@ export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
       summary: 'Change the caller\'s display name or time zone (If-Match)',
       operationId: 'updateMe',
       tags: ['me'],
-      security: secured(),
+      security: secured('profile:write'),
       body: UpdateMeSchema,
       response: { 200: UserSchema, ...authProblems, ...problems(412, 413, 415, 428) }
     }

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
+import { secretHash } from '../../src/lib/hash.ts'
 import { buildTestApp, problemOf } from '../helpers/app.ts'
 
 /** A sub-test, as tap hands it to a callback. */
@@ -68,6 +69,16 @@ const invitations = async (who: { token: string }, base: string): Promise<Array<
   (await ctx.request({ method: 'GET', url: `${base}/invitations?limit=100`, token: who.token })).json().items
 const roles = async (who: { token: string }, base: string): Promise<string[]> =>
   (await ctx.request({ method: 'GET', url: `${base}/members`, token: who.token })).json().items.map((m: { role: string }) => m.role)
+
+/** A pending invitation written straight to the database, past the rules of POST …/invitations. */
+async function smuggledInvitation (partnershipId: string, createdBy: string, role: 'partner' | 'observer'): Promise<{ id: string, token: string }> {
+  const token = `acc_inv_${randomBytes(32).toString('base64url')}`
+  const id = randomUUID()
+  const now = ctx.clock.now()
+  await ctx.database.rows(sql`insert into invitations (id, partnership_id, role, token_hash, status, created_by, created_at, expires_at)
+    values (${id}, ${partnershipId}, ${role}, ${secretHash(token)}, 'pending', ${createdBy}, ${now.toISOString()}::timestamptz, ${new Date(now.getTime() + DAY).toISOString()}::timestamptz)`)
+  return { id, token }
+}
 
 function expectProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): void {
   t.equal(res.statusCode, status, `${status}`)
@@ -234,14 +245,14 @@ t.test('expiry', async (t) => {
 t.test('limits', async (t) => {
   t.test('a partnership of 8 partners refuses a 9th, when inviting and when accepting', async (t) => {
     const alice = await user('Alice')
-    const { base } = await partnership(alice)
+    const { id, base } = await partnership(alice)
     for (let i = 2; i <= 7; i++) await join(alice, base, await user(`P${i}`))
-    // Two invitations made while there is room for one more partner.
     const eighth = await invitation(alice, base)
-    const ninth = await invitation(alice, base)
     t.equal((await accept(await user('P8'), eighth.token)).statusCode, 201)
     t.equal((await roles(alice, base)).length, 8)
     expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'partnership-full')
+    // An invitation pending beyond the free places (made before this rule, or written by hand) still cannot overfill it.
+    const ninth = await smuggledInvitation(id, alice.id, 'partner')
     expectProblem(t, await accept(await user('P9'), ninth.token), 409, 'partnership-full')
     t.equal((await roles(alice, base)).length, 8)
     t.equal((await ctx.request({ method: 'GET', url: `${base}/invitations/${ninth.id}`, token: alice.token })).json().status, 'pending', 'the refused invitation is not used up')
@@ -249,17 +260,71 @@ t.test('limits', async (t) => {
   })
 
   t.test('a partnership has at most 4 observers, when inviting and when accepting', async (t) => {
-    const { alice, bob, base } = await couple()
+    const { alice, bob, id, base } = await couple()
     for (let i = 1; i <= 3; i++) await join(alice, base, await user(`O${i}`), 'observer', [alice, bob])
     const fourth = await invitation(alice, base, 'observer')
-    const fifth = await invitation(alice, base, 'observer')
-    for (const inv of [fourth, fifth]) for (const p of [alice, bob]) t.equal((await approve(p, base, inv.id)).statusCode, 201)
+    for (const p of [alice, bob]) t.equal((await approve(p, base, fourth.id)).statusCode, 201)
     t.equal((await accept(await user('O4'), fourth.token)).statusCode, 201)
     t.same((await roles(alice, base)).filter((r) => r === 'observer').length, 4)
     expectProblem(t, await invite(alice, base, { role: 'observer' }), 409, 'partnership-full')
+    const fifth = await smuggledInvitation(id, alice.id, 'observer')
+    for (const p of [alice, bob]) t.equal((await approve(p, base, fifth.id)).statusCode, 201)
     expectProblem(t, await accept(await user('O5'), fifth.token), 409, 'partnership-full')
     t.same((await roles(alice, base)).filter((r) => r === 'observer').length, 4)
     t.equal((await invite(alice, base, { role: 'partner' })).statusCode, 201, 'partners still fit')
+  })
+
+  t.test('pending invitations of a role are at most its free places: the next is 409 too-many-invitations (class: unbounded pending invitations)', async (t) => {
+    const { alice, bob, base } = await couple()
+    // Observers: 4 free places, whoever invites.
+    for (let i = 0; i < 4; i++) t.equal((await invite(i % 2 === 0 ? alice : bob, base, { role: 'observer' })).statusCode, 201, `observer invitation ${i + 1} of 4`)
+    const before = await invitations(alice, base)
+    for (const by of [alice, bob]) expectProblem(t, await invite(by, base, { role: 'observer' }), 409, 'too-many-invitations')
+    t.same(await invitations(alice, base), before, 'the refused ones created nothing')
+    // Partners: 6 free places; a used invitation frees its pending slot only by filling a place.
+    const partnerInvitations = []
+    for (let i = 0; i < 6; i++) partnerInvitations.push(await invitation(alice, base))
+    expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
+    t.equal((await accept(await user('Carol'), partnerInvitations[0]!.token)).statusCode, 201)
+    expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
+    // Revoking one, or its expiry, frees a slot.
+    t.equal((await revoke(alice, base, partnerInvitations[1]!.id)).statusCode, 204)
+    t.equal((await invite(alice, base, { role: 'partner' })).statusCode, 201, 'a revoked invitation no longer counts')
+    ctx.clock.advance(8 * DAY)
+    const later = await refreshed(alice)
+    for (let i = 0; i < 4; i++) t.equal((await invite(later, base, { role: 'observer' })).statusCode, 201, 'expired invitations no longer count')
+    ctx.clock.advance(-8 * DAY)
+  })
+})
+
+t.test('a member who left cannot come back on an invitation made before leaving (class: rejoining alone)', async (t) => {
+  t.test('leaving revokes the leaver\'s pending invitations, with invitation.revoked reason inviter-left', async (t) => {
+    const { alice, bob, base } = await couple()
+    const carol = await user('Carol')
+    await join(alice, base, carol)
+    const own = [await invitation(bob, base), await invitation(bob, base, 'observer')]
+    const others = await invitation(alice, base)
+    t.equal((await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: bob.token })).statusCode, 204)
+    const listed = await invitations(alice, base)
+    for (const inv of own) t.equal(listed.find((i) => i.id === inv.id)?.status, 'revoked', 'the leaver\'s invitation is revoked')
+    t.equal(listed.find((i) => i.id === others.id)?.status, 'pending', 'other partners\' invitations stay')
+    const revoked = (await events(alice, base)).filter((e) => e.type === 'invitation.revoked') as Array<{ subject: { id: string }, data?: { reason?: string } }>
+    t.same(revoked.map((e) => [e.subject.id, e.data?.reason]).sort(), own.map((i) => [i.id, 'inviter-left']).sort(), 'one event each, reason inviter-left')
+    for (const inv of own) expectProblem(t, await accept(bob, inv.token), 410, 'invitation-revoked')
+    expectProblem(t, await accept(await user('Dan'), own[0]!.token), 410, 'invitation-revoked')
+  })
+
+  t.test('accepting checks that the inviter is still a partner, whatever the invitation\'s state says', async (t) => {
+    const { alice, bob, id, base } = await couple()
+    const carol = await user('Carol')
+    await join(alice, base, carol)
+    const smuggled = await smuggledInvitation(id, bob.id, 'partner')
+    t.equal((await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: bob.token })).statusCode, 204)
+    await ctx.database.rows(sql`update invitations set status = 'pending', revoked_at = null where id = ${smuggled.id}`)
+    const seq = (await events(alice, base)).length
+    expectProblem(t, await accept(bob, smuggled.token), 410, 'invitation-revoked')
+    t.same(await roles(alice, base), ['partner', 'partner'], 'Bob did not come back')
+    t.equal((await events(alice, base)).length, seq, 'nothing was appended')
   })
 })
 

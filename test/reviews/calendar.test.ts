@@ -230,6 +230,52 @@ t.test('revoked, unknown and malformed feeds are problems, never 500', async (t)
   }
 })
 
+t.test('calendar feeds are listed without their secrets, at most 10 work at once, and only profile:write makes or revokes them', async (t) => {
+  const dan = await k.person('Dan')
+  const list = async (token = dan.token) => ctx.request({ method: 'GET', url: '/v1/me/calendar-tokens', token })
+  t.same((await list()).json(), { items: [], nextCursor: null }, 'none yet')
+
+  // Class: a read-only token making a never-expiring secret (scope), and feeds nobody can find again (list, limit).
+  const readOnly = await k.scoped(dan, 'partnerships:read agreements:read audit:read')
+  isProblem(t, await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: readOnly }), 403, 'insufficient-scope', 'a read-only token cannot create one')
+  isProblem(t, await list(readOnly), 403, 'insufficient-scope', 'nor list them')
+  const writer = await k.scoped(dan, 'profile:write')
+  const made = []
+  for (let i = 0; i < 10; i++) made.push(k.expectStatus(await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: i % 2 === 0 ? writer : dan.token }), 201, `feed ${i + 1}`).json())
+  isProblem(t, await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: dan.token }), 409, 'too-many-calendar-tokens', 'the 11th')
+  const listed = (await list(writer)).json()
+  t.same(listed.items.map((f: { id: string }) => f.id), made.map((m) => m.id), 'every working feed, oldest first')
+  const text = JSON.stringify(listed)
+  for (const m of made) t.notOk(text.includes(m.token.slice(8)) || text.includes('url'), 'no secret and no URL in the list')
+  t.same(Object.keys(listed.items[0]).sort(), ['createdAt', 'id', 'lastUsedAt'])
+  t.equal(listed.items[0].lastUsedAt, null, 'never fetched yet')
+
+  isProblem(t, await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0].id}`, token: readOnly }), 403, 'insufficient-scope', 'a read-only token cannot revoke')
+  t.equal((await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0].id}`, token: writer })).statusCode, 204)
+  t.equal((await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: dan.token })).statusCode, 201, 'a revoked feed frees its place')
+  t.notOk((await list()).json().items.some((f: { id: string }) => f.id === made[0].id), 'a revoked feed is not listed')
+
+  const fetchedAt = ctx.clock.now()
+  t.equal((await getFeed(new URL(made[1].url).pathname)).statusCode, 200)
+  const used = (await list()).json().items.find((f: { id: string }) => f.id === made[1].id)
+  t.ok(Math.abs(Date.parse(used.lastUsedAt) - fetchedAt.getTime()) < 60_000, 'fetching marks it used')
+  t.equal((await list()).json().items.find((f: { id: string }) => f.id === made[2].id).lastUsedAt, null, 'and only it')
+})
+
+t.test('DTSTAMP is when the feed was generated, not the review date', async (t) => {
+  const erin = await k.person('Erin')
+  const alice = await k.person('Alice')
+  const pid = await r.partnership('Europe/Paris', alice, [erin])
+  await k.activeAgreement(alice, [erin], pid, weekly('Stamped'))
+  const cal = await createToken(erin)
+  const res = await getFeed(cal.path)
+  const stamps = [...res.body.matchAll(/^DTSTAMP:(\d{8}T\d{6}Z)\r?$/gm)].map((m) => m[1]!)
+  t.equal(stamps.length, 1, 'one event')
+  const stamp = Date.UTC(Number(stamps[0]!.slice(0, 4)), Number(stamps[0]!.slice(4, 6)) - 1, Number(stamps[0]!.slice(6, 8)), Number(stamps[0]!.slice(9, 11)), Number(stamps[0]!.slice(11, 13)), Number(stamps[0]!.slice(13, 15)))
+  t.ok(Math.abs(stamp - ctx.clock.now().getTime()) < 60_000, `DTSTAMP ${stamps[0]} is now`)
+  t.match(res.headers['content-type'], /^text\/calendar/, 'sent as text/calendar, as documented')
+})
+
 t.test('a user with no partnerships gets an empty, valid calendar', async (t) => {
   const zoe = await k.person('Zoe')
   const cal = await createToken(zoe)

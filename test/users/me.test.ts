@@ -39,6 +39,18 @@ t.test('PATCH /v1/me', async (t) => {
     t.equal((await read()).json().displayName, 'Robert')
   })
 
+  t.test('needs profile:write: a token with other scopes is 403 and changes nothing', async (t) => {
+    const before = await read()
+    const readOnly = await ctx.token('bob', { name: 'Bob', scope: 'partnerships:read agreements:read agreements:write' })
+    const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token: readOnly, headers: { 'if-match': '*' }, body: { displayName: 'Nope' } })
+    t.equal(res.statusCode, 403)
+    t.equal(res.json().code, 'insufficient-scope')
+    t.equal((await read()).headers.etag, before.headers.etag, 'unchanged')
+    const writer = await ctx.token('bob', { name: 'Bob', scope: 'profile:write' })
+    t.equal((await ctx.request({ method: 'GET', url: '/v1/me', token: readOnly })).statusCode, 200, 'reading needs no scope')
+    t.equal((await ctx.request({ method: 'PATCH', url: '/v1/me', token: writer, headers: { 'if-match': before.headers.etag as string }, body: { timezone: before.json().timezone } })).statusCode, 200, 'profile:write may')
+  })
+
   t.test('without If-Match is 428 and changes nothing', async (t) => {
     const before = (await read()).json()
     const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, body: { displayName: 'Nope' } })

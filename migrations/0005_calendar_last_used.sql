@@ -1,0 +1,1 @@
+ALTER TABLE "calendar_tokens" ADD COLUMN "last_used_at" timestamp with time zone;
