@@ -54,6 +54,7 @@ const EnvSchema = z.object({
     return origins
   }),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+  AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AGREEMENT_CACHE_MB: int(0, 4096).default(16),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
@@ -81,6 +82,8 @@ export interface Config {
   }
   readonly corsOrigins: readonly string[]
   readonly rateLimitPerMinute: number
+  /** Failed authentications (401s) an address may cause in a minute before its requests get 429. */
+  readonly authFailuresPerMinute: number
   /** Memory for rendered GET agreement bodies (validated against the database on every request); 0 turns it off. */
   readonly agreementCacheBytes: number
   readonly requestTimeoutMs: number
@@ -115,6 +118,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, jwksCacheMaxAgeMs: e.JWKS_CACHE_MAX_AGE_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)) },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
     agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { LRUCache } from 'lru-cache'
 import type { Deps } from '../deps.ts'
 import { ensureUser } from '../users/user.service.ts'
 import type { Principal } from './authenticator.ts'
@@ -49,14 +50,43 @@ function requiredScopes (request: FastifyRequest): string[] | null {
 const bearer = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 const USER_CACHE_SIZE = 50_000
 
-async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'db' | 'now'>): Promise<void> {
+const FAILURE_WINDOW_MS = 60_000
+
+async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'db' | 'now' | 'config'>): Promise<void> {
   app.decorateRequest('caller', null)
+  // Failed authentications per client address in a fixed one-minute window. The per-caller rate limit runs after
+  // authentication (it is keyed by user), so without this a client could try tokens as fast as it can send them.
+  const failures = new LRUCache<string, { count: number, resetAt: number }>({ max: 50_000 })
+  const limit = deps.config.authFailuresPerMinute
+  const refuseIfLocked = (ip: string): void => {
+    const entry = failures.get(ip)
+    if (entry === undefined || entry.count < limit) return
+    const wait = Math.ceil((entry.resetAt - Date.now()) / 1000)
+    if (wait <= 0) { failures.delete(ip); return }
+    throw new DomainError('RATE_LIMITED', `more than ${limit} failed authentications from this address in a minute; retry after ${wait} s`, { headers: { 'retry-after': String(wait) } })
+  }
+  const recordFailure = (ip: string): void => {
+    const now = Date.now()
+    const entry = failures.get(ip)
+    if (entry === undefined || entry.resetAt <= now) failures.set(ip, { count: 1, resetAt: now + FAILURE_WINDOW_MS })
+    else entry.count++
+  }
   // (iss, sub) → user id never changes once provisioned: remember it instead of a query per request.
   const userIds = new Map<string, string>()
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
     const scopes = requiredScopes(request)
     if (scopes === null) return
+    refuseIfLocked(request.ip)
+    try {
+      request.caller = await authenticate(request, scopes)
+    } catch (err) {
+      if (err instanceof DomainError && err.status === 401) recordFailure(request.ip)
+      throw err
+    }
+  })
+
+  async function authenticate (request: FastifyRequest, scopes: string[]): Promise<Caller> {
     const header = request.headers.authorization
     if (!header) {
       throw new DomainError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer realm="accord"' } })
@@ -79,8 +109,8 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
       if (userIds.size >= USER_CACHE_SIZE) userIds.delete(userIds.keys().next().value!)
       userIds.set(identity, userId)
     }
-    request.caller = { userId, principal }
-  })
+    return { userId, principal }
+  }
 }
 
 export const authentication = fp(authPlugin, { name: 'accord-auth', fastify: '5.x' })

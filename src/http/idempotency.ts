@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import { and, eq, lte } from 'drizzle-orm'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
@@ -20,7 +20,7 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
 
 /**
  * `Idempotency-Key` on every authenticated POST (SPEC §4.1). Keys are scoped to
- * the caller, the method and the path. The first request claims the key
+ * the caller, the method and the resource (the matched route and its parameters). The first request claims the key
  * (`running`); a retry with the same body gets the stored status and body back
  * for 24 h, another body gets 422, and a retry while the first still runs gets
  * 409. Responses of 5xx and 429 are not stored (a retry may then do the work),
@@ -45,9 +45,9 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     if (typeof key !== 'string' || !KEY.test(key)) {
       throw new DomainError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
     }
-    const scope = { userId: request.caller.userId, method: request.method, path: request.url.split('?')[0]!, key: createHash('sha256').update(key).digest('base64url') }
+    const scope = { userId: request.caller.userId, method: request.method, path: routedPath(request), key: createHash('sha256').update(key).digest('base64url') }
     const seal = Buffer.from(hkdfSync('sha256', key, request.caller.userId, 'accord idempotent response', 32))
-    const fingerprint = createHash('sha256').update(canonicalize(request.body ?? null) ?? 'null').update('\0').update(request.url).digest('base64url')
+    const fingerprint = createHash('sha256').update(canonicalize(request.body ?? null) ?? 'null').update('\0').update(scope.path).digest('base64url')
 
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = deps.now()
@@ -111,6 +111,16 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     }
     return payload
   })
+}
+
+/**
+ * The resource a request acts on: its route with the parsed parameters filled
+ * in (lower case: ids are UUIDs), so `/v1/partnerships/` and `/v1/partnerships`,
+ * or an id in upper and lower case, are the same scope, as they are the same work.
+ */
+function routedPath (request: FastifyRequest): string {
+  const params = (request.params ?? {}) as Record<string, unknown>
+  return (request.routeOptions.url ?? request.url.split('?')[0]!).replace(/:(\w+)/g, (_, name: string) => String(params[name]).toLowerCase())
 }
 
 function sealBody (key: Buffer, plain: string): string {

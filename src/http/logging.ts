@@ -11,8 +11,21 @@ export function requestIdOf (req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
 }
 
-/** Paths that carry a secret (calendar feed tokens) are logged with the secret masked. */
-export const safeUrl = (url: string | undefined): string => (url ?? '').replace(/(\/v1\/calendar\/)[^/?]+/, '$1[redacted]').split('?')[0]!
+const CALENDAR_FEED_ROUTE = '/v1/calendar/:file'
+
+/**
+ * The path of a request as logged: never its query, and never a secret (calendar
+ * feed tokens). Decided on the routed path, not the raw URL: `/v1/%63alendar/…`
+ * is the calendar route too. An unmatched path is percent-decoded before it is
+ * masked, and any token-shaped secret is masked wherever it appears.
+ */
+export function safeUrl (req: { url?: string, routeOptions?: { url?: string | undefined } }): string {
+  if (req.routeOptions?.url === CALENDAR_FEED_ROUTE) return '/v1/calendar/[redacted]'
+  const path = (req.url ?? '').split('?')[0]!
+  let decoded = path
+  try { decoded = decodeURIComponent(path) } catch {}
+  return decoded.replace(/(\/v1\/calendar\/)[^/]+/i, '$1[redacted]').replace(/acc_(cal|inv)_[^/]*/gi, 'acc_$1_[redacted]')
+}
 
 const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).join('\n')
 
@@ -45,7 +58,7 @@ export function loggerOptions (level: string): FastifyServerOptions['logger'] {
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.authorization', '*.token', '*.accessToken'], censor: '[redacted]' },
     serializers: {
       err: describeFailure as never, // pino's type wants a message; leaving it out is the point
-      req: (req: { method: string, url: string, ip?: string, id?: string }) => ({ method: req.method, url: safeUrl(req.url), remoteAddress: req.ip }),
+      req: (req: { method: string, url: string, ip?: string, routeOptions?: { url?: string } }) => ({ method: req.method, url: safeUrl(req), remoteAddress: req.ip }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode })
     }
   }

@@ -59,6 +59,7 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     LOG_LEVEL: 'silent',
     DATA_DIR: ':memory:',
     RATE_LIMIT_PER_MINUTE: '100000',
+    AUTH_FAILURES_PER_MINUTE: '100000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...options.env
   })

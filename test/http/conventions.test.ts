@@ -113,3 +113,26 @@ t.test('rate limiting is per caller: 429 with Retry-After past the limit', async
   t.equal((await limited.request({ method: 'GET', url: '/v1/me', token: erin })).statusCode, 200, 'another caller is not limited')
   t.equal((await limited.request({ method: 'GET', url: '/healthz' })).statusCode, 200, 'health checks are not limited')
 })
+
+t.test('failed authentication is rate limited per address: past the limit, 429 with Retry-After (class: unlimited token guessing)', async (t) => {
+  const limited = await buildTestApp(t, { database: ctx.database, env: { AUTH_FAILURES_PER_MINUTE: '5' } })
+  const good = await limited.token('frank')
+  const fromA = { remoteAddress: '192.0.2.10' }
+  const fromB = { remoteAddress: '192.0.2.11' }
+  const failures = [
+    { authorization: 'Bearer not-a-jwt' },
+    {},
+    { authorization: 'Basic Zm9vOmJhcg==' },
+    { authorization: `Bearer ${good.slice(0, -4)}AAAA` },
+    { authorization: 'Bearer a.b.c' }
+  ]
+  for (const headers of failures) t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers, ...fromA })).statusCode, 401, 'a 401 counts')
+  const locked = await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: 'Bearer another-guess' }, ...fromA })
+  t.equal(locked.statusCode, 429, 'the next attempt from that address is 429')
+  t.equal(problemOf(locked).code, 'rate-limited')
+  t.match(locked.headers['retry-after'], /^[1-9]\d*$/, 'with Retry-After')
+  t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${good}` }, ...fromA })).statusCode, 429, 'even a good token waits out the window there')
+  t.equal((await limited.app.inject({ method: 'GET', url: '/healthz', ...fromA })).statusCode, 200, 'public routes still answer')
+  t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${good}` }, ...fromB })).statusCode, 200, 'another address is not limited')
+  t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: 'Bearer x.y.z' }, ...fromB })).statusCode, 401, 'and its failures are counted on their own')
+})

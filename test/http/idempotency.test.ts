@@ -82,8 +82,34 @@ t.test('Idempotency-Key', async (t) => {
     const b = await post(bob, key, { displayName: 'D1' })
     t.equal(b.statusCode, 201)
     t.not(b.body, a.body, 'another caller\'s key is another key')
-    const otherQuery = await post(alice, key, { displayName: 'D1' }, '/v1/test/renames?x=1')
-    t.equal(otherQuery.statusCode, 422, 'another query string is another request under the same key')
+    for (const spelling of ['/v1/test/renames/', '/v1/test/renames?x=1', '/v1/test/renames/?']) {
+      const again = await post(alice, key, { displayName: 'D1' }, spelling)
+      t.equal(again.headers['idempotent-replayed'], 'true', `${spelling} is the same route: replayed`)
+      t.equal(again.body, a.body)
+    }
+  })
+
+  t.test('the scope is the matched route and its parameters, however the URL is spelled (class: one request done twice)', async (t) => {
+    const carol = await ctx.token('carol-scope')
+    const key = randomUUID()
+    const created: string[] = []
+    for (const url of ['/v1/partnerships', '/v1/partnerships/', '/v1/partnerships?via=query', '/v1/partnerships//']) {
+      const res = await ctx.request({ method: 'POST', url, token: carol, headers: { 'idempotency-key': key }, body: { name: 'Once', timezone: 'Europe/Paris' } })
+      if (res.statusCode === 201) created.push(res.json().id)
+    }
+    t.equal(new Set(created).size, 1, 'one partnership, whatever the spelling')
+    const list = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: carol })).json()
+    t.equal(list.items.filter((p: { name: string }) => p.name === 'Once').length, 1, 'and only one exists')
+    // Another resource under the same key is other work: an invitation to each of two partnerships.
+    const other = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: carol, body: { name: 'Twice', timezone: 'Europe/Paris' } })).json().id
+    const inviteKey = randomUUID()
+    const first = await ctx.request({ method: 'POST', url: `/v1/partnerships/${created[0]}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
+    const upper = await ctx.request({ method: 'POST', url: `/v1/partnerships/${String(created[0]).toUpperCase()}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
+    t.equal(upper.headers['idempotent-replayed'], 'true', 'the same id in upper case is the same resource')
+    t.equal(upper.body, first.body)
+    const second = await ctx.request({ method: 'POST', url: `/v1/partnerships/${other}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
+    t.equal(second.statusCode, 201, 'the same key on another partnership is another request')
+    t.notOk(second.headers['idempotent-replayed'])
   })
 
   t.test('client errors are stored and replayed; server errors are not (a retry does the work)', async (t) => {

@@ -67,3 +67,34 @@ t.test('database failures are logged by SQLSTATE, constraint and table, never by
   t.same(found(ctx.logs), [], 'no log line holds any of the text')
   t.notOk(ctx.logs.some((l) => /failed query|params:/i.test(l)), 'no query text or parameter list')
 })
+
+t.test('secrets in URLs are masked in the logs however the path is spelled, and every answer is no-store (class: decisions on the raw URL)', async (t) => {
+  const dan = await k.person('Dan')
+  const created = await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: dan.token })
+  const { token } = created.json() as { token: string }
+  const secret = token.slice('acc_cal_'.length)
+  const spellings = [
+    `/v1/calendar/${token}.ics`,
+    `/v1/%63alendar/${token}.ics`,
+    `/%761/calendar/${token}.ics`,
+    `/v1/calendar/%61cc_cal_${secret}.ics`,
+    `/v1/calendar/${token}.ics?again=${token}`,
+    `/v1/calendar/${token}.ics/extra`,
+    `/v1/calendars/${token}.ics`,
+    `/v2/${token}`
+  ]
+  for (const url of spellings) {
+    const res = await ctx.request({ method: 'GET', url })
+    t.ok(res.statusCode < 500, `${url.slice(0, 30)}…: answered ${res.statusCode}`)
+    if (res.statusCode === 200) t.equal(res.headers['cache-control'], 'private, max-age=300', 'the feed says how it may be cached')
+    else t.equal(res.headers['cache-control'], 'no-store', 'anything else is no-store')
+  }
+  for (const url of ['/%761/me', '/v1/m%65', '/V1/me', '/v1//me']) {
+    const res = await ctx.request({ method: 'GET', url, token: dan.token })
+    t.equal(res.headers['cache-control'], 'no-store', `${url}: no-store (${res.statusCode})`)
+    t.ok(res.headers['x-request-id'], `${url}: x-request-id`)
+  }
+  const leaked = ctx.logs.filter((l) => l.includes(secret))
+  t.same(leaked, [], 'the feed secret is in no log line')
+  t.ok(ctx.logs.some((l) => l.includes('/v1/calendar/[redacted]')), 'the feed requests are logged, masked')
+})

@@ -240,7 +240,7 @@ t.test('calendar feeds are listed without their secrets, at most 10 work at once
   isProblem(t, await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: readOnly }), 403, 'insufficient-scope', 'a read-only token cannot create one')
   isProblem(t, await list(readOnly), 403, 'insufficient-scope', 'nor list them')
   const writer = await k.scoped(dan, 'profile:write')
-  const made = []
+  const made: Array<{ id: string, token: string, url: string }> = []
   for (let i = 0; i < 10; i++) made.push(k.expectStatus(await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: i % 2 === 0 ? writer : dan.token }), 201, `feed ${i + 1}`).json())
   isProblem(t, await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: dan.token }), 409, 'too-many-calendar-tokens', 'the 11th')
   const listed = (await list(writer)).json()
@@ -250,16 +250,16 @@ t.test('calendar feeds are listed without their secrets, at most 10 work at once
   t.same(Object.keys(listed.items[0]).sort(), ['createdAt', 'id', 'lastUsedAt'])
   t.equal(listed.items[0].lastUsedAt, null, 'never fetched yet')
 
-  isProblem(t, await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0].id}`, token: readOnly }), 403, 'insufficient-scope', 'a read-only token cannot revoke')
-  t.equal((await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0].id}`, token: writer })).statusCode, 204)
+  isProblem(t, await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0]!.id}`, token: readOnly }), 403, 'insufficient-scope', 'a read-only token cannot revoke')
+  t.equal((await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${made[0]!.id}`, token: writer })).statusCode, 204)
   t.equal((await ctx.request({ method: 'POST', url: '/v1/me/calendar-tokens', token: dan.token })).statusCode, 201, 'a revoked feed frees its place')
-  t.notOk((await list()).json().items.some((f: { id: string }) => f.id === made[0].id), 'a revoked feed is not listed')
+  t.notOk((await list()).json().items.some((f: { id: string }) => f.id === made[0]!.id), 'a revoked feed is not listed')
 
   const fetchedAt = ctx.clock.now()
-  t.equal((await getFeed(new URL(made[1].url).pathname)).statusCode, 200)
-  const used = (await list()).json().items.find((f: { id: string }) => f.id === made[1].id)
+  t.equal((await getFeed(new URL(made[1]!.url).pathname)).statusCode, 200)
+  const used = (await list()).json().items.find((f: { id: string }) => f.id === made[1]!.id)
   t.ok(Math.abs(Date.parse(used.lastUsedAt) - fetchedAt.getTime()) < 60_000, 'fetching marks it used')
-  t.equal((await list()).json().items.find((f: { id: string }) => f.id === made[2].id).lastUsedAt, null, 'and only it')
+  t.equal((await list()).json().items.find((f: { id: string }) => f.id === made[2]!.id).lastUsedAt, null, 'and only it')
 })
 
 t.test('DTSTAMP is when the feed was generated, not the review date', async (t) => {
