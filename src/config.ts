@@ -59,7 +59,9 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Set by npm for the script it runs: `start` under `npm start`. */
+  npm_lifecycle_event: z.string().optional()
 })
 
 export interface Config {
@@ -91,6 +93,8 @@ export interface Config {
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
   readonly schedulerIntervalMs: number
   readonly logLevel: string
+  /** Running under `npm start`: the server stops if npm goes away. */
+  readonly startedByNpm: boolean
 }
 
 export class ConfigError extends Error {
@@ -123,7 +127,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
-    logLevel: e.LOG_LEVEL
+    logLevel: e.LOG_LEVEL,
+    startedByNpm: e.npm_lifecycle_event === 'start'
   }
   return deepFreeze(config)
 }

@@ -31,16 +31,33 @@ async function main (): Promise<void> {
     await database.close()
   })
 
-  closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
+  const graceful = closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
+  if (config.startedByNpm) stopWithNpm(() => { app.log.info('npm, which started this server, is gone: shutting down'); graceful.close() })
 
   await app.listen({ port: config.port, host: config.host })
   const where = config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite (${config.database.dataDir ?? 'in memory'})`
   app.log.info(`Accord is listening on ${config.publicUrl} with ${where}; API docs at ${config.publicUrl}/docs`)
   if (config.auth.devTokens) app.log.warn(`development tokens are ON: anyone who can reach ${config.publicUrl} can mint a token for anyone (POST /v1/dev/tokens); DEV_TOKENS=false turns them off`)
+}
+
+/**
+ * Under `npm start` (which execs node, so a signal sent to npm is forwarded to
+ * us), npm may still die without forwarding anything (SIGKILL, a crash): the
+ * server must not outlive it, serving on as an orphan nobody manages. Started
+ * any other way (node directly, a container's init), nothing is watched.
+ */
+function stopWithNpm (stop: () => void): void {
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(timer)
+    stop()
+  }, 1000)
+  timer.unref()
 }
 
 await main()
