@@ -15,6 +15,7 @@ import { idempotency } from './http/idempotency.ts'
 import { assertStorableParameters, registerJsonBodyParser } from './http/json-body.ts'
 import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
+import { addRouteDefaults } from './http/route-defaults.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers, sendProblem } from './http/problem.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
@@ -73,6 +74,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   app.removeContentTypeParser(['text/plain'])
   registerJsonBodyParser(app)
   registerProblemHandlers(app, config.publicUrl)
+  addRouteDefaults(app)
 
   // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
   // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).

@@ -4,7 +4,7 @@ import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
-import { authProblems, pgInt, problems } from '../http/schemas.ts'
+import { authProblems, IfMatchHeaders, pgInt, problems } from '../http/schemas.ts'
 import { AgreementParamsSchema, DiffQuerySchema, ProposeVersionSchema, toVersion, UpdateDraftSchema, VersionParamsSchema, VersionSchema } from './agreement.schemas.ts'
 import { diffVersions, getVersion, listVersions } from './agreement.service.ts'
 import { deleteDraft, proposeDraft, proposeVersion, updateDraft } from './proposal.service.ts'
@@ -39,7 +39,7 @@ export const versionRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
   })
 
   app.post(base, {
-    schema: { summary: 'Propose a new version (If-Match: the agreement\'s ETag), or draft it', operationId: 'proposeVersion', tags, security: secured('agreements:write'), params: AgreementParamsSchema, body: ProposeVersionSchema, response: { 201: VersionSchema, ...authProblems, ...problems(409, 412, 413, 415, 422, 428) } }
+    schema: { summary: 'Propose a new version (If-Match: the agreement\'s ETag), or draft it', operationId: 'proposeVersion', tags, security: secured('agreements:write'), params: AgreementParamsSchema, headers: IfMatchHeaders, body: ProposeVersionSchema, response: { 201: VersionSchema, ...authProblems, ...problems(409, 412, 413, 415, 422, 428) } }
   }, async (request, reply) => {
     const { pid, aid } = request.params
     const b = request.body
@@ -57,7 +57,7 @@ export const versionRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
   })
 
   app.patch(`${base}/:n`, {
-    schema: { summary: 'Edit a draft (its author; If-Match)', operationId: 'updateDraft', tags, security: secured('agreements:write'), params: VersionParamsSchema, body: UpdateDraftSchema, response: { 200: VersionSchema, ...authProblems, ...problems(409, 412, 413, 415, 428) } }
+    schema: { summary: 'Edit a draft (its author; If-Match)', operationId: 'updateDraft', tags, security: secured('agreements:write'), params: VersionParamsSchema, headers: IfMatchHeaders, body: UpdateDraftSchema, response: { 200: VersionSchema, ...authProblems, ...problems(409, 412, 413, 415, 428) } }
   }, async (request, reply) => {
     const { pid, aid, n } = request.params
     const userId = callerOf(request).userId

@@ -7,6 +7,7 @@ import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
 import { DomainError } from './errors.ts'
 import { idempotencyKeys } from './idempotency.sql.ts'
+import { IDEMPOTENCY_KEY } from './schemas.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,7 +16,6 @@ declare module 'fastify' {
 }
 
 const TTL_MS = 24 * 60 * 60 * 1000
-const KEY = /^[\x21-\x7e]{1,255}$/
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
 
 /**
@@ -42,7 +42,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     if (request.method !== 'POST' || !request.caller) return
     const key = request.headers['idempotency-key']
     if (key === undefined) return
-    if (typeof key !== 'string' || !KEY.test(key)) {
+    if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
       throw new DomainError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
     }
     const scope = { userId: request.caller.userId, method: request.method, path: routedPath(request), key: createHash('sha256').update(key).digest('base64url') }

@@ -20,7 +20,7 @@ export const problemRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['operations'],
       security: publicRoute,
       params: z.object({ code: z.string().max(64) }),
-      response: { 200: ProblemTypeSchema, ...problems(404) }
+      response: { 200: ProblemTypeSchema, ...problems(400, 404) }
     }
   }, async (request, reply) => {
     const found = catalog.find((p) => p.code === request.params.code)

@@ -24,6 +24,18 @@ const describe: Record<number, string> = {
   422: 'Idempotency key reused with another body', 428: 'If-Match required', 429: 'Rate limited', 503: 'Unavailable; retry later'
 }
 
+/** `Idempotency-Key`: 1–255 visible ASCII characters (a UUID is a good choice). */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
+export const IdempotencyKeyHeaders = {
+  'idempotency-key': z.string().regex(IDEMPOTENCY_KEY).optional()
+    .meta({ description: 'Makes the POST safe to retry: the same key and body within 24 h answer what the first answered, without doing the work again (another body: 422; while the first runs: 409)' })
+}
+/** The header of a change that needs the ETag the client last read (the server answers 428 without it, 412 when stale). */
+export const IfMatchHeaders = z.looseObject({
+  'if-match': z.string().max(1000).optional()
+    .meta({ description: 'Required: the ETag you last read (`"v3"`), or `*`. Without it the change is refused with 428, with a stale one 412' })
+})
+
 /** PostgreSQL's `integer`: every integer a request carries into a query fits it, or the request is a 400, not a 500. */
 export const INT4_MAX = 2_147_483_647
 /** An integer in a JSON body (or a cursor) that a query will compare with an `integer` column. */

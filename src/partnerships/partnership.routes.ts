@@ -4,7 +4,7 @@ import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
-import { authProblems, problems } from '../http/schemas.ts'
+import { authProblems, IfMatchHeaders, problems } from '../http/schemas.ts'
 import { leavePartnership } from './leave.service.ts'
 import { CreatePartnershipSchema, MemberSchema, PartnershipParamsSchema, PartnershipSchema, toMember, toPartnership, UpdatePartnershipSchema } from './partnership.schemas.ts'
 import { createPartnership, getPartnership, listMembers, listPartnerships, updatePartnership } from './partnership.service.ts'
@@ -37,7 +37,7 @@ export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
   })
 
   app.patch('/v1/partnerships/:pid', {
-    schema: { summary: 'Rename a partnership or change its time zone (partners; If-Match)', operationId: 'updatePartnership', tags, security: secured('partnerships:write'), params: PartnershipParamsSchema, body: UpdatePartnershipSchema, response: { 200: PartnershipSchema, ...authProblems, ...problems(409, 412, 413, 415, 428) } }
+    schema: { summary: 'Rename a partnership or change its time zone (partners; If-Match)', operationId: 'updatePartnership', tags, security: secured('partnerships:write'), params: PartnershipParamsSchema, headers: IfMatchHeaders, body: UpdatePartnershipSchema, response: { 200: PartnershipSchema, ...authProblems, ...problems(409, 412, 413, 415, 428) } }
   }, async (request, reply) => {
     const { partnership, members } = await updatePartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, precondition: preconditionOf(request), patch: request.body })
     return setEtag(reply, partnership.version).send(toPartnership(partnership, members))

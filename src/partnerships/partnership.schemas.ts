@@ -16,7 +16,7 @@ export const UpdatePartnershipSchema = z.strictObject({
   name: NameSchema.optional(),
   timezone: TimezoneSchema.optional()
 }).refine((v) => v.name !== undefined || v.timezone !== undefined, { message: 'send name, timezone or both' })
-  .meta({ id: 'UpdatePartnership' })
+  .meta({ id: 'UpdatePartnership', minProperties: 1 })
 
 export const MemberSchema = z.object({
   userId: z.uuid(),

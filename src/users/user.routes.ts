@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
-import { authProblems, problems } from '../http/schemas.ts'
+import { authProblems, IfMatchHeaders, problems } from '../http/schemas.ts'
 import { UpdateMeSchema, toUser, UserSchema } from './user.schemas.ts'
 import { getUser, updateProfile } from './user.service.ts'
 
@@ -20,6 +20,7 @@ export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
       operationId: 'updateMe',
       tags: ['me'],
       security: secured('profile:write'),
+      headers: IfMatchHeaders,
       body: UpdateMeSchema,
       response: { 200: UserSchema, ...authProblems, ...problems(412, 413, 415, 428) }
     }

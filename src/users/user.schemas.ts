@@ -14,7 +14,7 @@ export const UpdateMeSchema = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),
   timezone: TimezoneSchema.optional()
 }).refine((v) => v.displayName !== undefined || v.timezone !== undefined, { message: 'send displayName, timezone or both' })
-  .meta({ id: 'UpdateMe' })
+  .meta({ id: 'UpdateMe', minProperties: 1 })
 
 export const toUser = (u: UserRow): z.infer<typeof UserSchema> => ({
   id: u.id,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import postgres from 'postgres'
@@ -35,6 +36,27 @@ export interface TestApp {
   request(options: Omit<InjectOptions, 'body'> & { token?: string, body?: unknown }): Promise<LightMyRequestResponse>
 }
 
+type Operation = { responses?: Record<string, { content?: Record<string, unknown> }> }
+const api = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>> }
+
+/**
+ * What an answer does that the API document does not say: a status the
+ * operation does not list, or a content type it does not list for that status.
+ * Null when documented, or when the route is not in the document (test-only routes, /docs).
+ */
+export function undocumented (method: string, route: string | undefined, status: number, contentType: string | undefined): string | null {
+  if (route === undefined || method === 'HEAD' || method === 'OPTIONS') return null
+  const operation = api.paths[route.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()]
+  if (operation === undefined) return null
+  const documented = operation.responses?.[String(status)]
+  if (documented === undefined) return `${method} ${route} answered ${status}, which it does not document`
+  const type = contentType?.split(';')[0]?.trim()
+  const types = Object.keys(documented.content ?? {})
+  if (type === undefined || type === '') return types.length === 0 || status === 204 ? null : `${method} ${route} ${status} had no content type (documented: ${types.join(', ')})`
+  if (!types.includes(type)) return `${method} ${route} ${status} was ${type} (documented: ${types.join(', ') || 'no body'})`
+  return null
+}
+
 /** Creates an empty PostgreSQL database for one test file and drops it afterwards. */
 export async function freshPostgresUrl (t: Teardown): Promise<string> {
   const admin = postgres(PG_URL!, { max: 1, onnotice: () => {} })
@@ -52,7 +74,7 @@ export async function freshPostgresUrl (t: Teardown): Promise<string> {
 }
 
 /** Boots a migrated database (one per test file) and builds the app on it. */
-export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
+export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, allowInternalErrors?: boolean, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (options.database || !onPostgres ? undefined : await freshPostgresUrl(t))
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -72,10 +94,19 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
   const logger = options.captureLogs ? { ...(loggerOptions('trace') as object), stream: new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } }) } : false
   const app = await buildApp(deps, { logger })
   if (options.register) await options.register(app, deps)
+  // Every answer any test provokes is held to the API document: status and content type.
+  const surprises = new Set<string>()
+  app.addHook('onResponse', (request, reply, done) => {
+    if (options.allowInternalErrors && reply.statusCode === 500) return done()
+    const surprise = undocumented(request.method, request.routeOptions.url, reply.statusCode, reply.getHeader('content-type') as string | undefined)
+    if (surprise !== null) surprises.add(surprise)
+    done()
+  })
   await app.ready()
   t.teardown(async () => {
     await app.close()
     if (!options.database) await database.close()
+    if (surprises.size > 0) throw new Error(`answers the API document does not describe (openapi/openapi.json):\n  ${[...surprises].join('\n  ')}`)
   })
   return {
     app,

@@ -140,7 +140,8 @@ t.test('Idempotency-Key', async (t) => {
     for (const key of ['', 'has space', 'x'.repeat(256), 'naïve']) {
       const res = await post(alice, key, { displayName: 'G1' })
       t.equal(res.statusCode, 400, JSON.stringify(key))
-      t.equal(problemOf(res).code, 'invalid-idempotency-key')
+      t.equal(problemOf(res).code, 'validation-failed')
+      t.match(problemOf(res).errors, [{ in: 'header', path: '/idempotency-key' }], 'named as the documented header')
     }
   })
 

@@ -1,0 +1,38 @@
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import { z } from 'zod'
+import { IdempotencyKeyHeaders, problems } from './schemas.ts'
+
+type Schema = { hide?: boolean, security?: Array<Record<string, string[]>>, params?: unknown, querystring?: unknown, body?: unknown, headers?: z.ZodObject, response?: Record<number, unknown> }
+
+/**
+ * The answers any route may give whatever it does, added to every route's
+ * schema as it is registered, so the document says what the server does
+ * without each route restating it (a test holds every answer the suite sees to
+ * the document): 429 and 503 anywhere; 401 on a secured route, 403 where it
+ * needs a scope; 400 wherever input is parsed, 404 wherever a path names
+ * something; 413 and 415 wherever a body may come; on an authenticated POST the
+ * `Idempotency-Key` header and its 409 and 422.
+ */
+export function addRouteDefaults (app: FastifyInstance): void {
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const schema = (route.schema ??= {}) as Schema
+    if (schema.hide === true) return
+    const methods = [route.method].flat()
+    const secured = schema.security === undefined || schema.security.length > 0
+    const scoped = (schema.security?.[0]?.bearerAuth ?? []).length > 0
+    const hasBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')
+    const statuses = [429, 503]
+    if (secured) statuses.push(401)
+    if (scoped) statuses.push(403)
+    if (schema.params !== undefined || schema.querystring !== undefined || hasBody) statuses.push(400)
+    if (schema.params !== undefined) statuses.push(404)
+    if (hasBody) statuses.push(413, 415)
+    if (secured && methods.includes('POST')) {
+      statuses.push(409, 422)
+      schema.headers = z.looseObject({ ...schema.headers?.shape, ...IdempotencyKeyHeaders })
+    }
+    const response = (schema.response ??= {})
+    const missing = statuses.filter((s) => response[s] === undefined)
+    Object.assign(response, problems(...missing))
+  })
+}
