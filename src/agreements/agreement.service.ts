@@ -73,6 +73,14 @@ export async function getVersion (deps: Pick<Deps, 'db'>, input: { partnershipId
   return (await withSignatures(deps, [version]))[0]!
 }
 
+/** A partner's latest signature of a version, live or revoked (the Location of a new signature). */
+export async function getSignature (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, number: number, signerId: string, userId: string }): Promise<SignatureRow> {
+  const { signatures } = await getVersion(deps, input)
+  const latest = signatures.filter((s) => s.signerId === input.signerId).at(-1)
+  if (!latest) throw new DomainError('NOT_FOUND', 'that partner has not signed this version')
+  return latest
+}
+
 /** The clause-level difference from version `against` to version `number`. */
 export async function diffVersions (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, number: number, against: number, userId: string }): Promise<{ from: number, to: number, diff: VersionDiff }> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)

@@ -5,7 +5,7 @@ import { callerOf, secured } from '../http/auth.ts'
 import { pageOf } from '../http/pagination.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { DeclineSchema, SignatureSchema, SignedSchema, SignSchema, toSignature, toVersion, VersionParamsSchema, VersionSchema } from './agreement.schemas.ts'
-import { getVersion } from './agreement.service.ts'
+import { getSignature, getVersion } from './agreement.service.ts'
 import { declineVersion, revokeSignature, signVersion, withdrawVersion } from './signature.service.ts'
 import { agreementStatus } from './version.rules.ts'
 
@@ -19,7 +19,7 @@ export const signatureRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
   }, async (request, reply) => {
     const { pid, aid, n } = request.params
     const { signature, agreement, version } = await signVersion(deps, { partnershipId: pid, agreementId: aid, number: n, userId: callerOf(request).userId, contentHash: request.body.contentHash })
-    return reply.code(201).header('location', `/v1/partnerships/${pid}/agreements/${aid}/versions/${n}/signatures`)
+    return reply.code(201).header('location', `/v1/partnerships/${pid}/agreements/${aid}/versions/${n}/signatures/${signature.signerId}`)
       .send({ ...toSignature(signature, n), versionStatus: version.status, agreementStatus: agreementStatus(agreement) })
   })
 
@@ -28,6 +28,13 @@ export const signatureRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
   }, async (request) => {
     const view = await getVersion(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, number: request.params.n, userId: callerOf(request).userId })
     return { items: view.signatures.map((s) => toSignature(s, view.version.number)), nextCursor: null }
+  })
+
+  app.get(`${base}/signatures/:signerId`, {
+    schema: { summary: 'One partner\'s signature of a version (their latest, live or revoked), with its receipt', operationId: 'getSignature', tags, security: secured('agreements:read'), params: VersionParamsSchema.extend({ signerId: z.uuid() }), response: { 200: SignatureSchema, ...authProblems } }
+  }, async (request) => {
+    const { pid, aid, n, signerId } = request.params
+    return toSignature(await getSignature(deps, { partnershipId: pid, agreementId: aid, number: n, signerId, userId: callerOf(request).userId }), n)
   })
 
   app.delete(`${base}/signatures/me`, {

@@ -43,7 +43,8 @@ export async function openEarlyReview (deps: Pick<Deps, 'db' | 'now'>, input: { 
   return deps.db.transaction(async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     if (agreement.lifecycle !== 'active') throw new DomainError('AGREEMENT_NOT_ACTIVE', `the agreement is ${agreement.lifecycle}`)
-    if (await repo.findOpenReview(tx, agreement.id)) throw new DomainError('REVIEW_OPEN', 'this agreement already has an open review: answer it')
+    const open = await repo.findOpenReview(tx, agreement.id)
+    if (open) throw new DomainError('REVIEW_OPEN', `review ${open.id} of this agreement is still open: answer it (PUT …/reviews/${open.id}/responses/me)`, { extra: { reviewId: open.id } })
     const review = await openReview(tx, deps.now, { partnership, agreement, trigger: 'early', dueAt: deps.now(), actorId: input.userId })
     return { review, responses: [] }
   })

@@ -473,6 +473,14 @@ t.test('a sign-off retried with the same Idempotency-Key is done once', async (t
   t.equal(second.body, first.body, 'the same receipt, byte for byte')
   t.equal(second.headers['idempotent-replayed'], 'true')
   t.equal(second.headers.location, first.headers.location)
+  t.equal(first.headers.location, `${url}/${bob.id}`, 'Location names the signature')
+  const located = await ctx.request({ method: 'GET', url: String(first.headers.location), token: alice.token })
+  t.equal(located.statusCode, 200)
+  const { versionStatus: _v, agreementStatus: _a, ...signature } = first.json()
+  t.strictSame(located.json(), signature, 'GET Location is the signature, receipt included')
+  isProblem(t, await ctx.request({ method: 'GET', url: `${url}/${randomUUID()}`, token: alice.token }), 404, 'not-found', 'someone who did not sign')
+  const stranger = await k.person('Stranger')
+  isProblem(t, await ctx.request({ method: 'GET', url: String(first.headers.location), token: stranger.token }), 404, 'not-found', 'a stranger')
 
   const sigs = (await ctx.request({ method: 'GET', url, token: alice.token })).json().items
   t.equal(sigs.filter((s: { signerId: string }) => s.signerId === bob.id).length, 1, 'one signature by Bob')

@@ -70,6 +70,20 @@ t.test('PATCH /v1/me', async (t) => {
     t.equal(weak.statusCode, 412, 'a weak tag never matches')
   })
 
+  t.test('If-Match: the current ETag unquoted is read as meant; anything that is no entity tag is a 400 naming the header', async (t) => {
+    const before = await read()
+    const unquoted = (before.headers.etag as string).replaceAll('"', '')
+    const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': unquoted }, body: { displayName: 'Unquoted' } })
+    t.equal(res.statusCode, 200, `${unquoted} matches ${before.headers.etag as string}`)
+    const now = await read()
+    for (const bad of ['version 2', 'v0', '"v1', 'etag', '1']) {
+      const refused = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': bad }, body: { displayName: 'Nope' } })
+      t.equal(refused.statusCode, 400, `If-Match: ${bad}`)
+      t.match(problemOf(refused).errors, [{ in: 'header', path: '/if-match' }])
+    }
+    t.same((await read()).json(), now.json(), 'nothing changed')
+  })
+
   t.test('If-Match: * matches any version', async (t) => {
     const res = await ctx.request({ method: 'PATCH', url: '/v1/me', token, headers: { 'if-match': '*' }, body: { displayName: 'Bobby' } })
     t.equal(res.statusCode, 200)
