@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { createDb } from './db/client.ts'
+import { DataDirHeld } from './db/data-dir-lock.ts'
 import { assembleDeps } from './deps.ts'
 import { startScheduler } from './scheduler/scheduler.ts'
 
@@ -21,7 +22,16 @@ async function main (): Promise<void> {
     }
     throw err
   }
-  const database = await createDb(config.database)
+  let database
+  try {
+    database = await createDb(config.database, { holderUrl: config.publicUrl })
+  } catch (err) {
+    if (err instanceof DataDirHeld) {
+      process.stderr.write(`accord: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
   await database.migrate()
   const deps = await assembleDeps(config, database)
   const app = await buildApp(deps)

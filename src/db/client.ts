@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import type { Config } from '../config.ts'
+import { lockDataDir } from './data-dir-lock.ts'
 import * as schema from './schema.ts'
 
 export type Schema = typeof schema
@@ -65,7 +66,7 @@ async function preparedByDefault (): Promise<void> {
  * DATABASE_URL is set, else embedded PGlite (persisted in DATA_DIR, or in memory).
  * Nothing connects at import time; drivers are loaded on demand.
  */
-export async function createDb (config: Config['database']): Promise<Database> {
+export async function createDb (config: Config['database'], options: { holderUrl?: string } = {}): Promise<Database> {
   const expected = expectedMigrations()
   if (config.kind === 'postgres') {
     const { default: postgres } = await import('postgres')
@@ -111,8 +112,16 @@ export async function createDb (config: Config['database']): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
-  const client = config.dataDir ? new PGlite(config.dataDir) : new PGlite()
-  await client.waitReady
+  // One process per data directory: the lock names this one (its URL lets `npm run token` find it).
+  const release = config.dataDir ? lockDataDir(config.dataDir, options.holderUrl ?? 'a script') : () => {}
+  let client: InstanceType<typeof PGlite>
+  try {
+    client = config.dataDir ? new PGlite(config.dataDir) : new PGlite()
+    await client.waitReady
+  } catch (err) {
+    release()
+    throw err
+  }
   const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
   const database: Database = {
     db,
@@ -120,7 +129,10 @@ export async function createDb (config: Config['database']): Promise<Database> {
     rows: async (query) => rowsOf(await db.execute(query)),
     async migrate () { await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder }) },
     async ready () { return (await countApplied(database)) >= expected },
-    async close () { if (!client.closed) await client.close() }
+    async close () {
+      if (!client.closed) await client.close()
+      release()
+    }
   }
   return database
 }
