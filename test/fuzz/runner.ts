@@ -1,0 +1,150 @@
+import type { TestApp } from '../helpers/app.ts'
+import { type Answer, ContractChecker, type OpenApiDocument, type Operation, type Violation } from './contract.ts'
+import { fieldsOf, type FuzzRequest, resolveRequest } from './requests.ts'
+import { arrangeWorld, type Cast, castOf, stillArranged, type World } from './world.ts'
+
+/** One group of the report: the same defect, on the same operation and status, for the same class of input. */
+export interface Finding {
+  kind: Violation['kind']
+  op: string
+  status: number
+  inputClass: string
+  count: number
+  /** The first request that showed it, and what was wrong with the answer. */
+  example: string
+  hostile: string | undefined
+  detail: string
+}
+
+/**
+ * Sends generated requests through app.inject and checks each answer against
+ * the document. State-changing requests that succeed may spoil the arranged
+ * data (a partner leaves, a draft is deleted): after one, at most `checkEvery`
+ * requests later, the world is checked and arranged anew if it changed. The
+ * checks themselves hold in any state; re-arranging keeps the requests
+ * reaching the states worth reaching.
+ */
+export class Fuzzer {
+  readonly findings = new Map<string, Finding>()
+  /** Answers by operation and status: what the run reached. */
+  readonly coverage = new Map<string, Map<number, number>>()
+  /** Valid requests the server accepted, up to three body shapes per operation: the best bases for hostile variants. */
+  readonly accepted = new Map<string, FuzzRequest[]>()
+  sent = 0
+  rearranged = 0
+  /** Milliseconds spent arranging worlds. */
+  arrangingMs = 0
+  private world!: World
+  private cast: Cast | undefined
+  private dirty = false
+  private sinceChecked = 0
+  private readonly ctx: TestApp
+  private readonly checker: ContractChecker
+  private readonly getPaths: Set<string>
+  private readonly checkEvery: number
+  /** FUZZ_TRACE: a regular expression over "METHOD /path input class"; matching requests are printed with their answers. */
+  private readonly trace: RegExp | undefined
+
+  constructor (ctx: TestApp, doc: OpenApiDocument, options: { checkEvery: number, trace?: string }) {
+    this.ctx = ctx
+    this.checker = new ContractChecker(doc)
+    this.getPaths = new Set(Object.entries(doc.paths).filter(([, item]) => 'get' in item).map(([p]) => p))
+    this.checkEvery = options.checkEvery
+    this.trace = options.trace ? new RegExp(options.trace) : undefined
+  }
+
+  async arrange (): Promise<World> {
+    const started = performance.now()
+    this.cast ??= await castOf(this.ctx)
+    this.world = await arrangeWorld(this.ctx, this.cast)
+    this.arrangingMs += performance.now() - started
+    this.rearranged++
+    return this.world
+  }
+
+  async send (req: FuzzRequest): Promise<void> {
+    if (this.dirty && this.sinceChecked >= this.checkEvery) {
+      this.sinceChecked = 0
+      this.dirty = false
+      if (!await stillArranged(this.ctx, this.world)) await this.arrange()
+    }
+    const etag = req.ifMatch === 'etag' ? await this.etagFor(req) : undefined
+    const resolved = resolveRequest(req, this.world, etag)
+    let answer: Answer
+    try {
+      const res = await this.ctx.app.inject({ method: resolved.method as 'GET', url: resolved.url, headers: resolved.headers, ...(resolved.payload === undefined ? {} : { payload: resolved.payload }) })
+      answer = { statusCode: res.statusCode, headers: res.headers, body: res.body }
+    } catch (err) {
+      // A rejection by inject itself is a client-side impossibility, but say so rather than hide it.
+      this.record(req, resolved.printable, 0, { kind: '5xx', detail: `inject threw: ${(err as Error).message}` })
+      return
+    }
+    this.sent++
+    this.sinceChecked++
+    if (this.trace?.test(`${req.op.id} ${req.inputClass}`)) process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 300)}\n`)
+    const byStatus = this.coverage.get(req.op.id) ?? new Map<number, number>()
+    byStatus.set(answer.statusCode, (byStatus.get(answer.statusCode) ?? 0) + 1)
+    this.coverage.set(req.op.id, byStatus)
+    if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
+    for (const v of this.checker.check(req.op, answer)) this.record(req, resolved.printable, answer.statusCode, v)
+    this.harvest(answer)
+    if (answer.statusCode < 300 && req.inputClass.startsWith('valid')) this.remember(req)
+  }
+
+  private remember (req: FuzzRequest): void {
+    const known = this.accepted.get(req.op.id) ?? []
+    const shape = fieldsOf(req.body).join(' ')
+    if (known.length < 3 && !known.some((r) => fieldsOf(r.body).join(' ') === shape)) this.accepted.set(req.op.id, [...known, req])
+  }
+
+  /** Findings grouped by kind, then operation and status; inside, one line per class of input. */
+  groups (): Array<{ title: string, findings: Finding[] }> {
+    const groups = new Map<string, Finding[]>()
+    for (const f of this.findings.values()) {
+      const title = `${f.kind}: ${f.op} → ${f.status || 'no answer'}`
+      groups.set(title, [...(groups.get(title) ?? []), f])
+    }
+    return [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([title, findings]) => ({ title, findings: findings.sort((a, b) => a.inputClass.localeCompare(b.inputClass)) }))
+  }
+
+  /** The whole report: every group, every class of input with its first request and answer. */
+  report (seed: number): string {
+    const lines: string[] = []
+    for (const { title, findings } of this.groups()) {
+      lines.push('', title)
+      for (const f of findings) {
+        lines.push(`  ${f.inputClass} (×${f.count})${f.hostile ? `: ${f.hostile}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
+      }
+    }
+    lines.push('', `${this.findings.size} findings in ${this.sent} requests (world arranged ${this.rearranged} times). Reproduce with FUZZ_SEED=${seed}.`)
+    return lines.join('\n')
+  }
+
+  private record (req: FuzzRequest, printable: string, status: number, v: Violation): void {
+    const key = `${v.kind}|${req.op.id}|${status}|${req.inputClass}`
+    const found = this.findings.get(key)
+    if (found) { found.count++; return }
+    this.findings.set(key, { kind: v.kind, op: req.op.id, status, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail })
+  }
+
+  /** The ETag a GET of the request's resource (or of its parent) shows, as a client would send it back in If-Match. */
+  private async etagFor (req: FuzzRequest): Promise<string | undefined> {
+    const template = req.op.path
+    for (const candidate of [template, template.replace(/\/[^/]+$/, '')]) {
+      if (!this.getPaths.has(candidate)) continue
+      const { url } = resolveRequest({ ...req, op: { ...req.op, method: 'GET', path: candidate }, query: [], body: undefined, media: undefined, ifMatch: undefined, idempotencyKey: undefined }, this.world, undefined)
+      const res = await this.ctx.app.inject({ method: 'GET', url, headers: { authorization: this.world.authorization[req.caller] ?? '' } })
+      if (typeof res.headers.etag === 'string') return res.headers.etag
+    }
+    return undefined
+  }
+
+  /** Remembers the cursors lists hand out, so that later requests page with real ones. */
+  private harvest (answer: Answer): void {
+    if (answer.statusCode !== 200 || !answer.body.includes('"nextCursor":"')) return
+    const cursor = (JSON.parse(answer.body) as { nextCursor?: unknown }).nextCursor
+    const pool = this.world.real.cursor!
+    if (typeof cursor === 'string' && !pool.includes(cursor)) pool.push(cursor)
+    if (pool.length > 20) pool.shift()
+  }
+}
