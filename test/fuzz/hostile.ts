@@ -30,6 +30,9 @@ export const HOSTILE_VALUES: readonly Hostile[] = [
   { name: 'overflowing-number', value: new RawJson('1e309') },
   { name: 'deep-array', value: nested(5000, '[', ']') },
   { name: 'deep-object', value: nested(5000, '{"a":', '}') },
+  // As deep as fits under the 64 KiB body limit.
+  { name: 'deep-array-30000', value: nested(30_000, '[', ']') },
+  { name: 'deep-object-12000', value: nested(12_000, '{"":', '}') },
   { name: 'string-100k', value: 'a'.repeat(100_000) },
   { name: 'string-60k', value: 'a'.repeat(60_000) },
   { name: 'empty-string', value: '' },
@@ -144,4 +147,28 @@ export function describeValue (value: unknown): string {
   if (typeof value === 'string') return value.length > 80 ? `"${value.slice(0, 20)}…" (${value.length} chars)` : JSON.stringify(value)
   const text = toJsonText(value)
   return text === undefined ? String(value) : text.length > 200 ? `${text.slice(0, 60)}… (${text.length} chars of JSON)` : text
+}
+
+/**
+ * Ways to forge a cursor: cursors are opaque to clients but, here, base64url
+ * JSON; a client can decode one, change it and send it back. Each rewrites
+ * every leaf of a real cursor of the same list.
+ */
+export const CURSOR_FORGERIES: Readonly<Record<string, (leaf: unknown) => unknown>> = {
+  'int32-overflow': (v) => typeof v === 'number' ? 2 ** 31 : v,
+  'beyond-safe-integer': (v) => typeof v === 'number' ? new RawJson('9007199254740993') : v,
+  negative: (v) => typeof v === 'number' ? -1 : v,
+  fraction: (v) => typeof v === 'number' ? 1.5 : v,
+  'nul-in-string': (v) => typeof v === 'string' ? `${v}\u0000` : v,
+  'lone-surrogate': (v) => typeof v === 'string' ? `${v}\ud800` : v,
+  'not-a-uuid': (v) => typeof v === 'string' ? 'not-a-uuid' : v,
+  'wrong-type': (v) => typeof v === 'number' ? String(v) : typeof v === 'string' ? 1 : v,
+  'null-leaves': () => null
+}
+
+/** A real cursor with every leaf rewritten by `forge`. (No real cursor yet: a bare forged leaf.) */
+export function forgeCursor (real: string | undefined, forge: (leaf: unknown) => unknown): string {
+  const decoded: unknown = real === undefined ? 1 : JSON.parse(Buffer.from(real, 'base64url').toString('utf8'))
+  const rewrite = (v: unknown): unknown => Array.isArray(v) ? v.map(rewrite) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)])) : forge(v)
+  return Buffer.from(toJsonText(rewrite(decoded))).toString('base64url')
 }

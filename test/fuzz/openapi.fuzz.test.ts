@@ -53,7 +53,7 @@ function sweepOf (factory: RequestFactory, op: Operation, i: number, accepted: F
 
 t.test('no input makes any operation answer 5xx or undocumented statuses, content types or bodies', async (t) => {
   const started = Date.now()
-  const fuzzer = new Fuzzer(ctx, doc, { checkEvery: 60, trace: process.env.FUZZ_TRACE })
+  const fuzzer = new Fuzzer(ctx, doc, { checkEvery: 20, trace: process.env.FUZZ_TRACE })
   const world = await fuzzer.arrange()
   const factory = new RequestFactory(doc, Object.keys(world.real))
 
@@ -67,9 +67,11 @@ t.test('no input makes any operation answer 5xx or undocumented statuses, conten
       await fuzzer.send(r)
     }
   }
-  // Then every hostile value in every place, based on what the server accepted.
-  const sweeps = operations.flatMap((op, i) => sweepOf(factory, op, i, fuzzer.accepted.get(op.id) ?? []))
-  for (const r of shuffled(sweeps, seed + 1)) await fuzzer.send(r)
+  // Then every hostile value in every place, operation by operation, based on what the server accepted.
+  for (const [i, op] of operations.entries()) {
+    await fuzzer.ensureArranged()
+    for (const r of sweepOf(factory, op, i, fuzzer.accepted.get(op.id) ?? [])) await fuzzer.send(r)
+  }
 
   const reached = [...fuzzer.coverage].map(([op, statuses]) => `${op}: ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`)
   t.comment(`${fuzzer.sent} requests in ${((Date.now() - started) / 1000).toFixed(1)} s; world arranged ${fuzzer.rearranged} times (${(fuzzer.arrangingMs / 1000).toFixed(1)} s)\n${reached.join('\n')}`)

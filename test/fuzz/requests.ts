@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fc from 'fast-check'
 import type { OpenApiDocument, Operation } from './contract.ts'
-import { describeValue, HOSTILE_HEADER, HOSTILE_MEDIA, HOSTILE_QUERY, HOSTILE_VALUES, hostileSegments, RawJson, toJsonText } from './hostile.ts'
+import { CURSOR_FORGERIES, describeValue, forgeCursor, HOSTILE_HEADER, HOSTILE_MEDIA, HOSTILE_QUERY, HOSTILE_VALUES, hostileSegments, RawJson, toJsonText } from './hostile.ts'
 import { arbitraryOf, type Schema } from './schema-arbitrary.ts'
 import { CALLERS, type Caller, type World } from './world.ts'
 
@@ -15,6 +15,12 @@ export class Real {
   readonly name: string
   readonly offset: number
   constructor (name: string, offset: number) { this.name = name; this.offset = offset }
+}
+
+/** A real cursor of the request's list, forged (see CURSOR_FORGERIES) when the request is sent. */
+export class ForgedCursor {
+  readonly how: string
+  constructor (how: string) { this.how = how }
 }
 
 /** A path segment or query value already percent-encoded, sent as is. */
@@ -96,19 +102,20 @@ export class RequestFactory {
    * Every hostile variant of `base`, one substitution each: each body field
    * (taken from the first of `bodies` that has it: bodies the server accepted
    * come first, so that the rest of the body is no reason to refuse it), the
-   * whole body, query values, path segments, headers, media types.
+   * whole body, query values, path segments, headers, media types. The body
+   * fields come first: a variant the server accepts may spend the state the
+   * next one needs (a declined proposal cannot be declined again).
    */
   sweep (base: FuzzRequest, bodies: Value[]): FuzzRequest[] {
     const out: FuzzRequest[] = []
     const op = base.op
     const variant = (inputClass: string, hostile: string, change: Partial<FuzzRequest>): void => { out.push({ ...base, inputClass, hostile, ...change }) }
     if (op.body) {
-      const swept = new Set<string>()
-      for (const body of bodies) {
-        for (const pointer of fieldsOf(body).filter((f) => !swept.has(f))) {
-          swept.add(pointer)
-          for (const h of HOSTILE_VALUES) variant(`body field: ${h.name}`, `${pointer} = ${describeValue(h.value)}`, { body: replaceAt(body, pointer, h.value) })
-        }
+      // Value by value (NUL in every field, then lone surrogates…): the values that change nothing come before those a server may accept.
+      const fields = new Map<string, Value>()
+      for (const body of bodies) for (const pointer of fieldsOf(body)) if (!fields.has(pointer)) fields.set(pointer, body)
+      for (const h of HOSTILE_VALUES) {
+        for (const [pointer, body] of fields) variant(`body field: ${h.name}`, `${pointer} = ${describeValue(h.value)}`, { body: replaceAt(body, pointer, h.value) })
       }
       for (const key of ['__proto__', 'constructor', 'unknownField']) {
         const extra = typeof base.body === 'object' && base.body !== null ? { ...base.body, [key]: key === 'unknownField' ? 1 : { polluted: true } } : base.body
@@ -129,6 +136,8 @@ export class RequestFactory {
     for (const p of op.parameters.filter((q) => q.in === 'query')) {
       for (const h of HOSTILE_QUERY) variant(`query ${p.name}: ${h.name}`, `${p.name}=${describeValue(h.value)}`, { query: [...base.query.filter(([n]) => n !== p.name), [p.name, new Wire(String(h.value))]] })
       variant(`query ${p.name}: repeated`, `${p.name} twice`, { query: [...base.query, [p.name, new Wire('1')], [p.name, new Wire('2')]] })
+      if (p.name !== 'cursor') continue
+      for (const how of Object.keys(CURSOR_FORGERIES)) variant(`query cursor: forged, ${how}`, `cursor = a real one, ${how}`, { query: [...base.query.filter(([n]) => n !== 'cursor'), ['cursor', new ForgedCursor(how)]] })
     }
     variant('query: prototype keys', '__proto__=1&constructor=1', { query: [...base.query, ['__proto__', new Wire('1')], ['constructor', new Wire('1')]] })
     for (const p of op.parameters.filter((q) => q.in === 'path')) {
@@ -298,8 +307,10 @@ export interface Resolved {
 
 /** Fills the world's real values into `req` and encodes it for app.inject. */
 export function resolveRequest (req: FuzzRequest, world: World, etag: string | undefined): Resolved {
+  // Cursors are per list: a cursor is looked up among those the same operation handed out.
+  const poolOf = (name: string): unknown[] => world.real[name === 'cursor' ? `cursor ${req.op.path}` : name] ?? []
   const real = (r: Real): unknown => {
-    const pool = world.real[r.name] ?? []
+    const pool = poolOf(r.name)
     return pool.length === 0 ? undefined : pool[(req.k + r.offset) % pool.length]
   }
   // Placeholders sit in the valid part of a body, never deep inside a hostile value (a 5,000-level array is not walked).
@@ -321,6 +332,7 @@ export function resolveRequest (req: FuzzRequest, world: World, etag: string | u
   }
   const path = req.op.path.replace(/\{(\w+)\}/g, (_m, name: string) => segment(name, req.path[name]))
   const query = req.query.flatMap(([k, v]) => {
+    if (v instanceof ForgedCursor) return [`${k}=${forgeCursor(real(new Real('cursor', 0)) as string | undefined, CURSOR_FORGERIES[v.how]!)}`]
     const text = v instanceof Wire ? v.text : fill(v) === undefined ? undefined : encodeURIComponent(String(fill(v)))
     return text === undefined ? [] : [`${encodeURIComponent(k)}=${text}`]
   })

@@ -14,6 +14,8 @@ export interface Finding {
   example: string
   hostile: string | undefined
   detail: string
+  /** Up to a dozen distinct substitutions that showed it (which fields, which values). */
+  inputs: string[]
 }
 
 /**
@@ -36,6 +38,7 @@ export class Fuzzer {
   arrangingMs = 0
   private world!: World
   private cast: Cast | undefined
+  private readonly cursors: Record<string, unknown[]> = {}
   private dirty = false
   private sinceChecked = 0
   private readonly ctx: TestApp
@@ -56,18 +59,24 @@ export class Fuzzer {
   async arrange (): Promise<World> {
     const started = performance.now()
     this.cast ??= await castOf(this.ctx)
+    // Cursors outlive a world: they still exercise the decoding of cursors, whichever partnership they came from.
     this.world = await arrangeWorld(this.ctx, this.cast)
+    Object.assign(this.world.real, this.cursors)
     this.arrangingMs += performance.now() - started
     this.rearranged++
     return this.world
   }
 
+  /** Arranges the world anew if a successful write since the last check changed what it needs. */
+  async ensureArranged (): Promise<void> {
+    this.sinceChecked = 0
+    if (!this.dirty) return
+    this.dirty = false
+    if (!await stillArranged(this.ctx, this.world)) await this.arrange()
+  }
+
   async send (req: FuzzRequest): Promise<void> {
-    if (this.dirty && this.sinceChecked >= this.checkEvery) {
-      this.sinceChecked = 0
-      this.dirty = false
-      if (!await stillArranged(this.ctx, this.world)) await this.arrange()
-    }
+    if (this.sinceChecked >= this.checkEvery) await this.ensureArranged()
     const etag = req.ifMatch === 'etag' ? await this.etagFor(req) : undefined
     const resolved = resolveRequest(req, this.world, etag)
     let answer: Answer
@@ -87,7 +96,7 @@ export class Fuzzer {
     this.coverage.set(req.op.id, byStatus)
     if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
     for (const v of this.checker.check(req.op, answer)) this.record(req, resolved.printable, answer.statusCode, v)
-    this.harvest(answer)
+    this.harvest(req.op, answer)
     if (answer.statusCode < 300 && req.inputClass.startsWith('valid')) this.remember(req)
   }
 
@@ -113,7 +122,7 @@ export class Fuzzer {
     for (const { title, findings } of this.groups()) {
       lines.push('', title)
       for (const f of findings) {
-        lines.push(`  ${f.inputClass} (×${f.count})${f.hostile ? `: ${f.hostile}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
+        lines.push(`  ${f.inputClass} (×${f.count})${f.inputs.length ? `: ${f.inputs.join('; ')}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
       }
     }
     lines.push('', `${this.findings.size} findings in ${this.sent} requests (world arranged ${this.rearranged} times). Reproduce with FUZZ_SEED=${seed}.`)
@@ -123,8 +132,12 @@ export class Fuzzer {
   private record (req: FuzzRequest, printable: string, status: number, v: Violation): void {
     const key = `${v.kind}|${req.op.id}|${status}|${req.inputClass}`
     const found = this.findings.get(key)
-    if (found) { found.count++; return }
-    this.findings.set(key, { kind: v.kind, op: req.op.id, status, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail })
+    if (!found) {
+      this.findings.set(key, { kind: v.kind, op: req.op.id, status, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail, inputs: req.hostile ? [req.hostile] : [] })
+      return
+    }
+    found.count++
+    if (req.hostile && found.inputs.length < 12 && !found.inputs.includes(req.hostile)) found.inputs.push(req.hostile)
   }
 
   /** The ETag a GET of the request's resource (or of its parent) shows, as a client would send it back in If-Match. */
@@ -139,11 +152,13 @@ export class Fuzzer {
     return undefined
   }
 
-  /** Remembers the cursors lists hand out, so that later requests page with real ones. */
-  private harvest (answer: Answer): void {
+  /** Remembers the cursors each list hands out, so that later requests page (or forge) with real ones. */
+  private harvest (op: Operation, answer: Answer): void {
     if (answer.statusCode !== 200 || !answer.body.includes('"nextCursor":"')) return
     const cursor = (JSON.parse(answer.body) as { nextCursor?: unknown }).nextCursor
-    const pool = this.world.real.cursor!
+    const name = `cursor ${op.path}`
+    const pool = this.cursors[name] ??= []
+    this.world.real[name] = pool
     if (typeof cursor === 'string' && !pool.includes(cursor)) pool.push(cursor)
     if (pool.length > 20) pool.shift()
   }

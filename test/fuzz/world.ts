@@ -99,21 +99,20 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
       rrule: ['FREQ=MONTHLY;BYDAY=1SU', 'FREQ=WEEKLY', 'FREQ=YEARLY;COUNT=3'],
       expiresAt: [new Date(ctx.clock.now().getTime() + 86_400_000).toISOString()],
       sub: ['alice-fuzz', 'bob-fuzz'],
-      code: cast.problemCodes,
-      cursor: []
+      code: cast.problemCodes
     }
   }
 }
 
 /**
  * Whether the states most operations need still hold: a valid request may have
- * let Alice leave (dissolving the partnership), closed the open proposal,
- * dropped the draft or completed the review. Four reads, instead of arranging
+ * let Alice leave (dissolving the partnership), closed an open proposal,
+ * dropped the draft or completed the review. Five reads, instead of arranging
  * a new world after every successful write. (Lesser changes, such as the
  * observer leaving or a revoked feed, are left: the checks hold in any state.)
  */
 export async function stillArranged (ctx: TestApp, world: World): Promise<boolean> {
-  const [pid, aid, rid] = [world.real.pid![0], world.real.aid![0], world.real.rid![0]]
+  const [pid, aid, second, rid] = [world.real.pid![0], world.real.aid![0], world.real.aid![3], world.real.rid![0]]
   const read = async (url: string): Promise<any> => {
     const res = await ctx.app.inject({ method: 'GET', url, headers: { authorization: world.authorization.partner! } })
     return res.statusCode === 200 ? res.json() : null
@@ -122,6 +121,7 @@ export async function stillArranged (ctx: TestApp, world: World): Promise<boolea
   if ((await read(`/v1/partnerships/${pid}`))?.status !== 'active') return false
   const a = await read(agreement)
   return a?.activeVersion === 1 && a.openProposal === 3 &&
+    (await read(`/v1/partnerships/${pid}/agreements/${second}`))?.openProposal === 1 &&
     (await read(`${agreement}/versions/2`))?.status === 'draft' &&
     (await read(`${agreement}/reviews/${rid}`))?.status === 'open'
 }
