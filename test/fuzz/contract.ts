@@ -43,7 +43,12 @@ export function operationsOf (doc: OpenApiDocument): Operation[] {
 }
 
 /** What a response did that the document does not allow. */
-export interface Violation { kind: '5xx' | 'undocumented-status' | 'undocumented-content-type' | 'body-not-json' | 'body-violates-schema' | 'body-on-empty-response', detail: string }
+export interface Violation {
+  kind: '5xx' | 'undocumented-status' | 'undocumented-content-type' | 'body-not-json' | 'body-violates-schema' | 'body-on-empty-response' | 'undeclared-header'
+  detail: string
+  /** What the report groups by after the operation, when not the status (the undeclared header's name). */
+  about?: string
+}
 
 export interface Answer { statusCode: number, headers: Record<string, unknown>, body: string }
 
@@ -66,9 +71,33 @@ export class ContractChecker {
     this.ajv.addSchema({ $id: COMPONENTS, $defs: rebase(doc.components.schemas) })
   }
 
-  check (op: Operation, answer: Answer): Violation[] {
+  check (op: Operation, answer: Answer, sent: Record<string, string>): Violation[] {
     const status = answer.statusCode
     if (status >= 500) return [{ kind: '5xx', detail: answer.body.slice(0, 300) }]
+    return [...this.headersHonoured(op, answer, sent), ...this.answerDocumented(op, answer)]
+  }
+
+  /**
+   * A header the operation does not declare must not change its answer: a
+   * 412/428 means it reads If-Match; a 422, a replay or a refused key means it
+   * reads Idempotency-Key. Clients generated from the document would never send them.
+   */
+  private headersHonoured (op: Operation, answer: Answer, sent: Record<string, string>): Violation[] {
+    const declared = new Set(op.parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase()))
+    const out: Violation[] = []
+    if ((answer.statusCode === 412 || answer.statusCode === 428) && !declared.has('if-match')) {
+      out.push({ kind: 'undeclared-header', about: 'If-Match', detail: `If-Match decided a ${answer.statusCode}, but the operation declares no If-Match header parameter` })
+    }
+    const key = sent['idempotency-key']
+    const readsKey = answer.headers['idempotent-replayed'] !== undefined || answer.statusCode === 422 || answer.body.includes('"code":"invalid-idempotency-key"')
+    if (key !== undefined && readsKey && !declared.has('idempotency-key')) {
+      out.push({ kind: 'undeclared-header', about: 'Idempotency-Key', detail: `Idempotency-Key decided this answer (${answer.statusCode}${answer.headers['idempotent-replayed'] ? ', replayed' : ''}), but the operation declares no Idempotency-Key header parameter` })
+    }
+    return out
+  }
+
+  private answerDocumented (op: Operation, answer: Answer): Violation[] {
+    const status = answer.statusCode
     const documented = op.responses[String(status)]
     if (!documented) return [{ kind: 'undocumented-status', detail: `documented: ${Object.keys(op.responses).join(', ')}; body: ${answer.body.slice(0, 200)}` }]
     const contentType = String(answer.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()

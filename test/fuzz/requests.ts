@@ -44,6 +44,8 @@ export interface FuzzRequest {
   hostile?: string
   path: Record<string, Value>
   query: Array<[string, Value]>
+  /** Header parameters the document declares (If-Match and Idempotency-Key have fields of their own). */
+  headers: Array<[string, Value]>
   body?: Value
   media?: { contentType: string | undefined, payload: string }
   ifMatch?: 'etag' | 'stale' | '*' | { raw: string }
@@ -85,11 +87,17 @@ export class RequestFactory {
       ? this.valueOf(p.schema, p.name, { tame }).map((v) => [[p.name, v]] as Array<[string, Value]>)
       : fc.option(this.valueOf(p.schema, p.name), { freq: 2 }).map((v) => v === null ? [] : [[p.name, v]] as Array<[string, Value]>)))
       .map((pairs) => pairs.flat())
+    const headerParams = op.parameters.filter((p) => p.in === 'header' && !OWN_HEADERS.has(p.name.toLowerCase()) && (p.required || !tame))
+    const headers = fc.tuple(...headerParams.map((p) => p.required
+      ? this.valueOf(p.schema, p.name, { tame }).map((v) => [[p.name, v]] as Array<[string, Value]>)
+      : fc.option(this.valueOf(p.schema, p.name), { freq: 2 }).map((v) => v === null ? [] : [[p.name, v]] as Array<[string, Value]>)))
+      .map((pairs) => pairs.flat())
     const body = op.body ? this.valueOf(op.body, undefined, { tame }) : fc.constant(undefined)
     const writes = op.method !== 'GET'
-    const ifMatch = !writes ? fc.constant(undefined) : tame ? fc.constant<FuzzRequest['ifMatch']>('*') : fc.constantFrom<FuzzRequest['ifMatch']>(undefined, '*', '*', 'etag', 'etag', 'stale')
+    const ifMatchRequired = op.parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'if-match' && p.required)
+    const ifMatch = !writes ? fc.constant(undefined) : tame ? fc.constant<FuzzRequest['ifMatch']>('*') : fc.constantFrom<FuzzRequest['ifMatch']>(...(ifMatchRequired ? [] : [undefined]), '*', '*', 'etag', 'etag', 'stale')
     const idempotencyKey = op.method !== 'POST' || tame ? fc.constant(undefined) : fc.constantFrom<FuzzRequest['idempotencyKey']>(undefined, undefined, undefined, 'fresh', 'reused')
-    return fc.record({ caller, path, query, body, ifMatch, idempotencyKey, k: fc.nat({ max: 1000 }) })
+    return fc.record({ caller, path, query, headers, body, ifMatch, idempotencyKey, k: fc.nat({ max: 1000 }) })
       .map((r) => ({ op, inputClass: 'valid', ...r, body: r.body }))
   }
 
@@ -117,6 +125,16 @@ export class RequestFactory {
       for (const h of HOSTILE_VALUES) {
         for (const [pointer, body] of fields) variant(`body field: ${h.name}`, `${pointer} = ${describeValue(h.value)}`, { body: replaceAt(body, pointer, h.value) })
       }
+      // Real, but not the one that belongs: another version's content hash, another invitation's token.
+      for (const [pointer, body] of fields) {
+        const value = valueAt(body, pointer)
+        if (value instanceof Real) variant('body field: another real value', `${pointer} = another real ${value.name}`, { body: replaceAt(body, pointer, new Real(value.name, value.offset + 1)) })
+      }
+      // The idempotency layer fingerprints the whole body after validation: one field stands for all.
+      const [first] = fields
+      if (op.method === 'POST' && first) {
+        for (const h of HOSTILE_VALUES) variant(`body field, with an Idempotency-Key: ${h.name}`, `${first[0]} = ${describeValue(h.value)}`, { body: replaceAt(first[1], first[0], h.value), idempotencyKey: 'fresh' })
+      }
       for (const key of ['__proto__', 'constructor', 'unknownField']) {
         const extra = typeof base.body === 'object' && base.body !== null ? { ...base.body, [key]: key === 'unknownField' ? 1 : { polluted: true } } : base.body
         variant(`body extra key: ${key}`, `extra key ${key}`, { body: extra })
@@ -132,6 +150,9 @@ export class RequestFactory {
         variant(`header If-Match: ${h.name}`, `If-Match: ${describeValue(h.value)}`, { ifMatch: { raw: String(h.value) } })
         if (op.method === 'POST') variant(`header Idempotency-Key: ${h.name}`, `Idempotency-Key: ${describeValue(h.value)}`, { idempotencyKey: { raw: String(h.value) } })
       }
+    }
+    for (const p of op.parameters.filter((q) => q.in === 'header' && !OWN_HEADERS.has(q.name.toLowerCase()))) {
+      for (const h of HOSTILE_HEADER) variant(`header ${p.name}: ${h.name}`, `${p.name}: ${describeValue(h.value)}`, { headers: [...base.headers.filter(([n]) => n !== p.name), [p.name, new Wire(String(h.value))]] })
     }
     for (const p of op.parameters.filter((q) => q.in === 'query')) {
       for (const h of HOSTILE_QUERY) variant(`query ${p.name}: ${h.name}`, `${p.name}=${describeValue(h.value)}`, { query: [...base.query.filter(([n]) => n !== p.name), [p.name, new Wire(String(h.value))]] })
@@ -182,6 +203,9 @@ export class RequestFactory {
     return fc.oneof(valid, this.randomHostile(op, caller))
   }
 }
+
+/** Headers every write is tried with, declared or not (the fuzzer knows their real values: ETags, fresh or reused keys). */
+const OWN_HEADERS = new Set(['if-match', 'idempotency-key'])
 
 /** Hostile rewritings of a real path value (the real value is filled in when sent). */
 const REAL_REWRITES = ['percent-encoded-letters', 'upper-case', 'real-with-nul', 'real-with-suffix', 'real-padded'] as const
@@ -269,6 +293,11 @@ export function fieldsOf (value: Value, pointer = ''): string[] {
   })
 }
 
+/** The value at a JSON pointer of `value`. */
+function valueAt (value: Value, pointer: string): Value {
+  return pointer.slice(1).split('/').reduce<Value>((v, key) => (v as Record<string, Value>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], value)
+}
+
 /** A copy of `value` with the field at `pointer` replaced (own `__proto__` keys stay own properties). */
 export function replaceAt (value: Value, pointer: string, replacement: unknown): Value {
   if (pointer === '') return replacement
@@ -338,6 +367,10 @@ export function resolveRequest (req: FuzzRequest, world: World, etag: string | u
   })
   const url = query.length ? `${path}?${query.join('&')}` : path
   const headers: Record<string, string> = {}
+  for (const [name, v] of req.headers) {
+    const value = v instanceof Wire ? v.text : fill(v)
+    if (value !== undefined) headers[name.toLowerCase()] = String(value)
+  }
   const authorization = world.authorization[req.caller]
   if (authorization) headers.authorization = authorization
   if (req.ifMatch === '*') headers['if-match'] = '*'

@@ -8,6 +8,7 @@ export interface Finding {
   kind: Violation['kind']
   op: string
   status: number
+  about: string | undefined
   inputClass: string
   count: number
   /** The first request that showed it, and what was wrong with the answer. */
@@ -90,12 +91,12 @@ export class Fuzzer {
     }
     this.sent++
     this.sinceChecked++
-    if (this.trace?.test(`${req.op.id} ${req.inputClass}`)) process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 300)}\n`)
+    if (this.trace?.test(`${req.op.id} ${req.inputClass}`)) process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 1000)}\n`)
     const byStatus = this.coverage.get(req.op.id) ?? new Map<number, number>()
     byStatus.set(answer.statusCode, (byStatus.get(answer.statusCode) ?? 0) + 1)
     this.coverage.set(req.op.id, byStatus)
     if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
-    for (const v of this.checker.check(req.op, answer)) this.record(req, resolved.printable, answer.statusCode, v)
+    for (const v of this.checker.check(req.op, answer, resolved.headers)) this.record(req, resolved.printable, answer.statusCode, v)
     this.harvest(req.op, answer)
     if (answer.statusCode < 300 && req.inputClass.startsWith('valid')) this.remember(req)
   }
@@ -110,7 +111,7 @@ export class Fuzzer {
   groups (): Array<{ title: string, findings: Finding[] }> {
     const groups = new Map<string, Finding[]>()
     for (const f of this.findings.values()) {
-      const title = `${f.kind}: ${f.op} → ${f.status || 'no answer'}`
+      const title = `${f.kind}: ${f.op} ${f.about ? `reads ${f.about}` : `→ ${f.status || 'no answer'}`}`
       groups.set(title, [...(groups.get(title) ?? []), f])
     }
     return [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([title, findings]) => ({ title, findings: findings.sort((a, b) => a.inputClass.localeCompare(b.inputClass)) }))
@@ -122,7 +123,7 @@ export class Fuzzer {
     for (const { title, findings } of this.groups()) {
       lines.push('', title)
       for (const f of findings) {
-        lines.push(`  ${f.inputClass} (×${f.count})${f.inputs.length ? `: ${f.inputs.join('; ')}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
+        lines.push(`  ${f.about ? `${f.status}, ` : ''}${f.inputClass} (×${f.count})${f.inputs.length ? `: ${f.inputs.join('; ')}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
       }
     }
     lines.push('', `${this.findings.size} findings in ${this.sent} requests (world arranged ${this.rearranged} times). Reproduce with FUZZ_SEED=${seed}.`)
@@ -130,10 +131,10 @@ export class Fuzzer {
   }
 
   private record (req: FuzzRequest, printable: string, status: number, v: Violation): void {
-    const key = `${v.kind}|${req.op.id}|${status}|${req.inputClass}`
+    const key = `${v.kind}|${req.op.id}|${v.about ?? status}|${req.inputClass}`
     const found = this.findings.get(key)
     if (!found) {
-      this.findings.set(key, { kind: v.kind, op: req.op.id, status, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail, inputs: req.hostile ? [req.hostile] : [] })
+      this.findings.set(key, { kind: v.kind, op: req.op.id, status, about: v.about, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail, inputs: req.hostile ? [req.hostile] : [] })
       return
     }
     found.count++
@@ -145,7 +146,7 @@ export class Fuzzer {
     const template = req.op.path
     for (const candidate of [template, template.replace(/\/[^/]+$/, '')]) {
       if (!this.getPaths.has(candidate)) continue
-      const { url } = resolveRequest({ ...req, op: { ...req.op, method: 'GET', path: candidate }, query: [], body: undefined, media: undefined, ifMatch: undefined, idempotencyKey: undefined }, this.world, undefined)
+      const { url } = resolveRequest({ ...req, op: { ...req.op, method: 'GET', path: candidate }, query: [], headers: [], body: undefined, media: undefined, ifMatch: undefined, idempotencyKey: undefined }, this.world, undefined)
       const res = await this.ctx.app.inject({ method: 'GET', url, headers: { authorization: this.world.authorization[req.caller] ?? '' } })
       if (typeof res.headers.etag === 'string') return res.headers.etag
     }

@@ -33,7 +33,8 @@ export async function castOf (ctx: TestApp): Promise<Cast> {
  * Arranges, through the API itself: a partnership of two partners and an
  * observer (approved by both partners), an active agreement with a draft, an
  * open proposal and an open early review, a second agreement still proposed,
- * pending partner and observer invitations, a calendar feed, and a stranger
+ * a third active one with a draft and nothing open, pending partner and
+ * observer invitations, a calendar feed, and a stranger
  * with no membership. Alice is new every time: the fuzzer creates calendar
  * feeds as her, and a user may have only ten.
  */
@@ -64,6 +65,10 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
   const review = await send(alice, 'POST', `${at}/agreements/${aid}/reviews`)
   // Agreement B: proposed by Bob, not yet signed by Alice.
   const b = await send(bob, 'POST', `${at}/agreements`, { content: content({ title: 'Weekends', category: 'time' }) })
+  // Agreement C: version 1 active, 2 a draft by Alice, nothing open: a review can be opened, the draft proposed.
+  const c = await send(alice, 'POST', `${at}/agreements`, { content: content({ title: 'Money', category: 'finances' }) })
+  await send(bob, 'POST', `${at}/agreements/${c.id}/versions/1/signatures`, { contentHash: c.proposal.contentHash })
+  const cDraft = await send(alice, 'POST', `${at}/agreements/${c.id}/versions`, { basedOn: 1, draft: true, content: content({ title: 'Money, drafted', category: 'finances' }) }, { 'if-match': '*' })
 
   const pendingPartner = await send(alice, 'POST', `${at}/invitations`, { role: 'partner' })
   const pendingObserver = await send(bob, 'POST', `${at}/invitations`, { role: 'observer' })
@@ -80,15 +85,15 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
       garbageToken: `Bearer ${randomBytes(24).toString('base64url')}.${randomBytes(24).toString('base64url')}.${randomBytes(24).toString('base64url')}`,
       malformedHeader: `Basic ${Buffer.from('alice:secret').toString('base64')}`
     },
-    // Pools of one length line up: aid[i], n[i] and contentHash[i] are one version (A1 active, A2 draft, A3 proposed, B1 proposed).
+    // Pools of one length line up: aid[i], n[i] and contentHash[i] are one version (A1 active, A2 draft, A3 proposed, B1 proposed, C1 active, C2 draft).
     real: {
       pid: [pid],
-      aid: [aid, aid, aid, b.id],
-      n: [1, 2, 3, 1],
-      contentHash: [a.proposal.contentHash, draft.contentHash, proposal.contentHash, b.proposal.contentHash],
-      basedOn: [1, 2, 3, 1],
-      counterTo: [3, 3, 3, 1],
-      against: [2, 3, 1, 1],
+      aid: [aid, aid, aid, b.id, c.id, c.id],
+      n: [1, 2, 3, 1, 1, 2],
+      contentHash: [a.proposal.contentHash, draft.contentHash, proposal.contentHash, b.proposal.contentHash, c.proposal.contentHash, cDraft.contentHash],
+      basedOn: [1, 1, 3, 1, 1, 1],
+      counterTo: [3, 3, 3, 1, 1, 1],
+      against: [2, 3, 1, 1, 2, 1],
       rid: [review.id],
       iid: [pendingPartner.id, pendingObserver.id, observerInvitation.id],
       id: [calendar.id],
