@@ -44,7 +44,7 @@ export function operationsOf (doc: OpenApiDocument): Operation[] {
 
 /** What a response did that the document does not allow. */
 export interface Violation {
-  kind: '5xx' | 'undocumented-status' | 'undocumented-content-type' | 'body-not-json' | 'body-violates-schema' | 'body-on-empty-response' | 'undeclared-header'
+  kind: '5xx' | 'undocumented-status' | 'undocumented-content-type' | 'body-not-json' | 'body-violates-schema' | 'body-on-empty-response' | 'undeclared-header' | 'not-sendable'
   detail: string
   /** What the report groups by after the operation, when not the status (the undeclared header's name). */
   about?: string

@@ -30,7 +30,7 @@ export interface Finding {
 export class Fuzzer {
   readonly findings = new Map<string, Finding>()
   /** Answers by operation and status: what the run reached. */
-  readonly coverage = new Map<string, Map<number, number>>()
+  readonly reached = new Map<string, Map<number, number>>()
   /** Valid requests the server accepted, up to three body shapes per operation: the best bases for hostile variants. */
   readonly accepted = new Map<string, FuzzRequest[]>()
   sent = 0
@@ -85,16 +85,16 @@ export class Fuzzer {
       const res = await this.ctx.app.inject({ method: resolved.method as 'GET', url: resolved.url, headers: resolved.headers, ...(resolved.payload === undefined ? {} : { payload: resolved.payload }) })
       answer = { statusCode: res.statusCode, headers: res.headers, body: res.body }
     } catch (err) {
-      // A rejection by inject itself is a client-side impossibility, but say so rather than hide it.
-      this.record(req, resolved.printable, 0, { kind: '5xx', detail: `inject threw: ${(err as Error).message}` })
+      // A request inject refuses to send is the fuzzer's mistake, but say so rather than hide it.
+      this.record(req, resolved.printable, 0, { kind: 'not-sendable', detail: `inject threw: ${(err as Error).message}` })
       return
     }
     this.sent++
     this.sinceChecked++
     if (this.trace?.test(`${req.op.id} ${req.inputClass}`)) process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 1000)}\n`)
-    const byStatus = this.coverage.get(req.op.id) ?? new Map<number, number>()
+    const byStatus = this.reached.get(req.op.id) ?? new Map<number, number>()
     byStatus.set(answer.statusCode, (byStatus.get(answer.statusCode) ?? 0) + 1)
-    this.coverage.set(req.op.id, byStatus)
+    this.reached.set(req.op.id, byStatus)
     if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
     for (const v of this.checker.check(req.op, answer, resolved.headers)) this.record(req, resolved.printable, answer.statusCode, v)
     this.harvest(req.op, answer)
@@ -115,19 +115,6 @@ export class Fuzzer {
       groups.set(title, [...(groups.get(title) ?? []), f])
     }
     return [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([title, findings]) => ({ title, findings: findings.sort((a, b) => a.inputClass.localeCompare(b.inputClass)) }))
-  }
-
-  /** The whole report: every group, every class of input with its first request and answer. */
-  report (seed: number): string {
-    const lines: string[] = []
-    for (const { title, findings } of this.groups()) {
-      lines.push('', title)
-      for (const f of findings) {
-        lines.push(`  ${f.about ? `${f.status}, ` : ''}${f.inputClass} (×${f.count})${f.inputs.length ? `: ${f.inputs.join('; ')}` : ''}`, `      ${f.example}`, `      → ${f.detail}`)
-      }
-    }
-    lines.push('', `${this.findings.size} findings in ${this.sent} requests (world arranged ${this.rearranged} times). Reproduce with FUZZ_SEED=${seed}.`)
-    return lines.join('\n')
   }
 
   private record (req: FuzzRequest, printable: string, status: number, v: Violation): void {
