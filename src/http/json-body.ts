@@ -25,8 +25,12 @@ function depthOf (text: string): number {
   return max
 }
 
-/** Every string (keys too) in a parsed JSON value that cannot be stored, with its JSON Pointer; iterative. */
-function unstorableStrings (value: unknown, where: string): ProblemDetailItem[] {
+/**
+ * Every string (keys too) in a parsed JSON value that cannot be stored, and
+ * every number JSON text can spell but no finite number holds (1e309 parses
+ * to Infinity, which canonical JSON and PostgreSQL refuse), with its JSON Pointer; iterative.
+ */
+function unstorableValues (value: unknown, where: string): ProblemDetailItem[] {
   const found: ProblemDetailItem[] = []
   const stack: Array<{ value: unknown, path: Array<string | number> }> = [{ value, path: [] }]
   while (stack.length > 0 && found.length < 20) {
@@ -34,6 +38,8 @@ function unstorableStrings (value: unknown, where: string): ProblemDetailItem[] 
     if (typeof v === 'string') {
       const problem = unstorableText(v)
       if (problem) found.push({ in: where, path: pointer(path), message: problem })
+    } else if (typeof v === 'number' && !Number.isFinite(v)) {
+      found.push({ in: where, path: pointer(path), message: 'a number too large for any finite value' })
     } else if (Array.isArray(v)) {
       v.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
     } else if (v !== null && typeof v === 'object') {
@@ -48,8 +54,9 @@ function unstorableStrings (value: unknown, where: string): ProblemDetailItem[] 
 }
 
 // Only an escape can put a NUL or a lone surrogate in parsed JSON (a raw control character is a syntax error,
-// and UTF-8 decoding never yields a surrogate), so bodies without one skip the walk.
-const SUSPECT_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/
+// and UTF-8 decoding never yields a surrogate), and only an exponent of three digits or 309 digits an infinite
+// number: bodies without either skip the walk.
+const SUSPECT = /\\u(?:0000|[dD][89a-fA-F])|\d[eE][+]?\d{3}|\d{309}/
 
 /**
  * The one JSON body parser: secure-json-parse (refuses `__proto__` and
@@ -74,14 +81,14 @@ export function registerJsonBodyParser (app: FastifyInstance): void {
       }
       return done(new DomainError('MALFORMED_JSON', 'the body is not valid JSON'))
     }
-    const bad = SUSPECT_ESCAPE.test(text) ? unstorableStrings(value, 'body') : []
-    if (bad.length > 0) return done(new DomainError('VALIDATION_FAILED', `${bad.length} string${bad.length === 1 ? '' : 's'} in the body cannot be stored`, { errors: bad }))
+    const bad = SUSPECT.test(text) ? unstorableValues(value, 'body') : []
+    if (bad.length > 0) return done(new DomainError('VALIDATION_FAILED', `${bad.length} value${bad.length === 1 ? '' : 's'} in the body cannot be stored`, { errors: bad }))
     done(null, value)
   })
 }
 
 /** The same refusal for query and path parameters (a `%00` decodes to NUL), before schema validation. */
 export function assertStorableParameters (request: FastifyRequest): void {
-  const bad = [...unstorableStrings(request.query, 'query'), ...unstorableStrings(request.params, 'path')]
+  const bad = [...unstorableValues(request.query, 'query'), ...unstorableValues(request.params, 'path')]
   if (bad.length > 0) throw new DomainError('VALIDATION_FAILED', `${bad.length} parameter${bad.length === 1 ? '' : 's'} cannot be stored`, { errors: bad })
 }

@@ -19,7 +19,7 @@ export const problemRoutes: FastifyPluginAsyncZod = async (app) => {
       operationId: 'getProblemType',
       tags: ['operations'],
       security: publicRoute,
-      params: z.object({ code: z.string().max(64) }),
+      params: z.object({ code: z.string().min(1).max(64) }),
       response: { 200: ProblemTypeSchema, ...problems(400, 404) }
     }
   }, async (request, reply) => {

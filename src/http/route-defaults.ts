@@ -20,7 +20,8 @@ export function addRouteDefaults (app: FastifyInstance): void {
     const methods = [route.method].flat()
     const secured = schema.security === undefined || schema.security.length > 0
     const scoped = (schema.security?.[0]?.bearerAuth ?? []).length > 0
-    const hasBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')
+    // Fastify reads a body sent with any of these, even to a route that takes none (too large: 413, not JSON: 415).
+    const hasBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE')
     const statuses = [429, 503]
     if (secured) statuses.push(401)
     if (scoped) statuses.push(403)

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 
 /** RFC 9457 problem details, as every error of the API is sent. */
-export const ProblemSchema = z.object({
+export const ProblemSchema = z.looseObject({
   type: z.string(),
   title: z.string(),
   status: z.int(),
@@ -10,7 +10,7 @@ export const ProblemSchema = z.object({
   instance: z.string().optional(),
   requestId: z.string().optional(),
   errors: z.array(z.object({ in: z.string().optional(), path: z.string(), message: z.string() })).optional()
-}).meta({ id: 'Problem' })
+}).meta({ id: 'Problem', description: 'RFC 9457 problem details; a problem may carry extension members of its own (e.g. `contentHash`, `reviewId`)' })
 
 /** The error responses a route may give, each as problem+json in the OpenAPI document. */
 export function problems (...statuses: number[]): Record<number, { description: string, content: { 'application/problem+json': { schema: typeof ProblemSchema } } }> {

@@ -1,13 +1,13 @@
 import { z } from 'zod'
-import { TimezoneSchema } from '../http/schemas.ts'
+import { DateTimeSchema, TimezoneSchema } from '../http/schemas.ts'
 import type { UserRow } from './user.sql.ts'
 
 export const UserSchema = z.object({
   id: z.uuid(),
   displayName: z.string(),
   timezone: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string()
+  createdAt: DateTimeSchema,
+  updatedAt: DateTimeSchema
 }).meta({ id: 'User' })
 
 export const UpdateMeSchema = z.strictObject({

@@ -93,6 +93,20 @@ t.test('bodies nested deeper than any request needs are refused before anything 
   t.match(problemOf(await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice.token, headers: { 'content-type': 'application/json' }, payload: fine })).errors, [{ path: '/x' }])
 })
 
+t.test('numbers JSON can spell but no finite number holds are a 400, with or without an Idempotency-Key', async (t) => {
+  for (const [url, payload, path] of [
+    ['/v1/partnerships', '{"name":"N","timezone":"UTC","x":1e309}', '/x'],
+    [r.reviewsUrl(pid, aid), '{"n":-1e400}', '/n'],
+    [r.reviewsUrl(pid, aid), `{"n":${'9'.repeat(400)}}`, '/n'],
+    [`${k.versionUrl(pid, aid, 2)}/withdraw`, '[1E+999]', '/0']
+  ] as const) {
+    for (const headers of [{}, { 'idempotency-key': `inf-${url}-${payload.length}` }]) {
+      const res = await ctx.request({ method: 'POST', url, token: alice.token, headers: { 'content-type': 'application/json', ...headers }, payload })
+      await refused(t, res, 'body', path, `${payload.slice(0, 30)} at ${url}`)
+    }
+  }
+})
+
 t.test('keys reserved by JavaScript are refused with a detail that says so', async (t) => {
   for (const payload of ['{"__proto__":{"x":1}}', '{"name":"a","timezone":"UTC","nested":{"__proto__":{}}}', '{"constructor":{"prototype":{"x":1}}}']) {
     const res = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice.token, headers: { 'content-type': 'application/json' }, payload })
