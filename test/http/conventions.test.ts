@@ -136,3 +136,24 @@ t.test('failed authentication is rate limited per address: past the limit, 429 w
   t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${good}` }, ...fromB })).statusCode, 200, 'another address is not limited')
   t.equal((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: 'Bearer x.y.z' }, ...fromB })).statusCode, 401, 'and its failures are counted on their own')
 })
+
+t.test('every answer carries x-request-id, the security headers and no-store, router-level errors too (class: answers that skip the hooks)', async (t) => {
+  const token = await ctx.token('gina')
+  const cases: Array<[string, number]> = [
+    [`/v1/partnerships/${'a'.repeat(300)}`, 400],
+    [`/v1/partnerships/${'%41'.repeat(100)}/agreements`, 400],
+    ['/v1/partnerships/%E0%A4%A', 400],
+    ['/v1/partnerships/%zz', 400],
+    ['/v1/no/such/route', 404],
+    ['/v1/me', 200]
+  ]
+  for (const [url, status] of cases) {
+    const res = await ctx.request({ method: 'GET', url, token, headers: { 'x-request-id': 'hooks-check-1' } })
+    t.equal(res.statusCode, status, `${url.slice(0, 40)}: ${status}`)
+    t.equal(res.headers['x-request-id'], 'hooks-check-1', 'x-request-id')
+    t.equal(res.headers['cache-control'], 'no-store', 'no-store')
+    t.equal(res.headers['x-content-type-options'], 'nosniff', 'helmet\'s headers')
+    t.ok(res.headers['content-security-policy'], 'a CSP')
+    if (status >= 400) t.match(res.headers['content-type'], /^application\/problem\+json/, 'a problem')
+  }
+})
