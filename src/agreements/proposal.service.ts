@@ -12,6 +12,7 @@ import type { AgreementRow, VersionRow } from './agreement.sql.ts'
 import type { TermsContent, VersionContent } from './content.schemas.ts'
 import { recordSignature } from './signing.ts'
 import { assertOpenForProposals, contentHashOf, type VersionKind } from './version.rules.ts'
+import { transaction } from '../db/transaction.ts'
 
 type ProposalDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
@@ -44,7 +45,7 @@ async function openProposal (tx: DbOrTx, deps: ProposalDeps, input: { partnershi
  * signature.
  */
 export async function createAgreement (deps: ProposalDeps, input: { partnershipId: string, userId: string, content: TermsContent, draft: boolean }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)
     const partners = input.draft ? await currentPartners(tx, partnership.id) : await requirePartnersToPropose(tx, partnership.id)
     assertAppliesToPartners(input.content, partners)
@@ -68,7 +69,7 @@ export async function createAgreement (deps: ProposalDeps, input: { partnershipI
  * same step; without it, an open proposal is a 409. If-Match on the agreement.
  */
 export async function proposeVersion (deps: ProposalDeps, input: { partnershipId: string, agreementId: string, userId: string, precondition: Precondition, basedOn: number, counterTo?: number | undefined, kind: VersionKind, content: VersionContent, draft: boolean }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     input.precondition.assert(agreement.version)
     assertOpenForProposals(agreement.lifecycle)
@@ -114,7 +115,7 @@ async function beginDraftWrite (tx: DbOrTx, input: { partnershipId: string, agre
 
 /** Replaces a draft's content (its author only; If-Match on the version). */
 export async function updateDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string, precondition: Precondition, content: TermsContent }): Promise<VersionRow> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     input.precondition.assert(version.editVersion)
     assertAppliesToPartners(input.content, await currentPartners(tx, partnership.id))
@@ -129,7 +130,7 @@ export async function updateDraft (deps: Pick<Deps, 'db' | 'now'>, input: { part
 
 /** Discards a draft (its author only). An agreement left with no version at all goes with it. */
 export async function deleteDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+  await transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     await repo.deleteVersion(tx, version.id)
     const remaining = await repo.listVersions(tx, agreement.id, 0, 1)
@@ -141,7 +142,7 @@ export async function deleteDraft (deps: Pick<Deps, 'db' | 'now'>, input: { part
 
 /** Proposes a draft as it stands (its author only), under the same rules as any proposal. */
 export async function proposeDraft (deps: ProposalDeps, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     assertOpenForProposals(agreement.lifecycle)
     if (agreement.openProposal !== null) throw new DomainError('PROPOSAL_OPEN', `version ${agreement.openProposal} is still open`)

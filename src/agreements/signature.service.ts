@@ -11,6 +11,7 @@ import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import * as signatureRepo from './signature.repo.ts'
 import { activationOf, eventLog, signReceipt } from './signing.ts'
 import { remainingSigners } from './version.rules.ts'
+import { transaction } from '../db/transaction.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
@@ -46,7 +47,7 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
       if (pgErrorOf(err)?.code !== '23505') throw err // unique violation: the partnership moved on; read again
     }
   }
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const partnership = await lockPartnership(tx, input.partnershipId)
     if (!partnership) throw noSuchPartnership()
     const locked = await signatureRepo.lockVersionForSigning(tx, input)
@@ -103,7 +104,7 @@ async function planSignature (deps: SignDeps, read: signatureRepo.ForSigning, in
  * new version is signed by all or it is retired. Nothing can forbid it.
  */
 export async function revokeSignature (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<AgreementRow> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     const version = await lockVersion(tx, agreement.id, input.number)
     const mine = (await repo.listSignatures(tx, [version.id], true)).find((s) => s.signerId === input.userId)
@@ -122,7 +123,7 @@ export async function revokeSignature (deps: Pick<Deps, 'db' | 'now'>, input: { 
 }
 
 async function closeProposal (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string }, to: 'declined' | 'withdrawn', reason: string | null): Promise<VersionRow> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     const version = await lockVersion(tx, agreement.id, input.number)
     if (version.status !== 'proposed') throw new DomainError('VERSION_NOT_OPEN', `version ${version.number} is ${version.status}, not an open proposal`)

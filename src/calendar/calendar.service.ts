@@ -9,6 +9,7 @@ import { secretHash } from '../lib/hash.ts'
 import { lockUser } from '../users/user.repo.ts'
 import * as repo from './calendar.repo.ts'
 import type { CalendarTokenRow } from './calendar-token.sql.ts'
+import { transaction } from '../db/transaction.ts'
 
 const REVIEW_MINUTES = 60
 /** Working feeds per user: enough for every calendar app a person uses, few enough to keep track of. */
@@ -16,7 +17,7 @@ export const MAX_CALENDAR_TOKENS = 10
 
 /** A secret feed URL for the caller's review dates: shown once, stored as a hash, revocable; at most MAX_CALENDAR_TOKENS working. */
 export async function createCalendarToken (deps: Pick<Deps, 'db' | 'now' | 'config'>, userId: string): Promise<{ id: string, token: string, url: string, createdAt: Date }> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     await lockUser(tx, userId) // serializes a user's creations, so two at once cannot both take the last place
     const active = await repo.listActiveCalendarTokens(tx, userId)
     if (active.length >= MAX_CALENDAR_TOKENS) throw new DomainError('TOO_MANY_CALENDAR_TOKENS', `you have ${active.length} working calendar feeds, the most there may be: list them (GET /v1/me/calendar-tokens) and revoke one you no longer use`)

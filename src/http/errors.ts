@@ -21,6 +21,7 @@ export const problemCatalog = {
   NOT_A_REVIEWER: [403, 'Only the partners asked to review answer this review'],
   NOT_FOUND: [404, 'Not found'],
   IDEMPOTENCY_KEY_IN_USE: [409, 'A request with this Idempotency-Key is still running'],
+  IDEMPOTENT_REQUEST_DONE: [409, 'The request with this Idempotency-Key was done, but its answer was lost'],
   CONFLICT: [409, 'Conflict'],
   PARTNERSHIP_DISSOLVED: [409, 'The partnership is dissolved and read-only'],
   PARTNERSHIP_FULL: [409, 'The partnership has as many members of this role as it may'],

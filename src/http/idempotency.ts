@@ -1,12 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
 import canonicalize from 'canonicalize'
-import { and, eq, lte } from 'drizzle-orm'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
 import { DomainError } from './errors.ts'
-import { idempotencyKeys } from './idempotency.sql.ts'
+import { commitWith } from '../db/transaction.ts'
+import * as repo from '../idempotency/idempotency.repo.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
 
 declare module 'fastify' {
@@ -23,7 +23,9 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * the caller, the method and the resource (the matched route and its parameters). The first request claims the key
  * (`running`); a retry with the same body gets the stored status and body back
  * for 24 h, another body gets 422, and a retry while the first still runs gets
- * 409. Responses of 5xx and 429 are not stored (a retry may then do the work),
+ * 409. The claim is marked in the transaction that does the work, so a retry
+ * after a crash between that commit and the recorded answer gets 409
+ * idempotent-request-done instead of doing the work twice. Responses of 5xx and 429 are not stored (a retry may then do the work),
  * and neither are requests that failed validation (they did nothing).
  *
  * Stored responses can hold secrets shown once (invitation and calendar
@@ -38,10 +40,21 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
   const LEASE_MS = 2 * deps.config.requestTimeoutMs
   app.decorateRequest('idempotency', null)
 
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'POST' || !request.caller) return
+  // The claim, then the rest of the request with its commit hook: every transaction the request opens marks
+  // the claim `committed` as it commits (see db/transaction.ts).
+  app.addHook('preHandler', (request, reply, done) => {
+    claim(request, reply).then((held) => {
+      if (reply.sent) return
+      if (held === null) return done()
+      commitWith((tx) => repo.markKeyCommitted(tx, held.id), done)
+    }, (err: Error) => done(err))
+  })
+
+  /** The request's claim on its key, or null (no key, or the answer was replayed from the first request). */
+  async function claim (request: FastifyRequest, reply: FastifyReply): Promise<{ id: string } | null> {
+    if (request.method !== 'POST' || !request.caller) return null
     const key = request.headers['idempotency-key']
-    if (key === undefined) return
+    if (key === undefined) return null
     if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
       throw new DomainError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
     }
@@ -51,20 +64,15 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
 
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = deps.now()
-      const [claimed] = await db.insert(idempotencyKeys).values({
-        id: newId(), ...scope, fingerprint, state: 'running',
-        leaseUntil: new Date(now.getTime() + LEASE_MS), createdAt: now, expiresAt: new Date(now.getTime() + TTL_MS)
-      }).onConflictDoNothing().returning({ id: idempotencyKeys.id })
-      if (claimed) {
-        request.idempotency = { id: claimed.id, fingerprint, seal }
-        return
+      const id = await repo.claimKey(db, { id: newId(), ...scope, fingerprint, state: 'running', leaseUntil: new Date(now.getTime() + LEASE_MS), createdAt: now, expiresAt: new Date(now.getTime() + TTL_MS) })
+      if (id !== undefined) {
+        request.idempotency = { id, fingerprint, seal }
+        return { id }
       }
-      const [prior] = await db.select().from(idempotencyKeys).where(and(
-        eq(idempotencyKeys.userId, scope.userId), eq(idempotencyKeys.method, scope.method), eq(idempotencyKeys.path, scope.path), eq(idempotencyKeys.key, scope.key)
-      )).limit(1)
+      const prior = await repo.findKey(db, scope)
       if (!prior) continue // deleted between our insert and select: claim again
       if (prior.expiresAt <= now) {
-        await db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, prior.id), lte(idempotencyKeys.expiresAt, now)))
+        await repo.deleteExpiredKey(db, prior.id, now)
         continue
       }
       if (prior.fingerprint !== fingerprint) {
@@ -72,21 +80,23 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
       }
       if (prior.state === 'done') {
         reply.code(prior.statusCode ?? 200).headers({ ...prior.headers, 'idempotent-replayed': 'true' })
-        return reply.send(prior.body ? openBody(seal, prior.body) : '')
+        reply.send(prior.body ? openBody(seal, prior.body) : '')
+        return null
       }
       if (prior.leaseUntil > now) {
         throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'the first request with this Idempotency-Key is still running; retry in a moment', { headers: { 'retry-after': '1' } })
       }
-      // The process that held the key died mid-request: take the lease over, once.
-      const [taken] = await db.update(idempotencyKeys).set({ leaseUntil: new Date(now.getTime() + LEASE_MS) })
-        .where(and(eq(idempotencyKeys.id, prior.id), eq(idempotencyKeys.leaseUntil, prior.leaseUntil))).returning({ id: idempotencyKeys.id })
-      if (taken) {
-        request.idempotency = { id: taken.id, fingerprint, seal }
-        return
+      if (prior.state === 'committed') {
+        throw new DomainError('IDEMPOTENT_REQUEST_DONE', 'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result')
+      }
+      // The process that held the key died before its work committed: take the lease over, once.
+      if (await repo.takeOverKey(db, prior.id, prior.leaseUntil, new Date(now.getTime() + LEASE_MS))) {
+        request.idempotency = { id: prior.id, fingerprint, seal }
+        return { id: prior.id }
       }
     }
     throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', { headers: { 'retry-after': '1' } })
-  })
+  }
 
   app.addHook('onSend', async (request, reply, payload) => {
     const held = request.idempotency
@@ -95,18 +105,18 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     try {
       const status = reply.statusCode
       if (status >= 500 || status === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string')) {
-        await db.delete(idempotencyKeys).where(eq(idempotencyKeys.id, held.id))
+        await repo.releaseKey(db, held.id, deps.now())
       } else {
         const headers: Record<string, string> = {}
         for (const h of REPLAYED_HEADERS) {
           const v = reply.getHeader(h)
           if (v !== undefined) headers[h] = String(v)
         }
-        await db.update(idempotencyKeys).set({ state: 'done', statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
-          .where(eq(idempotencyKeys.id, held.id))
+        await repo.recordAnswer(db, held.id, { statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
       }
     } catch (err) {
-      // The work is done and answered; if the record is lost, a retry within the lease gets 409 and one after it may redo the work.
+      // The work is done and answered; if the record is lost, a retry within the lease gets 409, one after it
+      // learns the work was done (the claim was marked in the work's transaction), or runs if nothing committed.
       request.log.warn({ err }, 'could not record the idempotent response')
     }
     return payload

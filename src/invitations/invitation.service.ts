@@ -12,6 +12,7 @@ import type { Role } from '../partnerships/partnership.sql.ts'
 import * as repo from './invitation.repo.ts'
 import { DEFAULT_TTL_MS, hasRoom, invitationStatus, LIMITS, MAX_TTL_MS, mayInvite, pendingApprovals } from './invitation.rules.ts'
 import type { InvitationRow } from './invitation.sql.ts'
+import { transaction } from '../db/transaction.ts'
 
 export interface InvitationView {
   invitation: InvitationRow
@@ -46,7 +47,7 @@ async function views (db: DbOrTx, rows: InvitationRow[], now: Date): Promise<Inv
 export async function createInvitation (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string, role: Role, expiresAt?: Date | undefined }): Promise<{ view: InvitationView, token: string }> {
   const now = deps.now()
   const expiresAt = input.expiresAt ?? new Date(now.getTime() + DEFAULT_TTL_MS)
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)
     if (expiresAt.getTime() <= now.getTime() || expiresAt.getTime() > now.getTime() + MAX_TTL_MS) {
       throw new DomainError('VALIDATION_FAILED', 'expiresAt must be in the future and at most 30 days away', { errors: [{ in: 'body', path: '/expiresAt', message: 'must be in the future and at most 30 days away' }] })
@@ -81,7 +82,7 @@ export async function listInvitations (deps: Pick<Deps, 'db' | 'now'>, input: { 
 
 /** Revokes a pending invitation (partners only); a used, revoked or expired one is 409. */
 export async function revokeInvitation (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, invitationId: string, userId: string }): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+  await transaction(deps.db, async (tx) => {
     await beginPartnerWrite(tx, input.partnershipId, input.userId)
     const invitation = await repo.findInvitation(tx, input.partnershipId, input.invitationId, true)
     if (!invitation) throw noSuchInvitation()
@@ -95,7 +96,7 @@ export async function revokeInvitation (deps: Pick<Deps, 'db' | 'now'>, input: {
 
 /** A partner's consent to an observer joining. Every current partner must give it before the token works. */
 export async function approveInvitation (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, invitationId: string, userId: string }): Promise<InvitationView> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     await beginPartnerWrite(tx, input.partnershipId, input.userId)
     const invitation = await repo.findInvitation(tx, input.partnershipId, input.invitationId, true)
     if (!invitation) throw noSuchInvitation()
@@ -119,7 +120,7 @@ export async function approveInvitation (deps: Pick<Deps, 'db' | 'now'>, input: 
 export async function acceptInvitation (deps: Pick<Deps, 'db' | 'now'>, input: { token: string, userId: string }): Promise<{ partnershipId: string, role: Role }> {
   const found = await repo.findInvitationByTokenHash(deps.db, secretHash(input.token))
   if (!found) throw noSuchInvitation()
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const partnership = (await partnershipRepo.lockPartnership(tx, found.partnershipId))!
     const invitation = (await repo.findInvitation(tx, found.partnershipId, found.id, true))!
     const now = deps.now()

@@ -5,6 +5,7 @@ import { revokeInvitationsOf } from '../invitations/invitation.service.ts'
 import { closeOpenReviews, releaseResponder } from '../reviews/review.service.ts'
 import { noSuchPartnership, requireMembership } from './membership.service.ts'
 import * as repo from './partnership.repo.ts'
+import { transaction } from '../db/transaction.ts'
 
 export const MIN_PARTNERS = 2
 
@@ -15,7 +16,7 @@ export const MIN_PARTNERS = 2
  * its agreements end. A partner leaving voids every open proposal.
  */
 export async function leavePartnership (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string }): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+  await transaction(deps.db, async (tx) => {
     const partnership = await repo.lockPartnership(tx, input.partnershipId)
     if (!partnership) throw noSuchPartnership()
     const membership = await requireMembership(tx, input.partnershipId, input.userId)

@@ -6,12 +6,13 @@ import { beginPartnerWrite, requireMembership } from './membership.service.ts'
 import * as repo from './partnership.repo.ts'
 import type { MemberView } from './partnership.repo.ts'
 import type { PartnershipRow } from './partnership.sql.ts'
+import { transaction } from '../db/transaction.ts'
 
 export interface PartnershipWithMembers { partnership: PartnershipRow, members: MemberView[] }
 
 /** Creates a partnership whose first partner is its creator; `partnership.created` and `member.joined` open its log. */
 export async function createPartnership (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, name: string, timezone: string }): Promise<PartnershipWithMembers> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const at = deps.now()
     const partnership = await repo.insertPartnership(tx, { id: newId(), name: input.name, timezone: input.timezone, createdAt: at, updatedAt: at })
     await repo.insertMembership(tx, { partnershipId: partnership.id, userId: input.userId, role: 'partner', joinedAt: at })
@@ -36,7 +37,7 @@ export async function listPartnerships (deps: Pick<Deps, 'db'>, input: { userId:
 
 /** Renames or moves a partnership to another time zone (partners only, If-Match). */
 export async function updatePartnership (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string, precondition: Precondition, patch: { name?: string | undefined, timezone?: string | undefined } }): Promise<PartnershipWithMembers> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)
     input.precondition.assert(partnership.version)
     const changes: { name?: string, timezone?: string } = {}

@@ -12,6 +12,7 @@ import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
 import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
+import { transaction } from '../db/transaction.ts'
 
 export interface ReviewView { review: ReviewRow, responses: ReviewResponseRow[] }
 
@@ -40,7 +41,7 @@ export async function openReview (tx: DbOrTx, now: () => Date, input: { partners
 
 /** Any partner may open an early review of an active agreement; one open review at a time. */
 export async function openEarlyReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<ReviewView> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     if (agreement.lifecycle !== 'active') throw new DomainError('AGREEMENT_NOT_ACTIVE', `the agreement is ${agreement.lifecycle}`)
     const open = await repo.findOpenReview(tx, agreement.id)
@@ -64,7 +65,7 @@ async function nextFromCadence (tx: DbOrTx, partnership: PartnershipRow, agreeme
  * date; all retire → the agreement is retired; otherwise it is in revision.
  */
 export async function respondToReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string, outcome: ReviewOutcome, rating: number, note: string | null }): Promise<ReviewView> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
     const review = await repo.findReview(tx, agreement.id, input.reviewId, true)
     if (!review) throw noSuchReview()

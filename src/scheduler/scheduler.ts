@@ -1,15 +1,16 @@
-import { eq, inArray, lt } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import { appendEvent } from '../audit/audit.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { pgErrorOf } from '../db/errors.ts'
 import type { Deps } from '../deps.ts'
-import { idempotencyKeys } from '../http/idempotency.sql.ts'
+import { purgeExpiredKeys } from '../idempotency/idempotency.repo.ts'
 import { partnerships, type PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as reviewRepo from '../reviews/review.repo.ts'
 import { OVERDUE_AFTER_MS } from '../reviews/review.rules.ts'
 import { openReview } from '../reviews/review.service.ts'
+import { transaction } from '../db/transaction.ts'
 
 const BATCH = 200
 
@@ -31,7 +32,7 @@ async function openDueReviews (deps: Pick<Deps, 'db' | 'now'>): Promise<number> 
     const due = (await reviewRepo.findDueAgreements(deps.db, deps.now(), BATCH + skipped.size)).filter((d) => !skipped.has(d.id))
     if (due.length === 0) return opened
     for (const candidate of due) {
-      const done = await deps.db.transaction(async (tx) => {
+      const done = await transaction(deps.db, async (tx) => {
         const partnership = await tryLockPartnership(tx, candidate.partnershipId)
         if (!partnership) return false
         const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
@@ -58,7 +59,7 @@ async function markOverdue (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
     const overdue = (await reviewRepo.findOverdueReviews(deps.db, cutoff, BATCH + skipped.size)).filter((r) => !skipped.has(r.id))
     if (overdue.length === 0) return marked
     for (const candidate of overdue) {
-      const done = await deps.db.transaction(async (tx) => {
+      const done = await transaction(deps.db, async (tx) => {
         const partnership = await tryLockPartnership(tx, candidate.partnershipId)
         if (!partnership) return false
         const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
@@ -74,13 +75,6 @@ async function markOverdue (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
   }
 }
 
-/** Expired idempotency records are dead weight: delete them in bounded batches. */
-async function purgeIdempotencyKeys (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
-  const expired = deps.db.select({ id: idempotencyKeys.id }).from(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, deps.now())).limit(1000)
-  const deleted = await deps.db.delete(idempotencyKeys).where(inArray(idempotencyKeys.id, expired)).returning({ id: idempotencyKeys.id })
-  return deleted.length
-}
-
 export interface DueWorkResult { opened: number, overdue: number, purged: number }
 
 /**
@@ -92,7 +86,7 @@ export interface DueWorkResult { opened: number, overdue: number, purged: number
 export async function runDueWork (deps: Pick<Deps, 'db' | 'now'>): Promise<DueWorkResult> {
   const opened = await openDueReviews(deps)
   const overdue = await markOverdue(deps)
-  const purged = await purgeIdempotencyKeys(deps)
+  const purged = await purgeExpiredKeys(deps.db, deps.now())
   return { opened, overdue, purged }
 }
 

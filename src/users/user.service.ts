@@ -5,6 +5,7 @@ import type { Precondition } from '../http/etag.ts'
 import { TimezoneSchema } from '../http/schemas.ts'
 import * as repo from './user.repo.ts'
 import type { UserRow } from './user.sql.ts'
+import { transaction } from '../db/transaction.ts'
 
 /**
  * The Accord user behind a verified token, created on the first call. The display
@@ -34,7 +35,7 @@ export async function getUser (deps: Pick<Deps, 'db'>, userId: string): Promise<
 
 /** Changes the caller's profile if the version they read is still current (If-Match). */
 export async function updateProfile (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, precondition: Precondition, patch: { displayName?: string | undefined, timezone?: string | undefined } }): Promise<UserRow> {
-  return deps.db.transaction(async (tx) => {
+  return transaction(deps.db, async (tx) => {
     const user = await repo.lockUser(tx, input.userId)
     if (!user) throw new DomainError('NOT_FOUND', 'no such user')
     input.precondition.assert(user.version)

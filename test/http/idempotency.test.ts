@@ -6,6 +6,7 @@ import { DomainError } from '../../src/http/errors.ts'
 import { anyVersion } from '../../src/http/etag.ts'
 import { updateProfile } from '../../src/users/user.service.ts'
 import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { isProblem } from '../helpers/review-kit.ts'
 
 // A real route with a real side effect: each execution renames the caller and bumps their version,
 // so "the work was done twice" is visible through GET /v1/me.
@@ -15,13 +16,15 @@ let failNext = false
 const ctx = await buildTestApp(t, {
   register (app, deps) {
     app.post('/v1/test/renames', {
-      schema: { security: secured(), body: z.strictObject({ displayName: z.string().min(1), outcome: z.enum(['ok', 'conflict', 'slow']).default('ok') }) }
+      schema: { security: secured(), body: z.strictObject({ displayName: z.string().min(1), outcome: z.enum(['ok', 'conflict', 'slow', 'lost']).default('ok') }) }
     }, async (request, reply) => {
       const body = request.body as { displayName: string, outcome: string }
       if (body.outcome === 'slow') { entered?.(); await gate }
       if (failNext) { failNext = false; throw new Error('transient') }
       if (body.outcome === 'conflict') throw new DomainError('CONFLICT', 'not now')
       const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: anyVersion, patch: { displayName: body.displayName } })
+      // The work committed, then the answer was lost (as when the process dies before recording it).
+      if (body.outcome === 'lost') throw new Error('died after the commit')
       return reply.code(201).header('location', `/v1/test/renames/${user.version}`).send({ version: user.version, nonce: randomUUID() })
     })
   }
@@ -128,6 +131,22 @@ t.test('Idempotency-Key', async (t) => {
     const retried = await post(alice, key2, { displayName: 'E2' })
     t.equal(retried.statusCode, 201, 'the retry ran')
     t.notOk(retried.headers['idempotent-replayed'])
+  })
+
+  t.test('work that committed is never done again, even when its answer was lost (class: a retry after a crash doing the work twice)', async (t) => {
+    const key = randomUUID()
+    const revision = async () => Number(String((await ctx.request({ method: 'GET', url: '/v1/me', token: alice })).headers.etag).replace(/\D/g, ''))
+    const before = await revision()
+    const lost = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
+    t.equal(lost.statusCode, 500, 'the answer was lost')
+    t.equal(await revision(), before + 1, 'but the work was done')
+    for (let i = 0; i < 3; i++) {
+      const retry = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
+      t.equal(retry.statusCode, 409, `retry ${i + 1}: 409`)
+      t.equal(problemOf(retry).code, 'idempotent-request-done', 'it says the work was done and will not run again')
+    }
+    t.equal(await revision(), before + 1, 'and it was not done again')
+    isProblem(t, await post(alice, key, { displayName: 'L2', outcome: 'lost' }), 422, 'idempotency-key-reused', 'another body under that key')
   })
 
   t.test('a request that failed validation claims nothing', async (t) => {

@@ -4,10 +4,12 @@ import { at, idColumn } from '../db/columns.ts'
 import { users } from '../users/user.sql.ts'
 
 /**
- * Idempotency-Key records: one per (caller, method, path, key). A row is `running`
- * while the first request executes (a concurrent retry gets 409), then `done` with
- * the response to replay for 24 h. A row whose lease ran out (its process died)
- * may be taken over.
+ * Idempotency-Key records: one per (caller, method, resource, key). A row is
+ * `running` while the first request executes (a concurrent retry gets 409),
+ * `committed` once the transaction that did its work committed (marked in that
+ * same transaction), then `done` with the response to replay for 24 h. A
+ * `running` row whose lease ran out (its process died) may be taken over; a
+ * `committed` one never runs again.
  */
 export const idempotencyKeys = pgTable('idempotency_keys', {
   id: idColumn(),
@@ -26,5 +28,7 @@ export const idempotencyKeys = pgTable('idempotency_keys', {
 }, (t) => [
   uniqueIndex('idempotency_keys_scope_idx').on(t.userId, t.method, t.path, t.key),
   index('idempotency_keys_expires_at_idx').on(t.expiresAt),
-  check('idempotency_keys_state_check', sql`${t.state} in ('running', 'done')`)
+  check('idempotency_keys_state_check', sql`${t.state} in ('running', 'committed', 'done')`)
 ])
+
+export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect
