@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/client.ts'
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import { beginPartnerWrite, requireMembership } from '../partnerships/membership.service.ts'
 import * as partnershipRepo from '../partnerships/partnership.repo.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'

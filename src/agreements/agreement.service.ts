@@ -1,5 +1,5 @@
 import type { Deps } from '../deps.ts'
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
 import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement.context.ts'
 import * as repo from './agreement.repo.ts'

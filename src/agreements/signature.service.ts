@@ -1,6 +1,6 @@
 import { appendEvent } from '../audit/audit.service.ts'
 import type { Deps } from '../deps.ts'
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import { newId } from '../db/columns.ts'
 import { pgErrorOf } from '../db/errors.ts'
 import { noSuchPartnership } from '../partnerships/membership.service.ts'

@@ -1,4 +1,4 @@
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import { jcsHash } from '../lib/hash.ts'
 import type { VersionContent } from './content.schemas.ts'
 

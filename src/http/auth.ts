@@ -4,7 +4,8 @@ import { LRUCache } from 'lru-cache'
 import type { Deps } from '../deps.ts'
 import { ensureUser } from '../users/user.service.ts'
 import type { Principal } from './authenticator.ts'
-import { DomainError } from './errors.ts'
+import { DomainError } from '../errors.ts'
+import { ProblemError, statusOf } from './problem-catalog.ts'
 
 export const SCOPES = [
   'partnerships:read', 'partnerships:write', 'agreements:read', 'agreements:write',
@@ -63,7 +64,7 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     if (entry === undefined || entry.count < limit) return
     const wait = Math.ceil((entry.resetAt - Date.now()) / 1000)
     if (wait <= 0) { failures.delete(ip); return }
-    throw new DomainError('RATE_LIMITED', `more than ${limit} failed authentications from this address in a minute; retry after ${wait} s`, { headers: { 'retry-after': String(wait) } })
+    throw new ProblemError('RATE_LIMITED', `more than ${limit} failed authentications from this address in a minute; retry after ${wait} s`, { headers: { 'retry-after': String(wait) } })
   }
   const recordFailure = (ip: string): void => {
     const now = Date.now()
@@ -81,7 +82,7 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     try {
       request.caller = await authenticate(request, scopes)
     } catch (err) {
-      if (err instanceof DomainError && err.status === 401) recordFailure(request.ip)
+      if (err instanceof DomainError && statusOf(err.code) === 401) recordFailure(request.ip)
       throw err
     }
   })
@@ -89,16 +90,16 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
   async function authenticate (request: FastifyRequest, scopes: string[]): Promise<Caller> {
     const header = request.headers.authorization
     if (!header) {
-      throw new DomainError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer realm="accord"' } })
+      throw new ProblemError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer realm="accord"' } })
     }
     const match = bearer.exec(header)
     if (!match?.[1]) {
-      throw new DomainError('TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"', { headers: { 'www-authenticate': 'Bearer realm="accord", error="invalid_request"' } })
+      throw new ProblemError('TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"', { headers: { 'www-authenticate': 'Bearer realm="accord", error="invalid_request"' } })
     }
     const principal = await deps.authenticator.verify(match[1])
     const missing = principal.scopes === null ? [] : scopes.filter((s) => !principal.scopes!.has(s))
     if (missing.length > 0) {
-      throw new DomainError('INSUFFICIENT_SCOPE', `this route needs the scope ${missing.join(' ')}`, {
+      throw new ProblemError('INSUFFICIENT_SCOPE', `this route needs the scope ${missing.join(' ')}`, {
         headers: { 'www-authenticate': `Bearer realm="accord", error="insufficient_scope", scope="${missing.join(' ')}"` }
       })
     }

@@ -4,7 +4,8 @@ import type { Config } from '../config.ts'
 import type { ServiceKeys } from '../keys/key.service.ts'
 import { SERVICE_ALG } from '../keys/key.service.ts'
 import { unstorableText } from '../lib/text.ts'
-import { DomainError } from './errors.ts'
+import { DomainError } from '../errors.ts'
+import { ProblemError } from './problem-catalog.ts'
 
 /** Who a verified token speaks for. `scopes` is null when the token carries no scope (it then has all). */
 export interface Principal {
@@ -42,7 +43,7 @@ const CLOCK_TOLERANCE_S = 60
 
 const CACHE_SIZE = 25_000
 const challenge = (description: string) => ({ 'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"` })
-const invalid = (description: string) => new DomainError('TOKEN_INVALID', description, { headers: challenge(description) })
+const invalid = (description: string) => new ProblemError('TOKEN_INVALID', description, { headers: challenge(description) })
 
 /**
  * A jose resource server over the service's own issuer and the trusted external
@@ -130,7 +131,7 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
 
 function classify (err: unknown, remote: boolean): DomainError {
   if (err instanceof errors.JWTExpired) {
-    return new DomainError('TOKEN_EXPIRED', 'the token has expired', { headers: challenge('token expired') })
+    return new ProblemError('TOKEN_EXPIRED', 'the token has expired', { headers: challenge('token expired') })
   }
   // jose reports a non-200 or unparsable key-set response as a bare JOSEError (ERR_JOSE_GENERIC): an outage too.
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || (remote && err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {

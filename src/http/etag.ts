@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { DomainError } from './errors.ts'
+import { DomainError } from '../errors.ts'
+import { ProblemError } from './problem-catalog.ts'
 
 /**
  * Strong ETags for mutable resources, derived from the row's version counter.
@@ -35,7 +36,7 @@ export function preconditionOf (request: FastifyRequest): Precondition {
       }
       const versions = tags.map((m) => Number(m![1] ?? m![2] ?? Number.NaN))
       if (!versions.includes(current)) {
-        throw new DomainError('PRECONDITION_FAILED', 'the resource changed since you read it; GET it again and retry', { headers: { etag: etagOf(current) } })
+        throw new ProblemError('PRECONDITION_FAILED', 'the resource changed since you read it; GET it again and retry', { headers: { etag: etagOf(current) } })
       }
     }
   }

@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
-import { DomainError } from './errors.ts'
+import { DomainError } from '../errors.ts'
+import { ProblemError } from './problem-catalog.ts'
 import { commitWith } from '../db/transaction.ts'
 import * as repo from '../idempotency/idempotency.repo.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
@@ -84,7 +85,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         return null
       }
       if (prior.leaseUntil > now) {
-        throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'the first request with this Idempotency-Key is still running; retry in a moment', { headers: { 'retry-after': '1' } })
+        throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'the first request with this Idempotency-Key is still running; retry in a moment', { headers: { 'retry-after': '1' } })
       }
       if (prior.state === 'committed') {
         throw new DomainError('IDEMPOTENT_REQUEST_DONE', 'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result')
@@ -95,7 +96,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         return { id: prior.id }
       }
     }
-    throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', { headers: { 'retry-after': '1' } })
+    throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', { headers: { 'retry-after': '1' } })
   }
 
   app.addHook('onSend', async (request, reply, payload) => {

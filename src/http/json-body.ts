@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
 import { unstorableText } from '../lib/text.ts'
-import { DomainError, type ProblemDetailItem } from './errors.ts'
+import { DomainError, type ErrorDetail } from '../errors.ts'
 
 /** Deeper than any body the API takes (an agreement is 5 levels): deeper input is refused before anything walks it. */
 export const MAX_JSON_DEPTH = 32
@@ -30,8 +30,8 @@ function depthOf (text: string): number {
  * every number JSON text can spell but no finite number holds (1e309 parses
  * to Infinity, which canonical JSON and PostgreSQL refuse), with its JSON Pointer; iterative.
  */
-function unstorableValues (value: unknown, where: string): ProblemDetailItem[] {
-  const found: ProblemDetailItem[] = []
+function unstorableValues (value: unknown, where: string): ErrorDetail[] {
+  const found: ErrorDetail[] = []
   const stack: Array<{ value: unknown, path: Array<string | number> }> = [{ value, path: [] }]
   while (stack.length > 0 && found.length < 20) {
     const { value: v, path } = stack.pop()!

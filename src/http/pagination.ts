@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DomainError } from './errors.ts'
+import { DomainError } from '../errors.ts'
 
 /** `?limit=` 1–100 (default 20) and an opaque `?cursor=` from a previous page's `nextCursor`. */
 export const PageQuerySchema = z.object({

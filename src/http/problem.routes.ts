@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { publicRoute } from './auth.ts'
-import { type DomainErrorCode, problemCatalog, statusOf, titleOf, wireCode } from './errors.ts'
+import { type ErrorCode } from '../errors.ts'
+import { problemCatalog, statusOf, titleOf, wireCode } from './problem-catalog.ts'
 import { problems } from './schemas.ts'
 
 const ProblemTypeSchema = z.object({ code: z.string(), status: z.int(), title: z.string() }).meta({ id: 'ProblemType' })
-const catalog = (Object.keys(problemCatalog) as DomainErrorCode[]).map((c) => ({ code: wireCode(c), status: statusOf(c), title: titleOf(c) }))
+const catalog = (Object.keys(problemCatalog) as ErrorCode[]).map((c) => ({ code: wireCode(c), status: statusOf(c), title: titleOf(c) }))
 
 /** Each problem `type` URI resolves to a description of that error, so the catalog documents itself. */
 export const problemRoutes: FastifyPluginAsyncZod = async (app) => {

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable } from '../db/errors.ts'
-import { DomainError, type DomainErrorCode, type ProblemDetailItem, statusOf, titleOf, wireCode } from './errors.ts'
+import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts'
+import { ProblemError, statusOf, titleOf, wireCode } from './problem-catalog.ts'
 
 export interface Problem {
   type: string
@@ -11,11 +12,11 @@ export interface Problem {
   code: string
   instance?: string
   requestId?: string
-  errors?: ProblemDetailItem[]
+  errors?: ErrorDetail[]
   [k: string]: unknown
 }
 
-const retryAfter: Partial<Record<DomainErrorCode, string>> = {
+const retryAfter: Partial<Record<ErrorCode, string>> = {
   DATABASE_UNAVAILABLE: '5',
   AUTH_UNAVAILABLE: '10',
   OVERLOADED: '5',
@@ -38,10 +39,10 @@ export function problemBody (publicUrl: string, request: FastifyRequest, err: Do
 }
 
 export function sendProblem (publicUrl: string, request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
-  const headers = { ...err.headers }
+  const headers = { ...(err instanceof ProblemError ? err.headers : {}) }
   const retry = retryAfter[err.code]
   if (retry && !headers['retry-after']) headers['retry-after'] = retry
-  return reply.code(err.status).headers(headers).type('application/problem+json').serializer(JSON.stringify).send(problemBody(publicUrl, request, err))
+  return reply.code(statusOf(err.code)).headers(headers).type('application/problem+json').serializer(JSON.stringify).send(problemBody(publicUrl, request, err))
 }
 
 /** Translates anything thrown into a DomainError; unknown errors become INTERNAL (logged, never shown). */
@@ -81,7 +82,7 @@ export function toDomainError (err: unknown): DomainError {
 export function registerProblemHandlers (app: FastifyInstance, publicUrl: string): void {
   app.setErrorHandler((err, request, reply) => {
     const problem = toDomainError(err)
-    if (problem.status >= 500) {
+    if (statusOf(problem.code) >= 500) {
       // Logged by type, codes and frames only (the `err` serializer, describeFailure): a query error's message carries its parameters.
       const log = { code: problem.code, err: problem.cause ?? err }
       if (problem.code === 'INTERNAL') request.log.error(log, 'request failed')

@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/client.ts'
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import * as repo from './partnership.repo.ts'
 import type { MembershipRow, PartnershipRow } from './partnership.sql.ts'
 

@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.ts'
 import type { Principal } from '../http/authenticator.ts'
-import { DomainError } from '../http/errors.ts'
+import { DomainError } from '../errors.ts'
 import type { Precondition } from '../http/etag.ts'
 import { TimezoneSchema } from '../http/schemas.ts'
 import * as repo from './user.repo.ts'

@@ -1,10 +1,12 @@
+import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts'
+
 /**
- * Every expected failure is a DomainError with a code from this catalog. The
- * catalog is total: a code cannot exist without its HTTP status and title, so
- * a new code cannot be forgotten by the error handler. On the wire the code is
- * kebab-case (`CONTENT_HASH_MISMATCH` → `content-hash-mismatch`).
+ * How every domain error code is answered: its HTTP status and its problem
+ * title. Total over the codes (a Record over ErrorCode), so a new code cannot be
+ * forgotten here. On the wire the code is kebab-case (`CONTENT_HASH_MISMATCH` →
+ * `content-hash-mismatch`).
  */
-export const problemCatalog = {
+export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   BAD_REQUEST: [400, 'Bad request'],
   VALIDATION_FAILED: [400, 'The request is not valid'],
   MALFORMED_JSON: [400, 'The body is not valid JSON'],
@@ -59,30 +61,19 @@ export const problemCatalog = {
   AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],
   OVERLOADED: [503, 'The service is overloaded'],
   TIMED_OUT: [503, 'The request took too long']
-} as const satisfies Record<string, readonly [number, string]>
-
-export type DomainErrorCode = keyof typeof problemCatalog
-
-export interface ProblemDetailItem { in?: string, path: string, message: string }
-
-export class DomainError extends Error {
-  override name = 'DomainError'
-  readonly code: DomainErrorCode
-  readonly errors?: ProblemDetailItem[]
-  readonly headers?: Record<string, string>
-  readonly extra?: Record<string, unknown>
-
-  constructor (code: DomainErrorCode, detail: string, options: { errors?: ProblemDetailItem[], headers?: Record<string, string>, extra?: Record<string, unknown>, cause?: unknown } = {}) {
-    super(detail, options.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
-    if (options.errors) this.errors = options.errors
-    if (options.headers) this.headers = options.headers
-    if (options.extra) this.extra = options.extra
-  }
-
-  get status (): number { return problemCatalog[this.code][0] }
 }
 
-export const wireCode = (code: DomainErrorCode): string => code.toLowerCase().replaceAll('_', '-')
-export const statusOf = (code: DomainErrorCode): number => problemCatalog[code][0]
-export const titleOf = (code: DomainErrorCode): string => problemCatalog[code][1]
+/** A failure of the HTTP layer itself (authentication, preconditions, rate limits), with the headers its answer needs. */
+export class ProblemError extends DomainError {
+  override name = 'ProblemError'
+  readonly headers: Record<string, string>
+
+  constructor (code: ErrorCode, detail: string, options: { headers: Record<string, string>, errors?: ErrorDetail[], cause?: unknown }) {
+    super(code, detail, options)
+    this.headers = options.headers
+  }
+}
+
+export const wireCode = (code: ErrorCode): string => code.toLowerCase().replaceAll('_', '-')
+export const statusOf = (code: ErrorCode): number => problemCatalog[code][0]
+export const titleOf = (code: ErrorCode): string => problemCatalog[code][1]
