@@ -1,0 +1,57 @@
+// npm run faults: a Jepsen-style crash harness for Accord. Bounded, loopback only, cleans up after
+// itself (also on Ctrl-C). Phases, each optional:
+//   1. kill -9 of the API under concurrent writes, restart, check (PGlite and/or PostgreSQL);
+//   2. immediate stops of a private PostgreSQL cluster under the same load, the API left running;
+//   3. a soak at 50 connections on PostgreSQL with the API's RSS sampled every second.
+// Progress goes to stderr; stdout gets exactly one JSON line. Exit 1 when an invariant is violated.
+// Flags: --db pglite|postgres|both  --cycles N  --pg-kills N  --soak-seconds N  --seed N
+import { type ApiKillResult, runApiKills } from './faults/api-kill.ts'
+import { parseOptions } from './faults/args.ts'
+import { cleanupAll, cleanupOnSignals } from './faults/cleanup.ts'
+import { newTally, violationCount } from './faults/tally.ts'
+import { log, percentile, rngOf, round } from './faults/util.ts'
+
+const started = Date.now()
+cleanupOnSignals()
+let exitCode = 1
+try {
+  const options = parseOptions(process.argv.slice(2))
+  const runId = `fx${options.seed.toString(36)}`
+  const rng = rngOf(options.seed)
+  const tally = newTally()
+  log(`npm run faults: seed ${options.seed}, ${options.cycles} API kills on ${options.db}, ${options.pgKills} PostgreSQL stops, soak ${options.soakSeconds} s`)
+  const kills: Partial<Record<'pglite' | 'postgres', ApiKillResult>> = {}
+  for (const db of ['pglite', 'postgres'] as const) {
+    if (options.cycles > 0 && (options.db === db || options.db === 'both')) {
+      kills[db] = await runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 })
+    }
+  }
+  const restart = (db: 'pglite' | 'postgres') => round(percentile(kills[db]?.restartMs ?? [], 99))
+  const summary = {
+    cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: 0 },
+    acknowledgedWrites: tally.acknowledgedWrites,
+    lostWrites: tally.lostWrites,
+    doubleActivations: tally.doubleActivations,
+    brokenChains: tally.brokenChains,
+    idempotencyViolations: tally.idempotencyViolations,
+    failedButApplied: tally.failedButApplied,
+    serverErrors: tally.serverErrors,
+    hangs: tally.hangs,
+    corruption: tally.corruption,
+    inconsistencies: tally.inconsistencies,
+    unresolved: tally.unresolved,
+    apiRestartMsP99: { pglite: restart('pglite'), postgres: restart('postgres') },
+    seed: options.seed,
+    durationS: Math.round((Date.now() - started) / 1000)
+  }
+  for (const [text, n] of Object.entries(tally.notes)) log(`note (${n}×): ${text}`)
+  const violations = violationCount(tally)
+  log(violations === 0 ? 'no invariant violated' : `${violations} invariant violations:\n  ${tally.violations.slice(0, 50).join('\n  ')}`)
+  process.stdout.write(`${JSON.stringify(summary)}\n`)
+  exitCode = violations === 0 ? 0 : 1
+} catch (err) {
+  log(`faults: ${(err as Error).stack ?? String(err)}`)
+} finally {
+  await cleanupAll()
+}
+process.exit(exitCode)
