@@ -7,6 +7,7 @@
 // Flags: --db pglite|postgres|both  --cycles N  --pg-kills N  --soak-seconds N  --seed N
 import { type ApiKillResult, runApiKills } from './faults/api-kill.ts'
 import { parseOptions } from './faults/args.ts'
+import { type PgKillResult, runPgKills } from './faults/pg-kill.ts'
 import { cleanupAll, cleanupOnSignals } from './faults/cleanup.ts'
 import { newTally, violationCount } from './faults/tally.ts'
 import { log, percentile, rngOf, round } from './faults/util.ts'
@@ -26,9 +27,10 @@ try {
       kills[db] = await runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 })
     }
   }
+  const pg: PgKillResult | null = options.pgKills > 0 ? await runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 }) : null
   const restart = (db: 'pglite' | 'postgres') => round(percentile(kills[db]?.restartMs ?? [], 99))
   const summary = {
-    cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: 0 },
+    cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: pg?.kills ?? 0 },
     acknowledgedWrites: tally.acknowledgedWrites,
     lostWrites: tally.lostWrites,
     doubleActivations: tally.doubleActivations,
@@ -40,6 +42,11 @@ try {
     corruption: tally.corruption,
     inconsistencies: tally.inconsistencies,
     unresolved: tally.unresolved,
+    recoveryMsP99: round(percentile(pg?.recoveryMs ?? [], 99)),
+    outage503MsP99: round(percentile(pg?.outageAnswerMs ?? [], 99)),
+    outageAnswers: pg?.outageStatuses ?? {},
+    pgKillApiCrashes: pg?.apiCrashes ?? 0,
+    idempotencyRecordFailures: (kills.pglite?.recordFailures ?? 0) + (kills.postgres?.recordFailures ?? 0) + (pg?.recordFailures ?? 0),
     apiRestartMsP99: { pglite: restart('pglite'), postgres: restart('postgres') },
     seed: options.seed,
     durationS: Math.round((Date.now() - started) / 1000)

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { freePort, freshDatabase } from '../../bench/common.ts'
-import { type ApiProcess, baseUrlOf, errorLines, startApi, stopApi } from './api-process.ts'
-import { onCleanup } from './cleanup.ts'
+import { type ApiProcess, baseUrlOf, countLines, errorLines, startApi, stopApi } from './api-process.ts'
+import { keepFiles, onCleanup } from './cleanup.ts'
 import { apiOf } from './client.ts'
 import { checkAnswers } from './checks.ts'
 import { checkPglite, checkPostgres, type Integrity } from './integrity.ts'
@@ -38,12 +38,14 @@ export interface ApiKillResult {
   restartMs: number[]
   ops: number
   timedOut: number
+  /** Responses the API sent without recording them under their Idempotency-Key (its own warning). */
+  recordFailures: number
   integrity: Integrity
 }
 
 export async function runApiKills (o: { db: 'pglite' | 'postgres', cycles: number, rng: Rng, tally: Tally, runId: string, adminUrl: string, lanesPerKind: number }): Promise<ApiKillResult> {
   const dir = mkdtempSync(join(tmpdir(), `accord-faults-${o.db}-`))
-  onCleanup(`temporary directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }))
+  onCleanup(`temporary directory ${dir}`, () => keepFiles ? log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true }))
   const dbName = `accord_faults_${o.runId.replace(/\W/g, '_')}`
   let databaseUrl: string | null = null
   if (o.db === 'postgres') {
@@ -77,8 +79,8 @@ export async function runApiKills (o: { db: 'pglite' | 'postgres', cycles: numbe
     api = await startApi(spec)
     restartMs.push(performance.now() - killedAt)
     const ops = journal.ops.slice(from)
-    timedOut += checkAnswers(o.tally, ops).timedOut
     const checked = await checkCycle({ api: client, tally: o.tally, registry, rng: o.rng, ops, earlier: journal.ops.slice(0, from), leaseMs: 2 * REQUEST_TIMEOUT_MS })
+    timedOut += checkAnswers(o.tally, ops).timedOut
     log(`${o.db} cycle ${c}/${o.cycles}: killed after ${killAfter} ms with ${inFlight} writes in flight; ${ops.length} writes sent, ${checked.unknown} unknown retried, ${checked.replayed} replays checked, ${checked.partnerships} chains; back in ${Math.round(restartMs.at(-1)!)} ms; violations so far ${o.tally.violations.length}`)
   }
 
@@ -89,5 +91,5 @@ export async function runApiKills (o: { db: 'pglite' | 'postgres', cycles: numbe
   const integrity = o.db === 'pglite' ? await checkPglite(dataDir) : await checkPostgres(databaseUrl!)
   for (const p of integrity.problems) violate(o.tally, 'corruption', `${o.db}: ${p}`)
   log(`${o.db}: amcheck read ${integrity.indexes} indexes and ${integrity.tables} tables: ${integrity.problems.length} problems`)
-  return { cycles: o.cycles, restartMs, ops: journal.ops.length, timedOut, integrity }
+  return { cycles: o.cycles, restartMs, ops: journal.ops.length, timedOut, recordFailures: countLines(spec.logFile, 'could not record the idempotent response'), integrity }
 }

@@ -83,6 +83,11 @@ export function tail (file: string, lines = 30): string {
   try { return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') } catch { return '(no log)' }
 }
 
+/** How many log lines carry this message. */
+export function countLines (file: string, message: string): number {
+  try { return readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(message)).length } catch { return 0 }
+}
+
 /** Lines the API logged at error level or above (pino level ≥ 50): each one is a server defect to report. */
 export function errorLines (file: string): string[] {
   try {

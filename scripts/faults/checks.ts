@@ -2,7 +2,7 @@
 // and its event is in the chain), and no write ran twice under one key (its tag — a name, a title,
 // a note, an expiry — is found once). Plus what the state must say about itself whatever the client saw.
 import type { Event } from './chain.ts'
-import { firstAck, type Op } from './journal.ts'
+import { alreadyDone, firstAck, type Op } from './journal.ts'
 import { type Tally, violate } from './tally.ts'
 import type { View } from './view.ts'
 
@@ -156,15 +156,23 @@ export async function checkPartnership (view: View, tally: Tally, pid: string): 
   if (listed.size !== members.size || [...members].some((m) => !listed.has(m))) violate(tally, 'inconsistencies', `partnership ${pid}: members ${[...listed].length} listed, ${members.size} by its log`)
 }
 
-/** Any answer 500 (or any 5xx but 503, the documented "unavailable") is a server defect, whatever was going on. */
+/**
+ * Judges every answer of the cycle's ops: a 500 (any 5xx but 503, the documented "unavailable") is a
+ * defect; so is a 503 that is not problem+json; and a request answered 5xx whose repeat is told
+ * "already done" (or whose create shows up twice, see checkOp) did its work although it "failed".
+ */
 export function checkAnswers (tally: Tally, ops: readonly Op[]): { timedOut: number } {
   let timedOut = 0
   for (const op of ops) {
-    for (const a of op.attempts) {
+    op.attempts.forEach((a, i) => {
       if (a.status === 503 && a.code === 'timed-out') timedOut++
-      if (a.status !== null && a.status >= 500 && a.status !== 503) violate(tally, 'serverErrors', `${who(op)} answered ${a.status} ${a.code ?? ''} (${a.phase})`)
-      else if (a.status === 503 && !a.contentType?.startsWith('application/problem+json')) violate(tally, 'serverErrors', `${who(op)} answered 503 without problem+json (${a.contentType})`)
-    }
+      if (a.status !== null && a.status >= 500 && a.status !== 503) violate(tally, 'serverErrors', `${who(op)} answered ${a.status} ${a.code ?? ''} (${a.phase}): ${a.text.slice(0, 200)}`)
+      else if (a.status === 503 && !a.contentType?.startsWith('application/problem+json')) violate(tally, 'serverErrors', `${who(op)} answered 503 ${a.contentType} (not problem+json): ${a.text.slice(0, 200)}`)
+      const before = op.attempts.slice(0, i)
+      if (alreadyDone(op, a) && before.length > 0 && before.every((b) => b.status !== null && b.status >= 500)) {
+        violate(tally, 'failedButApplied', `${who(op)}: answered ${before.map((b) => `${b.status} ${b.code ?? ''}`).join(', ')}, then its repeat was told ${a.status} ${a.code}: the "failed" request did the work; attempts ${attemptsOf(op)}`)
+      }
+    })
   }
   return { timedOut }
 }

@@ -5,6 +5,9 @@ import { log } from './util.ts'
 
 const tasks: Array<{ what: string, undo: () => Promise<void> | void }> = []
 
+/** FAULTS_KEEP=1 keeps temporary directories (the API's logs, PGlite's DATA_DIR) for a post-mortem. */
+export const keepFiles = process.env.FAULTS_KEEP === '1'
+
 /** Registers an undo step; returns a function that runs it now (and forgets it). */
 export function onCleanup (what: string, undo: () => Promise<void> | void): () => Promise<void> {
   const task = { what, undo }

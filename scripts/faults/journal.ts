@@ -39,6 +39,19 @@ export interface Journal { readonly ops: Op[] }
 
 export const firstAck = (op: Op): Attempt | undefined => op.attempts.find(is2xx)
 
+/** Problem codes that, answering a repeat of this op, say an earlier attempt already did the work. */
+const DONE: Partial<Record<Kind, readonly string[]>> = {
+  'signature.create': ['already-signed', 'version-not-open'],
+  'invitation.accept': ['invitation-used', 'already-member'],
+  'invitation.approve': ['already-approved'],
+  'review.open': ['review-open'],
+  'version.propose': ['precondition-failed', 'proposal-open'],
+  'partnership.rename': ['precondition-failed'],
+  'member.leave': ['not-found'],
+  'review.respond': ['review-closed']
+}
+export const alreadyDone = (op: Op, r: Reply): boolean => r.code !== null && (DONE[op.kind]?.includes(r.code) ?? false)
+
 /** ack: some attempt got a 2xx; rejected: a definite refusal; unknown: no answer, or only transient ones. */
 export function outcomeOf (op: Op): 'ack' | 'rejected' | 'unknown' {
   if (firstAck(op)) return 'ack'

@@ -3,12 +3,10 @@
 // marked Idempotent-Replayed), and run an unknown one at most once (a key still held by the dead
 // process answers 409 idempotency-key-in-use until its lease lapses: we wait, then retry).
 import { type Api, is2xx, isTransient, type Reply } from './client.ts'
-import { type Attempt, firstAck, type Op, outcomeOf, send } from './journal.ts'
+import { alreadyDone, type Attempt, firstAck, type Op, outcomeOf, send } from './journal.ts'
 import { note, type Tally, violate } from './tally.ts'
 import { inPool, sleep } from './util.ts'
 
-/** Answers that say "that was already done": after a retry, they mean an earlier attempt did the work. */
-const ALREADY_DONE = new Set(['already-signed', 'version-not-open', 'invitation-used', 'already-member', 'already-approved', 'review-open', 'precondition-failed', 'proposal-open'])
 
 /** Retries until a definite answer, or gives up after `withinMs` (the lease of a dead process plus slack). */
 async function untilDefinite (api: Api, op: Op, withinMs: number): Promise<Reply> {
@@ -32,20 +30,14 @@ async function replayAcknowledged (api: Api, tally: Tally, op: Op, withinMs: num
   }
 }
 
-/** An unknown write is retried until it answers; a "failed" 5xx answer followed by "already done" means the failure did the work. */
+/** An unknown write is retried until it answers (checks.ts then judges the attempts). */
 async function resolveUnknown (api: Api, tally: Tally, op: Op, withinMs: number): Promise<void> {
-  const before = [...op.attempts]
   const reply = await untilDefinite(api, op, withinMs)
   if (isTransient(reply)) {
     tally.unresolved++
     return
   }
-  if (reply.status !== null && reply.status >= 500) violate(tally, 'serverErrors', `retry of ${describe(op, reply)}`)
-  const onlyAnswered5xx = before.length > 0 && before.every((a) => a.status !== null && a.status >= 500)
-  if (onlyAnswered5xx && reply.code !== null && ALREADY_DONE.has(reply.code)) {
-    violate(tally, 'failedButApplied', `${describe(op, before.at(-1)!)}, yet its retry answered ${reply.status} ${reply.code}: the failed request did the work`)
-  }
-  if (!is2xx(reply) && (reply.code === null || !ALREADY_DONE.has(reply.code)) && reply.status !== 404) {
+  if (!is2xx(reply) && !alreadyDone(op, reply)) {
     note(tally, `retry of an unknown ${op.kind} answered ${reply.status} ${reply.code}`)
   }
 }

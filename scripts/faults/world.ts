@@ -1,6 +1,6 @@
 // What the lanes of a cycle share: their users, the partnerships they set up through the API, and
 // the registry of every partnership a run touched (each with a member who can read it back later).
-import type { Actor, Api, Reply } from './client.ts'
+import { type Actor, type Api, isTransient, type Reply } from './client.ts'
 import { type ExecEnv, exec, type Journal, type Op } from './journal.ts'
 import { note, type Tally } from './tally.ts'
 import type { Rng } from './util.ts'
@@ -97,7 +97,8 @@ export function newLaneEnv (o: { api: Api, journal: Journal, registry: Registry,
     expiry: () => new Date(expiryBase + counter++).toISOString(),
     note (what, op) {
       // A request the kill (or the outage) cut is the experiment, not something unexpected.
-      if (op && op.attempts.at(-1)?.status === null) return
+      const last = op?.attempts.at(-1)
+      if (last && (last.status === null || (isTransient(last) && this.stopping()))) return
       note(o.tally, what)
     }
   }
