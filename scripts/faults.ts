@@ -8,6 +8,7 @@
 import { type ApiKillResult, runApiKills } from './faults/api-kill.ts'
 import { parseOptions } from './faults/args.ts'
 import { type PgKillResult, runPgKills } from './faults/pg-kill.ts'
+import { runSoak, type SoakResult } from './faults/soak.ts'
 import { cleanupAll, cleanupOnSignals } from './faults/cleanup.ts'
 import { newTally, violationCount } from './faults/tally.ts'
 import { log, percentile, rngOf, round } from './faults/util.ts'
@@ -28,6 +29,7 @@ try {
     }
   }
   const pg: PgKillResult | null = options.pgKills > 0 ? await runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 }) : null
+  const soak: SoakResult | null = options.soakSeconds > 0 ? await runSoak({ seconds: options.soakSeconds, rng, tally, runId, adminUrl: options.adminUrl }) : null
   const restart = (db: 'pglite' | 'postgres') => round(percentile(kills[db]?.restartMs ?? [], 99))
   const summary = {
     cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: pg?.kills ?? 0 },
@@ -48,6 +50,7 @@ try {
     pgKillApiCrashes: pg?.apiCrashes ?? 0,
     idempotencyRecordFailures: (kills.pglite?.recordFailures ?? 0) + (kills.postgres?.recordFailures ?? 0) + (pg?.recordFailures ?? 0),
     apiRestartMsP99: { pglite: restart('pglite'), postgres: restart('postgres') },
+    soak: soak && { seconds: soak.seconds, connections: soak.connections, requests: soak.requests, rps: soak.rps, errors: soak.errors, rssMb: soak.rssMb, p99Ratio: soak.p99Ratio, windowS: soak.windowS, p50Ms: soak.latencyMs.map((w) => w.p50), p99Ms: soak.latencyMs.map((w) => w.p99) },
     seed: options.seed,
     durationS: Math.round((Date.now() - started) / 1000)
   }

@@ -23,6 +23,8 @@ export interface Tally {
   corruption: number
   /** State that contradicts itself (an active version without its event, two active versions…). */
   inconsistencies: number
+  /** The soak: an error, RSS growth over 10 % after warm-up, or a p99 that more than doubled. */
+  soakFailures: number
   /** Unknown writes still without a definite answer after the retry phase. */
   unresolved: number
   violations: string[]
@@ -34,7 +36,7 @@ export type Counter = Exclude<keyof Tally, 'acknowledgedWrites' | 'unresolved' |
 
 export const newTally = (): Tally => ({
   acknowledgedWrites: 0, lostWrites: 0, doubleActivations: 0, brokenChains: 0, idempotencyViolations: 0, failedButApplied: 0,
-  serverErrors: 0, hangs: 0, corruption: 0, inconsistencies: 0, unresolved: 0, violations: [], notes: {}
+  serverErrors: 0, hangs: 0, corruption: 0, inconsistencies: 0, soakFailures: 0, unresolved: 0, violations: [], notes: {}
 })
 
 export function violate (tally: Tally, counter: Counter, text: string): void {
@@ -48,4 +50,4 @@ export function note (tally: Tally, text: string): void {
 }
 
 export const violationCount = (t: Tally): number =>
-  t.lostWrites + t.doubleActivations + t.brokenChains + t.idempotencyViolations + t.failedButApplied + t.serverErrors + t.hangs + t.corruption + t.inconsistencies
+  t.lostWrites + t.doubleActivations + t.brokenChains + t.idempotencyViolations + t.failedButApplied + t.serverErrors + t.hangs + t.corruption + t.inconsistencies + t.soakFailures
