@@ -2,7 +2,7 @@
 // and its event is in the chain), and no write ran twice under one key (its tag — a name, a title,
 // a note, an expiry — is found once). Plus what the state must say about itself whatever the client saw.
 import type { Event } from './chain.ts'
-import { alreadyDone, firstAck, type Op } from './journal.ts'
+import { firstAck, type Op } from './journal.ts'
 import { type Tally, violate } from './tally.ts'
 import type { View } from './view.ts'
 
@@ -26,17 +26,28 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
   }
   const aid = op.ctx.agreementId
   const me = op.actor.id
+  // Never acknowledged, yet every attempt was answered (none cut by a kill): if its work shows up, a
+  // request that "failed" did it (SPEC §1.5: a request that failed changed nothing).
+  const answeredOnly = !ack && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null)
+  const applied = (present: boolean) => {
+    if (answeredOnly && present) violate(tally, 'failedButApplied', `${who(op)} was answered ${[...new Set(op.attempts.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`))].join(', ')} and never 2xx, yet its work is there; attempts ${attemptsOf(op)}`)
+  }
   switch (op.kind) {
     case 'partnership.create': {
       if (ack && count(events, (e) => e.type === 'partnership.created' && e.data.name === op.tag) !== 1) lost('its partnership.created event is missing')
       if (ack && (await view.get(`/v1/partnerships/${pid}`, op.actor)).status !== 200) lost(`GET /v1/partnerships/${pid} does not answer 200`)
       break
     }
-    case 'partnership.rename':
-      if (ack && count(events, (e) => e.type === 'partnership.updated' && e.data.name === op.tag) !== 1) lost(`no partnership.updated event names "${op.tag}"`)
+    case 'partnership.rename': {
+      const n = count(events, (e) => e.type === 'partnership.updated' && e.data.name === op.tag)
+      applied(n > 0)
+      if (ack && n !== 1) lost(`no partnership.updated event names "${op.tag}"`)
       break
+    }
     case 'invitation.create': {
-      twice(count(events, (e) => e.type === 'invitation.created' && e.data.expiresAt === op.tag), 'invitations')
+      const n = count(events, (e) => e.type === 'invitation.created' && e.data.expiresAt === op.tag)
+      twice(n, 'invitations')
+      applied(n > 0)
       if (!ack) break
       if (count(events, (e) => e.type === 'invitation.created' && e.subject.id === ack.json.id) !== 1) lost('its invitation.created event is missing')
       if ((await view.get(`/v1/partnerships/${pid}/invitations/${ack.json.id}`, view.readerOf(pid)!)).status !== 200) lost('GET of the invitation does not answer 200')
@@ -45,16 +56,19 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
     case 'invitation.approve': {
       const n = count(events, (e) => e.type === 'invitation.approved' && e.actorId === me && e.subject.id === op.ctx.invitationId)
       twice(n, 'approvals')
+      applied(n > 0)
       if (ack && n === 0) lost('its invitation.approved event is missing')
       break
     }
     case 'invitation.accept': {
       const n = count(events, (e) => e.type === 'member.joined' && e.actorId === me)
       twice(n, 'joins')
+      applied(n > 0)
       if (ack && count(events, (e) => e.type === 'member.joined' && e.actorId === me && e.data.invitationId === op.ctx.invitationId) === 0) lost('its member.joined event is missing')
       break
     }
     case 'member.leave': {
+      applied(count(events, (e) => e.type === 'member.left' && e.actorId === me) > 0)
       if (!ack) break
       if (count(events, (e) => e.type === 'member.left' && e.actorId === me) !== 1) lost('its member.left event is missing')
       const members = await view.get(`/v1/partnerships/${pid}/members`, view.readerOf(pid)!)
@@ -63,7 +77,9 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
     }
     case 'agreement.create': {
       const agreements = await view.agreements(pid)
-      if (agreements) twice(agreements.filter((a) => a.title === op.tag).length, 'agreements')
+      const copies = agreements?.filter((a) => a.title === op.tag).length ?? 0
+      twice(copies, 'agreements')
+      applied(copies > 0)
       if (!ack) break
       const hash = ack.json.proposal?.contentHash ?? ack.json.active?.contentHash
       const versions = await view.versions(pid, ack.json.id)
@@ -73,7 +89,9 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
     }
     case 'version.propose': {
       const versions = await view.versions(pid, aid!)
-      if (versions) twice(versions.filter((v) => v.content?.note === op.tag).length, 'versions')
+      const copies = versions?.filter((v) => v.content?.note === op.tag).length ?? 0
+      twice(copies, 'versions')
+      applied(copies > 0)
       if (!ack) break
       if (!versions?.some((v) => v.number === ack.json.number && v.contentHash === ack.json.contentHash)) lost(`version ${ack.json.number} with its content hash is not there`)
       if (count(events, (e) => e.type === 'version.proposed' && e.data.agreementId === aid && e.data.number === ack.json.number) !== 1) lost('its version.proposed event is missing')
@@ -82,6 +100,7 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
     case 'signature.create': {
       const n = count(events, (e) => e.type === 'version.signed' && e.actorId === me && e.data.agreementId === aid && e.data.number === op.ctx.number)
       twice(n, 'signatures')
+      applied(n > 0)
       if (!ack) break
       if (n === 0) lost('its version.signed event is missing')
       const versions = await view.versions(pid, aid!)
@@ -97,10 +116,11 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
       break
     }
     case 'review.respond': {
-      if (!ack) break
-      if (count(events, (e) => e.type === 'review.responded' && e.actorId === me && e.subject.id === op.ctx.reviewId) === 0) lost('its review.responded event is missing')
       const review = await view.get(`/v1/partnerships/${pid}/agreements/${aid}/reviews/${op.ctx.reviewId}`, view.readerOf(pid)!)
       const mine = (review.json?.responses as Array<{ userId: string, note: string | null }> | undefined)?.find((r) => r.userId === me)
+      applied(mine?.note === op.tag)
+      if (!ack) break
+      if (count(events, (e) => e.type === 'review.responded' && e.actorId === me && e.subject.id === op.ctx.reviewId) === 0) lost('its review.responded event is missing')
       if (mine?.note !== op.tag) lost(`the review shows note ${JSON.stringify(mine?.note ?? null)}`)
       break
     }
@@ -115,6 +135,9 @@ export async function checkCreatorCopies (view: View, tally: Tally, ops: readonl
     if (!mine) continue
     const ackId = firstAck(op)?.json.id as string | undefined
     const copies = mine.filter((p) => p.name === op.tag || (p.id === ackId && p.name !== op.tag)).length
+    if (!ackId && copies > 0 && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null)) {
+      violate(tally, 'failedButApplied', `partnership.create by ${op.actor.sub} (cycle ${op.cycle}, key ${op.key}) was never answered 2xx, yet ${op.tag} exists; attempts ${attemptsOf(op)}`)
+    }
     if (copies > 1) violate(tally, 'idempotencyViolations', `partnership.create by ${op.actor.sub} (cycle ${op.cycle}, key ${op.key}): ${copies} partnerships named ${op.tag}; attempts ${attemptsOf(op)}`)
   }
 }
@@ -156,23 +179,15 @@ export async function checkPartnership (view: View, tally: Tally, pid: string): 
   if (listed.size !== members.size || [...members].some((m) => !listed.has(m))) violate(tally, 'inconsistencies', `partnership ${pid}: members ${[...listed].length} listed, ${members.size} by its log`)
 }
 
-/**
- * Judges every answer of the cycle's ops: a 500 (any 5xx but 503, the documented "unavailable") is a
- * defect; so is a 503 that is not problem+json; and a request answered 5xx whose repeat is told
- * "already done" (or whose create shows up twice, see checkOp) did its work although it "failed".
- */
+/** Every answer of the cycle's ops: a 500 (any 5xx but 503, the documented "unavailable") is a defect, and so is a 503 that is not problem+json. */
 export function checkAnswers (tally: Tally, ops: readonly Op[]): { timedOut: number } {
   let timedOut = 0
   for (const op of ops) {
-    op.attempts.forEach((a, i) => {
+    for (const a of op.attempts) {
       if (a.status === 503 && a.code === 'timed-out') timedOut++
       if (a.status !== null && a.status >= 500 && a.status !== 503) violate(tally, 'serverErrors', `${who(op)} answered ${a.status} ${a.code ?? ''} (${a.phase}): ${a.text.slice(0, 200)}`)
       else if (a.status === 503 && !a.contentType?.startsWith('application/problem+json')) violate(tally, 'serverErrors', `${who(op)} answered 503 ${a.contentType} (not problem+json): ${a.text.slice(0, 200)}`)
-      const before = op.attempts.slice(0, i)
-      if (alreadyDone(op, a) && before.length > 0 && before.every((b) => b.status !== null && b.status >= 500)) {
-        violate(tally, 'failedButApplied', `${who(op)}: answered ${before.map((b) => `${b.status} ${b.code ?? ''}`).join(', ')}, then its repeat was told ${a.status} ${a.code}: the "failed" request did the work; attempts ${attemptsOf(op)}`)
-      }
-    })
+    }
   }
   return { timedOut }
 }

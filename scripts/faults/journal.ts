@@ -39,7 +39,7 @@ export interface Journal { readonly ops: Op[] }
 
 export const firstAck = (op: Op): Attempt | undefined => op.attempts.find(is2xx)
 
-/** Problem codes that, answering a repeat of this op, say an earlier attempt already did the work. */
+/** Problem codes that, answering a repeat of this op, say an earlier attempt (or a rival) already did the work: a retry ending so is not "unexpected". */
 const DONE: Partial<Record<Kind, readonly string[]>> = {
   'signature.create': ['already-signed', 'version-not-open'],
   'invitation.accept': ['invitation-used', 'already-member'],
