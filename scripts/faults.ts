@@ -22,14 +22,22 @@ try {
   const rng = rngOf(options.seed)
   const tally = newTally()
   log(`npm run faults: seed ${options.seed}, ${options.cycles} API kills on ${options.db}, ${options.pgKills} PostgreSQL stops, soak ${options.soakSeconds} s`)
+  // Which phase found what: the counters below are the run's totals.
+  const violationsBy: Record<string, number> = {}
+  const phase = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const before = violationCount(tally)
+    const result = await run()
+    violationsBy[name] = violationCount(tally) - before
+    return result
+  }
   const kills: Partial<Record<'pglite' | 'postgres', ApiKillResult>> = {}
   for (const db of ['pglite', 'postgres'] as const) {
     if (options.cycles > 0 && (options.db === db || options.db === 'both')) {
-      kills[db] = await runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 })
+      kills[db] = await phase(db, () => runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 }))
     }
   }
-  const pg: PgKillResult | null = options.pgKills > 0 ? await runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 }) : null
-  const soak: SoakResult | null = options.soakSeconds > 0 ? await runSoak({ seconds: options.soakSeconds, rng, tally, runId, adminUrl: options.adminUrl }) : null
+  const pg: PgKillResult | null = options.pgKills > 0 ? await phase('pgKills', () => runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 })) : null
+  const soak: SoakResult | null = options.soakSeconds > 0 ? await phase('soak', () => runSoak({ seconds: options.soakSeconds, rng, tally, runId, adminUrl: options.adminUrl })) : null
   const restart = (db: 'pglite' | 'postgres') => round(percentile(kills[db]?.restartMs ?? [], 99))
   const summary = {
     cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: pg?.kills ?? 0 },
@@ -44,6 +52,7 @@ try {
     corruption: tally.corruption,
     inconsistencies: tally.inconsistencies,
     unresolved: tally.unresolved,
+    violationsBy,
     recoveryMsP99: round(percentile(pg?.recoveryMs ?? [], 99)),
     outage503MsP99: round(percentile(pg?.outageAnswerMs ?? [], 99)),
     outageAnswers: pg?.outageStatuses ?? {},
