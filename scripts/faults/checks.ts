@@ -179,11 +179,16 @@ export async function checkPartnership (view: View, tally: Tally, pid: string): 
   if (listed.size !== members.size || [...members].some((m) => !listed.has(m))) violate(tally, 'inconsistencies', `partnership ${pid}: members ${[...listed].length} listed, ${members.size} by its log`)
 }
 
-/** Every answer of the cycle's ops: a 500 (any 5xx but 503, the documented "unavailable") is a defect, and so is a 503 that is not problem+json. */
+/**
+ * Every answer of the cycle's ops: a 500 (any 5xx but 503, the documented "unavailable") is a
+ * defect, so is a 503 that is not problem+json, and so is no answer at all within the client's
+ * timeout (a kill resets connections at once; only a hang lets the timeout fire).
+ */
 export function checkAnswers (tally: Tally, ops: readonly Op[]): { timedOut: number } {
   let timedOut = 0
   for (const op of ops) {
     for (const a of op.attempts) {
+      if (a.status === null && a.error === 'TimeoutError') violate(tally, 'hangs', `${who(op)} had no answer within ${Math.round(a.ms)} ms (${a.phase})`)
       if (a.status === 503 && a.code === 'timed-out') timedOut++
       if (a.status !== null && a.status >= 500 && a.status !== 503) violate(tally, 'serverErrors', `${who(op)} answered ${a.status} ${a.code ?? ''} (${a.phase}): ${a.text.slice(0, 200)}`)
       else if (a.status === 503 && !a.contentType?.startsWith('application/problem+json')) violate(tally, 'serverErrors', `${who(op)} answered 503 ${a.contentType} (not problem+json): ${a.text.slice(0, 200)}`)
