@@ -11,7 +11,7 @@ import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import * as signatureRepo from './signature.repo.ts'
 import { activationOf, eventLog, signReceipt } from './signing.ts'
 import { remainingSigners } from './version.rules.ts'
-import { transaction } from '../db/transaction.ts'
+import { committingWrite, transaction } from '../db/transaction.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
@@ -41,7 +41,7 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
     if (!read || !prepared) break
     const plan = await prepared
     try {
-      await signatureRepo.writeSignatureGrouped(deps.db, plan.write)
+      await committingWrite(() => signatureRepo.writeSignatureGrouped(deps.db, plan.write))
       return plan.result
     } catch (err) {
       if (pgErrorOf(err)?.code !== '23505') throw err // unique violation: the partnership moved on; read again

@@ -1,25 +1,72 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { DomainError } from '../errors.ts'
 import type { Db, Tx } from './client.ts'
 
-/** Work that must commit with whatever transaction the current request runs (see idempotency: its claim). */
-const beforeCommit = new AsyncLocalStorage<(tx: Tx) => Promise<void>>()
-
-/**
- * The one way a use case opens a transaction: its work, then, in the same
- * transaction, whatever the request registered to commit with it. That is how
- * an Idempotency-Key's claim is marked done in the transaction that did the
- * work: if the process dies after the commit and before the answer is
- * recorded, a retry knows the work was done and does not do it again.
- */
-export function transaction<T> (db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    const result = await work(tx)
-    await beforeCommit.getStore()?.(tx)
-    return result
-  })
+/** What the transaction door knows of the request whose work it commits. */
+export interface WorkContext {
+  /** The request was answered (it timed out) before its work committed: nothing of it may commit any more. */
+  abandoned: boolean
+  /** How many of the request's writes are between their last statement and the answer to their commit. */
+  committing: number
+  /** Written in each of the request's transactions, before it commits (an Idempotency-Key's claim). */
+  beforeCommit: ((tx: Tx) => Promise<void>) | null
 }
 
-/** Runs `next` (the rest of a request) with `hook` committed by every transaction it opens. */
-export function commitWith (hook: (tx: Tx) => Promise<void>, next: () => void): void {
-  beforeCommit.run(hook, next)
+const contexts = new AsyncLocalStorage<WorkContext>()
+
+export const newWorkContext = (): WorkContext => ({ abandoned: false, committing: 0, beforeCommit: null })
+
+/** Runs `next` (the rest of a request) in `context`: every transaction it opens consults it. */
+export function runInWorkContext (context: WorkContext, next: () => void): void {
+  contexts.run(context, next)
+}
+
+/** Registers `hook` to be written in every transaction the current request opens from now on. */
+export function commitWith (hook: (tx: Tx) => Promise<void>): void {
+  const context = contexts.getStore()
+  if (context) context.beforeCommit = hook
+}
+
+const abandoned = (): DomainError => new DomainError('TIMED_OUT', 'the request took too long and was abandoned before its work was saved: nothing changed; retry shortly')
+
+/**
+ * Runs a write that commits on its own (a single statement outside a transaction): refused once the request
+ * was abandoned, and counted as committing while it runs, so the request's deadline waits for its answer.
+ */
+export async function committingWrite<T> (write: () => Promise<T>): Promise<T> {
+  const context = contexts.getStore()
+  if (context?.abandoned) throw abandoned()
+  if (context) context.committing++
+  try {
+    return await write()
+  } finally {
+    if (context) context.committing--
+  }
+}
+
+/**
+ * The one way a use case opens a transaction. When a request is behind it,
+ * it commits only if the request was not abandoned meanwhile (a request that
+ * was answered 503 changes nothing), with whatever the request registered to
+ * be written with it: that is how an Idempotency-Key's claim is marked done
+ * in the transaction that did the work, so a retry after a crash between the
+ * commit and the recorded answer knows the work was done.
+ */
+export async function transaction<T> (db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const context = contexts.getStore()
+  let counted = false
+  try {
+    return await db.transaction(async (tx) => {
+      const result = await work(tx)
+      if (context === undefined) return result
+      if (context.abandoned) throw abandoned()
+      await context.beforeCommit?.(tx)
+      if (context.abandoned) throw abandoned()
+      context.committing++
+      counted = true
+      return result
+    })
+  } finally {
+    if (counted) context!.committing--
+  }
 }

@@ -41,14 +41,11 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
   const LEASE_MS = 2 * deps.config.requestTimeoutMs
   app.decorateRequest('idempotency', null)
 
-  // The claim, then the rest of the request with its commit hook: every transaction the request opens marks
-  // the claim `committed` as it commits (see db/transaction.ts).
-  app.addHook('preHandler', (request, reply, done) => {
-    claim(request, reply).then((held) => {
-      if (reply.sent) return
-      if (held === null) return done()
-      commitWith((tx) => repo.markKeyCommitted(tx, held.id), done)
-    }, (err: Error) => done(err))
+  // The claim; then every transaction the request opens marks it `committed` as it commits (db/transaction.ts).
+  app.addHook('preHandler', async (request, reply) => {
+    const held = await claim(request, reply)
+    if (reply.sent) return reply // the first request's answer, replayed
+    if (held !== null) commitWith((tx) => repo.markKeyCommitted(tx, held.id))
   })
 
   /** The request's claim on its key, or null (no key, or the answer was replayed from the first request). */
@@ -105,7 +102,11 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
     request.idempotency = null
     try {
       const status = reply.statusCode
-      if (status >= 500 || status === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string')) {
+      if (request.work?.abandoned) {
+        // Answered at the deadline while its work still runs (and holds its connection: on PGlite, the only
+        // one): that work can no longer commit, so the claim is released once it is done, not before this answer.
+        repo.releaseKey(db, held.id, deps.now()).catch((err: unknown) => request.log.warn({ err }, 'could not release the idempotency key of an abandoned request'))
+      } else if (status >= 500 || status === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string')) {
         await repo.releaseKey(db, held.id, deps.now())
       } else {
         const headers: Record<string, string> = {}

@@ -1,6 +1,12 @@
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { publicRoute } from '../../src/http/auth.ts'
+import { z } from 'zod'
+import { transaction } from '../../src/db/transaction.ts'
+import { callerOf, publicRoute, secured } from '../../src/http/auth.ts'
+import { updateUser } from '../../src/users/user.repo.ts'
 import { buildTestApp } from '../helpers/app.ts'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // A handler that never settles (a query stuck behind a proxy that drops connections, say) and one that is
 // slow but in time, on an app whose requests may take 1 s (the least REQUEST_TIMEOUT_MS allows).
@@ -9,8 +15,18 @@ const ctx = await buildTestApp(t, {
   register: (app) => {
     app.get('/test/hangs', { schema: { security: publicRoute } }, async () => new Promise(() => {}))
     app.get('/test/slow', { schema: { security: publicRoute } }, async () => { await new Promise((resolve) => setTimeout(resolve, 600)); return { ok: true } })
+    // A use case whose transaction writes, then is still busy at the deadline, then would commit.
+    app.post('/test/slow-rename', { schema: { security: secured(), body: z.strictObject({ displayName: z.string(), busyMs: z.int() }) } }, async (request) => {
+      const { displayName, busyMs } = request.body as { displayName: string, busyMs: number }
+      await transaction(deps.db, async (tx) => {
+        await updateUser(tx, callerOf(request).userId, { displayName }, new Date())
+        await sleep(busyMs)
+      })
+      return { ok: true }
+    })
   }
 })
+const { deps } = ctx
 
 t.test('a handler that never answers gets a 503 timed-out problem once REQUEST_TIMEOUT_MS has passed', async (t) => {
   const started = Date.now()
@@ -30,4 +46,25 @@ t.test('a handler that answers in time is answered as it wrote, and nothing fire
   await new Promise((resolve) => setTimeout(resolve, 600))
   const again = await ctx.request({ method: 'GET', url: '/healthz' })
   t.equal(again.statusCode, 200, 'the app still answers after the first request\'s limit has passed')
+})
+
+t.test('a request answered 503 at its deadline changes nothing, even when its work finishes later (class: failed but applied)', async (t) => {
+  const token = await ctx.token(`slow-${randomUUID()}`, { name: 'Before' })
+  const me = async () => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
+  t.equal((await me()).displayName, 'Before')
+  for (const key of [undefined, randomUUID()]) {
+    const res = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'After', busyMs: 1500 }, headers: key ? { 'idempotency-key': key } : {} })
+    t.equal(res.statusCode, 503, `answered 503 at the deadline${key ? ' (with an Idempotency-Key)' : ''}`)
+    t.equal(res.json().code, 'timed-out', res.body)
+    await sleep(1000) // the work finishes meanwhile, and is refused at its commit
+    t.equal((await me()).displayName, 'Before', 'its write was rolled back, not committed late')
+    if (key) {
+      const retry = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'Retried', busyMs: 0 }, headers: { 'idempotency-key': key } })
+      t.equal(retry.statusCode, 200, 'the key was released with the work undone: the retry runs, and once')
+      t.equal((await me()).displayName, 'Retried')
+    }
+  }
+  const fast = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'In time', busyMs: 0 } })
+  t.equal(fast.statusCode, 200)
+  t.equal((await me()).displayName, 'In time', 'work within the deadline commits')
 })
