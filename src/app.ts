@@ -18,7 +18,7 @@ import { transformObject } from './http/openapi-prune.ts'
 import { addRouteDefaults } from './http/route-defaults.ts'
 import { newWorkContext, runInWorkContext, type WorkContext } from './db/transaction.ts'
 import { problemRoutes } from './http/problem.routes.ts'
-import { registerProblemHandlers, sendProblem } from './http/problem.ts'
+import { registerProblemHandlers, savedAnswerLost, sendProblem } from './http/problem.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
@@ -120,7 +120,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
       }
       work.abandoned = true
       if (reply.raw.headersSent) reply.raw.destroy()
-      else reply.send(new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly'))
+      else reply.send(work.committed ? savedAnswerLost() : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly'))
     }
     request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
     runInWorkContext(work, done)

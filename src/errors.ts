@@ -58,7 +58,9 @@ export const ERROR_CODES = [
   'DATABASE_UNAVAILABLE',
   'AUTH_UNAVAILABLE',
   'OVERLOADED',
-  'TIMED_OUT'
+  'TIMED_OUT',
+  'OUTCOME_UNKNOWN',
+  'SAVED_ANSWER_LOST'
 ] as const
 
 export type ErrorCode = typeof ERROR_CODES[number]

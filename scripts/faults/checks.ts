@@ -12,6 +12,9 @@ export const attemptsOf = (op: Op): string => op.attempts.map((a) => `${a.phase}
 const count = (events: Event[], match: (e: Event) => boolean) => events.filter(match).length
 
 /** Checks one op of the journal: presence if acknowledged, at most once in any case. */
+/** Answers that do not say nothing changed: the outcome is unknown, or the work was done and its answer lost. */
+const NOT_A_FAILURE = new Set(['outcome-unknown', 'saved-answer-lost', 'idempotent-request-done'])
+
 export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> {
   const ack = firstAck(op)
   if (ack) tally.acknowledgedWrites++
@@ -26,9 +29,10 @@ export async function checkOp (view: View, tally: Tally, op: Op): Promise<void> 
   }
   const aid = op.ctx.agreementId
   const me = op.actor.id
-  // Never acknowledged, yet every attempt was answered (none cut by a kill): if its work shows up, a
-  // request that "failed" did it (SPEC §1.5: a request that failed changed nothing).
-  const answeredOnly = !ack && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null)
+  // Never acknowledged, yet every attempt was answered (none cut by a kill), and no answer said the outcome was
+  // unknown (a commit whose connection was lost) or that the work was done (its answer lost): if its work shows
+  // up, a request that "failed" did it (SPEC §1.5: a request that failed changed nothing).
+  const answeredOnly = !ack && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null && !NOT_A_FAILURE.has(a.code ?? ''))
   const applied = (present: boolean) => {
     if (answeredOnly && present) violate(tally, 'failedButApplied', `${who(op)} was answered ${[...new Set(op.attempts.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`))].join(', ')} and never 2xx, yet its work is there; attempts ${attemptsOf(op)}`)
   }
@@ -135,7 +139,7 @@ export async function checkCreatorCopies (view: View, tally: Tally, ops: readonl
     if (!mine) continue
     const ackId = firstAck(op)?.json.id as string | undefined
     const copies = mine.filter((p) => p.name === op.tag || (p.id === ackId && p.name !== op.tag)).length
-    if (!ackId && copies > 0 && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null)) {
+    if (!ackId && copies > 0 && op.attempts.length > 0 && op.attempts.every((a) => a.status !== null && !NOT_A_FAILURE.has(a.code ?? ''))) {
       violate(tally, 'failedButApplied', `partnership.create by ${op.actor.sub} (cycle ${op.cycle}, key ${op.key}) was never answered 2xx, yet ${op.tag} exists; attempts ${attemptsOf(op)}`)
     }
     if (copies > 1) violate(tally, 'idempotencyViolations', `partnership.create by ${op.actor.sub} (cycle ${op.cycle}, key ${op.key}): ${copies} partnerships named ${op.tag}; attempts ${attemptsOf(op)}`)

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { DomainError } from '../errors.ts'
 import type { Db, Tx } from './client.ts'
+import { isDatabaseUnavailable } from './errors.ts'
 
 /** What the transaction door knows of the request whose work it commits. */
 export interface WorkContext {
@@ -8,13 +9,15 @@ export interface WorkContext {
   abandoned: boolean
   /** How many of the request's writes are between their last statement and the answer to their commit. */
   committing: number
+  /** Some work of the request committed: an error from here on must not say that nothing changed. */
+  committed: boolean
   /** Written in each of the request's transactions, before it commits (an Idempotency-Key's claim). */
   beforeCommit: ((tx: Tx) => Promise<void>) | null
 }
 
 const contexts = new AsyncLocalStorage<WorkContext>()
 
-export const newWorkContext = (): WorkContext => ({ abandoned: false, committing: 0, beforeCommit: null })
+export const newWorkContext = (): WorkContext => ({ abandoned: false, committing: 0, committed: false, beforeCommit: null })
 
 /** Runs `next` (the rest of a request) in `context`: every transaction it opens consults it. */
 export function runInWorkContext (context: WorkContext, next: () => void): void {
@@ -27,6 +30,9 @@ export function commitWith (hook: (tx: Tx) => Promise<void>): void {
   if (context) context.beforeCommit = hook
 }
 
+/** The connection failed while a commit was on its way: the database may or may not have applied it. */
+const outcomeUnknown = (cause: unknown): DomainError => new DomainError('OUTCOME_UNKNOWN', 'the database went away while your change was being saved: it may or may not have been saved; retry with the same Idempotency-Key to find out, or read the resource', { cause })
+
 const abandoned = (): DomainError => new DomainError('TIMED_OUT', 'the request took too long and was abandoned before its work was saved: nothing changed; retry shortly')
 
 /**
@@ -38,7 +44,11 @@ export async function committingWrite<T> (write: () => Promise<T>): Promise<T> {
   if (context?.abandoned) throw abandoned()
   if (context) context.committing++
   try {
-    return await write()
+    const result = await write()
+    if (context) context.committed = true
+    return result
+  } catch (err) {
+    throw isDatabaseUnavailable(err) ? outcomeUnknown(err) : err
   } finally {
     if (context) context.committing--
   }
@@ -56,16 +66,21 @@ export async function transaction<T> (db: Db, work: (tx: Tx) => Promise<T>): Pro
   const context = contexts.getStore()
   let counted = false
   try {
-    return await db.transaction(async (tx) => {
-      const result = await work(tx)
-      if (context === undefined) return result
+    const result = await db.transaction(async (tx) => {
+      const done = await work(tx)
+      if (context === undefined) return done
       if (context.abandoned) throw abandoned()
       await context.beforeCommit?.(tx)
       if (context.abandoned) throw abandoned()
       context.committing++
       counted = true
-      return result
+      return done
     })
+    if (context) context.committed = true
+    return result
+  } catch (err) {
+    // Past its last statement the transaction was committing: a lost connection leaves the outcome unknown.
+    throw counted && isDatabaseUnavailable(err) ? outcomeUnknown(err) : err
   } finally {
     if (counted) context!.committing--
   }

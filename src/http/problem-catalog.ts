@@ -60,7 +60,9 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   DATABASE_UNAVAILABLE: [503, 'The database is unavailable'],
   AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],
   OVERLOADED: [503, 'The service is overloaded'],
-  TIMED_OUT: [503, 'The request took too long']
+  TIMED_OUT: [503, 'The request took too long'],
+  OUTCOME_UNKNOWN: [503, 'The change may or may not have been saved'],
+  SAVED_ANSWER_LOST: [503, 'The change was saved, but its answer could not be made']
 }
 
 /** A failure of the HTTP layer itself (authentication, preconditions, rate limits), with the headers its answer needs. */

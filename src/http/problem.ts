@@ -20,7 +20,8 @@ const retryAfter: Partial<Record<ErrorCode, string>> = {
   DATABASE_UNAVAILABLE: '5',
   AUTH_UNAVAILABLE: '10',
   OVERLOADED: '5',
-  TIMED_OUT: '5'
+  TIMED_OUT: '5',
+  OUTCOME_UNKNOWN: '5'
 }
 
 export function problemBody (publicUrl: string, request: FastifyRequest, err: DomainError): Problem {
@@ -78,10 +79,15 @@ export function toDomainError (err: unknown): DomainError {
   return new DomainError('INTERNAL', 'something went wrong on our side; the request changed nothing', { cause: err })
 }
 
+/** The answer to a request whose work was saved but whose answer failed: read the resource, do not redo it. */
+export const savedAnswerLost = (cause?: unknown): DomainError => new DomainError('SAVED_ANSWER_LOST', 'your change was saved, but its answer could not be made: read the resource to see it (a retry with the same Idempotency-Key will not do it again)', { cause })
+
 /** One error handler and one not-found handler for the whole app: every error is problem+json. */
 export function registerProblemHandlers (app: FastifyInstance, publicUrl: string): void {
   app.setErrorHandler((err, request, reply) => {
-    const problem = toDomainError(err)
+    let problem = toDomainError(err)
+    // A failure after the request's work committed (building its answer, say) must not read as "nothing changed".
+    if (statusOf(problem.code) >= 500 && request.work?.committed && problem.code !== 'SAVED_ANSWER_LOST') problem = savedAnswerLost(problem)
     if (statusOf(problem.code) >= 500) {
       // Logged by type, codes and frames only (the `err` serializer, describeFailure): a query error's message carries its parameters.
       const log = { code: problem.code, err: problem.cause ?? err }

@@ -138,7 +138,8 @@ t.test('Idempotency-Key', async (t) => {
     const revision = async () => Number(String((await ctx.request({ method: 'GET', url: '/v1/me', token: alice })).headers.etag).replace(/\D/g, ''))
     const before = await revision()
     const lost = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
-    t.equal(lost.statusCode, 500, 'the answer was lost')
+    t.equal(lost.statusCode, 503, 'the answer was lost')
+    t.equal(problemOf(lost).code, 'saved-answer-lost', 'and it says the change was saved, not that nothing changed')
     t.equal(await revision(), before + 1, 'but the work was done')
     for (let i = 0; i < 3; i++) {
       const retry = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
