@@ -105,8 +105,11 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   // reads request.signal.)
   // The answer given at the deadline is true: the request is abandoned, and the transaction door
   // (db/transaction.ts) lets none of its work commit after that. A write already committing is waited for, once.
+  // On shutdown, the requests still running get half the grace period (SHUTDOWN_GRACE_MS), so they are finished
+  // or honestly abandoned, and the database closed, before it ends: SIGTERM exits 0, never cut short.
   app.decorateRequest('deadline', null)
   app.decorateRequest('work', null)
+  const running = new Map<FastifyRequest, () => void>()
   app.addHook('onRequest', (request, reply, done) => {
     const work = newWorkContext()
     request.work = work
@@ -123,9 +126,24 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
       else reply.send(work.committed ? savedAnswerLost() : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly'))
     }
     request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
+    running.set(request, expire)
     runInWorkContext(work, done)
   })
-  app.addHook('onResponse', (request, _reply, done) => { clearTimeout(request.deadline ?? undefined); done() })
+  app.addHook('onResponse', (request, _reply, done) => {
+    clearTimeout(request.deadline ?? undefined)
+    running.delete(request)
+    done()
+  })
+  // A client that went away: no answer will be sent, so the request is no longer tracked (its deadline still bounds its work).
+  app.addHook('onRequestAbort', (request, done) => { running.delete(request); done() })
+  app.addHook('preClose', (done) => {
+    const by = Math.min(config.requestTimeoutMs, config.shutdownGraceMs / 2)
+    for (const [request, expire] of running) {
+      clearTimeout(request.deadline ?? undefined)
+      request.deadline = setTimeout(expire, by).unref()
+    }
+    done()
+  })
 
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,

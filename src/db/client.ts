@@ -17,11 +17,12 @@ export interface Database {
   readonly kind: 'pglite' | 'postgres'
   /** Runs a raw statement and returns its rows, whichever driver is underneath. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>
+  /** Closes every connection; queries still running get up to `timeoutMs` (PostgreSQL) before they are cut. */
+  close(timeoutMs?: number): Promise<void>
   /** Applies pending migrations; safe to call from several instances at once. */
   migrate(): Promise<void>
   /** True when the database answers and every migration in migrations/ is applied. */
   ready(): Promise<boolean>
-  close(): Promise<void>
 }
 
 export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
@@ -104,7 +105,7 @@ export async function createDb (config: Config['database'], options: { holderUrl
         }
       },
       async ready () { return (await countApplied(database)) >= expected },
-      async close () { await client.end({ timeout: 5 }) }
+      async close (timeoutMs = 5000) { await client.end({ timeout: Math.max(0.1, timeoutMs / 1000) }) }
     }
     return database
   }
