@@ -5,7 +5,8 @@ import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
 import { DomainError } from '../errors.ts'
-import { ProblemError } from './problem-catalog.ts'
+import { problemBody, savedAnswerLost } from './problem.ts'
+import { ProblemError, statusOf } from './problem-catalog.ts'
 import { commitWith } from '../db/transaction.ts'
 import * as repo from '../idempotency/idempotency.repo.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
@@ -34,7 +35,7 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * is stored as its SHA-256, and the response is sealed with AES-256-GCM under a
  * key derived (HKDF) from the Idempotency-Key itself, which only the client has.
  */
-async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date, config: { requestTimeoutMs: number } }): Promise<void> {
+async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date, config: { requestTimeoutMs: number, publicUrl: string } }): Promise<void> {
   const { db } = deps
   // How long a running request holds its key: twice the request timeout, so only a dead process loses it
   // (the handler timer abandons any request long before), and a retry after a crash waits no longer than that.
@@ -114,15 +115,31 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
           const v = reply.getHeader(h)
           if (v !== undefined) headers[h] = String(v)
         }
-        await repo.recordAnswer(db, held.id, { statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
+        try {
+          await repo.recordAnswer(db, held.id, { statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
+        } catch (err) {
+          // The answer could not be kept for retries (the database went away after the work): sending it now
+          // would promise a replay nobody can give. A retry learns the work was done (409 idempotent-request-done),
+          // or runs if nothing committed; this answer says the same.
+          request.log.warn({ err }, 'could not record the idempotent response')
+          // Best effort: end the claim's lease now, so a retry does not wait for it to learn what happened.
+          await repo.releaseKey(db, held.id, deps.now()).catch(() => {})
+          return answerInstead(request, reply, request.work?.committed ? savedAnswerLost(err) : new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err }))
+        }
       }
     } catch (err) {
-      // The work is done and answered; if the record is lost, a retry within the lease gets 409, one after it
-      // learns the work was done (the claim was marked in the work's transaction), or runs if nothing committed.
-      request.log.warn({ err }, 'could not record the idempotent response')
+      // Releasing a claim failed: a retry within the lease gets 409, one after it runs (or learns the work was done).
+      request.log.warn({ err }, 'could not release the idempotency key')
     }
     return payload
   })
+
+  /** Replaces the answer about to be sent by a problem (from onSend: nothing has been written yet). */
+  function answerInstead (request: FastifyRequest, reply: FastifyReply, problem: DomainError): string {
+    for (const h of ['location', 'etag', 'content-length']) reply.removeHeader(h)
+    reply.code(statusOf(problem.code)).header('content-type', 'application/problem+json').header('retry-after', '5')
+    return JSON.stringify(problemBody(deps.config.publicUrl, request, problem))
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { z } from 'zod'
 import { callerOf, secured } from '../../src/http/auth.ts'
@@ -148,6 +149,23 @@ t.test('Idempotency-Key', async (t) => {
     }
     t.equal(await revision(), before + 1, 'and it was not done again')
     isProblem(t, await post(alice, key, { displayName: 'L2', outcome: 'lost' }), 422, 'idempotency-key-reused', 'another body under that key')
+  })
+
+  t.test('an answer that cannot be kept for retries is not sent as a success (class: a replay promised and not given)', async (t) => {
+    const dana = await ctx.token('dana-record')
+    const key = randomUUID()
+    await ctx.database.rows(sql.raw(`create function refuse_done() returns trigger language plpgsql as $$ begin raise exception using message = 'stand-in for a database gone after the commit', errcode = '08006'; end $$`))
+    await ctx.database.rows(sql.raw(`create trigger refuse_done before update on idempotency_keys for each row when (new.state = 'done') execute function refuse_done()`))
+    const first = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
+    await ctx.database.rows(sql.raw('drop trigger refuse_done on idempotency_keys'))
+    await ctx.database.rows(sql.raw('drop function refuse_done()'))
+    t.equal(first.statusCode, 503, 'not a 201 nobody could replay')
+    t.equal(problemOf(first).code, 'saved-answer-lost', 'it says the change was saved')
+    t.notOk(first.headers.location, 'and names no resource')
+    const retry = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
+    t.equal(problemOf(retry).code, 'idempotent-request-done', 'the retry learns it was done')
+    const mine = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: dana })).json().items
+    t.equal(mine.filter((p: { name: string }) => p.name === 'Kept once').length, 1, 'and it was done once')
   })
 
   t.test('a request that failed validation claims nothing', async (t) => {
