@@ -26,9 +26,11 @@ import { auditRoutes } from './audit/audit.routes.ts'
 import { calendarRoutes } from './calendar/calendar.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
+import { membershipRoutes } from './orchestration/membership.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
 import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { userRoutes } from './users/user.routes.ts'
+import { ensureUser } from './users/user.service.ts'
 
 export const BODY_LIMIT = 64 * 1024
 export const API_VERSION = '0.1.0'
@@ -194,7 +196,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, persistAuthorization: false } })
 
-  await app.register(authentication, deps)
+  await app.register(authentication, { ...deps, provision: async (principal) => (await ensureUser(deps, principal)).id })
   await app.register(rateLimit, {
     global: true,
     hook: 'preValidation',
@@ -217,6 +219,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   await app.register(userRoutes, { deps })
   await app.register(partnershipRoutes, { deps })
   await app.register(invitationRoutes, { deps })
+  await app.register(membershipRoutes, { deps })
   await app.register(agreementRoutes, { deps })
   await app.register(versionRoutes, { deps })
   await app.register(signatureRoutes, { deps })

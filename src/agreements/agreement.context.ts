@@ -1,7 +1,6 @@
 import type { DbOrTx } from '../db/client.ts'
 import { DomainError } from '../errors.ts'
 import { beginPartnerWrite, requireMembership } from '../partnerships/membership.service.ts'
-import * as partnershipRepo from '../partnerships/partnership.repo.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, VersionRow } from './agreement.sql.ts'
@@ -29,11 +28,6 @@ export async function lockVersion (tx: DbOrTx, agreementId: string, number: numb
   const version = await repo.findVersion(tx, agreementId, number, true)
   if (!version) throw noSuchVersion()
   return version
-}
-
-/** The current partners, who sign what is proposed now. */
-export async function currentPartners (tx: DbOrTx, partnershipId: string): Promise<string[]> {
-  return (await partnershipRepo.listCurrentMembers(tx, [partnershipId])).filter((m) => m.role === 'partner').map((m) => m.userId)
 }
 
 /** Clauses may name only current partners in `appliesTo`. */

@@ -1,4 +1,4 @@
-import { appendEvent } from '../audit/audit.service.ts'
+import { appendEvent } from '../audit/append.service.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { newId } from '../db/columns.ts'

@@ -1,4 +1,4 @@
-import { appendEvent } from '../audit/audit.service.ts'
+import { appendEvent } from '../audit/append.service.ts'
 import { hashEvent } from '../audit/event.rules.ts'
 import type { EventRow } from '../audit/event.sql.ts'
 import type { DbOrTx } from '../db/client.ts'

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
-import { decodeCursor, pageOf } from '../http/pagination.ts'
+import { decodeCursor, encodeCursor, pageOf } from '../http/pagination.ts'
 import { authProblems, pgInt } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import { EventSchema, EventsQuerySchema, VerificationSchema } from './audit.schemas.ts'
@@ -17,9 +17,10 @@ export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { 
   }, async (request, reply) => {
     const fromCursor = decodeCursor(request.query.cursor, AfterSeqCursor)
     const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
-    const body = await listEventsJson(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit })
-    // Already JSON (rendered by the database to the response schema): a string with a JSON type is sent as is.
-    return reply.type('application/json; charset=utf-8').send(body as unknown as z.infer<ReturnType<typeof pageOf<typeof EventSchema>>>)
+    const page = await listEventsJson(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit })
+    const nextCursor = page.after === null ? null : encodeCursor({ seq: page.after })
+    // Already JSON (the items rendered by the database to the response schema): a string with a JSON type is sent as is.
+    return reply.type('application/json; charset=utf-8').send(`{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}` as unknown as z.infer<ReturnType<typeof pageOf<typeof EventSchema>>>)
   })
 
   app.get('/v1/partnerships/:pid/audit/verify', {

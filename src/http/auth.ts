@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { Deps } from '../deps.ts'
-import { ensureUser } from '../users/user.service.ts'
 import type { Principal } from './authenticator.ts'
 import { DomainError } from '../errors.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
@@ -53,7 +52,11 @@ const USER_CACHE_SIZE = 50_000
 
 const FAILURE_WINDOW_MS = 60_000
 
-async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'db' | 'now' | 'config'>): Promise<void> {
+/**
+ * `provision` turns a verified principal into the Accord user id it speaks for
+ * (creating the user on first sight): the users capability's business, passed in by app.ts.
+ */
+async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'config'> & { provision: (principal: Principal) => Promise<string> }): Promise<void> {
   app.decorateRequest('caller', null)
   // Failed authentications per client address in a fixed one-minute window. The per-caller rate limit runs after
   // authentication (it is keyed by user), so without this a client could try tokens as fast as it can send them.
@@ -106,7 +109,7 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     const identity = `${principal.issuer}\n${principal.subject}`
     let userId = userIds.get(identity)
     if (userId === undefined) {
-      userId = (await ensureUser(deps, principal)).id
+      userId = await deps.provision(principal)
       if (userIds.size >= USER_CACHE_SIZE) userIds.delete(userIds.keys().next().value!)
       userIds.set(identity, userId)
     }

@@ -5,8 +5,8 @@ import { callerOf, secured } from '../http/auth.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
-import { AcceptedInvitationSchema, AcceptInvitationSchema, CreatedInvitationSchema, CreateInvitationSchema, InvitationParamsSchema, InvitationSchema, toInvitation } from './invitation.schemas.ts'
-import { acceptInvitation, approveInvitation, createInvitation, getInvitation, listInvitations, revokeInvitation } from './invitation.service.ts'
+import { CreatedInvitationSchema, CreateInvitationSchema, InvitationParamsSchema, InvitationSchema, toInvitation } from './invitation.schemas.ts'
+import { approveInvitation, createInvitation, getInvitation, listInvitations, revokeInvitation } from './invitation.service.ts'
 
 const tags = ['invitations']
 const AfterIdCursor = z.object({ id: z.uuid() })
@@ -47,12 +47,5 @@ export const invitationRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
   }, async (request, reply) => {
     const view = await approveInvitation(deps, { partnershipId: request.params.pid, invitationId: request.params.iid, userId: callerOf(request).userId })
     return reply.code(201).header('location', at(request.params.pid, view.invitation.id)).send(toInvitation(view))
-  })
-
-  app.post('/v1/invitations/accept', {
-    schema: { summary: 'Join a partnership with an invitation token', operationId: 'acceptInvitation', tags, security: secured('partnerships:write'), body: AcceptInvitationSchema, response: { 201: AcceptedInvitationSchema, ...authProblems, ...problems(409, 410, 413, 415, 422) } }
-  }, async (request, reply) => {
-    const joined = await acceptInvitation(deps, { token: request.body.token, userId: callerOf(request).userId })
-    return reply.code(201).header('location', `/v1/partnerships/${joined.partnershipId}`).send(joined)
   })
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { voidOpenProposals } from '../agreements/partner-change.ts'
-import { appendEvent } from '../audit/audit.service.ts'
+import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
 import type { Deps } from '../deps.ts'
@@ -8,7 +7,7 @@ import { DomainError } from '../errors.ts'
 import { secretHash } from '../lib/hash.ts'
 import { beginPartnerWrite, requireMembership } from '../partnerships/membership.service.ts'
 import * as partnershipRepo from '../partnerships/partnership.repo.ts'
-import type { Role } from '../partnerships/partnership.sql.ts'
+import type { PartnershipRow, Role } from '../partnerships/partnership.sql.ts'
 import * as repo from './invitation.repo.ts'
 import { DEFAULT_TTL_MS, hasRoom, invitationStatus, LIMITS, MAX_TTL_MS, mayInvite, pendingApprovals } from './invitation.rules.ts'
 import type { InvitationRow } from './invitation.sql.ts'
@@ -113,37 +112,38 @@ export async function approveInvitation (deps: Pick<Deps, 'db' | 'now'>, input: 
 }
 
 /**
- * Joins a partnership with an invitation token. Unknown token: 404; used,
- * revoked or expired: 410; an observer not yet approved by every current
- * partner: 409; already a member, a full role or a dissolved partnership: 409.
+ * Redeems an invitation for `userId` inside the transaction that admits them
+ * (the caller holds the partnership lock and passes its current members).
+ * Used, revoked or expired: 410; an inviter who is no longer a partner: 410
+ * (nobody returns on their own invitation); a dissolved partnership, an
+ * existing member, an observer not approved by every current partner, or a
+ * full role: 409. Marks it accepted and returns the role it grants.
  */
-export async function acceptInvitation (deps: Pick<Deps, 'db' | 'now'>, input: { token: string, userId: string }): Promise<{ partnershipId: string, role: Role }> {
-  const found = await repo.findInvitationByTokenHash(deps.db, secretHash(input.token))
+export async function redeemInvitation (tx: DbOrTx, now: Date, input: { partnership: PartnershipRow, members: Array<{ userId: string, role: Role }>, invitationId: string, userId: string }): Promise<Role> {
+  const { partnership, members } = input
+  const invitation = (await repo.findInvitation(tx, partnership.id, input.invitationId, true))!
+  const status = invitationStatus(invitation, now)
+  if (status === 'accepted') throw new DomainError('INVITATION_USED', 'this invitation was already used')
+  if (status === 'revoked') throw new DomainError('INVITATION_REVOKED', 'this invitation was revoked')
+  if (status === 'expired') throw new DomainError('INVITATION_EXPIRED', 'this invitation has expired; ask for a new one')
+  if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved')
+  // Nobody comes back on their own invitation: leaving revokes it, and this catches any that slipped through.
+  if (!members.some((m) => m.userId === invitation.createdBy && m.role === 'partner')) throw new DomainError('INVITATION_REVOKED', 'the partner who invited you is no longer a member; ask a current partner for a new invitation')
+  if (members.some((m) => m.userId === input.userId)) throw new DomainError('ALREADY_MEMBER', 'you are already a member of this partnership')
+  const role = invitation.role as Role
+  const approvals = await repo.listApprovals(tx, [invitation.id])
+  const missing = pendingApprovals(invitation, members.filter((m) => m.role === 'partner').map((m) => m.userId), approvals.map((a) => a.userId))
+  if (missing.length > 0) throw new DomainError('INVITATION_NOT_APPROVED', `${missing.length} partner(s) have not approved this observer yet`)
+  if (!hasRoom(role, members.filter((m) => m.role === role).length)) throw new DomainError('PARTNERSHIP_FULL', `a partnership has at most ${LIMITS[role]} ${role}s`)
+  await repo.updateInvitation(tx, invitation.id, { status: 'accepted', acceptedBy: input.userId, acceptedAt: now })
+  return role
+}
+
+/** The invitation a token names, wherever it is (404 for an unknown token). */
+export async function findInvitationByToken (deps: Pick<Deps, 'db'>, token: string): Promise<InvitationRow> {
+  const found = await repo.findInvitationByTokenHash(deps.db, secretHash(token))
   if (!found) throw noSuchInvitation()
-  return transaction(deps.db, async (tx) => {
-    const partnership = (await partnershipRepo.lockPartnership(tx, found.partnershipId))!
-    const invitation = (await repo.findInvitation(tx, found.partnershipId, found.id, true))!
-    const now = deps.now()
-    const status = invitationStatus(invitation, now)
-    if (status === 'accepted') throw new DomainError('INVITATION_USED', 'this invitation was already used')
-    if (status === 'revoked') throw new DomainError('INVITATION_REVOKED', 'this invitation was revoked')
-    if (status === 'expired') throw new DomainError('INVITATION_EXPIRED', 'this invitation has expired; ask for a new one')
-    if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved')
-    const members = await partnershipRepo.listCurrentMembers(tx, [partnership.id])
-    // Nobody comes back on their own invitation: leaving revokes it, and this catches any that slipped through.
-    if (!members.some((m) => m.userId === invitation.createdBy && m.role === 'partner')) throw new DomainError('INVITATION_REVOKED', 'the partner who invited you is no longer a member; ask a current partner for a new invitation')
-    if (members.some((m) => m.userId === input.userId)) throw new DomainError('ALREADY_MEMBER', 'you are already a member of this partnership')
-    const role = invitation.role as Role
-    const approvals = await repo.listApprovals(tx, [invitation.id])
-    const missing = pendingApprovals(invitation, members.filter((m) => m.role === 'partner').map((m) => m.userId), approvals.map((a) => a.userId))
-    if (missing.length > 0) throw new DomainError('INVITATION_NOT_APPROVED', `${missing.length} partner(s) have not approved this observer yet`)
-    if (!hasRoom(role, members.filter((m) => m.role === role).length)) throw new DomainError('PARTNERSHIP_FULL', `a partnership has at most ${LIMITS[role]} ${role}s`)
-    await partnershipRepo.insertMembership(tx, { partnershipId: partnership.id, userId: input.userId, role, joinedAt: now })
-    await repo.updateInvitation(tx, invitation.id, { status: 'accepted', acceptedBy: input.userId, acceptedAt: now })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'member.joined', actorId: input.userId, subject: { type: 'user', id: input.userId }, data: { role, invitationId: invitation.id } })
-    if (role === 'partner') await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-joined' })
-    return { partnershipId: partnership.id, role }
-  })
+  return found
 }
 
 /**

@@ -16,6 +16,16 @@ export async function lockPartnership (db: DbOrTx, id: string): Promise<Partners
   return row
 }
 
+/**
+ * The partnership's row lock, or undefined at once when someone holds it (the
+ * scheduler: SKIP LOCKED never waits, so instances spread over the work instead
+ * of queueing on it; partnership first, like every write, so no deadlock).
+ */
+export async function tryLockPartnership (db: DbOrTx, id: string): Promise<PartnershipRow | undefined> {
+  const [row] = await db.select().from(partnerships).where(eq(partnerships.id, id)).for('update', { skipLocked: true }).limit(1)
+  return row
+}
+
 export async function findPartnership (db: DbOrTx, id: string): Promise<PartnershipRow | undefined> {
   const [row] = await db.select().from(partnerships).where(eq(partnerships.id, id)).limit(1)
   return row

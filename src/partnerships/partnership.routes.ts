@@ -5,7 +5,6 @@ import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
 import { authProblems, IfMatchHeaders, problems } from '../http/schemas.ts'
-import { leavePartnership } from './leave.service.ts'
 import { CreatePartnershipSchema, MemberSchema, PartnershipParamsSchema, PartnershipSchema, toMember, toPartnership, UpdatePartnershipSchema } from './partnership.schemas.ts'
 import { createPartnership, getPartnership, listMembers, listPartnerships, updatePartnership } from './partnership.service.ts'
 
@@ -48,12 +47,5 @@ export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
   }, async (request) => {
     const members = await listMembers(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
     return { items: members.map(toMember), nextCursor: null }
-  })
-
-  app.delete('/v1/partnerships/:pid/members/me', {
-    schema: { summary: 'Leave the partnership (always allowed; access ends at once)', operationId: 'leavePartnership', tags, security: secured('partnerships:write'), params: PartnershipParamsSchema, response: { 204: z.undefined().describe('You left'), ...authProblems } }
-  }, async (request, reply) => {
-    await leavePartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
-    return reply.code(204).send()
   })
 }

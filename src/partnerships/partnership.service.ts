@@ -1,4 +1,4 @@
-import { appendEvent } from '../audit/audit.service.ts'
+import { appendEvent } from '../audit/append.service.ts'
 import { newId } from '../db/columns.ts'
 import type { Deps } from '../deps.ts'
 import type { Precondition } from '../http/etag.ts'

@@ -1,4 +1,4 @@
-import { appendEvent } from '../audit/audit.service.ts'
+import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import * as repo from './agreement.repo.ts'
 
