@@ -1,4 +1,4 @@
-import { type AgreementBodies, agreementBodies } from './agreements/agreement.cache.ts'
+import { type AgreementBodies, agreementBodies } from './agreements/agreement.render.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'

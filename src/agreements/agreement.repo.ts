@@ -1,8 +1,8 @@
 import { and, asc, eq, gt, inArray, isNull, or, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { execute, isoText, prepared } from '../db/prepared.ts'
+import { prepared } from '../db/driver.ts'
 import { memberships } from '../partnerships/partnership.sql.ts'
-import { type AgreementRow, agreements, agreementVersions, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
+import { type AgreementRow, agreements, agreementVersions, inRevisionSql, type SignatureRow, signatures, type VersionRow } from './agreement.sql.ts'
 
 export async function insertAgreement (db: DbOrTx, row: typeof agreements.$inferInsert): Promise<AgreementRow> {
   const [created] = await db.insert(agreements).values(row).returning()
@@ -21,11 +21,11 @@ export async function updateAgreement (db: DbOrTx, id: string, patch: Partial<Om
   return row!
 }
 
-/** `in_revision` is derived, so the status filter is expressed over the stored columns. */
+/** `in_revision` is derived, so the status filter is expressed over the stored columns (the rule: inRevisionSql). */
 export function statusFilter (status: string): SQL | undefined {
   switch (status) {
-    case 'in_revision': return sql`${agreements.lifecycle} = 'active' and (${agreements.openProposal} is not null or ${agreements.revisionRequested})`
-    case 'active': return sql`${agreements.lifecycle} = 'active' and ${agreements.openProposal} is null and not ${agreements.revisionRequested}`
+    case 'in_revision': return sql.raw(inRevisionSql('agreements'))
+    case 'active': return sql.raw(`agreements.lifecycle = 'active' and not (${inRevisionSql('agreements')})`)
     default: return eq(agreements.lifecycle, status)
   }
 }
@@ -122,49 +122,4 @@ export async function findAgreementDetailForMember (db: DbOrTx, partnershipId: s
     if (r.s) entry.signatures.push(r.s)
   }
   return { agreement: rows[0]!.a, versions: [...versions.values()] }
-}
-
-const iso = isoText
-
-const versionJson = (v: string) => `(select json_build_object(
-    'agreementId', ${v}.agreement_id, 'number', ${v}.number, 'kind', ${v}.kind, 'status', ${v}.status, 'content', ${v}.content,
-    'contentHash', ${v}.content_hash, 'previousHash', ${v}.previous_hash, 'basedOn', ${v}.based_on, 'authorId', ${v}.author_id,
-    'requiredSigners', ${v}.required_signers,
-    'signatures', coalesce((select json_agg(json_build_object('signerId', s.signer_id, 'versionNumber', ${v}.number, 'contentHash', s.content_hash,
-        'signedAt', ${iso('s.signed_at')}, 'receipt', s.receipt, 'revokedAt', null) order by s.signed_at, s.id)
-      from signatures s where s.version_id = ${v}.id and s.revoked_at is null), '[]'::json),
-    'declineReason', ${v}.decline_reason, 'createdAt', ${iso(`${v}.created_at`)}, 'proposedAt', ${iso(`${v}.proposed_at`)},
-    'activatedAt', ${iso(`${v}.activated_at`)}, 'closedAt', ${iso(`${v}.closed_at`)})`
-
-/**
- * GET agreement rendered by PostgreSQL: the JSON body (the AgreementDetail
- * schema, field for field what `toAgreementDetail` gives; a test holds the two
- * equal) and the ETag version, only for a current member, in one statement. The
- * hottest read of the API skips row decoding, Date objects and re-serialization.
- */
-export const AGREEMENT_DETAIL_JSON = `select a.version, json_build_object(
-    'id', a.id, 'partnershipId', a.partnership_id, 'title', a.title, 'category', a.category,
-    'status', case when a.lifecycle = 'active' and (a.open_proposal is not null or a.revision_requested) then 'in_revision' else a.lifecycle end,
-    'activeVersion', a.active_version, 'openProposal', a.open_proposal, 'nextReviewAt', ${iso('a.next_review_at')},
-    'createdBy', a.created_by, 'createdAt', ${iso('a.created_at')}, 'updatedAt', ${iso('a.updated_at')},
-    'active', ${versionJson('va')} from agreement_versions va where va.agreement_id = a.id and va.number = a.active_version),
-    'proposal', ${versionJson('vp')} from agreement_versions vp where vp.agreement_id = a.id and vp.number = a.open_proposal)
-  )::text as body
-  from agreements a
-  join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
-  where a.id = $2 and a.partnership_id = $1`
-
-export const AGREEMENT_VERSION_FOR_MEMBER = `select a.version from agreements a
-  join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
-  where a.id = $2 and a.partnership_id = $1`
-
-/** The agreement's ETag version, only for a current member: what validates a rendered body kept in memory. */
-export async function agreementVersionForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<number | undefined> {
-  const [row] = await execute(db, AGREEMENT_VERSION_FOR_MEMBER, [partnershipId, agreementId, userId])
-  return row === undefined ? undefined : Number(row.version)
-}
-
-export async function renderAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ version: number, body: string } | undefined> {
-  const [row] = await execute(db, AGREEMENT_DETAIL_JSON, [partnershipId, agreementId, userId])
-  return row === undefined ? undefined : { version: Number(row.version), body: row.body as string }
 }

@@ -2,6 +2,7 @@ import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
 import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement.context.ts'
+import * as render from './agreement.render.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import { diffContent, type VersionDiff } from './diff.rules.ts'
@@ -40,11 +41,11 @@ export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnership
 export async function getAgreementJson (deps: Pick<Deps, 'db' | 'agreementBodies'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ version: number, body: string }> {
   const cached = deps.agreementBodies?.get(input.agreementId)
   if (cached !== undefined && cached.partnershipId === input.partnershipId) {
-    const version = await repo.agreementVersionForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+    const version = await render.agreementVersionForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
     if (version === undefined) return notFound(deps, input)
     if (version === cached.version) return cached
   }
-  const found = await repo.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+  const found = await render.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
   if (!found) return notFound(deps, input)
   deps.agreementBodies?.set(input.agreementId, { partnershipId: input.partnershipId, ...found })
   return found

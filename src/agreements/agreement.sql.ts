@@ -77,6 +77,13 @@ export const signatures = pgTable('signatures', {
   index('signatures_version_idx').on(t.versionId)
 ])
 
+/**
+ * The SQL of the derived status `in_revision` over an agreements row aliased `a`: active, with an open proposal
+ * or a review that asked to revise. Its TypeScript twin is agreementStatus (version.rules.ts); the rendering
+ * test holds the two equal.
+ */
+export const inRevisionSql = (a: string): string => `${a}.lifecycle = 'active' and (${a}.open_proposal is not null or ${a}.revision_requested)`
+
 export type AgreementRow = typeof agreements.$inferSelect
 export type VersionRow = typeof agreementVersions.$inferSelect
 export type SignatureRow = typeof signatures.$inferSelect

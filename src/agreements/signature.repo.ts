@@ -1,9 +1,10 @@
 // The sign-off's reads and writes: the busiest write of the API, one statement each way (see signature.service.ts).
 import { type Column, getTableColumns, type Table } from 'drizzle-orm'
+import { toSnakeCase } from 'drizzle-orm/casing'
 import type { EventRow } from '../audit/event.sql.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { Batcher } from '../db/batch.ts'
-import { execute } from '../db/prepared.ts'
+import { execute } from '../db/driver.ts'
 import { type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import { type AgreementRow, agreements, agreementVersions, type SignatureRow, type VersionRow } from './agreement.sql.ts'
 
@@ -21,7 +22,8 @@ export interface ForSigning {
   last: { seq: number, hash: string } | null
 }
 
-type SigningKey = { partnershipId: string, agreementId: string, number: number, userId: string }
+/** Which version a partner signs: the partnership, agreement and version number, and the signer. */
+type SignatureTarget = { partnershipId: string, agreementId: string, number: number, userId: string }
 
 // Each key drives its own index probes (the lateral subquery is not flattened, so the planner cannot trade them
 // for a scan of partnerships); `i` ties each row back to its key. Locked, it also takes the agreement and version
@@ -42,7 +44,7 @@ const READ_FOR_SIGNING = signingRead(false)
 const LOCK_FOR_SIGNING = signingRead(true)
 
 /** Runs a signing read for `keys`: each key's answer, in order (undefined where nothing matched). */
-async function readSigning (db: DbOrTx, text: string, keys: SigningKey[]): Promise<Array<ForSigning | undefined>> {
+async function readSigning (db: DbOrTx, text: string, keys: SignatureTarget[]): Promise<Array<ForSigning | undefined>> {
   const rows = await execute(db, text, [JSON.stringify(keys.map((k, i) => ({ i, pid: k.partnershipId, aid: k.agreementId, n: k.number, uid: k.userId })))])
   const found: Array<ForSigning | undefined> = keys.map(() => undefined)
   for (const r of rows) {
@@ -67,7 +69,8 @@ const jsonColumns = new Map<Table, Array<[key: string, name: string, column: Col
 function fromJson<T extends Table> (table: T, json: unknown): T['$inferSelect'] {
   let columns = jsonColumns.get(table)
   if (columns === undefined) {
-    columns = Object.entries(getTableColumns(table)).map(([key, column]) => [key, key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), column])
+    // The column names drizzle itself gives these keys under `casing: 'snake_case'`.
+    columns = Object.entries(getTableColumns(table)).map(([key, column]) => [key, toSnakeCase(key), column])
     jsonColumns.set(table, columns)
   }
   const record = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>
@@ -79,7 +82,7 @@ function fromJson<T extends Table> (table: T, json: unknown): T['$inferSelect'] 
   return row as T['$inferSelect']
 }
 
-const readers = new WeakMap<object, Batcher<SigningKey, ForSigning | undefined>>()
+const readers = new WeakMap<object, Batcher<SignatureTarget, ForSigning | undefined>>()
 
 /**
  * Everything a signature needs, read without locks from one snapshot: for the
@@ -88,7 +91,7 @@ const readers = new WeakMap<object, Batcher<SigningKey, ForSigning | undefined>>
  * exist there or the caller is not a current member. Reads that arrive while
  * others are running are then made together, in one statement.
  */
-export function readForSigning (db: DbOrTx, input: SigningKey): Promise<ForSigning | undefined> {
+export function readForSigning (db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
   let reader = readers.get(db)
   if (reader === undefined) {
     readers.set(db, reader = new Batcher({
@@ -103,7 +106,7 @@ export function readForSigning (db: DbOrTx, input: SigningKey): Promise<ForSigni
  * already holds the partnership lock (so what it reads cannot change before
  * its transaction ends: every writer of a partnership takes that lock first).
  */
-export async function lockVersionForSigning (db: DbOrTx, input: SigningKey): Promise<ForSigning | undefined> {
+export async function lockVersionForSigning (db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
   const [found] = await readSigning(db, LOCK_FOR_SIGNING, [input])
   return found
 }

@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
+import { renderEventsPage } from './event.render.ts'
 import * as repo from './event.repo.ts'
 import { type ChainBreak, type EventView, findChainBreak, toEventView } from './event.rules.ts'
 
@@ -15,7 +16,7 @@ export async function listEvents (deps: Pick<Deps, 'db'>, input: { partnershipId
  * `after` the seq to continue after when more events follow (else null).
  */
 export async function listEventsJson (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, afterSeq: number, limit: number }): Promise<{ items: string, after: number | null }> {
-  const page = await repo.renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
+  const page = await renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
   if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId) // throws the usual 404
   return { items: page.items, after: page.more ? page.lastSeq : null }
 }

@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm'
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { type SQL, sql } from 'drizzle-orm'
 import type { Config } from '../config.ts'
 import { lockDataDir } from './data-dir-lock.ts'
+import { preparedByDefault } from './driver.ts'
 import * as schema from './schema.ts'
 
-export type Schema = typeof schema
-/** One database type for both drivers: the code never knows which one it runs on. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>
-export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
-export type DbOrTx = Db | Tx
+import type { Db } from './handles.ts'
+
+export type { Db, DbOrTx, Schema, Tx } from './handles.ts'
 
 export interface Database {
   readonly db: Db
@@ -41,25 +39,6 @@ function rowsOf<T> (result: unknown): T[] {
 async function countApplied (database: Pick<Database, 'rows'>): Promise<number> {
   const [row] = await database.rows<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)
   return row?.n ?? 0
-}
-
-/**
- * drizzle runs an unnamed query through postgres.js `unsafe(…, { prepare: false })`,
- * and postgres.js then sends Parse+Describe and waits before Bind+Execute: two
- * round trips, and a parse and plan on the server, for every query. Giving every
- * query a (postgres.js-generated) name makes it a cached prepared statement per
- * connection: one round trip. Off with DATABASE_PREPARE=false (old PgBouncer).
- */
-let patched = false
-async function preparedByDefault (): Promise<void> {
-  if (patched) return
-  const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
-  const proto = PostgresJsSession.prototype as unknown as { prepareQuery: (...args: unknown[]) => unknown }
-  const original = proto.prepareQuery
-  proto.prepareQuery = function (this: unknown, query: unknown, fields: unknown, name: unknown, ...rest: unknown[]) {
-    return original.call(this, query, fields, name ?? '', ...rest)
-  }
-  patched = true
 }
 
 /**

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { prepared } from '../db/prepared.ts'
+import { prepared } from '../db/driver.ts'
 import { users } from '../users/user.sql.ts'
 import { type MembershipRow, memberships, type PartnershipRow, partnerships, type Role } from './partnership.sql.ts'
 

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { prepared } from '../db/prepared.ts'
+import { prepared } from '../db/driver.ts'
 import { type UserRow, users } from './user.sql.ts'
 
 export async function findUserByIdentity (db: DbOrTx, issuer: string, subject: string): Promise<UserRow | undefined> {

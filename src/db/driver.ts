@@ -1,4 +1,7 @@
-import type { DbOrTx } from './client.ts'
+// The one door below drizzle. Everything here reaches into drizzle's or a driver's internals for a measured gain
+// (bench/README.md); test/db/driver.test.ts fails when drizzle or a driver changes under it. Queries go through
+// drizzle everywhere else; raw SQL text only through execute(), from *.render.ts and signature.repo.ts.
+import type { DbOrTx } from './handles.ts'
 
 /** What drizzle keeps on every database and transaction handle: its session and, on that, the driver client. */
 interface Handle { session: { client: DriverClient } }
@@ -8,6 +11,25 @@ interface DriverClient {
   options?: { prepare?: boolean }
   /** PGlite (instance or transaction) */
   query?: (text: string, params: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>
+}
+
+/**
+ * drizzle runs an unnamed query through postgres.js `unsafe(…, { prepare: false })`,
+ * and postgres.js then sends Parse+Describe and waits before Bind+Execute: two
+ * round trips, and a parse and plan on the server, for every query. Giving every
+ * query a (postgres.js-generated) name makes it a cached prepared statement per
+ * connection: one round trip. Off with DATABASE_PREPARE=false (old PgBouncer).
+ */
+let patched = false
+export async function preparedByDefault (): Promise<void> {
+  if (patched) return
+  const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
+  const proto = PostgresJsSession.prototype as unknown as { prepareQuery: (...args: unknown[]) => unknown }
+  const original = proto.prepareQuery
+  proto.prepareQuery = function (this: unknown, query: unknown, fields: unknown, name: unknown, ...rest: unknown[]) {
+    return original.call(this, query, fields, name ?? '', ...rest)
+  }
+  patched = true
 }
 
 const clientOf = (handle: DbOrTx): DriverClient => (handle as unknown as Handle).session.client
