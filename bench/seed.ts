@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { nextOccurrence } from '../src/agreements/cadence.rules.ts'
 import type { TermsContent } from '../src/agreements/content.schemas.ts'
-import { RECEIPT_TYP } from '../src/agreements/signing.ts'
+import { RECEIPT_TYP } from '../src/agreements/signature.rules.ts'
 import { contentHashOf } from '../src/agreements/version.rules.ts'
-import { hashEvent } from '../src/audit/event.rules.ts'
+import { chainEvents } from '../src/audit/event.rules.ts'
 import { newId } from '../src/db/columns.ts'
 import type { ServiceKeys } from '../src/keys/key.service.ts'
 
@@ -47,14 +47,12 @@ export async function seed (sql: Sql, keys: ServiceKeys, opts: { issuer: string,
       for (const [id, sub, name] of [[alice, aSub, 'Alice'], [bob, bSub, 'Bob']] as const) users.push({ id, issuer: opts.issuer, subject: sub, display_name: name, timezone: 'Europe/Paris', version: 1, created_at: now, updated_at: now })
       partnerships.push({ id: pid, name: `Bench ${i}`, timezone: 'Europe/Paris', status: 'active', version: 1, created_at: now, updated_at: now })
       memberships.push({ id: newId(), partnership_id: pid, user_id: alice, role: 'partner', joined_at: now }, { id: newId(), partnership_id: pid, user_id: bob, role: 'partner', joined_at: now })
-      let seq = 0
-      let prev: string | null = null
+      // Chained exactly as the API chains them (chainEvents), one at a time after the head so far.
+      let head: { seq: number, hash: string } | null = null
       const event = (type: string, actor: string, subject: { type: string, id: string }, data: Record<string, unknown>) => {
-        seq++
-        const base = { seq, partnershipId: pid, type, actorId: actor, subject, data, at: now.toISOString(), prevHash: prev }
-        const hash = hashEvent(base)
-        events.push({ partnership_id: pid, seq, type, actor_id: actor, subject_type: subject.type, subject_id: subject.id, data: sql.json(data as never), at: now, prev_hash: prev, hash })
-        prev = hash
+        const [e] = chainEvents(head, [{ partnershipId: pid, type, actorId: actor, subject, data }], now)
+        events.push({ partnership_id: pid, seq: e!.seq, type, actor_id: actor, subject_type: subject.type, subject_id: subject.id, data: sql.json(data as never), at: now, prev_hash: e!.prevHash, hash: e!.hash })
+        head = { seq: e!.seq, hash: e!.hash }
       }
       event('partnership.created', alice, { type: 'partnership', id: pid }, { name: `Bench ${i}`, timezone: 'Europe/Paris' })
       event('member.joined', alice, { type: 'user', id: alice }, { role: 'partner' })

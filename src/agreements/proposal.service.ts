@@ -10,7 +10,7 @@ import { assertAppliesToPartners, beginAgreementWrite, lockVersion } from './agr
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, VersionRow } from './agreement.sql.ts'
 import type { TermsContent, VersionContent } from './content.schemas.ts'
-import { recordSignature } from './signing.ts'
+import { recordSignature } from './signature.service.ts'
 import { assertOpenForProposals, contentHashOf, type VersionKind } from './version.rules.ts'
 import { transaction } from '../db/transaction.ts'
 

@@ -1,4 +1,6 @@
 import { appendEvent } from '../audit/append.service.ts'
+import { chainEvents, type NewEvent } from '../audit/event.rules.ts'
+import type { DbOrTx } from '../db/client.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { newId } from '../db/columns.ts'
@@ -9,8 +11,7 @@ import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement.con
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import * as signatureRepo from './signature.repo.ts'
-import { activationOf, eventLog, signReceipt } from './signing.ts'
-import { remainingSigners } from './version.rules.ts'
+import { activationOf, assertSignable, RECEIPT_TYP, receiptClaims } from './signature.rules.ts'
 import { committingWrite, transaction } from '../db/transaction.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
@@ -37,9 +38,15 @@ const OPTIMISTIC_ATTEMPTS = 3
 export async function signVersion (deps: SignDeps, input: SignInput): Promise<Signed> {
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
     const read = await signatureRepo.readForSigning(deps.db, input)
-    const prepared = read && prepareSignature(deps, read, input)
-    if (!read || !prepared) break
-    const plan = await prepared
+    if (!read) break // something is missing or refused: the locked path says what, in the usual order
+    let remaining: string[]
+    try {
+      remaining = assertSignable(read, input)
+    } catch (err) {
+      if (err instanceof DomainError) break // refused on a snapshot: answered under the lock, from the current state
+      throw err
+    }
+    const plan = await planSignature(deps, read, input, remaining)
     try {
       await committingWrite(() => signatureRepo.writeSignatureGrouped(deps.db, plan.write))
       return plan.result
@@ -56,46 +63,47 @@ export async function signVersion (deps: SignDeps, input: SignInput): Promise<Si
       await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
       throw noSuchVersion()
     }
-    if (locked.role !== 'partner') throw new DomainError('OBSERVER_READ_ONLY', 'observers can read this partnership but not change it')
-    if (partnership.status !== 'active') throw new DomainError('PARTNERSHIP_DISSOLVED', 'this partnership is dissolved; it can be read but not changed')
-    const remaining = remainingSigners({ status: locked.version.status, required: locked.version.requiredSigners, signed: locked.liveSigners }, input.userId)
-    if (locked.version.contentHash !== input.contentHash) {
-      throw new DomainError('CONTENT_HASH_MISMATCH', 'the text you were shown is not this version\'s text: GET the version again and read it before signing', { extra: { contentHash: locked.version.contentHash } })
-    }
-    const plan = await planSignature(deps, { ...locked, partnership }, input, remaining)
+    const state = { ...locked, partnership }
+    const plan = await planSignature(deps, state, input, assertSignable(state, input))
     await signatureRepo.writeSignature(tx, plan.write)
     return plan.result
   })
 }
 
-/** The optimistic path's checks: null whenever the answer is not a plain success (the locked path then explains). */
-function prepareSignature (deps: SignDeps, read: signatureRepo.ForSigning, input: SignInput): Promise<SignaturePlan> | null {
-  if (read.role !== 'partner' || read.partnership.status !== 'active' || read.version.contentHash !== input.contentHash) return null
-  const { status, requiredSigners } = read.version
-  if (status !== 'proposed' || !requiredSigners.includes(input.userId) || read.liveSigners.includes(input.userId)) return null
-  return planSignature(deps, read, input, remainingSigners({ status, required: requiredSigners, signed: read.liveSigners }, input.userId))
-}
-
 interface SignaturePlan { write: signatureRepo.SignatureWrite, result: Signed }
+
+/** A signature's receipt: a compact JWS (EdDSA, the service key) over receiptClaims. */
+export function signReceipt (deps: Pick<Deps, 'keys' | 'config'>, input: { partnershipId: string, version: VersionRow, signerId: string, signedAt: Date }): Promise<string> {
+  return deps.keys.signJws(receiptClaims({ issuer: deps.config.publicUrl, ...input }), RECEIPT_TYP)
+}
 
 /** The signature with its receipt and events and, for the last signer, the activation: everything one statement writes. */
 async function planSignature (deps: SignDeps, read: signatureRepo.ForSigning, input: SignInput, remaining: string[]): Promise<SignaturePlan> {
   const { partnership, agreement, version, previousActiveId } = read
   const at = deps.now()
   const signature: SignatureRow = { id: newId(), versionId: version.id, signerId: input.userId, contentHash: version.contentHash, signedAt: at, receipt: await signReceipt(deps, { partnershipId: partnership.id, version, signerId: input.userId, signedAt: at }), revokedAt: null }
-  const log = eventLog(read.last, partnership.id, input.userId, at)
-  log.push('version.signed', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
+  const event = (type: string, subject: { type: string, id: string }, data: Record<string, unknown>): NewEvent => ({ partnershipId: partnership.id, type, actorId: input.userId, subject, data })
+  const events = [event('version.signed', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })]
   if (remaining.length > 0) {
-    return { write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: log.events }, result: { signature, agreement: { ...agreement, version: agreement.version + 1 }, version } }
+    return { write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: chainEvents(read.last, events, at) }, result: { signature, agreement: { ...agreement, version: agreement.version + 1 }, version } }
   }
   const activation = activationOf({ partnership, agreement, version, previousActiveId, at })
-  if (previousActiveId !== null) log.push('version.superseded', { type: 'version', id: previousActiveId }, { agreementId: agreement.id, number: agreement.activeVersion, by: version.number })
-  log.push('version.activated', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })
-  if (activation.agreement.lifecycle === 'retired') log.push('agreement.retired', { type: 'agreement', id: agreement.id }, { number: version.number })
+  if (previousActiveId !== null) events.push(event('version.superseded', { type: 'version', id: previousActiveId }, { agreementId: agreement.id, number: agreement.activeVersion, by: version.number }))
+  events.push(event('version.activated', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash }))
+  if (activation.agreement.lifecycle === 'retired') events.push(event('agreement.retired', { type: 'agreement', id: agreement.id }, { number: version.number }))
   return {
-    write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: log.events, activation },
+    write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: chainEvents(read.last, events, at), activation },
     result: { signature, agreement: activation.agreement, version: { ...version, status: 'active', activatedAt: at } }
   }
+}
+
+/** Records a signature with its receipt and its `version.signed` event, inside the caller's transaction (a proposal's author). */
+export async function recordSignature (tx: DbOrTx, deps: Pick<Deps, 'keys' | 'now' | 'config'>, input: { partnershipId: string, version: VersionRow, signerId: string }): Promise<SignatureRow> {
+  const signedAt = deps.now()
+  const receipt = await signReceipt(deps, { ...input, signedAt })
+  const signature = await repo.insertSignature(tx, { id: newId(), versionId: input.version.id, signerId: input.signerId, contentHash: input.version.contentHash, signedAt, receipt })
+  await appendEvent(tx, deps.now, { partnershipId: input.partnershipId, type: 'version.signed', actorId: input.signerId, subject: { type: 'version', id: input.version.id }, data: { agreementId: input.version.agreementId, number: input.version.number, contentHash: input.version.contentHash } })
+  return signature
 }
 
 /**

@@ -16,14 +16,6 @@ export function contentHashOf (v: { agreementId: string, number: number, kind: V
   return jcsHash({ agreementId: v.agreementId, number: v.number, kind: v.kind, previousHash: v.previousHash, content: v.content })
 }
 
-/** Who still has to sign before this version becomes active. Throws on a closed version, a non-signer or a second signature. */
-export function remainingSigners (v: { status: string, required: readonly string[], signed: readonly string[] }, signer: string): string[] {
-  if (v.status !== 'proposed') throw new DomainError('VERSION_NOT_OPEN', `this version is ${v.status}; only a proposed version can be signed`)
-  if (!v.required.includes(signer)) throw new DomainError('NOT_A_SIGNER', 'only the partners named when it was proposed sign this version')
-  if (v.signed.includes(signer)) throw new DomainError('ALREADY_SIGNED', 'you already signed this version')
-  return v.required.filter((p) => p !== signer && !v.signed.includes(p))
-}
-
 /** The agreement's status as the API shows it: `in_revision` is an active agreement being reworked. */
 export function agreementStatus (a: { lifecycle: string, openProposal: number | null, revisionRequested: boolean }): AgreementStatus {
   if (a.lifecycle === 'active' && (a.openProposal !== null || a.revisionRequested)) return 'in_revision'
