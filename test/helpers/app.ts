@@ -74,7 +74,7 @@ export async function freshPostgresUrl (t: Teardown): Promise<string> {
 }
 
 /** Boots a migrated database (one per test file) and builds the app on it. */
-export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, allowInternalErrors?: boolean, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
+export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, allowInternalErrors?: boolean, clock?: TestClock, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (options.database || !onPostgres ? undefined : await freshPostgresUrl(t))
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -85,7 +85,7 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...options.env
   })
-  const clock = new TestClock()
+  const clock = options.clock ?? new TestClock()
   const database = options.database ?? await createDb(config.database)
   await database.migrate()
   const deps = await assembleDeps(config, database, clock.now)
