@@ -6,7 +6,7 @@ import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
-import { AGREEMENT_DETAIL_JSON, AGREEMENT_VERSION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
+import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
@@ -91,16 +91,16 @@ async function main () {
   const extraPartnerships = Math.ceil((TARGET - BASE) / per)
   const [owner] = await sql`select id from users limit 1`
   await sql.unsafe(`
-    insert into partnerships (id, name, timezone, status, version, created_at, updated_at)
+    insert into partnerships (id, name, timezone, status, revision, created_at, updated_at)
       select uuidv7_like, 'Filler ' || g, 'Europe/Paris', 'active', 1, now(), now()
       from (select g, (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid as uuidv7_like from generate_series(1, ${extraPartnerships}) g) s`)
   await sql.unsafe(`
-    insert into agreements (id, partnership_id, title, category, lifecycle, active_version, open_proposal, last_version_number, next_review_at, revision_requested, ever_proposed, version, created_by, created_at, updated_at)
+    insert into agreements (id, partnership_id, title, category, lifecycle, active_version, open_proposal, last_version_number, next_review_at, revision_requested, ever_proposed, revision, created_by, created_at, updated_at)
       select gen_random_uuid(), (lpad(to_hex(1 + (g - 1) / ${per}), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(1 + (g - 1) / ${per}), 12, '0'))::uuid,
         'Filler', 'transparency', 'active', 1, null, 1, now() + (g % 365) * interval '1 day', false, true, 1, '${owner!.id}', now(), now()
       from generate_series(1, ${TARGET - BASE}) g`)
   await sql.unsafe(`
-    insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, author_id, required_signers, edit_version, created_at, proposed_at, activated_at)
+    insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, author_id, required_signers, revision, created_at, proposed_at, activated_at)
       select gen_random_uuid(), a.id, 1, 'terms', 'active', '{"title":"Filler"}'::jsonb, 'sha256:filler', a.created_by, '[]'::jsonb, 1, now(), now(), now()
       from agreements a where a.title = 'Filler'`)
   await sql.unsafe(`
@@ -110,7 +110,7 @@ async function main () {
 
   const explain = async (text: string, params: unknown[]) => (await sql.unsafe(`explain (analyze, buffers, costs off, timing off, summary off) ${text}`, params as never[])).map((r) => r['QUERY PLAN']).join('\n')
   // GET agreement: the check that serves a kept body (membership + ETag version), and the render when there is none.
-  const plans = { get_agreement_check: await explain(AGREEMENT_VERSION_FOR_MEMBER, detailParams), get_agreement_render: await explain(AGREEMENT_DETAIL_JSON, detailParams), due_reviews: await explain(due.sql, due.params) }
+  const plans = { get_agreement_check: await explain(AGREEMENT_REVISION_FOR_MEMBER, detailParams), get_agreement_render: await explain(AGREEMENT_DETAIL_JSON, detailParams), due_reviews: await explain(due.sql, due.params) }
   process.stdout.write(`\n| size | agreements | GET req/s (10 conns) | GET p50 ms (1 conn) | GET p99 ms (1 conn) | render query p50 ms (server) | due query p50 ms (server) | due query p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`)
   for (const r of [small, large]) process.stdout.write(`| ${r.label} | ${r.agreements} | ${r.get_rps} | ${r.get_p50_ms} | ${r.get_p99_ms} | ${r.render_query_p50_ms} | ${r.due_query_p50_ms} | ${r.due_query_p99_ms} |\n`)
   process.stdout.write(`\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\n`)

@@ -44,8 +44,8 @@ export async function seed (sql: Sql, keys: ServiceKeys, opts: { issuer: string,
       const pid = newId()
       const [alice, bob] = [newId(), newId()]
       const [aSub, bSub] = [`bench-a-${i}`, `bench-b-${i}`]
-      for (const [id, sub, name] of [[alice, aSub, 'Alice'], [bob, bSub, 'Bob']] as const) users.push({ id, issuer: opts.issuer, subject: sub, display_name: name, timezone: 'Europe/Paris', version: 1, created_at: now, updated_at: now })
-      partnerships.push({ id: pid, name: `Bench ${i}`, timezone: 'Europe/Paris', status: 'active', version: 1, created_at: now, updated_at: now })
+      for (const [id, sub, name] of [[alice, aSub, 'Alice'], [bob, bSub, 'Bob']] as const) users.push({ id, issuer: opts.issuer, subject: sub, display_name: name, timezone: 'Europe/Paris', revision: 1, created_at: now, updated_at: now })
+      partnerships.push({ id: pid, name: `Bench ${i}`, timezone: 'Europe/Paris', status: 'active', revision: 1, created_at: now, updated_at: now })
       memberships.push({ id: newId(), partnership_id: pid, user_id: alice, role: 'partner', joined_at: now }, { id: newId(), partnership_id: pid, user_id: bob, role: 'partner', joined_at: now })
       // Chained exactly as the API chains them (chainEvents), one at a time after the head so far.
       let head: { seq: number, hash: string } | null = null
@@ -62,8 +62,8 @@ export async function seed (sql: Sql, keys: ServiceKeys, opts: { issuer: string,
         const vid = newId()
         const contentHash = contentHashOf({ agreementId: aid, number: 1, kind: 'terms', previousHash: null, content })
         const next = active ? nextOccurrence(content.review, 'Europe/Paris', now, now) : null
-        agreements.push({ id: aid, partnership_id: pid, title: content.title, category: content.category, lifecycle: active ? 'active' : 'proposed', active_version: active ? 1 : null, open_proposal: active ? null : 1, last_version_number: 1, next_review_at: next, revision_requested: false, ever_proposed: true, version: 3, created_by: alice, created_at: now, updated_at: now })
-        versions.push({ id: vid, agreement_id: aid, number: 1, kind: 'terms', status: active ? 'active' : 'proposed', content: sql.json(content as never), content_hash: contentHash, previous_hash: null, based_on: null, author_id: alice, required_signers: sql.json([alice, bob] as never), edit_version: 1, created_at: now, proposed_at: now, activated_at: active ? now : null })
+        agreements.push({ id: aid, partnership_id: pid, title: content.title, category: content.category, lifecycle: active ? 'active' : 'proposed', active_version: active ? 1 : null, open_proposal: active ? null : 1, last_version_number: 1, next_review_at: next, revision_requested: false, ever_proposed: true, revision: 3, created_by: alice, created_at: now, updated_at: now })
+        versions.push({ id: vid, agreement_id: aid, number: 1, kind: 'terms', status: active ? 'active' : 'proposed', content: sql.json(content as never), content_hash: contentHash, previous_hash: null, based_on: null, author_id: alice, required_signers: sql.json([alice, bob] as never), revision: 1, created_at: now, proposed_at: now, activated_at: active ? now : null })
         event('agreement.created', alice, { type: 'agreement', id: aid }, { category: content.category })
         event('version.proposed', alice, { type: 'version', id: vid }, { agreementId: aid, number: 1, kind: 'terms', basedOn: null, contentHash })
         for (const signer of active ? [alice, bob] : [alice]) {

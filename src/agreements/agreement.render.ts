@@ -21,10 +21,10 @@ const versionJson = (v: string) => `(select json_build_object(
 /**
  * GET agreement rendered by PostgreSQL: the JSON body (the AgreementDetail
  * schema, field for field what `toAgreementDetail` gives; a test holds the two
- * equal) and the ETag version, only for a current member, in one statement. The
+ * equal) and the revision (ETag), only for a current member, in one statement. The
  * hottest read of the API skips row decoding, Date objects and re-serialization.
  */
-export const AGREEMENT_DETAIL_JSON = `select a.version, json_build_object(
+export const AGREEMENT_DETAIL_JSON = `select a.revision, json_build_object(
     'id', a.id, 'partnershipId', a.partnership_id, 'title', a.title, 'category', a.category,
     'status', case when ${inRevisionSql('a')} then 'in_revision' else a.lifecycle end,
     'activeVersion', a.active_version, 'openProposal', a.open_proposal, 'nextReviewAt', ${iso('a.next_review_at')},
@@ -36,23 +36,23 @@ export const AGREEMENT_DETAIL_JSON = `select a.version, json_build_object(
   join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
   where a.id = $2 and a.partnership_id = $1`
 
-export const AGREEMENT_VERSION_FOR_MEMBER = `select a.version from agreements a
+export const AGREEMENT_REVISION_FOR_MEMBER = `select a.revision from agreements a
   join memberships m on m.partnership_id = a.partnership_id and m.user_id = $3 and m.left_at is null
   where a.id = $2 and a.partnership_id = $1`
 
-/** The agreement's ETag version, only for a current member: what validates a rendered body kept in memory. */
-export async function agreementVersionForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<number | undefined> {
-  const [row] = await execute(db, AGREEMENT_VERSION_FOR_MEMBER, [partnershipId, agreementId, userId])
-  return row === undefined ? undefined : Number(row.version)
+/** The agreement's revision (its ETag), only for a current member: what validates a rendered body kept in memory. */
+export async function agreementRevisionForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<number | undefined> {
+  const [row] = await execute(db, AGREEMENT_REVISION_FOR_MEMBER, [partnershipId, agreementId, userId])
+  return row === undefined ? undefined : Number(row.revision)
 }
 
-export async function renderAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ version: number, body: string } | undefined> {
+export async function renderAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ revision: number, body: string } | undefined> {
   const [row] = await execute(db, AGREEMENT_DETAIL_JSON, [partnershipId, agreementId, userId])
-  return row === undefined ? undefined : { version: Number(row.version), body: row.body as string }
+  return row === undefined ? undefined : { revision: Number(row.revision), body: row.body as string }
 }
 
-/** GET agreement as the database rendered it, with the ETag version it was rendered at. */
-export interface RenderedAgreement { readonly partnershipId: string, readonly version: number, readonly body: string }
+/** GET agreement as the database rendered it, with the revision (ETag) it was rendered at. */
+export interface RenderedAgreement { readonly partnershipId: string, readonly revision: number, readonly body: string }
 
 /**
  * Rendered agreement bodies, least recently used out first, bounded in bytes.

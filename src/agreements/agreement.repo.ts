@@ -15,9 +15,16 @@ export async function findAgreement (db: DbOrTx, partnershipId: string, id: stri
   return row
 }
 
-/** Bumps the agreement's ETag version along with any change. */
-export async function updateAgreement (db: DbOrTx, id: string, patch: Partial<Omit<AgreementRow, 'id' | 'version'>>): Promise<AgreementRow> {
-  const [row] = await db.update(agreements).set({ ...patch, version: sql`${agreements.version} + 1` }).where(eq(agreements.id, id)).returning()
+/**
+ * The one way an agreement row changes, so its revision (its ETag) moves with
+ * every change of what GET agreement shows: the body kept in memory
+ * (agreement.render.ts) is served only while the revision is the one it was
+ * rendered at. A change elsewhere that GET agreement shows (a signature, its
+ * revocation) calls it with nothing else to change. The sign-off's one-statement
+ * write moves the revision in its own SQL; test/architecture/writers.test.ts holds every writer to this.
+ */
+export async function reviseAgreement (db: DbOrTx, id: string, patch: Partial<Omit<AgreementRow, 'id' | 'version'>>): Promise<AgreementRow> {
+  const [row] = await db.update(agreements).set({ ...patch, revision: sql`${agreements.revision} + 1` }).where(eq(agreements.id, id)).returning()
   return row!
 }
 

@@ -20,7 +20,7 @@ export const agreementRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
     const userId = callerOf(request).userId
     const { agreement } = await createAgreement(deps, { partnershipId: request.params.pid, userId, content: request.body.content, draft: request.body.draft })
     const detail = await getAgreement(deps, { partnershipId: request.params.pid, agreementId: agreement.id, userId })
-    return setEtag(reply, detail.agreement.version).code(201).header('location', `/v1/partnerships/${request.params.pid}/agreements/${agreement.id}`).send(toAgreementDetail(detail))
+    return setEtag(reply, detail.agreement.revision).code(201).header('location', `/v1/partnerships/${request.params.pid}/agreements/${agreement.id}`).send(toAgreementDetail(detail))
   })
 
   app.get('/v1/partnerships/:pid/agreements', {
@@ -35,8 +35,8 @@ export const agreementRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app
   app.get('/v1/partnerships/:pid/agreements/:aid', {
     schema: { summary: 'An agreement with its active version, open proposal and next review', operationId: 'getAgreement', tags, security: secured('agreements:read'), params: AgreementParamsSchema, response: { 200: AgreementDetailSchema, ...authProblems } }
   }, async (request, reply) => {
-    const { version, body } = await getAgreementJson(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, userId: callerOf(request).userId })
+    const { revision, body } = await getAgreementJson(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, userId: callerOf(request).userId })
     // Already JSON (rendered by the database to the response schema): a string with a JSON type is sent as is.
-    return setEtag(reply, version).type('application/json; charset=utf-8').send(body as unknown as z.infer<typeof AgreementDetailSchema>)
+    return setEtag(reply, revision).type('application/json; charset=utf-8').send(body as unknown as z.infer<typeof AgreementDetailSchema>)
   })
 }

@@ -33,17 +33,17 @@ export async function getAgreement (deps: Pick<Deps, 'db'>, input: { partnership
 }
 
 /**
- * GET agreement as JSON text and its ETag version, rendered by the database in
+ * GET agreement as JSON text and its revision (ETag), rendered by the database in
  * one statement (the hottest read of the API); same answers as getAgreement.
  * A body rendered earlier is served again after one cheap check (membership and
- * ETag version, one index lookup each): see AgreementBodies.
+ * revision (ETag), one index lookup each): see AgreementBodies.
  */
-export async function getAgreementJson (deps: Pick<Deps, 'db' | 'agreementBodies'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ version: number, body: string }> {
+export async function getAgreementJson (deps: Pick<Deps, 'db' | 'agreementBodies'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<{ revision: number, body: string }> {
   const cached = deps.agreementBodies?.get(input.agreementId)
   if (cached !== undefined && cached.partnershipId === input.partnershipId) {
-    const version = await render.agreementVersionForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
-    if (version === undefined) return notFound(deps, input)
-    if (version === cached.version) return cached
+    const revision = await render.agreementRevisionForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
+    if (revision === undefined) return notFound(deps, input)
+    if (revision === cached.revision) return cached
   }
   const found = await render.renderAgreementDetailForMember(deps.db, input.partnershipId, input.agreementId, input.userId)
   if (!found) return notFound(deps, input)

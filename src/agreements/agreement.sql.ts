@@ -22,7 +22,8 @@ export const agreements = pgTable('agreements', {
   nextReviewAt: at(),
   revisionRequested: boolean().notNull().default(false),
   everProposed: boolean().notNull().default(false),
-  version: integer().notNull().default(1),
+  /** Moves with every change of what GET agreement shows: its ETag (agreement.repo's reviseAgreement). */
+  revision: integer().notNull().default(1),
   createdBy: uuid().notNull().references(() => users.id, { onDelete: 'restrict' }),
   createdAt: at().notNull(),
   updatedAt: at().notNull()
@@ -49,7 +50,8 @@ export const agreementVersions = pgTable('agreement_versions', {
   basedOn: integer(),
   authorId: uuid().notNull().references(() => users.id, { onDelete: 'restrict' }),
   requiredSigners: jsonb().$type<string[]>().notNull(),
-  editVersion: integer().notNull().default(1),
+  /** Moves with every edit of a draft: its ETag. */
+  revision: integer().notNull().default(1),
   declineReason: text(),
   createdAt: at().notNull(),
   proposedAt: at(),

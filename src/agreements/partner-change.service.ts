@@ -12,7 +12,7 @@ export async function voidOpenProposals (tx: DbOrTx, now: () => Date, input: { p
   const at = now()
   for (const version of await repo.listOpenProposals(tx, input.partnershipId)) {
     await repo.updateVersion(tx, version.id, { status: 'voided', closedAt: at })
-    await repo.updateAgreement(tx, version.agreementId, { openProposal: null, updatedAt: at })
+    await repo.reviseAgreement(tx, version.agreementId, { openProposal: null, updatedAt: at })
     await appendEvent(tx, now, { partnershipId: input.partnershipId, type: 'version.voided', actorId: input.actorId, subject: { type: 'version', id: version.id }, data: { agreementId: version.agreementId, number: version.number, reason: input.reason } })
   }
 }
@@ -23,7 +23,7 @@ export async function endAgreements (tx: DbOrTx, now: () => Date, partnershipId:
   const ended: string[] = []
   for (const agreement of await repo.listAgreementsOfPartnership(tx, partnershipId)) {
     if (agreement.lifecycle === 'retired' || agreement.lifecycle === 'ended') continue
-    await repo.updateAgreement(tx, agreement.id, { lifecycle: 'ended', nextReviewAt: null, revisionRequested: false, updatedAt: at })
+    await repo.reviseAgreement(tx, agreement.id, { lifecycle: 'ended', nextReviewAt: null, revisionRequested: false, updatedAt: at })
     ended.push(agreement.id)
   }
   return ended

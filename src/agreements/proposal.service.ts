@@ -27,7 +27,7 @@ async function openProposal (tx: DbOrTx, deps: ProposalDeps, input: { partnershi
   const at = deps.now()
   const version = await repo.updateVersion(tx, input.version.id, { status: 'proposed', requiredSigners: input.partners, proposedAt: at })
   const neverActive = input.agreement.activeVersion === null
-  const agreement = await repo.updateAgreement(tx, input.agreement.id, {
+  const agreement = await repo.reviseAgreement(tx, input.agreement.id, {
     openProposal: version.number,
     everProposed: true,
     updatedAt: at,
@@ -71,7 +71,7 @@ export async function createAgreement (deps: ProposalDeps, input: { partnershipI
 export async function proposeVersion (deps: ProposalDeps, input: { partnershipId: string, agreementId: string, userId: string, precondition: Precondition, basedOn: number, counterTo?: number | undefined, kind: VersionKind, content: VersionContent, draft: boolean }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
-    input.precondition.assert(agreement.version)
+    input.precondition.assert(agreement.revision)
     assertOpenForProposals(agreement.lifecycle)
     const base = await repo.findVersion(tx, agreement.id, input.basedOn)
     if (!base || base.status === 'draft') {
@@ -90,12 +90,12 @@ export async function proposeVersion (deps: ProposalDeps, input: { partnershipId
       const open = await lockVersion(tx, agreement.id, agreement.openProposal)
       await repo.updateVersion(tx, open.id, { status: 'superseded', closedAt: at })
       await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.superseded', actorId: input.userId, subject: { type: 'version', id: open.id }, data: { agreementId: agreement.id, number: open.number, by: agreement.lastVersionNumber + 1, counter: true } })
-      current = await repo.updateAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
+      current = await repo.reviseAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
     }
     const number = current.lastVersionNumber + 1
     const contentHash = contentHashOf({ agreementId: agreement.id, number, kind: input.kind, previousHash: base.contentHash, content: input.content })
     let version = await repo.insertVersion(tx, { id: newId(), agreementId: agreement.id, number, kind: input.kind, status: 'draft', content: input.content, contentHash, previousHash: base.contentHash, basedOn: base.number, authorId: input.userId, requiredSigners: [], createdAt: at })
-    current = await repo.updateAgreement(tx, agreement.id, { lastVersionNumber: number, updatedAt: at })
+    current = await repo.reviseAgreement(tx, agreement.id, { lastVersionNumber: number, updatedAt: at })
     if (input.draft) {
       await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number, basedOn: base.number } })
     } else {
@@ -117,13 +117,13 @@ async function beginDraftWrite (tx: DbOrTx, input: { partnershipId: string, agre
 export async function updateDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string, precondition: Precondition, content: TermsContent }): Promise<VersionRow> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
-    input.precondition.assert(version.editVersion)
+    input.precondition.assert(version.revision)
     assertAppliesToPartners(input.content, await currentPartners(tx, partnership.id))
     const contentHash = contentHashOf({ agreementId: version.agreementId, number: version.number, kind: 'terms', previousHash: version.previousHash, content: input.content })
-    const updated = await repo.updateVersion(tx, version.id, { content: input.content, contentHash, editVersion: version.editVersion + 1 })
+    const updated = await repo.updateVersion(tx, version.id, { content: input.content, contentHash, revision: version.revision + 1 })
     // A never-proposed agreement is known by its draft: keep its title and category in step.
-    if (agreement.lifecycle === 'draft') await repo.updateAgreement(tx, agreement.id, { title: input.content.title, category: input.content.category, updatedAt: deps.now() })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: version.agreementId, number: version.number, edit: updated.editVersion } })
+    if (agreement.lifecycle === 'draft') await repo.reviseAgreement(tx, agreement.id, { title: input.content.title, category: input.content.category, updatedAt: deps.now() })
+    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: version.agreementId, number: version.number, edit: updated.revision } })
     return updated
   })
 }
@@ -135,7 +135,7 @@ export async function deleteDraft (deps: Pick<Deps, 'db' | 'now'>, input: { part
     await repo.deleteVersion(tx, version.id)
     const remaining = await repo.listVersions(tx, agreement.id, 0, 1)
     if (remaining.length === 0) await repo.deleteAgreement(tx, agreement.id)
-    else await repo.updateAgreement(tx, agreement.id, { updatedAt: deps.now() })
+    else await repo.reviseAgreement(tx, agreement.id, { updatedAt: deps.now() })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.deleted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number, agreementDeleted: remaining.length === 0 } })
   })
 }

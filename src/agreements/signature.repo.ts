@@ -129,7 +129,7 @@ const SIGN = `with lock as (
     from jsonb_to_recordset($1::jsonb->'events') as e(partnership_id uuid, seq integer, type text, actor_id uuid, subject_type text, subject_id text, data jsonb, at timestamptz, prev_hash text, hash text)
     where (select ok from locked)),
   -- A signature changes the agreement's representation (its proposal's signatures), so its ETag version moves too.
-  bump as (update agreements a set version = a.version + 1
+  bump as (update agreements a set revision = a.revision + 1
     where a.id = any(array(select jsonb_array_elements_text($1::jsonb->'signedOnly')::uuid)) and (select ok from locked)),
   -- The supersede runs before the activation (the activation reads its result), so the one-active-version index never sees two.
   sup as (update agreement_versions v set status = 'superseded', closed_at = x.at
@@ -139,8 +139,8 @@ const SIGN = `with lock as (
     from jsonb_to_recordset($1::jsonb->'activated') as x(id uuid, at timestamptz)
     where v.id = x.id and (select count(*) from sup) >= 0 and (select ok from locked) returning v.id),
   agr as (update agreements a set lifecycle = x.lifecycle, active_version = x.active_version, open_proposal = null, title = x.title, category = x.category,
-      next_review_at = x.next_review_at, revision_requested = false, version = x.version, updated_at = x.updated_at
-    from jsonb_to_recordset($1::jsonb->'activations') as x(id uuid, lifecycle text, active_version integer, title text, category text, next_review_at timestamptz, version integer, updated_at timestamptz)
+      next_review_at = x.next_review_at, revision_requested = false, revision = x.revision, updated_at = x.updated_at
+    from jsonb_to_recordset($1::jsonb->'activations') as x(id uuid, lifecycle text, active_version integer, title text, category text, next_review_at timestamptz, revision integer, updated_at timestamptz)
     where a.id = x.id and (select count(*) from act) = jsonb_array_length($1::jsonb->'activated'))
   select (select count(*) from sig)::integer as signed`
 
@@ -168,7 +168,7 @@ function signDocument (writes: SignatureWrite[]): string {
     const a = activation.agreement
     if (activation.previousActiveId !== null) doc.superseded.push({ id: activation.previousActiveId, at })
     doc.activated.push({ id: s.versionId, at })
-    doc.activations.push({ id: a.id, lifecycle: a.lifecycle, active_version: a.activeVersion, title: a.title, category: a.category, next_review_at: a.nextReviewAt?.toISOString() ?? null, version: a.version, updated_at: at })
+    doc.activations.push({ id: a.id, lifecycle: a.lifecycle, active_version: a.activeVersion, title: a.title, category: a.category, next_review_at: a.nextReviewAt?.toISOString() ?? null, revision: a.revision, updated_at: at })
   }
   return JSON.stringify(doc)
 }

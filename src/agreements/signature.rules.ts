@@ -67,7 +67,7 @@ export interface Activation {
  */
 export function activationOf (input: { partnership: PartnershipRow, agreement: AgreementRow, version: VersionRow, previousActiveId: string | null, at: Date }): Activation {
   const { partnership, agreement, version, at } = input
-  const common = { ...agreement, activeVersion: version.number, openProposal: null, revisionRequested: false, version: agreement.version + 1, updatedAt: at }
+  const common = { ...agreement, activeVersion: version.number, openProposal: null, revisionRequested: false, revision: agreement.revision + 1, updatedAt: at }
   const next: AgreementRow = isTerms(version.content)
     ? { ...common, lifecycle: 'active', title: version.content.title, category: version.content.category, nextReviewAt: firstReviewAfter(version.content.review, partnership.timezone, at) }
     : { ...common, lifecycle: 'retired', nextReviewAt: null }

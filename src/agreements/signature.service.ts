@@ -85,7 +85,7 @@ async function planSignature (deps: SignDeps, read: signatureRepo.ForSigning, in
   const event = (type: string, subject: { type: string, id: string }, data: Record<string, unknown>): NewEvent => ({ partnershipId: partnership.id, type, actorId: input.userId, subject, data })
   const events = [event('version.signed', { type: 'version', id: version.id }, { agreementId: agreement.id, number: version.number, contentHash: version.contentHash })]
   if (remaining.length > 0) {
-    return { write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: chainEvents(read.last, events, at) }, result: { signature, agreement: { ...agreement, version: agreement.version + 1 }, version } }
+    return { write: { partnershipId: partnership.id, agreementId: agreement.id, signature, events: chainEvents(read.last, events, at) }, result: { signature, agreement: { ...agreement, revision: agreement.revision + 1 }, version } }
   }
   const activation = activationOf({ partnership, agreement, version, previousActiveId, at })
   if (previousActiveId !== null) events.push(event('version.superseded', { type: 'version', id: previousActiveId }, { agreementId: agreement.id, number: agreement.activeVersion, by: version.number }))
@@ -122,9 +122,9 @@ export async function revokeSignature (deps: Pick<Deps, 'db' | 'now'>, input: { 
     const at = deps.now()
     await repo.revokeSignature(tx, mine.id, at)
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'signature.revoked', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number } })
-    // The signature leaves the representation, so the ETag version moves even when nothing else does.
-    if (!isActive || agreement.lifecycle !== 'active') return repo.updateAgreement(tx, agreement.id, {})
-    const suspended = await repo.updateAgreement(tx, agreement.id, { lifecycle: 'suspended', nextReviewAt: null, updatedAt: at })
+    // The signature leaves what GET agreement shows, so the revision moves even when nothing else does.
+    if (!isActive || agreement.lifecycle !== 'active') return repo.reviseAgreement(tx, agreement.id, {})
+    const suspended = await repo.reviseAgreement(tx, agreement.id, { lifecycle: 'suspended', nextReviewAt: null, updatedAt: at })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'agreement.suspended', actorId: input.userId, subject: { type: 'agreement', id: agreement.id }, data: { number: version.number } })
     return suspended
   })
@@ -139,7 +139,7 @@ async function closeProposal (deps: Pick<Deps, 'db' | 'now'>, input: { partnersh
     if (to === 'declined' && !version.requiredSigners.includes(input.userId)) throw new DomainError('NOT_A_SIGNER', 'only the partners named when it was proposed may decline it')
     const at = deps.now()
     const closed = await repo.updateVersion(tx, version.id, { status: to, closedAt: at, declineReason: reason })
-    await repo.updateAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
+    await repo.reviseAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
     await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: `version.${to}`, actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number } })
     return closed
   })

@@ -46,14 +46,14 @@ export const versionRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     const userId = callerOf(request).userId
     const { version } = await proposeVersion(deps, { partnershipId: pid, agreementId: aid, userId, precondition: preconditionOf(request), basedOn: b.basedOn, counterTo: b.counterTo, kind: b.kind, content: b.content ?? { note: b.note ?? null }, draft: b.draft })
     const view = await getVersion(deps, { partnershipId: pid, agreementId: aid, number: version.number, userId })
-    return setEtag(reply, version.editVersion).code(201).header('location', versionUrl(pid, aid, version.number)).send(toVersion(view))
+    return setEtag(reply, version.revision).code(201).header('location', versionUrl(pid, aid, version.number)).send(toVersion(view))
   })
 
   app.get(`${base}/:n`, {
     schema: { summary: 'One version, with its live signatures', operationId: 'getVersion', tags, security: secured('agreements:read'), params: VersionParamsSchema, response: { 200: VersionSchema, ...authProblems } }
   }, async (request, reply) => {
     const view = await getVersion(deps, { partnershipId: request.params.pid, agreementId: request.params.aid, number: request.params.n, userId: callerOf(request).userId })
-    return setEtag(reply, view.version.editVersion).send(toVersion(view))
+    return setEtag(reply, view.version.revision).send(toVersion(view))
   })
 
   app.patch(`${base}/:n`, {
@@ -62,7 +62,7 @@ export const versionRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     const { pid, aid, n } = request.params
     const userId = callerOf(request).userId
     const updated = await updateDraft(deps, { partnershipId: pid, agreementId: aid, number: n, userId, precondition: preconditionOf(request), content: request.body.content })
-    return setEtag(reply, updated.editVersion).send(toVersion({ version: updated, signatures: [] }))
+    return setEtag(reply, updated.revision).send(toVersion({ version: updated, signatures: [] }))
   })
 
   app.delete(`${base}/:n`, {

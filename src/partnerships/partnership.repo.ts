@@ -32,7 +32,7 @@ export async function findPartnership (db: DbOrTx, id: string): Promise<Partners
 }
 
 export async function updatePartnership (db: DbOrTx, id: string, patch: Partial<Pick<PartnershipRow, 'name' | 'timezone' | 'status' | 'dissolvedAt'>>, at: Date): Promise<PartnershipRow> {
-  const [row] = await db.update(partnerships).set({ ...patch, updatedAt: at, version: sql`${partnerships.version} + 1` }).where(eq(partnerships.id, id)).returning()
+  const [row] = await db.update(partnerships).set({ ...patch, updatedAt: at, revision: sql`${partnerships.revision} + 1` }).where(eq(partnerships.id, id)).returning()
   return row!
 }
 

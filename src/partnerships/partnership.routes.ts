@@ -16,7 +16,7 @@ export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
     schema: { summary: 'Create a partnership (you become its first partner)', operationId: 'createPartnership', tags, security: secured('partnerships:write'), body: CreatePartnershipSchema, response: { 201: PartnershipSchema, ...authProblems, ...problems(409, 413, 415, 422) } }
   }, async (request, reply) => {
     const { partnership, members } = await createPartnership(deps, { userId: callerOf(request).userId, ...request.body })
-    return setEtag(reply, partnership.version).code(201).header('location', `/v1/partnerships/${partnership.id}`).send(toPartnership(partnership, members))
+    return setEtag(reply, partnership.revision).code(201).header('location', `/v1/partnerships/${partnership.id}`).send(toPartnership(partnership, members))
   })
 
   app.get('/v1/partnerships', {
@@ -32,14 +32,14 @@ export const partnershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
     schema: { summary: 'A partnership and its members', operationId: 'getPartnership', tags, security: secured('partnerships:read'), params: PartnershipParamsSchema, response: { 200: PartnershipSchema, ...authProblems } }
   }, async (request, reply) => {
     const { partnership, members } = await getPartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
-    return setEtag(reply, partnership.version).send(toPartnership(partnership, members))
+    return setEtag(reply, partnership.revision).send(toPartnership(partnership, members))
   })
 
   app.patch('/v1/partnerships/:pid', {
     schema: { summary: 'Rename a partnership or change its time zone (partners; If-Match)', operationId: 'updatePartnership', tags, security: secured('partnerships:write'), params: PartnershipParamsSchema, headers: IfMatchHeaders, body: UpdatePartnershipSchema, response: { 200: PartnershipSchema, ...authProblems, ...problems(409, 412, 413, 415, 428) } }
   }, async (request, reply) => {
     const { partnership, members } = await updatePartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, precondition: preconditionOf(request), patch: request.body })
-    return setEtag(reply, partnership.version).send(toPartnership(partnership, members))
+    return setEtag(reply, partnership.revision).send(toPartnership(partnership, members))
   })
 
   app.get('/v1/partnerships/:pid/members', {

@@ -39,7 +39,7 @@ export async function listPartnerships (deps: Pick<Deps, 'db'>, input: { userId:
 export async function updatePartnership (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, userId: string, precondition: Precondition, patch: { name?: string | undefined, timezone?: string | undefined } }): Promise<PartnershipWithMembers> {
   return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)
-    input.precondition.assert(partnership.version)
+    input.precondition.assert(partnership.revision)
     const changes: { name?: string, timezone?: string } = {}
     if (input.patch.name !== undefined && input.patch.name !== partnership.name) changes.name = input.patch.name
     if (input.patch.timezone !== undefined && input.patch.timezone !== partnership.timezone) changes.timezone = input.patch.timezone

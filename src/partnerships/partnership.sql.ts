@@ -9,7 +9,8 @@ export const partnerships = pgTable('partnerships', {
   name: text().notNull(),
   timezone: text().notNull(),
   status: text().notNull().default('active'),
-  version: integer().notNull().default(1),
+  /** Moves with every change of the partnership: its ETag. */
+  revision: integer().notNull().default(1),
   createdAt: at().notNull(),
   updatedAt: at().notNull(),
   dissolvedAt: at()

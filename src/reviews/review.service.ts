@@ -94,11 +94,11 @@ async function closeIfDecided (tx: DbOrTx, now: () => Date, input: { partnership
   await appendEvent(tx, now, { partnershipId: partnership.id, type: 'review.completed', actorId: input.actorId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome } })
   if (agreement.lifecycle === 'active') {
     if (outcome === 'retire') {
-      await agreementRepo.updateAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: at })
+      await agreementRepo.reviseAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: at })
       await appendEvent(tx, now, { partnershipId: partnership.id, type: 'agreement.retired', actorId: input.actorId, subject: { type: 'agreement', id: agreement.id }, data: { reviewId: review.id } })
     } else {
       const nextReviewAt = await nextFromCadence(tx, partnership, agreement, review.dueAt, at)
-      await agreementRepo.updateAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: at })
+      await agreementRepo.reviseAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: at })
     }
   }
   return { review, responses }

@@ -27,6 +27,6 @@ export async function lockUser (db: DbOrTx, id: string): Promise<UserRow | undef
 }
 
 export async function updateUser (db: DbOrTx, id: string, patch: { displayName?: string, timezone?: string }, at: Date): Promise<UserRow> {
-  const [row] = await db.update(users).set({ ...patch, updatedAt: at, version: sql`${users.version} + 1` }).where(eq(users.id, id)).returning()
+  const [row] = await db.update(users).set({ ...patch, updatedAt: at, revision: sql`${users.revision} + 1` }).where(eq(users.id, id)).returning()
   return row!
 }

@@ -11,7 +11,7 @@ export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
     schema: { summary: 'The caller\'s profile', operationId: 'getMe', tags: ['me'], security: secured(), response: { 200: UserSchema, ...authProblems } }
   }, async (request, reply) => {
     const user = await getUser(deps, callerOf(request).userId)
-    return setEtag(reply, user.version).send(toUser(user))
+    return setEtag(reply, user.revision).send(toUser(user))
   })
 
   app.patch('/v1/me', {
@@ -26,6 +26,6 @@ export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
     }
   }, async (request, reply) => {
     const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: preconditionOf(request), patch: request.body })
-    return setEtag(reply, user.version).send(toUser(user))
+    return setEtag(reply, user.revision).send(toUser(user))
   })
 }

@@ -38,7 +38,7 @@ export async function updateProfile (deps: Pick<Deps, 'db' | 'now'>, input: { us
   return transaction(deps.db, async (tx) => {
     const user = await repo.lockUser(tx, input.userId)
     if (!user) throw new DomainError('NOT_FOUND', 'no such user')
-    input.precondition.assert(user.version)
+    input.precondition.assert(user.revision)
     const patch: { displayName?: string, timezone?: string } = {}
     if (input.patch.displayName !== undefined) patch.displayName = input.patch.displayName
     if (input.patch.timezone !== undefined) patch.timezone = input.patch.timezone

@@ -9,7 +9,8 @@ export const users = pgTable('users', {
   subject: text().notNull(),
   displayName: text().notNull(),
   timezone: text().notNull(),
-  version: integer().notNull().default(1),
+  /** Moves with every change of the profile: its ETag. */
+  revision: integer().notNull().default(1),
   createdAt: at().notNull(),
   updatedAt: at().notNull()
 }, (t) => [

@@ -26,7 +26,7 @@ async function sameAsReference (t: Test, who: Person, pid: string, aid: string, 
   const detail = await getAgreement(ctx.deps, { partnershipId: pid, agreementId: aid, userId: who.id })
   const reference = AgreementDetailSchema.parse(toAgreementDetail(detail))
   t.strictSame(res.json(), reference, what)
-  t.equal(res.headers.etag, `"v${detail.agreement.version}"`, `${what}: ETag`)
+  t.equal(res.headers.etag, `"v${detail.agreement.revision}"`, `${what}: ETag`)
   const again = await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: who.token })
   const fresh = await uncached.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: who.token })
   t.strictSame([again.body, again.headers.etag], [res.body, res.headers.etag], `${what}: the kept body is served again unchanged`)

@@ -26,7 +26,7 @@ const ctx = await buildTestApp(t, {
       const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: anyVersion, patch: { displayName: body.displayName } })
       // The work committed, then the answer was lost (as when the process dies before recording it).
       if (body.outcome === 'lost') throw new Error('died after the commit')
-      return reply.code(201).header('location', `/v1/test/renames/${user.version}`).send({ version: user.version, nonce: randomUUID() })
+      return reply.code(201).header('location', `/v1/test/renames/${user.revision}`).send({ version: user.revision, nonce: randomUUID() })
     })
   }
 })
