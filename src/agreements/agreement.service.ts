@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
-import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement.context.ts'
+import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement-access.service.ts'
 import * as render from './agreement.render.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import rrule from 'rrule'
 import { OUT_OF_TIME, runBounded } from '../lib/bounded.ts'
 
@@ -97,7 +98,7 @@ export function parseCadence (rule: string): { problem: string | null } {
   return { problem: null }
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
+const formatters = new LRUCache<string, Intl.DateTimeFormat>({ max: 1000 })
 function formatter (tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz)
   if (!f) {
@@ -135,13 +136,12 @@ export function zonedInstant (wall: Date, tz: string): Date {
   return new Date(real.length > 0 ? Math.min(...real) : Math.max(...candidates))
 }
 
-// Cadences repeat across agreements and activations: each distinct text is parsed once (bounded: oldest out first).
-const parsedRules = new Map<string, ReturnType<typeof RRule.parseString>>()
+// Cadences repeat across agreements and activations: each distinct text is parsed once (least recently used out first).
+const parsedRules = new LRUCache<string, ReturnType<typeof RRule.parseString>>({ max: 1000 })
 function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
   let options = parsedRules.get(text)
   if (options === undefined) {
     options = RRule.parseString(normalizeCadence(text))
-    if (parsedRules.size >= 1000) parsedRules.delete(parsedRules.keys().next().value!)
     parsedRules.set(text, options)
   }
   return options
@@ -180,8 +180,8 @@ export function nextOccurrence (cadence: { rrule: string, time: string }, tz: st
 
 // An activation's first review depends on the activation only through its local date (DTSTART is that date at
 // the review time) and on whether it comes before that day's first occurrence: the first two occurrences of
-// each (cadence, zone, date) are computed once (bounded: oldest out first).
-const firstTwo = new Map<string, [Date | null, Date | null]>()
+// each (cadence, zone, date) are computed once (least recently used out first).
+const firstTwo = new LRUCache<string, [Date | null, Date | null]>({ max: 1000 })
 
 /**
  * The first review after an activation at `at`: exactly `nextOccurrence(cadence,
@@ -198,7 +198,6 @@ export function firstReviewAfter (cadence: { rrule: string, time: string }, tz: 
     // Two days before `at` is before DTSTART on any wall clock, so this is the rule's first occurrence.
     const first = nextOccurrence(cadence, tz, at, new Date(at.getTime() - 2 * 86_400_000))
     pair = [first, first === null ? null : nextOccurrence(cadence, tz, at, first)]
-    if (firstTwo.size >= 1000) firstTwo.delete(firstTwo.keys().next().value!)
     firstTwo.set(key, pair)
   }
   const [first, second] = pair

@@ -48,7 +48,6 @@ function requiredScopes (request: FastifyRequest): string[] | null {
 }
 
 const bearer = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
-const USER_CACHE_SIZE = 50_000
 
 const FAILURE_WINDOW_MS = 60_000
 
@@ -76,7 +75,7 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     else entry.count++
   }
   // (iss, sub) → user id never changes once provisioned: remember it instead of a query per request.
-  const userIds = new Map<string, string>()
+  const userIds = new LRUCache<string, string>({ max: 50_000 })
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
     const scopes = requiredScopes(request)
@@ -110,7 +109,6 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     let userId = userIds.get(identity)
     if (userId === undefined) {
       userId = await deps.provision(principal)
-      if (userIds.size >= USER_CACHE_SIZE) userIds.delete(userIds.keys().next().value!)
       userIds.set(identity, userId)
     }
     return { userId, principal }

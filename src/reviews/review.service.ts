@@ -1,4 +1,4 @@
-import { beginAgreementWrite, readAgreement } from '../agreements/agreement.context.ts'
+import { beginAgreementWrite, readAgreement } from '../agreements/agreement-access.service.ts'
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import type { AgreementRow } from '../agreements/agreement.sql.ts'
 import { nextOccurrence } from '../agreements/cadence.rules.ts'
