@@ -3,8 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
-import helmet from 'helmet'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Deps } from './deps.ts'
 import { devRoutes } from './dev/dev.routes.ts'
@@ -16,9 +15,9 @@ import { assertStorableParameters, registerJsonBodyParser } from './http/json-bo
 import { loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { addRouteDefaults } from './http/route-defaults.ts'
-import { newWorkContext, runInWorkContext, type WorkContext } from './db/transaction.ts'
 import { problemRoutes } from './http/problem.routes.ts'
-import { registerProblemHandlers, savedAnswerLost, sendProblem } from './http/problem.ts'
+import { registerProblemHandlers, sendProblem } from './http/problem.ts'
+import { addRequestLifecycle } from './http/request-lifecycle.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
@@ -38,15 +37,6 @@ export const API_VERSION = '0.1.0'
 export interface BuildOptions {
   /** pino options, or false for a silent app (tests). Defaults to the configured level. */
   logger?: FastifyServerOptions['logger'] | false
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The handler timeout's timer, cleared when the response is done. */
-    deadline: NodeJS.Timeout | null
-    /** What the transaction door knows of this request (abandoned at its deadline, committing). */
-    work: WorkContext | null
-  }
 }
 
 /**
@@ -81,71 +71,7 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   registerProblemHandlers(app, config.publicUrl)
   addRouteDefaults(app)
 
-  // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
-  // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
-  // Every answer carries them, its x-request-id and `no-store` (a route that may be cached says so itself).
-  // No upgrade-insecure-requests: served over plain HTTP under a name that is not loopback (a container's address),
-  // it made the browser fetch /docs's own assets over https, a blank page; over HTTPS it changes nothing here.
-  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' }, contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }))
-  const setStandardHeaders = (request: FastifyRequest, reply: FastifyReply): void => {
-    reply.headers(securityHeaders).header('x-request-id', request.id).header('cache-control', 'no-store')
-  }
-  let closing = false
-  app.addHook('preClose', (done) => { closing = true; done() })
-  app.addHook('onRequest', (request, reply, done) => {
-    setStandardHeaders(request, reply)
-    if (closing) {
-      reply.header('connection', 'close')
-      return done(new DomainError('OVERLOADED', 'the service is shutting down; retry shortly'))
-    }
-    done()
-  })
-
-  // Bounds the handler too: a database that accepts and drops connections must give a 503, never a hang.
-  // (Fastify's handlerTimeout does the same with an AbortController per request, which it aborts on every
-  // request's close, building a DOMException with a stack each time: 2–4 % of a request's CPU. Nothing here
-  // reads request.signal.)
-  // The answer given at the deadline is true: the request is abandoned, and the transaction door
-  // (db/transaction.ts) lets none of its work commit after that. A write already committing is waited for, once.
-  // On shutdown, the requests still running get half the grace period (SHUTDOWN_GRACE_MS), so they are finished
-  // or honestly abandoned, and the database closed, before it ends: SIGTERM exits 0, never cut short.
-  app.decorateRequest('deadline', null)
-  app.decorateRequest('work', null)
-  const running = new Map<FastifyRequest, () => void>()
-  app.addHook('onRequest', (request, reply, done) => {
-    const work = newWorkContext()
-    request.work = work
-    let extended = false
-    const expire = (): void => {
-      if (reply.sent) return
-      if (work.committing > 0 && !extended) {
-        extended = true
-        request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
-        return
-      }
-      work.abandoned = true
-      if (reply.raw.headersSent) reply.raw.destroy()
-      else reply.send(work.committed ? savedAnswerLost() : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly'))
-    }
-    request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
-    running.set(request, expire)
-    runInWorkContext(work, done)
-  })
-  app.addHook('onResponse', (request, _reply, done) => {
-    clearTimeout(request.deadline ?? undefined)
-    running.delete(request)
-    done()
-  })
-  // A client that went away: no answer will be sent, so the request is no longer tracked (its deadline still bounds its work).
-  app.addHook('onRequestAbort', (request, done) => { running.delete(request); done() })
-  app.addHook('preClose', (done) => {
-    const by = Math.min(config.requestTimeoutMs, config.shutdownGraceMs / 2)
-    for (const [request, expire] of running) {
-      clearTimeout(request.deadline ?? undefined)
-      request.deadline = setTimeout(expire, by).unref()
-    }
-    done()
-  })
+  const setStandardHeaders = addRequestLifecycle(app, config)
 
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
@@ -229,15 +155,4 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 
   return app
-}
-
-/** The headers a helmet middleware sets, captured once from a stand-in response. */
-function securityHeadersOf (middleware: ReturnType<typeof helmet>): Record<string, string> {
-  const headers: Record<string, string> = {}
-  const res = {
-    setHeader: (name: string, value: string | number | readonly string[]) => { headers[name.toLowerCase()] = String(value) },
-    removeHeader: (name: string) => { delete headers[name.toLowerCase()] }
-  }
-  middleware({} as never, res as never, () => {})
-  return headers
 }
