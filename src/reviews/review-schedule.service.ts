@@ -2,7 +2,9 @@ import * as agreementRepo from '../agreements/agreement.repo.ts'
 import { appendEvent } from '../audit/append.service.ts'
 import { pgErrorOf } from '../db/errors.ts'
 import { transaction } from '../db/transaction.ts'
+import type { Tx } from '../db/client.ts'
 import type { Deps } from '../deps.ts'
+import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import { tryLockPartnership } from '../partnerships/partnership.repo.ts'
 import * as reviewRepo from './review.repo.ts'
 import { OVERDUE_AFTER_MS } from './review.rules.ts'
@@ -18,53 +20,51 @@ const BATCH = 200
  * index makes a review open once whatever happens. Returns how many opened.
  */
 export async function openDueReviews (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
-  let opened = 0
-  const skipped = new Set<string>()
-  for (;;) {
-    const due = (await reviewRepo.findDueAgreements(deps.db, deps.now(), BATCH + skipped.size)).filter((d) => !skipped.has(d.id))
-    if (due.length === 0) return opened
-    for (const candidate of due) {
-      const done = await transaction(deps.db, async (tx) => {
-        const partnership = await tryLockPartnership(tx, candidate.partnershipId)
-        if (!partnership) return false
-        const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
-        // Re-check under the lock: another instance may have opened it, or the agreement changed.
-        if (!agreement || agreement.lifecycle !== 'active' || !agreement.nextReviewAt || agreement.nextReviewAt > deps.now()) return false
-        if (await reviewRepo.findOpenReview(tx, agreement.id)) return false
-        await openReview(tx, deps.now, { partnership, agreement, trigger: 'schedule', dueAt: agreement.nextReviewAt, actorId: null })
-        return true
-      }).catch((err: unknown) => {
-        if (pgErrorOf(err)?.code === '23505') return false // the unique index already holds this review: opened once
-        throw err
-      })
-      if (done) opened++
-      else skipped.add(candidate.id)
-    }
-  }
+  return eachUnderLock(deps, (limit) => reviewRepo.findDueAgreements(deps.db, deps.now(), limit), async (tx, partnership, candidate) => {
+    const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
+    // Re-check under the lock: another instance may have opened it, or the agreement changed.
+    if (!agreement || agreement.lifecycle !== 'active' || !agreement.nextReviewAt || agreement.nextReviewAt > deps.now()) return false
+    if (await reviewRepo.findOpenReview(tx, agreement.id)) return false
+    await openReview(tx, deps.now, { partnership, agreement, trigger: 'schedule', dueAt: agreement.nextReviewAt, actorId: null })
+    return true
+  })
 }
 
 /** Marks reviews still open 7 days after they were due (`review.overdue`, once each). Returns how many. */
 export async function markOverdueReviews (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
-  let marked = 0
+  const cutoff = () => new Date(deps.now().getTime() - OVERDUE_AFTER_MS)
+  return eachUnderLock(deps, (limit) => reviewRepo.findOverdueReviews(deps.db, cutoff(), limit), async (tx, partnership, candidate) => {
+    const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
+    if (!review || review.status !== 'open' || review.overdueAt !== null) return false
+    await reviewRepo.updateReview(tx, review.id, { overdueAt: deps.now() })
+    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.overdue', actorId: null, subject: { type: 'review', id: review.id }, data: { agreementId: review.agreementId, dueAt: review.dueAt.toISOString() } })
+    return true
+  })
+}
+
+/**
+ * Does `work` for each candidate `find` returns, each in its own transaction
+ * under its partnership's lock taken with SKIP LOCKED (a partnership busy
+ * elsewhere is skipped, not waited for), until none is left; `work` answers
+ * whether it did something. A unique violation means another instance did it
+ * first. Returns how many it did.
+ */
+async function eachUnderLock<C extends { id: string, partnershipId: string }> (deps: Pick<Deps, 'db' | 'now'>, find: (limit: number) => Promise<C[]>, work: (tx: Tx, partnership: PartnershipRow, candidate: C) => Promise<boolean>): Promise<number> {
+  let done = 0
   const skipped = new Set<string>()
   for (;;) {
-    const cutoff = new Date(deps.now().getTime() - OVERDUE_AFTER_MS)
-    const overdue = (await reviewRepo.findOverdueReviews(deps.db, cutoff, BATCH + skipped.size)).filter((r) => !skipped.has(r.id))
-    if (overdue.length === 0) return marked
-    for (const candidate of overdue) {
-      const done = await transaction(deps.db, async (tx) => {
+    const candidates = (await find(BATCH + skipped.size)).filter((c) => !skipped.has(c.id))
+    if (candidates.length === 0) return done
+    for (const candidate of candidates) {
+      const did = await transaction(deps.db, async (tx) => {
         const partnership = await tryLockPartnership(tx, candidate.partnershipId)
-        if (!partnership) return false
-        const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
-        if (!review || review.status !== 'open' || review.overdueAt !== null) return false
-        const at = deps.now()
-        await reviewRepo.updateReview(tx, review.id, { overdueAt: at })
-        await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.overdue', actorId: null, subject: { type: 'review', id: review.id }, data: { agreementId: review.agreementId, dueAt: review.dueAt.toISOString() } })
-        return true
+        return partnership ? work(tx, partnership, candidate) : false
+      }).catch((err: unknown) => {
+        if (pgErrorOf(err)?.code === '23505') return false // a unique index already holds it: done once
+        throw err
       })
-      if (done) marked++
+      if (did) done++
       else skipped.add(candidate.id)
     }
   }
 }
-
