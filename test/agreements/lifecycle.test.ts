@@ -1,25 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { jcsHash } from '../../src/lib/hash.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, isProblem, problemOf } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)
-
-/** Asserts an RFC 9457 answer with this status and machine code. */
-function isProblem (t: Test, res: LightMyRequestResponse, status: number, code: string, what: string): void {
-  t.equal(res.statusCode, status, `${what}: ${status} (${res.body.slice(0, 300)})`)
-  t.equal(problemOf(res).code, code, `${what}: ${code}`)
-}
-
-/** Asserts a 400 validation-failed naming `path` among its errors. */
-function isInvalid (t: Test, res: LightMyRequestResponse, path: string, what: string): void {
-  isProblem(t, res, 400, 'validation-failed', what)
-  const paths = (problemOf(res).errors ?? []).map((e) => e.path)
-  t.ok(paths.includes(path), `${what}: errors name ${path} (got ${JSON.stringify(paths)})`)
-}
 
 const sorted = (ids: string[]): string[] => [...ids].sort()
 

@@ -1,7 +1,8 @@
 import { compactVerify, createLocalJWKSet } from 'jose'
 import t from 'tap'
 import { jcsHash } from '../../src/lib/hash.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 
@@ -37,12 +38,11 @@ t.test('two partners carry an agreement from proposal to activation, revise it, 
 
   // Bob must sign the text he was shown.
   const wrong = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: `sha256:${'0'.repeat(64)}` } })
-  t.equal(wrong.statusCode, 409)
-  t.equal(problemOf(wrong).code, 'content-hash-mismatch')
+  isProblem(t, wrong, 409, 'content-hash-mismatch', 'signing other text')
   const signed = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: v1.contentHash } })
   t.equal(signed.statusCode, 201, signed.body)
   t.match(signed.json(), { versionStatus: 'active', agreementStatus: 'active' })
-  t.equal(problemOf(await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: v1.contentHash } })).code, 'version-not-open')
+  isProblem(t, await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: v1.contentHash } }), 409, 'version-not-open', 'signing an active version')
 
   // Each receipt verifies against the JWKS.
   const jwks = createLocalJWKSet((await ctx.request({ method: 'GET', url: '/.well-known/jwks.json' })).json())
@@ -68,7 +68,7 @@ t.test('two partners carry an agreement from proposal to activation, revise it, 
   t.equal(stale.statusCode, 412)
   const etag2 = (await ctx.request({ method: 'GET', url: `${base}/${a.id}`, token: alice })).headers.etag as string
   const open = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions`, token: alice, headers: { 'if-match': etag2 }, body: { basedOn: 1, content: content() } })
-  t.equal(problemOf(open).code, 'proposal-open')
+  isProblem(t, open, 409, 'proposal-open', 'a second proposal while one is open')
   const v3 = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions`, token: alice, headers: { 'if-match': etag2 }, body: { basedOn: 2, counterTo: 2, content: content({ review: { rrule: 'FREQ=WEEKLY', time: '20:00' }, clauses: [{ ...content().clauses[0], consequences: ['A calm talk the same evening.'] }, { key: 'shared-location', text: 'We share locations when one of us asks.' }] }) } })
   t.equal(v3.statusCode, 201, v3.body)
   t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2`, token: alice })).json().status, 'superseded')

@@ -1,30 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
-import type { Test } from 'tap'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
-import { problemOf, type TestApp } from './app.ts'
+import type { TestApp } from './app.ts'
 import { agreementKit, content, type Person } from './agreements.ts'
 
 type Kit = ReturnType<typeof agreementKit>
-
-/** Asserts an RFC 9457 answer with this status and machine code. */
-export function isProblem (t: Test, res: LightMyRequestResponse, status: number, code: string, what: string): void {
-  t.equal(res.statusCode, status, `${what}: ${status} (${res.body.slice(0, 300)})`)
-  t.equal(problemOf(res).code, code, `${what}: ${code}`)
-}
-
-/** Asserts a 400 validation-failed naming `path` among its errors. */
-export function isInvalid (t: Test, res: LightMyRequestResponse, path: string, what: string): void {
-  isProblem(t, res, 400, 'validation-failed', what)
-  const paths = (problemOf(res).errors ?? []).map((e) => e.path)
-  t.ok(paths.includes(path), `${what}: errors name ${path} (got ${JSON.stringify(problemOf(res).errors)})`)
-}
-
-/** The parts of a problem that must not tell a stranger anything (instance and requestId differ per request). */
-export function problemShape (res: LightMyRequestResponse): Record<string, unknown> {
-  const { instance: _i, requestId: _r, ...rest } = problemOf(res) as Record<string, unknown>
-  return { status: res.statusCode, ...rest }
-}
 
 /** A weekly review cadence at 19:00 local time. */
 export const weekly = (title: string, time = '19:00'): Record<string, unknown> => content({ title, review: { rrule: 'FREQ=WEEKLY', time } })

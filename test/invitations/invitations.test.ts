@@ -3,10 +3,8 @@ import { sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { secretHash } from '../../src/lib/hash.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
-
-/** A sub-test, as tap hands it to a callback. */
-type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, isProblem, problemOf } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 
@@ -80,16 +78,11 @@ async function smuggledInvitation (partnershipId: string, createdBy: string, rol
   return { id, token }
 }
 
-function expectProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): void {
-  t.equal(res.statusCode, status, `${status}`)
-  t.equal(problemOf(res).code, code, code)
-}
-
 t.test('accepting an invitation', async (t) => {
   t.test('an unknown token is 404 not-found', async (t) => {
     const eve = await user('Eve')
-    expectProblem(t, await accept(eve, `acc_inv_${randomBytes(32).toString('base64url')}`), 404, 'not-found')
-    expectProblem(t, await accept(eve, 'not-even-a-token'), 404, 'not-found')
+    isProblem(t, await accept(eve, `acc_inv_${randomBytes(32).toString('base64url')}`), 404, 'not-found')
+    isProblem(t, await accept(eve, 'not-even-a-token'), 404, 'not-found')
   })
 
   t.test('a used token is 410 invitation-used, even for someone else', async (t) => {
@@ -98,7 +91,7 @@ t.test('accepting an invitation', async (t) => {
     const inv = await invitation(alice, base)
     t.equal((await accept(carol, inv.token)).statusCode, 201)
     const dan = await user('Dan')
-    expectProblem(t, await accept(dan, inv.token), 410, 'invitation-used')
+    isProblem(t, await accept(dan, inv.token), 410, 'invitation-used')
     t.same(await roles(alice, base), ['partner', 'partner', 'partner'], 'Dan did not join')
   })
 
@@ -107,7 +100,7 @@ t.test('accepting an invitation', async (t) => {
     const inv = await invitation(alice, base)
     t.equal((await revoke(alice, base, inv.id)).statusCode, 204)
     const carol = await user('Carol')
-    expectProblem(t, await accept(carol, inv.token), 410, 'invitation-revoked')
+    isProblem(t, await accept(carol, inv.token), 410, 'invitation-revoked')
     t.equal((await ctx.request({ method: 'GET', url: `${base}/invitations/${inv.id}`, token: alice.token })).json().status, 'revoked')
     t.same(await roles(alice, base), ['partner', 'partner'])
   })
@@ -115,8 +108,8 @@ t.test('accepting an invitation', async (t) => {
   t.test('an invitee who is already a member is 409 already-member, and the invitation stays usable', async (t) => {
     const { alice, bob, base } = await couple()
     const inv = await invitation(alice, base)
-    expectProblem(t, await accept(bob, inv.token), 409, 'already-member')
-    expectProblem(t, await accept(alice, inv.token), 409, 'already-member')
+    isProblem(t, await accept(bob, inv.token), 409, 'already-member')
+    isProblem(t, await accept(alice, inv.token), 409, 'already-member')
     t.equal((await ctx.request({ method: 'GET', url: `${base}/invitations/${inv.id}`, token: alice.token })).json().status, 'pending')
     const carol = await user('Carol')
     t.equal((await accept(carol, inv.token)).statusCode, 201)
@@ -129,20 +122,20 @@ t.test('revoking and approving', async (t) => {
     const accepted = (await invitations(alice, base))[0]!
     t.equal(accepted.status, 'accepted')
     const before = (await events(alice, base)).length
-    expectProblem(t, await revoke(alice, base, accepted.id), 409, 'invitation-not-pending')
+    isProblem(t, await revoke(alice, base, accepted.id), 409, 'invitation-not-pending')
     const inv = await invitation(alice, base)
     t.equal((await revoke(bob, base, inv.id)).statusCode, 204, 'any partner may revoke')
     const afterFirst = (await events(alice, base)).length
     t.equal(afterFirst, before + 2, 'invitation.created and invitation.revoked')
-    expectProblem(t, await revoke(alice, base, inv.id), 409, 'invitation-not-pending')
+    isProblem(t, await revoke(alice, base, inv.id), 409, 'invitation-not-pending')
     t.equal((await events(alice, base)).length, afterFirst, 'a refused revocation appends nothing')
   })
 
   t.test('an unknown invitation is 404 for a member', async (t) => {
     const { alice, base } = await couple()
-    expectProblem(t, await revoke(alice, base, randomUUID()), 404, 'not-found')
-    expectProblem(t, await approve(alice, base, randomUUID()), 404, 'not-found')
-    expectProblem(t, await ctx.request({ method: 'GET', url: `${base}/invitations/${randomUUID()}`, token: alice.token }), 404, 'not-found')
+    isProblem(t, await revoke(alice, base, randomUUID()), 404, 'not-found')
+    isProblem(t, await approve(alice, base, randomUUID()), 404, 'not-found')
+    isProblem(t, await ctx.request({ method: 'GET', url: `${base}/invitations/${randomUUID()}`, token: alice.token }), 404, 'not-found')
   })
 
   t.test('approving a partner invitation is 409 not-an-observer-invitation', async (t) => {
@@ -150,7 +143,7 @@ t.test('revoking and approving', async (t) => {
     const inv = await invitation(alice, base, 'partner')
     t.same(inv.pendingApprovals, [], 'a partner invitation needs no approval')
     const before = (await events(alice, base)).length
-    expectProblem(t, await approve(alice, base, inv.id), 409, 'not-an-observer-invitation')
+    isProblem(t, await approve(alice, base, inv.id), 409, 'not-an-observer-invitation')
     t.equal((await events(alice, base)).length, before)
   })
 
@@ -165,7 +158,7 @@ t.test('revoking and approving', async (t) => {
     await join(alice, base, carol)
     const view = (await ctx.request({ method: 'GET', url: `${base}/invitations/${obs.id}`, token: alice.token })).json()
     t.same(view.pendingApprovals, [carol.id], 'Carol, a partner now, has not approved')
-    expectProblem(t, await accept(lee, obs.token), 409, 'invitation-not-approved')
+    isProblem(t, await accept(lee, obs.token), 409, 'invitation-not-approved')
     t.equal((await approve(carol, base, obs.id)).statusCode, 201)
     const joined = await accept(lee, obs.token)
     t.equal(joined.statusCode, 201)
@@ -180,7 +173,7 @@ t.test('revoking and approving', async (t) => {
     const obs = await invitation(alice, base, 'observer')
     await approve(alice, base, obs.id)
     await approve(bob, base, obs.id)
-    expectProblem(t, await accept(lee, obs.token), 409, 'invitation-not-approved')
+    isProblem(t, await accept(lee, obs.token), 409, 'invitation-not-approved')
     t.equal((await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: carol.token })).statusCode, 204)
     t.same((await ctx.request({ method: 'GET', url: `${base}/invitations/${obs.id}`, token: alice.token })).json().pendingApprovals, [])
     t.equal((await accept(lee, obs.token)).statusCode, 201)
@@ -213,9 +206,7 @@ t.test('expiry', async (t) => {
     const before = { invitations: (await invitations(alice, base)).length, events: (await events(alice, base)).length }
     const now = ctx.clock.now().getTime()
     for (const expiresAt of [new Date(now - 60_000), new Date(now - 365 * DAY), new Date(now + 30 * DAY + 60_000), new Date(now + 400 * DAY)]) {
-      const res = await invite(alice, base, { role: 'partner', expiresAt: expiresAt.toISOString() })
-      expectProblem(t, res, 400, 'validation-failed')
-      t.ok(problemOf(res).errors?.some((e) => e.path === '/expiresAt'), `names /expiresAt (${expiresAt.toISOString()})`)
+      isInvalid(t, await invite(alice, base, { role: 'partner', expiresAt: expiresAt.toISOString() }), '/expiresAt', `expiresAt ${expiresAt.toISOString()}`)
     }
     t.equal((await invitations(alice, base)).length, before.invitations)
     t.equal((await events(alice, base)).length, before.events)
@@ -232,12 +223,8 @@ t.test('expiry', async (t) => {
       [{ role: 'Partner' }, '/role'],
       [{}, '/role']
     ]
-    for (const [body, path] of cases) {
-      const res = await invite(alice, base, body)
-      expectProblem(t, res, 400, 'validation-failed')
-      t.ok(problemOf(res).errors?.some((e) => e.path === path), `${JSON.stringify(body)} names ${path}`)
-    }
-    expectProblem(t, await invite(alice, base, { role: 'partner', token: 'mine' }), 400, 'validation-failed')
+    for (const [body, path] of cases) isInvalid(t, await invite(alice, base, body), path, JSON.stringify(body))
+    isProblem(t, await invite(alice, base, { role: 'partner', token: 'mine' }), 400, 'validation-failed')
     t.equal((await invitations(alice, base)).length, 1, 'only Bob\'s invitation exists')
   })
 })
@@ -250,10 +237,10 @@ t.test('limits', async (t) => {
     const eighth = await invitation(alice, base)
     t.equal((await accept(await user('P8'), eighth.token)).statusCode, 201)
     t.equal((await roles(alice, base)).length, 8)
-    expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'partnership-full')
+    isProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'partnership-full')
     // An invitation pending beyond the free places (made before this rule, or written by hand) still cannot overfill it.
     const ninth = await smuggledInvitation(id, alice.id, 'partner')
-    expectProblem(t, await accept(await user('P9'), ninth.token), 409, 'partnership-full')
+    isProblem(t, await accept(await user('P9'), ninth.token), 409, 'partnership-full')
     t.equal((await roles(alice, base)).length, 8)
     t.equal((await ctx.request({ method: 'GET', url: `${base}/invitations/${ninth.id}`, token: alice.token })).json().status, 'pending', 'the refused invitation is not used up')
     t.equal((await invite(alice, base, { role: 'observer' })).statusCode, 201, 'observers still fit')
@@ -266,10 +253,10 @@ t.test('limits', async (t) => {
     for (const p of [alice, bob]) t.equal((await approve(p, base, fourth.id)).statusCode, 201)
     t.equal((await accept(await user('O4'), fourth.token)).statusCode, 201)
     t.same((await roles(alice, base)).filter((r) => r === 'observer').length, 4)
-    expectProblem(t, await invite(alice, base, { role: 'observer' }), 409, 'partnership-full')
+    isProblem(t, await invite(alice, base, { role: 'observer' }), 409, 'partnership-full')
     const fifth = await smuggledInvitation(id, alice.id, 'observer')
     for (const p of [alice, bob]) t.equal((await approve(p, base, fifth.id)).statusCode, 201)
-    expectProblem(t, await accept(await user('O5'), fifth.token), 409, 'partnership-full')
+    isProblem(t, await accept(await user('O5'), fifth.token), 409, 'partnership-full')
     t.same((await roles(alice, base)).filter((r) => r === 'observer').length, 4)
     t.equal((await invite(alice, base, { role: 'partner' })).statusCode, 201, 'partners still fit')
   })
@@ -279,14 +266,14 @@ t.test('limits', async (t) => {
     // Observers: 4 free places, whoever invites.
     for (let i = 0; i < 4; i++) t.equal((await invite(i % 2 === 0 ? alice : bob, base, { role: 'observer' })).statusCode, 201, `observer invitation ${i + 1} of 4`)
     const before = await invitations(alice, base)
-    for (const by of [alice, bob]) expectProblem(t, await invite(by, base, { role: 'observer' }), 409, 'too-many-invitations')
+    for (const by of [alice, bob]) isProblem(t, await invite(by, base, { role: 'observer' }), 409, 'too-many-invitations')
     t.same(await invitations(alice, base), before, 'the refused ones created nothing')
     // Partners: 6 free places; a used invitation frees its pending slot only by filling a place.
     const partnerInvitations = []
     for (let i = 0; i < 6; i++) partnerInvitations.push(await invitation(alice, base))
-    expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
+    isProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
     t.equal((await accept(await user('Carol'), partnerInvitations[0]!.token)).statusCode, 201)
-    expectProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
+    isProblem(t, await invite(alice, base, { role: 'partner' }), 409, 'too-many-invitations')
     // Revoking one, or its expiry, frees a slot.
     t.equal((await revoke(alice, base, partnerInvitations[1]!.id)).statusCode, 204)
     t.equal((await invite(alice, base, { role: 'partner' })).statusCode, 201, 'a revoked invitation no longer counts')
@@ -310,8 +297,8 @@ t.test('a member who left cannot come back on an invitation made before leaving 
     t.equal(listed.find((i) => i.id === others.id)?.status, 'pending', 'other partners\' invitations stay')
     const revoked = (await events(alice, base)).filter((e) => e.type === 'invitation.revoked') as Array<{ subject: { id: string }, data?: { reason?: string } }>
     t.same(revoked.map((e) => [e.subject.id, e.data?.reason]).sort(), own.map((i) => [i.id, 'inviter-left']).sort(), 'one event each, reason inviter-left')
-    for (const inv of own) expectProblem(t, await accept(bob, inv.token), 410, 'invitation-revoked')
-    expectProblem(t, await accept(await user('Dan'), own[0]!.token), 410, 'invitation-revoked')
+    for (const inv of own) isProblem(t, await accept(bob, inv.token), 410, 'invitation-revoked')
+    isProblem(t, await accept(await user('Dan'), own[0]!.token), 410, 'invitation-revoked')
   })
 
   t.test('accepting checks that the inviter is still a partner, whatever the invitation\'s state says', async (t) => {
@@ -322,7 +309,7 @@ t.test('a member who left cannot come back on an invitation made before leaving 
     t.equal((await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: bob.token })).statusCode, 204)
     await ctx.database.rows(sql`update invitations set status = 'pending', revoked_at = null where id = ${smuggled.id}`)
     const seq = (await events(alice, base)).length
-    expectProblem(t, await accept(bob, smuggled.token), 410, 'invitation-revoked')
+    isProblem(t, await accept(bob, smuggled.token), 410, 'invitation-revoked')
     t.same(await roles(alice, base), ['partner', 'partner'], 'Bob did not come back')
     t.equal((await events(alice, base)).length, seq, 'nothing was appended')
   })
@@ -349,7 +336,7 @@ t.test('idempotent invitations', async (t) => {
     const key = randomUUID()
     t.equal((await invite(alice, base, { role: 'partner' }, { 'idempotency-key': key })).statusCode, 201)
     const before = { invitations: (await invitations(alice, base)).length, events: (await events(alice, base)).length }
-    expectProblem(t, await invite(alice, base, { role: 'observer' }, { 'idempotency-key': key }), 422, 'idempotency-key-reused')
+    isProblem(t, await invite(alice, base, { role: 'observer' }, { 'idempotency-key': key }), 422, 'idempotency-key-reused')
     t.equal((await invitations(alice, base)).length, before.invitations)
     t.equal((await events(alice, base)).length, before.events)
   })
@@ -364,7 +351,7 @@ t.test('updating a partnership', async (t) => {
   t.test('without If-Match is 428 and changes nothing', async (t) => {
     const { alice, base } = await couple()
     const before = await read(alice, base)
-    expectProblem(t, await ctx.request({ method: 'PATCH', url: base, token: alice.token, body: { name: 'New' } }), 428, 'precondition-required')
+    isProblem(t, await ctx.request({ method: 'PATCH', url: base, token: alice.token, body: { name: 'New' } }), 428, 'precondition-required')
     t.same(await read(alice, base), before)
   })
 
@@ -375,7 +362,7 @@ t.test('updating a partnership', async (t) => {
     const before = await read(alice, base)
     t.not(before.etag, stale)
     const res = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': stale }, body: { name: 'Alice\'s name' } })
-    expectProblem(t, res, 412, 'precondition-failed')
+    isProblem(t, res, 412, 'precondition-failed')
     t.equal(res.headers.etag, before.etag, 'the 412 names the current ETag')
     t.same(await read(alice, base), before)
   })
@@ -393,14 +380,14 @@ t.test('updating a partnership', async (t) => {
     ]
     for (const [body, path] of cases) {
       const res = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': before.etag }, body })
-      expectProblem(t, res, 400, 'validation-failed')
+      isProblem(t, res, 400, 'validation-failed')
       const errors = problemOf(res).errors ?? []
       // An unknown field is reported at the object that holds it (path '', as for /v1/me), its message naming the field.
       const named = errors.some((e) => e.path === path || (path === '/colour' && e.path === '' && e.message.includes('colour')))
       t.ok(named, `${JSON.stringify(body)} names ${path} (got ${JSON.stringify(errors)})`)
     }
     const empty = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': before.etag }, body: {} })
-    expectProblem(t, empty, 400, 'validation-failed')
+    isProblem(t, empty, 400, 'validation-failed')
     t.same(await read(alice, base), before, 'same ETag, same body, no new event')
   })
 
@@ -438,9 +425,9 @@ t.test('listing my partnerships with limit=2 walks all five, without duplicates'
   t.equal(pages, 3)
   t.equal(new Set(seen).size, seen.length, 'no duplicates')
   t.same([...seen].sort(), [...created].sort(), 'every partnership, once')
-  expectProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=2&cursor=bogus', token: pat.token }), 400, 'invalid-cursor')
-  expectProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=0', token: pat.token }), 400, 'validation-failed')
-  expectProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=101', token: pat.token }), 400, 'validation-failed')
+  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=2&cursor=bogus', token: pat.token }), 400, 'invalid-cursor')
+  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=0', token: pat.token }), 400, 'validation-failed')
+  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=101', token: pat.token }), 400, 'validation-failed')
 })
 
 t.test('invitation tokens', async (t) => {
@@ -506,13 +493,13 @@ t.test('an expired invitation is 410 invitation-expired and shows status expired
     t.equal(view.json().status, 'expired')
     t.same(view.json().pendingApprovals, [], 'nobody is asked to approve an expired invitation')
     const late = await user('Late')
-    expectProblem(t, await accept(late, inv.token), 410, 'invitation-expired')
-    expectProblem(t, await revoke(a, base, inv.id), 409, 'invitation-not-pending')
+    isProblem(t, await accept(late, inv.token), 410, 'invitation-expired')
+    isProblem(t, await revoke(a, base, inv.id), 409, 'invitation-not-pending')
   }
   const unapproved = await invitation(a, base, 'observer')
   ctx.clock.advance(7 * DAY)
   const [a2, b2] = [await refreshed(alice), await refreshed(bob)]
-  expectProblem(t, await approve(b2, base, unapproved.id), 409, 'invitation-not-pending')
+  isProblem(t, await approve(b2, base, unapproved.id), 409, 'invitation-not-pending')
   t.same((await invitations(a2, base)).map((i) => i.status), ['accepted', 'expired', 'expired', 'accepted', 'expired'])
   t.equal((await events(a2, base)).length, before + 1, 'nothing but the last invitation.created was recorded')
   t.same(await roles(a2, base), ['partner', 'partner', 'partner'], 'Alice, Bob and Early')

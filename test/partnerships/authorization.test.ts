@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemShape } from '../helpers/problems.ts'
 
 /** A sub-test, as tap hands it to a callback. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -172,14 +173,8 @@ const send = (route: Route, f: Fixture, caller: Caller, token: string | undefine
   return ctx.request({ method: route.method, url: route.url(f, pid), token, headers: route.headers?.(f) ?? {}, ...(body === undefined ? {} : { body }) })
 }
 
-/** A problem body without what depends on the request itself (its id and the path it asked for). */
-const comparable = (res: LightMyRequestResponse) => {
-  const { requestId, instance, ...rest } = problemOf(res) as Record<string, unknown>
-  return rest
-}
-
 function assertNothingLeaks (t: Test, res: LightMyRequestResponse, f: Fixture): void {
-  const body = JSON.stringify(comparable(res))
+  const body = JSON.stringify(problemShape(res))
   for (const s of f.secrets) t.notOk(body.includes(s), `the ${res.statusCode} body holds no partnership data`)
   t.notOk(res.headers.etag, `no ETag on a ${res.statusCode}`)
   t.notOk(res.headers.location, `no Location on a ${res.statusCode}`)
@@ -201,15 +196,13 @@ t.test('the authorization matrix: every route of partnerships and invitations, e
         const res = await send(route, f, caller, token)
         const cell = `${caller}: ${route.name}`
         if ('hidden' in expected) {
-          t.equal(res.statusCode, 404, `${cell} is 404`)
+          isProblem(t, res, 404, 'not-found', cell)
           const unknown = await send(route, f, caller, token, randomUUID())
           t.equal(unknown.statusCode, 404)
-          t.same(comparable(res), comparable(unknown), `${cell}: the same answer as for a partnership that does not exist`)
-          t.equal(comparable(res).code, 'not-found')
+          t.same(problemShape(res), problemShape(unknown), `${cell}: the same answer as for a partnership that does not exist`)
           assertNothingLeaks(t, res, f)
         } else if ('problem' in expected) {
-          t.equal(res.statusCode, expected.problem, `${cell} is ${expected.problem}`)
-          t.equal(problemOf(res).code, expected.code, `${cell} is ${expected.code}`)
+          isProblem(t, res, expected.problem, expected.code, cell)
           if (expected.problem === 401) t.match(res.headers['www-authenticate'], /^Bearer\b/, 'with a Bearer challenge')
           if (expected.code === 'insufficient-scope') t.match(res.headers['www-authenticate'], /insufficient_scope/)
           assertNothingLeaks(t, res, f)
@@ -239,15 +232,11 @@ t.test('tenancy comes before preconditions: a PATCH without If-Match from a non-
   for (const [who, token] of [['stranger', f.tokens.eve], ['member who left', f.tokens.dave]] as const) {
     const res = await patch(token)
     t.equal(res.statusCode, 404, `${who}: 404`)
-    t.same(comparable(res), comparable(unknown), `${who}: same as an unknown partnership`)
+    t.same(problemShape(res), problemShape(unknown), `${who}: same as an unknown partnership`)
     assertNothingLeaks(t, res, f)
   }
-  const observer = await patch(f.tokens.carol)
-  t.equal(observer.statusCode, 403, 'an observer learns about the role before the precondition')
-  t.equal(problemOf(observer).code, 'observer-read-only')
-  const partner = await patch(f.tokens.alice)
-  t.equal(partner.statusCode, 428, 'a partner is asked for If-Match')
-  t.equal(problemOf(partner).code, 'precondition-required')
+  isProblem(t, await patch(f.tokens.carol), 403, 'observer-read-only', 'an observer learns about the role before the precondition')
+  isProblem(t, await patch(f.tokens.alice), 428, 'precondition-required', 'a partner is asked for If-Match')
   t.same(await eventCount(f.tokens.alice, f.pid), before)
   t.equal((await ctx.request({ method: 'GET', url: f.base, token: f.tokens.alice })).json().name, f.name)
 })
@@ -288,7 +277,7 @@ t.test('an invitation is reachable only under its own partnership', async (t) =>
   for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['POST', '/approvals']] as const) {
     const res = await ctx.request({ method, url: `/v1/partnerships/${own.id}/invitations/${f.iid}${suffix}`, token: f.tokens.eve })
     t.equal(res.statusCode, 404, `${method} …/invitations/{iid}${suffix}`)
-    t.same(comparable(res), comparable(unknownInvitation), 'the same answer as for an invitation that does not exist')
+    t.same(problemShape(res), problemShape(unknownInvitation), 'the same answer as for an invitation that does not exist')
   }
   t.same(await eventCount(f.tokens.alice, f.pid), before)
   t.equal((await ctx.request({ method: 'GET', url: `${f.base}/invitations/${f.iid}`, token: f.tokens.alice })).json().status, 'pending')

@@ -1,7 +1,8 @@
 import ICAL from 'ical.js'
 import t from 'tap'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 const DAY = 24 * 3600_000
@@ -42,7 +43,7 @@ t.test('an agreement comes back for review on its cadence, once, and shows in th
   t.equal(mine.length, 1)
   t.match(mine[0], { trigger: 'schedule', status: 'open', dueAt: due.toISOString() })
   const rid = mine[0].id
-  t.equal(problemOf(await ctx.request({ method: 'POST', url: `${base}/${a.id}/reviews`, token: aliceNow })).code, 'review-open')
+  isProblem(t, await ctx.request({ method: 'POST', url: `${base}/${a.id}/reviews`, token: aliceNow }), 409, 'review-open', 'an early review while one is open')
 
   // Both keep: completed, and the next date is the next occurrence after the due date.
   t.equal((await ctx.request({ method: 'PUT', url: `${base}/${a.id}/reviews/${rid}/responses/me`, token: aliceNow, body: { outcome: 'revise', rating: 3 } })).json().status, 'open')
