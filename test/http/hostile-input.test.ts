@@ -3,7 +3,7 @@ import t from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { isProblem, problemOf } from '../helpers/problems.ts'
-import { reviewKit } from '../helpers/review-kit.ts'
+import { reviewKit } from '../helpers/reviews.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)

@@ -3,7 +3,7 @@ import t from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { isProblem } from '../helpers/problems.ts'
-import { reviewKit } from '../helpers/review-kit.ts'
+import { reviewKit } from '../helpers/reviews.ts'
 
 // Class: intimate text reaching the logs through the messages of failed queries (drizzle's "Failed query … params",
 // PostgreSQL's and PGlite's messages and details quoting values). Every free-text field carries the sentinel,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
 import type { TestApp } from './app.ts'
@@ -11,25 +10,16 @@ export const weekly = (title: string, time = '19:00'): Record<string, unknown> =
 
 /** Review helpers on top of the agreement kit: partnerships in a given zone, a movable clock, reviews. */
 export function reviewKit (ctx: TestApp, k: Kit = agreementKit(ctx)) {
-  /** Tokens are verified on the test clock: mint new ones after moving it. */
-  async function refresh (people: Person[]): Promise<void> {
-    for (const p of people) p.token = await ctx.token(p.sub, { name: p.name })
-  }
-
   /** Moves the clock to `slackMs` after `at` (never backwards) and re-mints the tokens of `people`. */
   async function advancePast (at: Date, people: Person[], slackMs = 60_000): Promise<void> {
     const delta = at.getTime() + slackMs - ctx.clock.now().getTime()
     if (delta > 0) ctx.clock.advance(delta)
-    await refresh(people)
+    await k.refresh(people)
   }
 
   /** A partnership in `timezone`, created by `creator`, joined by `partners`, then by `observers`. */
   async function partnership (timezone: string, creator: Person, partners: Person[] = [], observers: Person[] = []): Promise<string> {
-    const res = k.expectStatus(await ctx.request({ method: 'POST', url: '/v1/partnerships', token: creator.token, body: { name: `P ${randomBytes(3).toString('hex')}`, timezone } }), 201, 'create partnership')
-    const pid: string = res.json().id
-    for (const p of partners) await k.join(p, pid, 'partner', creator)
-    for (const o of observers) await k.join(o, pid, 'observer', creator, [creator, ...partners])
-    return pid
+    return (await k.partnership(creator, partners, observers, { timezone })).pid
   }
 
   const reviewsUrl = (pid: string, aid: string): string => `${k.agreementUrl(pid, aid)}/reviews`
@@ -62,5 +52,5 @@ export function reviewKit (ctx: TestApp, k: Kit = agreementKit(ctx)) {
     return { review: open[0], due }
   }
 
-  return { refresh, advancePast, partnership, reviewsUrl, reviewUrl, openEarly, answer, getReview, listReviews, scheduledReview }
+  return { advancePast, partnership, reviewsUrl, reviewUrl, openEarly, answer, getReview, listReviews, scheduledReview }
 }
