@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { onPostgres } from './helpers/app.ts'
+import { freePort } from './helpers/process.ts'
 
 // `npm start` runs the server beneath npm (npm → sh -c → node, unless the script execs). A process manager or
 // a container runtime signals npm, not node: whichever of the two gets the signal, or dies, the server stops.
@@ -14,14 +15,6 @@ const BOOT_MS = 90_000
 const STOP_MS = 20_000
 
 const skip = onPostgres ? 'npm start runs on the embedded database: this runs once, on the PGlite pass' : false
-
-async function freePort (): Promise<number> {
-  const probe = net.createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as net.AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  return port
-}
 
 const listening = (port: number): Promise<boolean> => new Promise((resolve) => {
   const socket = net.connect(port, '127.0.0.1')

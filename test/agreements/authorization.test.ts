@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, isProblem, problemOf, problemShape } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)
@@ -91,24 +92,13 @@ function send (route: Route, f: Fixture, token: string | undefined, ids: Ids = i
   return ctx.request({ method: route.method, url: route.url(ids), token, headers, ...(body === undefined ? {} : { body }) })
 }
 
-/** A problem body without what depends on the request itself (its id and the path it asked for). */
-const comparable = (res: LightMyRequestResponse): Record<string, unknown> => {
-  const { requestId, instance, ...rest } = problemOf(res) as Record<string, unknown>
-  return rest
-}
-
 function assertNothingLeaks (t: Test, res: LightMyRequestResponse, f: Fixture, cell: string): void {
-  const body = JSON.stringify(comparable(res))
+  const body = JSON.stringify(problemShape(res))
   const leaked = f.secrets.filter((s) => body.includes(s))
   t.same(leaked, [], `${cell}: the ${res.statusCode} body holds no partnership data`)
   t.equal((problemOf(res) as Record<string, unknown>).instance, res.raw.req.url?.split('?')[0], `${cell}: instance only echoes the path asked for`)
   t.notOk(res.headers.etag, `${cell}: no ETag on a ${res.statusCode}`)
   t.notOk(res.headers.location, `${cell}: no Location on a ${res.statusCode}`)
-}
-
-function isProblem (t: Test, res: LightMyRequestResponse, status: number, code: string, cell: string): void {
-  t.equal(res.statusCode, status, `${cell}: ${status} (${res.body.slice(0, 200)})`)
-  t.equal(problemOf(res).code, code, `${cell}: ${code}`)
 }
 
 /** What a failed request must leave unchanged: both agreements, the list and the audit log. */
@@ -146,7 +136,7 @@ t.test('the authorization matrix: every agreement route × every kind of caller'
         isProblem(t, unknownPartnership, 404, 'not-found', `${who}, unknown partnership`)
         assertNothingLeaks(t, unknownPartnership, f, `${who}, unknown partnership`)
         if (who === 'a member asking for an unknown partnership') {
-          t.same(comparable(unknownPartnership), comparable(await send(route, f, eve.token, { ...idsOf(route, f), pid: randomUUID() })), 'an unknown partnership is the same 404 for everyone')
+          t.same(problemShape(unknownPartnership), problemShape(await send(route, f, eve.token, { ...idsOf(route, f), pid: randomUUID() })), 'an unknown partnership is the same 404 for everyone')
           continue
         }
         const variants: Array<[string, LightMyRequestResponse]> = [['its partnership', await send(route, f, token)]]
@@ -154,7 +144,7 @@ t.test('the authorization matrix: every agreement route × every kind of caller'
         if (route.headers) variants.push(['without If-Match', await send(route, f, token, idsOf(route, f), { preconditions: false })])
         for (const [what, res] of variants) {
           isProblem(t, res, 404, 'not-found', `${who}, ${what}`)
-          t.same(comparable(res), comparable(unknownPartnership), `${who}, ${what}: identical to an unknown partnership`)
+          t.same(problemShape(res), problemShape(unknownPartnership), `${who}, ${what}: identical to an unknown partnership`)
           assertNothingLeaks(t, res, f, `${who}, ${what}`)
         }
       }
@@ -224,19 +214,13 @@ t.test('unknown and malformed ids', async (t) => {
       const missing = await send(route, f, alice.token, { ...ids, n: 99 })
       isProblem(t, missing, 404, 'not-found', 'an unknown version number')
       t.equal(problemOf(missing).detail, 'no such version')
-      for (const n of [0, -1, 'abc', 1.5]) {
-        const res = await send(route, f, alice.token, { ...ids, n })
-        isProblem(t, res, 400, 'validation-failed', `version number ${n}`)
-        t.ok(problemOf(res).errors?.some((e) => e.path === '/n'), `version number ${n}: the problem names /n`)
-      }
+      for (const n of [0, -1, 'abc', 1.5]) isInvalid(t, await send(route, f, alice.token, { ...ids, n }), '/n', `version number ${n}`)
     })
   }
   t.test('diff against an unknown or malformed version', async (t) => {
     const url = `/v1/partnerships/${f.pid}/agreements/${f.aid}/versions/2/diff`
-    for (const [against, status] of [['99', 400], ['0', 400], ['abc', 400], ['', 400]] as const) {
-      const res = await ctx.request({ method: 'GET', url: `${url}?against=${against}`, token: alice.token })
-      isProblem(t, res, status, 'validation-failed', `against=${against}`)
-      t.ok(problemOf(res).errors?.some((e) => e.path === '/against'), `against=${against}: the problem names /against`)
+    for (const against of ['99', '0', 'abc', '']) {
+      isInvalid(t, await ctx.request({ method: 'GET', url: `${url}?against=${against}`, token: alice.token }), '/against', `against=${against}`)
     }
     isProblem(t, await ctx.request({ method: 'GET', url, token: alice.token }), 400, 'validation-failed', 'no against')
   })

@@ -272,34 +272,26 @@ t.test('parseCadence checks the syntax of each value', async (t) => {
 
 t.test('activation sets nextReviewAt to the first occurrence after it, across a DST change', async (t) => {
   const ctx = await buildTestApp(t)
+  const k = agreementKit(ctx)
   /** Moves the injected clock to an instant (it keeps running from there). */
   const setClock = (iso: string) => ctx.clock.advance(new Date(iso).getTime() - ctx.clock.now().getTime())
-  // Tokens are verified against the injected clock: mint them after each move.
-  const tokens = async () => ({ alice: await ctx.token('alice', { name: 'Alice' }), bob: await ctx.token('bob', { name: 'Bob' }) })
 
   setClock('2026-03-01T12:00:00Z')
-  let { alice, bob } = await tokens()
-  const partnership = async (timezone: string): Promise<string> => {
-    const p = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name: timezone, timezone } })
-    t.equal(p.statusCode, 201, p.body)
-    const inv = await ctx.request({ method: 'POST', url: `/v1/partnerships/${p.json().id}/invitations`, token: alice, body: { role: 'partner' } })
-    t.equal((await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: bob, body: { token: inv.json().token } })).statusCode, 201)
-    return p.json().id
-  }
-  const paris = await partnership(PARIS)
-  const newYork = await partnership(NEW_YORK)
+  const [alice, bob] = [await k.person('Alice'), await k.person('Bob')]
+  const paris = (await k.partnership(alice, [bob], [], { timezone: PARIS })).pid
+  const newYork = (await k.partnership(alice, [bob], [], { timezone: NEW_YORK })).pid
 
   /** Alice proposes, Bob signs: the agreement is active; returns what a client reads back. */
   const activate = async (pid: string, rrule: string): Promise<{ nextReviewAt: string, activatedAt: string }> => {
     const content = { title: `Review ${rrule}`, category: 'communication', clauses: [{ key: 'check-in', text: 'We check in with each other.' }], review: { rrule, time: '19:00' } }
-    const created = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements`, token: alice, body: { content } })
+    const created = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements`, token: alice.token, body: { content } })
     t.equal(created.statusCode, 201, created.body)
     const a = created.json()
-    const signed = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: a.proposal.contentHash } })
+    const signed = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1/signatures`, token: bob.token, body: { contentHash: a.proposal.contentHash } })
     t.equal(signed.statusCode, 201, signed.body)
     t.equal(signed.json().agreementStatus, 'active')
-    const read = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}`, token: alice })).json()
-    const version = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1`, token: alice })).json()
+    const read = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}`, token: alice.token })).json()
+    const version = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1`, token: alice.token })).json()
     return { nextReviewAt: read.nextReviewAt, activatedAt: version.activatedAt }
   }
 
@@ -318,8 +310,9 @@ t.test('activation sets nextReviewAt to the first occurrence after it, across a 
     { name: 'New York, first Sunday, activated 30 min before fall-back (the change day is the first Sunday)', pid: newYork, tz: NEW_YORK, clock: '2026-11-01T05:30:00Z', change: '2026-11-01T06:00:00Z', rrule: 'FREQ=MONTHLY;BYDAY=1SU', expected: '2026-11-02T00:00:00.000Z', wall: '2026-11-01 19:00 GMT-5' }
   ]
   for (const c of cases) {
-    setClock(c.clock);
-    ({ alice, bob } = await tokens())
+    setClock(c.clock)
+    // Tokens are verified against the injected clock: mint them after each move.
+    await k.refresh([alice, bob])
     const { nextReviewAt, activatedAt } = await activate(c.pid, c.rrule)
     t.ok(new Date(activatedAt) >= new Date(c.clock) && new Date(activatedAt) < new Date(c.change), `${c.name}: activated at ${activatedAt}, before the change at ${c.change}`)
     t.equal(nextReviewAt, c.expected, `${c.name}: nextReviewAt`)

@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { RetirementContent, TermsContent } from '../../src/agreements/content.schemas.ts'
 import { diffContent } from '../../src/agreements/diff.rules.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { agreementKit } from '../helpers/agreements.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, problemOf } from '../helpers/problems.ts'
 
 type Clause = TermsContent['clauses'][number]
 
@@ -103,12 +105,9 @@ t.test('diffContent', async (t) => {
 
 t.test('GET …/versions/{n}/diff?against={m}', async (t) => {
   const ctx = await buildTestApp(t)
-  const alice = await ctx.token('alice', { name: 'Alice' })
-  const bob = await ctx.token('bob', { name: 'Bob' })
-  const p = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name: 'A&B', timezone: 'Europe/Paris' } })).json()
-  const inv = (await ctx.request({ method: 'POST', url: `/v1/partnerships/${p.id}/invitations`, token: alice, body: { role: 'partner' } })).json()
-  t.equal((await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: bob, body: { token: inv.token } })).statusCode, 201)
-  const base = `/v1/partnerships/${p.id}/agreements`
+  const k = agreementKit(ctx)
+  const [alice, bob] = [await k.person('Alice'), await k.person('Bob')]
+  const { agreements: base } = await k.partnership(alice, [bob])
 
   const v1Content = {
     title: 'Phone transparency',
@@ -120,13 +119,13 @@ t.test('GET …/versions/{n}/diff?against={m}', async (t) => {
     ],
     review: { rrule: 'FREQ=MONTHLY;BYDAY=1SU' }
   }
-  const created = await ctx.request({ method: 'POST', url: base, token: alice, body: { content: v1Content } })
+  const created = await ctx.request({ method: 'POST', url: base, token: alice.token, body: { content: v1Content } })
   t.equal(created.statusCode, 201, created.body)
   const a = created.json()
-  const signed = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob, body: { contentHash: a.proposal.contentHash } })
+  const signed = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob.token, body: { contentHash: a.proposal.contentHash } })
   t.equal(signed.statusCode, 201, signed.body)
 
-  const etag = (await ctx.request({ method: 'GET', url: `${base}/${a.id}`, token: bob })).headers.etag as string
+  const etag = (await ctx.request({ method: 'GET', url: `${base}/${a.id}`, token: bob.token })).headers.etag as string
   const v2Content = {
     title: 'Phones, openly',
     category: 'digital',
@@ -138,10 +137,10 @@ t.test('GET …/versions/{n}/diff?against={m}', async (t) => {
     review: { rrule: 'FREQ=WEEKLY', time: '20:00' },
     note: 'After our session.'
   }
-  const v2 = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions`, token: bob, headers: { 'if-match': etag }, body: { basedOn: 1, content: v2Content } })
+  const v2 = await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions`, token: bob.token, headers: { 'if-match': etag }, body: { basedOn: 1, content: v2Content } })
   t.equal(v2.statusCode, 201, v2.body)
 
-  const forward = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=1`, token: alice })
+  const forward = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=1`, token: alice.token })
   t.equal(forward.statusCode, 200, forward.body)
   const f = forward.json()
   t.equal(f.from, 1)
@@ -161,7 +160,7 @@ t.test('GET …/versions/{n}/diff?against={m}', async (t) => {
     note: { from: null, to: 'After our session.' }
   }, 'the whole diff, defaults filled in')
 
-  const backward = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/1/diff?against=2`, token: bob })
+  const backward = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/1/diff?against=2`, token: bob.token })
   t.equal(backward.statusCode, 200, backward.body)
   const b = backward.json()
   t.equal(b.from, 2)
@@ -179,23 +178,18 @@ t.test('GET …/versions/{n}/diff?against={m}', async (t) => {
   t.strictSame(b.diff.review, { rrule: swap(f.diff.review.rrule), time: swap(f.diff.review.time) })
   t.strictSame(b.diff.note, swap(f.diff.note))
 
-  const self = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=2`, token: bob })
+  const self = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=2`, token: bob.token })
   t.strictSame(self.json(), { from: 2, to: 2, diff: empty }, 'a version against itself')
 
-  const missing = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=9`, token: alice })
-  t.equal(missing.statusCode, 400)
-  const problem = problemOf(missing)
-  t.equal(problem.code, 'validation-failed')
-  t.match(problem.errors, [{ path: '/against' }], 'the problem names /against')
-  t.equal(problem.errors?.length, 1)
+  const missing = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=9`, token: alice.token })
+  isInvalid(t, missing, '/against', 'against a version that does not exist')
+  t.equal(problemOf(missing).errors?.length, 1)
 
-  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/9/diff?against=1`, token: alice })).statusCode, 404, 'an unknown version itself is 404')
+  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/9/diff?against=1`, token: alice.token })).statusCode, 404, 'an unknown version itself is 404')
   for (const against of ['0', 'x', '']) {
-    const bad = await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=${against}`, token: alice })
-    t.equal(bad.statusCode, 400, `against=${against}`)
-    t.match(problemOf(bad).errors, [{ path: '/against' }])
+    isInvalid(t, await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=${against}`, token: alice.token }), '/against', `against=${against}`)
   }
-  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff`, token: alice })).statusCode, 400, 'against is required')
-  const stranger = await ctx.token('mallory', { name: 'Mallory' })
-  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=1`, token: stranger })).statusCode, 404, 'a non-member learns nothing')
+  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff`, token: alice.token })).statusCode, 400, 'against is required')
+  const stranger = await k.person('Mallory')
+  t.equal((await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/2/diff?against=1`, token: stranger.token })).statusCode, 404, 'a non-member learns nothing')
 })

@@ -1,25 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { jcsHash } from '../../src/lib/hash.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, isProblem, problemOf } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)
-
-/** Asserts an RFC 9457 answer with this status and machine code. */
-function isProblem (t: Test, res: LightMyRequestResponse, status: number, code: string, what: string): void {
-  t.equal(res.statusCode, status, `${what}: ${status} (${res.body.slice(0, 300)})`)
-  t.equal(problemOf(res).code, code, `${what}: ${code}`)
-}
-
-/** Asserts a 400 validation-failed naming `path` among its errors. */
-function isInvalid (t: Test, res: LightMyRequestResponse, path: string, what: string): void {
-  isProblem(t, res, 400, 'validation-failed', what)
-  const paths = (problemOf(res).errors ?? []).map((e) => e.path)
-  t.ok(paths.includes(path), `${what}: errors name ${path} (got ${JSON.stringify(paths)})`)
-}
 
 const sorted = (ids: string[]): string[] => [...ids].sort()
 
@@ -232,66 +220,6 @@ t.test('revoking a signature on a proposed version', async (t) => {
   t.equal(sigs.length, 3, 'the revoked signature and two live ones')
   t.equal(sigs.filter((s: { revokedAt: string | null }) => s.revokedAt === null).length, 2)
   t.equal((await k.version(alice, pid, a.id, 1)).body.signatures.length, 2)
-})
-
-t.test('partners joining or leaving void open proposals; observers do not', async (t) => {
-  const alice = await k.person('Alice')
-  const bob = await k.person('Bob')
-  const carol = await k.person('Carol')
-  const olga = await k.person('Olga')
-  const { pid } = await k.partnership(alice, [bob])
-
-  // A partner joins.
-  const a = await k.create(alice, pid)
-  const before = await k.headSeq(alice, pid)
-  await k.join(carol, pid, 'partner', alice)
-  const joined = await k.eventsAfter(alice, pid, before)
-  t.same(joined.map((e) => e.type), ['invitation.created', 'member.joined', 'version.voided'])
-  t.match(joined.at(-1), { actorId: carol.id, data: { agreementId: a.id, number: 1, reason: 'partner-joined' } })
-  t.match((await k.version(alice, pid, a.id, 1)).body, { status: 'voided' })
-  t.match((await k.agreement(alice, pid, a.id)).body, { openProposal: null, proposal: null })
-  isProblem(t, await k.sign(bob, pid, a.id, 1), 409, 'version-not-open', 'signing a voided version')
-
-  // A partner leaves (two remain: the partnership lives on).
-  const b = await k.create(alice, pid, { content: content({ title: 'Money' }) })
-  t.same(sorted(b.proposal.requiredSigners), sorted([alice.id, bob.id, carol.id]))
-  t.same(await k.typesAppendedBy(alice, pid, () => k.leave(carol, pid)), ['member.left', 'version.voided'])
-  const left = (await k.eventsAfter(alice, pid, 0)).at(-1)
-  t.match(left, { type: 'version.voided', data: { agreementId: b.id, number: 1, reason: 'partner-left' } })
-  t.match((await k.version(alice, pid, b.id, 1)).body, { status: 'voided' })
-
-  // An observer joining or leaving voids nothing.
-  const c = await k.create(alice, pid, { content: content({ title: 'Time' }) })
-  const types = await k.typesAppendedBy(alice, pid, () => k.join(olga, pid, 'observer', alice, [alice, bob]))
-  t.notOk(types.includes('version.voided'), 'no version voided when an observer joins')
-  t.match((await k.version(alice, pid, c.id, 1)).body, { status: 'proposed' })
-  t.same(await k.typesAppendedBy(alice, pid, () => k.leave(olga, pid)), ['member.left'], 'nor when an observer leaves')
-  t.match((await k.agreement(alice, pid, c.id)).body, { openProposal: 1 })
-  t.match((await k.sign(bob, pid, c.id, 1)).json(), { versionStatus: 'active' })
-})
-
-t.test('a dissolved partnership ends its agreements', async (t) => {
-  const alice = await k.person('Alice')
-  const bob = await k.person('Bob')
-  const { pid, agreements } = await k.partnership(alice, [bob])
-  const active = await k.activeAgreement(alice, [bob], pid)
-  t.ok((await k.agreement(alice, pid, active)).body.nextReviewAt, 'an active agreement has a next review')
-  const proposed = (await k.create(alice, pid, { content: content({ title: 'Proposed' }) })).id
-  const draft = (await k.create(alice, pid, { content: content({ title: 'Draft' }), draft: true })).id
-  const retired = await k.activeAgreement(alice, [bob], pid, content({ title: 'Retired' }))
-  t.equal((await k.proposeVersion(alice, pid, retired, { basedOn: 1, kind: 'retirement' })).statusCode, 201)
-  t.equal((await k.sign(bob, pid, retired, 2)).statusCode, 201)
-
-  const types = await k.typesAppendedBy(alice, pid, () => k.leave(bob, pid))
-  t.same(types, ['member.left', 'version.voided', 'partnership.dissolved'])
-  for (const aid of [active, proposed, draft]) {
-    t.match((await k.agreement(alice, pid, aid)).body, { status: 'ended', nextReviewAt: null, openProposal: null })
-  }
-  t.match((await k.agreement(alice, pid, retired)).body, { status: 'retired' }, 'a retired agreement stays retired')
-  const ended = (await ctx.request({ method: 'GET', url: `${agreements}?status=ended`, token: alice.token })).json().items.map((x: { id: string }) => x.id)
-  t.same(sorted(ended), sorted([active, proposed, draft]))
-  isProblem(t, await ctx.request({ method: 'POST', url: agreements, token: alice.token, body: { content: content(), draft: true } }), 409, 'partnership-dissolved', 'a dissolved partnership is read-only')
-  t.match(await k.verify(alice, pid), { valid: true })
 })
 
 t.test('one open proposal at a time, and the rules of POST …/versions', async (t) => {

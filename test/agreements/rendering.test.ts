@@ -3,7 +3,8 @@ import type { Test } from 'tap'
 import { AgreementDetailSchema, toAgreementDetail } from '../../src/agreements/agreement.schemas.ts'
 import { getAgreement } from '../../src/agreements/agreement.service.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemShape } from '../helpers/problems.ts'
 
 // GET agreement is rendered to JSON by the database (one statement, no row decoding). The reference is
 // the application's own rendering of the same rows through the response schema: they must be equal in
@@ -103,9 +104,9 @@ t.test('the rendered GET answers strangers, former members and unknown ids exact
   const unknown = '00000000-0000-4000-8000-000000000000'
   const stranger = await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: eve.token })
   const nothing = await ctx.request({ method: 'GET', url: kit.agreementUrl(unknown, aid), token: eve.token })
-  t.equal(stranger.statusCode, 404)
-  t.strictSame({ ...problemOf(stranger), instance: null, requestId: null }, { ...problemOf(nothing), instance: null, requestId: null }, 'a stranger learns nothing a wrong id would not tell')
-  t.equal(problemOf(await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, unknown), token: alice.token })).status, 404, 'unknown agreement in my partnership')
+  isProblem(t, stranger, 404, 'not-found', 'a stranger')
+  t.strictSame(problemShape(stranger), problemShape(nothing), 'a stranger learns nothing a wrong id would not tell')
+  isProblem(t, await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, unknown), token: alice.token }), 404, 'not-found', 'unknown agreement in my partnership')
   await kit.leave(bob, pid)
   t.equal((await ctx.request({ method: 'GET', url: kit.agreementUrl(pid, aid), token: bob.token })).statusCode, 404, 'a partner who left reads nothing')
 })

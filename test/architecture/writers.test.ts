@@ -3,7 +3,7 @@ import t from 'tap'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { reviewKit, weekly } from '../helpers/review-kit.ts'
+import { reviewKit, weekly } from '../helpers/reviews.ts'
 
 // Two invariants other code relies on, held for every writer there is:
 // - every change to what GET agreement shows moves the agreement's revision (its ETag): the body kept in memory

@@ -1,62 +1,30 @@
 import { performance } from 'node:perf_hooks'
 import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
-import { type EventView as Event, hashEvent } from '../../src/audit/event.rules.ts'
+import { hashEvent } from '../../src/audit/event.rules.ts'
 import type { Tx } from '../../src/db/client.ts'
-import { buildTestApp, onPostgres, problemOf } from '../helpers/app.ts'
+import { agreementKit, type Event, type Person } from '../helpers/agreements.ts'
+import { buildTestApp, onPostgres } from '../helpers/app.ts'
+import { isProblem, problemOf } from '../helpers/problems.ts'
 
 // A pool large enough that the concurrent part really runs 20 transactions at once on PostgreSQL.
 const ctx = await buildTestApp(t, { env: { DATABASE_POOL_MAX: '20' } })
+const kit = agreementKit(ctx)
 
 interface Page { items: Event[], nextCursor: string | null }
 
-const alice = await ctx.token('alice', { name: 'Alice' })
-const bob = await ctx.token('bob', { name: 'Bob' })
-const counselor = await ctx.token('dr-lee', { name: 'Dr Lee' })
-const stranger = await ctx.token('mallory', { name: 'Mallory' })
-const idOf = async (token: string) => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json().id as string
-const aliceId = await idOf(alice)
-const bobId = await idOf(bob)
-await idOf(counselor)
-await idOf(stranger)
+const [alice, bob, counselor, stranger] = [await kit.person('Alice'), await kit.person('Bob'), await kit.person('Dr Lee'), await kit.person('Mallory')]
 
 const needsPostgres = onPostgres ? false : 'needs PostgreSQL: PGlite has a single connection, so transactions cannot overlap'
 
 /** A partnership of Alice and Bob (4 events: partnership.created, member.joined, invitation.created, member.joined). */
-async function partnershipOfTwo (name: string): Promise<{ pid: string, base: string }> {
-  const created = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name, timezone: 'Europe/Paris' } })
-  if (created.statusCode !== 201) throw new Error(`create: ${created.statusCode} ${created.body}`)
-  const pid = created.json().id as string
-  const base = `/v1/partnerships/${pid}`
-  const inv = await ctx.request({ method: 'POST', url: `${base}/invitations`, token: alice, body: { role: 'partner' } })
-  const joined = await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: bob, body: { token: inv.json().token } })
-  if (joined.statusCode !== 201) throw new Error(`join: ${joined.statusCode} ${joined.body}`)
-  return { pid, base }
+async function partnershipOfTwo (): Promise<{ pid: string, base: string }> {
+  const { pid, url } = await kit.partnership(alice, [bob])
+  return { pid, base: url }
 }
 
-async function rename (base: string, token: string, name: string): Promise<number> {
-  return (await ctx.request({ method: 'PATCH', url: base, token, headers: { 'if-match': '*' }, body: { name } })).statusCode
-}
-
-/** The whole log through the API, 100 at a time, following nextCursor. */
-async function allEvents (base: string, token = alice): Promise<Event[]> {
-  const events: Event[] = []
-  let cursor: string | null = null
-  for (let pages = 0; pages < 100; pages++) {
-    const res = await ctx.request({ method: 'GET', url: `${base}/events?limit=100${cursor ? `&cursor=${cursor}` : ''}`, token })
-    if (res.statusCode !== 200) throw new Error(`events: ${res.statusCode} ${res.body}`)
-    const page = res.json() as Page
-    events.push(...page.items)
-    cursor = page.nextCursor
-    if (cursor === null) return events
-  }
-  throw new Error('the event list did not end')
-}
-
-async function verify (base: string, token = alice) {
-  const res = await ctx.request({ method: 'GET', url: `${base}/audit/verify`, token })
-  if (res.statusCode !== 200) throw new Error(`verify: ${res.statusCode} ${res.body}`)
-  return res.json() as { valid: boolean, eventCount: number, head: { seq: number, hash: string } | null, firstBrokenSeq: number | null, reason: string | null }
+async function rename (base: string, who: Person, name: string): Promise<number> {
+  return (await ctx.request({ method: 'PATCH', url: base, token: who.token, headers: { 'if-match': '*' }, body: { name } })).statusCode
 }
 
 /** What a client does with the list alone: seq 1..n, each prevHash the previous hash, each hash recomputed. */
@@ -92,14 +60,14 @@ async function behindTheTriggers (fn: (tx: Tx) => Promise<unknown>): Promise<voi
 }
 
 t.test('50 concurrent writes to one partnership keep the chain gapless and linked', { skip: needsPostgres }, async (t) => {
-  const { pid, base } = await partnershipOfTwo('Busy')
-  const initial = (await allEvents(base)).length
+  const { pid, base } = await partnershipOfTwo()
+  const initial = (await kit.eventsAfter(alice, pid, 0)).length
   t.equal(initial, 4)
 
   const writes: Array<Promise<{ what: string, status: number, body: string }>> = []
   const track = async (what: string, p: ReturnType<typeof ctx.request>) => { const r = await p; return { what, status: r.statusCode, body: r.body } }
   for (let i = 0; i < 50; i++) {
-    const token = i % 2 === 0 ? alice : bob
+    const token = (i % 2 === 0 ? alice : bob).token
     // Every 5th write invites (the 6 free partner places, then the 4 observer places: at most as many pending
     // invitations as free places); the others rename (to a unique name, so each is a real change and logs an event).
     const invites = Math.floor(i / 5)
@@ -115,7 +83,7 @@ t.test('50 concurrent writes to one partnership keep the chain gapless and linke
   t.equal(results.filter((r) => r.what.startsWith('invite') && r.status === 201).length, 10)
   t.equal(results.filter((r) => r.what.startsWith('rename') && r.status === 200).length, 40)
 
-  const events = await allEvents(base)
+  const events = await kit.eventsAfter(alice, pid, 0)
   const n = initial + 50
   t.equal(events.length, n)
   t.same(events.map((e) => e.seq), Array.from({ length: n }, (_, i) => i + 1), 'seq is exactly 1..n: no gap, no duplicate')
@@ -124,17 +92,17 @@ t.test('50 concurrent writes to one partnership keep the chain gapless and linke
   const later = events.slice(initial)
   t.equal(later.filter((e) => e.type === 'invitation.created').length, 10)
   t.equal(later.filter((e) => e.type === 'partnership.updated').length, 40)
-  t.equal(later.filter((e) => e.actorId === aliceId).length, 25)
-  t.equal(later.filter((e) => e.actorId === bobId).length, 25)
-  const current = (await ctx.request({ method: 'GET', url: base, token: alice })).json().name
+  t.equal(later.filter((e) => e.actorId === alice.id).length, 25)
+  t.equal(later.filter((e) => e.actorId === bob.id).length, 25)
+  const current = (await ctx.request({ method: 'GET', url: base, token: alice.token })).json().name
   t.equal(later.findLast((e) => e.type === 'partnership.updated')?.data.name, current, 'the last rename logged is the name that stuck')
-  t.match(await verify(base), { valid: true, eventCount: n, head: { seq: n, hash: events.at(-1)!.hash }, firstBrokenSeq: null, reason: null })
+  t.match(await kit.verify(alice, pid), { valid: true, eventCount: n, head: { seq: n, hash: events.at(-1)!.hash }, firstBrokenSeq: null, reason: null })
 })
 
 t.test('the database rejects UPDATE, DELETE and TRUNCATE on events', async (t) => {
-  const { base } = await partnershipOfTwo('Immutable')
+  const { pid, base } = await partnershipOfTwo()
   t.equal(await rename(base, alice, 'Still immutable'), 200)
-  const before = await allEvents(base)
+  const before = await kit.eventsAfter(alice, pid, 0)
   t.equal(before.length, 5)
 
   const attempts: Array<[string, ReturnType<typeof sql>]> = [
@@ -151,32 +119,32 @@ t.test('the database rejects UPDATE, DELETE and TRUNCATE on events', async (t) =
   const one = await ctx.database.rows(sql`update events set data = '{}'::jsonb where seq = 1`).then(() => null, (e: unknown) => e)
   t.match(messagesOf(one), /events are append-only: UPDATE is not allowed/)
 
-  t.same(await allEvents(base), before, 'the log is unchanged')
-  t.match(await verify(base), { valid: true, eventCount: 5 })
+  t.same(await kit.eventsAfter(alice, pid, 0), before, 'the log is unchanged')
+  t.match(await kit.verify(alice, pid), { valid: true, eventCount: 5 })
 })
 
 t.test('tampering behind the triggers is caught by verify', async (t) => {
   // Each case on its own partnership: 4 events, then renames at seq 5..8 (8 events in all).
   async function victim (name: string) {
-    const p = await partnershipOfTwo(name)
+    const p = await partnershipOfTwo()
     for (let i = 1; i <= 4; i++) t.equal(await rename(p.base, i % 2 ? alice : bob, `${name} ${i}`), 200)
-    const events = await allEvents(p.base)
+    const events = await kit.eventsAfter(alice, p.pid, 0)
     t.equal(events.length, 8)
-    t.match(await verify(p.base), { valid: true, eventCount: 8 }, `${name}: valid before tampering`)
+    t.match(await kit.verify(alice, p.pid), { valid: true, eventCount: 8 }, `${name}: valid before tampering`)
     return { ...p, events }
   }
   const k = 6
 
   t.test('a changed data field: hash-mismatch at that seq', async (t) => {
-    const { pid, base, events } = await victim('Data')
+    const { pid, events } = await victim('Data')
     t.equal(events[k - 1]!.type, 'partnership.updated')
     await behindTheTriggers((tx) => tx.execute(sql`update events set data = ${JSON.stringify({ name: 'Rewritten' })}::jsonb where partnership_id = ${pid} and seq = ${k}`))
 
-    const after = await allEvents(base)
+    const after = await kit.eventsAfter(alice, pid, 0)
     t.same(after[k - 1]!.data, { name: 'Rewritten' }, 'the row was altered')
     const { hash, ...rest } = after[k - 1]!
     t.not(hashEvent(rest), hash, 'a client recomputing the hash sees it too')
-    t.match(await verify(base), { valid: false, head: null, firstBrokenSeq: k, reason: 'hash-mismatch' })
+    t.match(await kit.verify(alice, pid), { valid: false, head: null, firstBrokenSeq: k, reason: 'hash-mismatch' })
 
     // The triggers are back on.
     const err = await ctx.database.rows(sql`update events set type = 'x' where partnership_id = ${pid}`).then(() => null, (e: unknown) => e)
@@ -184,53 +152,53 @@ t.test('tampering behind the triggers is caught by verify', async (t) => {
   })
 
   t.test('a forged row whose hash matches its own new content: prev-hash-mismatch at the next seq', async (t) => {
-    const { pid, base, events } = await victim('Forged')
+    const { pid, events } = await victim('Forged')
     const { hash: _old, ...original } = events[k - 1]!
     const forgedData = { name: 'Forged history' }
     const forgedHash = hashEvent({ ...original, data: forgedData })
     await behindTheTriggers((tx) => tx.execute(sql`update events set data = ${JSON.stringify(forgedData)}::jsonb, hash = ${forgedHash} where partnership_id = ${pid} and seq = ${k}`))
 
-    const after = await allEvents(base)
+    const after = await kit.eventsAfter(alice, pid, 0)
     const { hash, ...rest } = after[k - 1]!
     t.equal(hash, forgedHash)
     t.equal(hashEvent(rest), hash, 'row k is self-consistent: its own hash recomputes')
     // Row k still carries the untouched prevHash of row k-1 and now hashes correctly, so it
     // passes every check; row k+1's prevHash is the ORIGINAL hash of row k, which no longer
     // matches, and verify checks prevHash before recomputing the hash: the break shows at k+1.
-    t.match(await verify(base), { valid: false, head: null, firstBrokenSeq: k + 1, reason: 'prev-hash-mismatch' })
+    t.match(await kit.verify(alice, pid), { valid: false, head: null, firstBrokenSeq: k + 1, reason: 'prev-hash-mismatch' })
   })
 
   t.test('a deleted row: seq-gap at that seq', async (t) => {
-    const { pid, base } = await victim('Gap')
+    const { pid } = await victim('Gap')
     await behindTheTriggers((tx) => tx.execute(sql`delete from events where partnership_id = ${pid} and seq = ${k}`))
-    const after = await allEvents(base)
+    const after = await kit.eventsAfter(alice, pid, 0)
     t.same(after.map((e) => e.seq), [1, 2, 3, 4, 5, 7, 8])
-    t.match(await verify(base), { valid: false, head: null, firstBrokenSeq: k, reason: 'seq-gap' })
+    t.match(await kit.verify(alice, pid), { valid: false, head: null, firstBrokenSeq: k, reason: 'seq-gap' })
   })
 
   t.test('with session_replication_role = replica instead', { skip: onPostgres ? false : 'PostgreSQL only (the ALTER TABLE cases above cover PGlite)' }, async (t) => {
-    const { pid, base } = await victim('Replica')
+    const { pid } = await victim('Replica')
     await ctx.database.db.transaction(async (tx) => {
       await tx.execute(sql`set local session_replication_role = replica`)
       await tx.execute(sql`update events set type = 'member.left' where partnership_id = ${pid} and seq = ${k}`)
     })
-    t.match(await verify(base), { valid: false, firstBrokenSeq: k, reason: 'hash-mismatch' })
+    t.match(await kit.verify(alice, pid), { valid: false, firstBrokenSeq: k, reason: 'hash-mismatch' })
   })
 
   t.test('the partnerships that were not touched still verify', async (t) => {
-    const { base } = await victim('Untouched')
-    t.match(await verify(base), { valid: true, eventCount: 8, firstBrokenSeq: null, reason: null })
+    const { pid } = await victim('Untouched')
+    t.match(await kit.verify(alice, pid), { valid: true, eventCount: 8, firstBrokenSeq: null, reason: null })
   })
 })
 
 t.test('reading the log', async (t) => {
   // 4 events + 21 renames = 25 events.
-  const { pid, base } = await partnershipOfTwo('Pages')
+  const { pid, base } = await partnershipOfTwo()
   for (let i = 1; i <= 21; i++) await rename(base, alice, `Pages ${i}`)
-  const everything = await allEvents(base)
+  const everything = await kit.eventsAfter(alice, pid, 0)
   t.equal(everything.length, 25)
   const seqs = (page: Page) => page.items.map((e) => e.seq)
-  const get = async (query: string, token = alice) => ctx.request({ method: 'GET', url: `${base}/events${query}`, token })
+  const get = async (query: string, token = alice.token) => ctx.request({ method: 'GET', url: `${base}/events${query}`, token })
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
   t.test('oldest first, 20 by default, then a cursor to the rest', async (t) => {
@@ -288,22 +256,19 @@ t.test('reading the log', async (t) => {
     t.equal(negative.statusCode, 400)
     t.match(problemOf(negative), { code: 'validation-failed', errors: [{ in: 'query', path: '/after' }] })
     for (const c of ['nope', Buffer.from('{"seq":-1}').toString('base64url'), Buffer.from('{"id":"x"}').toString('base64url')]) {
-      const res = await get(`?cursor=${c}`)
-      t.equal(res.statusCode, 400, c)
-      t.equal(problemOf(res).code, 'invalid-cursor')
+      isProblem(t, await get(`?cursor=${c}`), 400, 'invalid-cursor', c)
     }
   })
 
   t.test('scopes: audit:read is required on both routes', async (t) => {
-    const readOnly = await ctx.token('alice', { scope: 'partnerships:read' })
+    const readOnly = await kit.scoped(alice, 'partnerships:read')
     for (const url of [`${base}/events`, `${base}/audit/verify`]) {
       const res = await ctx.request({ method: 'GET', url, token: readOnly })
-      t.equal(res.statusCode, 403, url)
-      t.equal(problemOf(res).code, 'insufficient-scope')
+      isProblem(t, res, 403, 'insufficient-scope', url)
       t.match(res.headers['www-authenticate'], /insufficient_scope.*scope="audit:read"/)
     }
     for (const scope of ['audit:read', 'partnerships:read audit:read']) {
-      const token = await ctx.token('alice', { scope })
+      const token = await kit.scoped(alice, scope)
       t.equal((await ctx.request({ method: 'GET', url: `${base}/events`, token })).statusCode, 200, scope)
       t.match((await ctx.request({ method: 'GET', url: `${base}/audit/verify`, token })).json(), { valid: true, eventCount: 25 }, scope)
     }
@@ -311,39 +276,34 @@ t.test('reading the log', async (t) => {
 
   t.test('strangers get 404 and anonymous callers 401', async (t) => {
     for (const url of [`${base}/events`, `${base}/audit/verify`]) {
-      const res = await ctx.request({ method: 'GET', url, token: stranger })
-      t.equal(res.statusCode, 404, url)
-      t.equal(problemOf(res).code, 'not-found')
+      isProblem(t, await ctx.request({ method: 'GET', url, token: stranger.token }), 404, 'not-found', url)
       t.equal((await ctx.request({ method: 'GET', url })).statusCode, 401)
     }
   })
 
   t.test('an observer reads the log and verifies it', async (t) => {
-    const obs = (await ctx.request({ method: 'POST', url: `${base}/invitations`, token: alice, body: { role: 'observer' } })).json()
-    for (const partner of [alice, bob]) t.equal((await ctx.request({ method: 'POST', url: `${base}/invitations/${obs.id}/approvals`, token: partner })).statusCode, 201)
-    t.equal((await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: counselor, body: { token: obs.token } })).statusCode, 201)
-    const events = await allEvents(base, counselor)
+    await kit.join(counselor, pid, 'observer', alice, [alice, bob])
+    const events = await kit.eventsAfter(counselor, pid, 0)
     t.equal(events.length, 29)
     t.same(events.slice(25).map((e) => e.type), ['invitation.created', 'invitation.approved', 'invitation.approved', 'member.joined'])
     checkChain(t, events)
-    t.match(await verify(base, counselor), { valid: true, eventCount: 29, head: { seq: 29, hash: events[28]!.hash } })
+    t.match(await kit.verify(counselor, pid), { valid: true, eventCount: 29, head: { seq: 29, hash: events[28]!.hash } })
     t.ok(events.every((e) => e.partnershipId === pid))
   })
 })
 
 t.test('the shape of an event', async (t) => {
-  const created = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name: 'Shape', timezone: 'Europe/Paris' } })).json()
-  const base = `/v1/partnerships/${created.id}`
-  t.equal(await rename(base, alice, 'Shaped'), 200)
-  const events = await allEvents(base)
+  const { pid, url } = await kit.partnership(alice, [], [], { name: 'Shape' })
+  t.equal(await rename(url, alice, 'Shaped'), 200)
+  const events = await kit.eventsAfter(alice, pid, 0)
   t.equal(events.length, 3)
   for (const e of events) {
     t.same(Object.keys(e).sort(), ['actorId', 'at', 'data', 'hash', 'partnershipId', 'prevHash', 'seq', 'subject', 'type'], `event ${e.seq}: exactly these fields`)
     t.same(Object.keys(e.subject).sort(), ['id', 'type'])
     t.type(e.subject.type, 'string')
     t.type(e.subject.id, 'string')
-    t.equal(e.partnershipId, created.id)
-    t.equal(e.actorId, aliceId)
+    t.equal(e.partnershipId, pid)
+    t.equal(e.actorId, alice.id)
     t.match(e.at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, 'RFC 3339 UTC')
     t.equal(new Date(e.at).toISOString(), e.at)
     t.match(e.hash, /^sha256:[0-9a-f]{64}$/)
@@ -351,8 +311,8 @@ t.test('the shape of an event', async (t) => {
   }
   t.equal(events[0]!.prevHash, null, 'the first event has no prevHash')
   t.equal(events[1]!.prevHash, events[0]!.hash)
-  t.match(events[0], { seq: 1, type: 'partnership.created', subject: { type: 'partnership', id: created.id }, data: { name: 'Shape', timezone: 'Europe/Paris' } })
-  t.match(events[1], { seq: 2, type: 'member.joined', subject: { type: 'user', id: aliceId }, data: { role: 'partner' } })
+  t.match(events[0], { seq: 1, type: 'partnership.created', subject: { type: 'partnership', id: pid }, data: { name: 'Shape', timezone: 'Europe/Paris' } })
+  t.match(events[1], { seq: 2, type: 'member.joined', subject: { type: 'user', id: alice.id }, data: { role: 'partner' } })
   t.same(events[2]!.data, { name: 'Shaped' })
   checkChain(t, events)
 })

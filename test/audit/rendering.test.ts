@@ -3,7 +3,8 @@ import { EventSchema } from '../../src/audit/audit.schemas.ts'
 import { listEvents } from '../../src/audit/audit.service.ts'
 import { pageOf, paginate } from '../../src/http/pagination.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemShape } from '../helpers/problems.ts'
 
 // GET …/events is rendered to JSON by the database (one statement with the membership check). The
 // reference is the application's own rendering of the same rows through the response schema: every
@@ -54,8 +55,8 @@ t.test('strangers and former members get the unknown-partnership 404, never a pa
   const unknown = '00000000-0000-4000-8000-000000000000'
   const stranger = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events`, token: eve.token })
   const nothing = await ctx.request({ method: 'GET', url: `/v1/partnerships/${unknown}/events`, token: eve.token })
-  t.equal(stranger.statusCode, 404)
-  t.strictSame({ ...problemOf(stranger), instance: null, requestId: null }, { ...problemOf(nothing), instance: null, requestId: null }, 'the same answer as an unknown id')
+  isProblem(t, stranger, 404, 'not-found', 'a stranger')
+  t.strictSame(problemShape(stranger), problemShape(nothing), 'the same answer as an unknown id')
   await kit.leave(bob, pid)
   t.equal((await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events`, token: bob.token })).statusCode, 404, 'a partner who left reads nothing')
   t.equal((await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events?cursor=not-a-cursor`, token: alice.token })).statusCode, 400, 'a cursor it never gave out')

@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
 import t from 'tap'
+import { freePort } from '../helpers/process.ts'
 
 /**
  * GET /docs in a real browser (Debian's Chromium, driven by puppeteer-core; nothing downloaded):
@@ -29,14 +29,6 @@ function findChromium (): string | null {
     try { accessSync(candidate, constants.X_OK); return candidate } catch { /* next */ }
   }
   return null
-}
-
-async function freePort (): Promise<number> {
-  const probe = net.createServer()
-  await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.listen(0, '127.0.0.1', resolve) })
-  const { port } = probe.address() as net.AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  return port
 }
 
 /** `node src/server.ts` with only this configuration (plus PATH); resolves once it listens. */

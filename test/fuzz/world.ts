@@ -39,22 +39,19 @@ export async function castOf (ctx: TestApp): Promise<Cast> {
  * feeds as her, and a user may have only ten.
  */
 export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
+  const k = agreementKit(ctx)
   const { bob, olivia, sam } = cast
-  const alice = { sub: `alice-${randomBytes(4).toString('hex')}`, name: 'Alice', token: '' }
-  alice.token = await ctx.token(alice.sub, { name: alice.name })
+  const alice = await k.person('Alice')
   const send = async (by: { token: string }, method: 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> => {
     const res = await ctx.request({ method, url, token: by.token, headers, body })
     if (res.statusCode !== 201) throw new Error(`arranging the world: ${method} ${url} answered ${res.statusCode} ${res.body}`)
     return res.json()
   }
-  const partnership = await send(alice, 'POST', '/v1/partnerships', { name: `Fuzz ${randomBytes(3).toString('hex')}`, timezone: 'Europe/Paris' })
-  const pid: string = partnership.id
-  const aliceId: string = partnership.members[0].userId
-  const at = `/v1/partnerships/${pid}`
-  await send(bob, 'POST', '/v1/invitations/accept', { token: (await send(alice, 'POST', `${at}/invitations`, { role: 'partner' })).token })
-  const observerInvitation = await send(alice, 'POST', `${at}/invitations`, { role: 'observer' })
-  for (const partner of [alice, bob]) await send(partner, 'POST', `${at}/invitations/${observerInvitation.id}/approvals`)
-  await send(olivia, 'POST', '/v1/invitations/accept', { token: observerInvitation.token })
+  const { pid, url: at } = await k.partnership(alice, [bob])
+  // Olivia joins step by step: the fuzzer needs her (used) invitation among the real ones.
+  const observerInvitation = await k.invite(alice, pid, 'observer')
+  for (const partner of [alice, bob]) await k.approve(partner, pid, observerInvitation.id)
+  await k.accept(olivia, observerInvitation.token)
 
   // Agreement A: version 1 active, 2 a draft by Alice, 3 Bob's open proposal, and an early review open.
   const a = await send(alice, 'POST', `${at}/agreements`, { content: content() })
@@ -80,7 +77,7 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
       otherPartner: `Bearer ${bob.token}`,
       observer: `Bearer ${olivia.token}`,
       stranger: `Bearer ${sam.token}`,
-      wrongScope: `Bearer ${await ctx.token(alice.sub, { name: alice.name, scope: 'audit:read' })}`,
+      wrongScope: `Bearer ${await k.scoped(alice, 'audit:read')}`,
       noToken: undefined,
       garbageToken: `Bearer ${randomBytes(24).toString('base64url')}.${randomBytes(24).toString('base64url')}.${randomBytes(24).toString('base64url')}`,
       malformedHeader: `Basic ${Buffer.from('alice:secret').toString('base64')}`
@@ -99,7 +96,7 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
       id: [calendar.id],
       file: [`${calendar.token}.ics`],
       token: [pendingPartner.token, pendingObserver.token, observerInvitation.token],
-      appliesTo: [[aliceId], [aliceId, bob.id]],
+      appliesTo: [[alice.id], [alice.id, bob.id]],
       timezone: ['Europe/Paris', 'Pacific/Auckland', 'UTC'],
       rrule: ['FREQ=MONTHLY;BYDAY=1SU', 'FREQ=WEEKLY', 'FREQ=YEARLY;COUNT=3'],
       expiresAt: [new Date(ctx.clock.now().getTime() + 86_400_000).toISOString()],

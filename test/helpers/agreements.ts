@@ -1,11 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
+import type { z } from 'zod'
+import type { EventSchema, VerificationSchema } from '../../src/audit/audit.schemas.ts'
+import type { CreatedInvitationSchema } from '../../src/invitations/invitation.schemas.ts'
 import type { TestApp } from './app.ts'
 
 /** A user with a token minted by the service's own issuer (no scope: all of them). */
 export interface Person { sub: string, name: string, token: string, id: string }
 
-export interface Event { seq: number, type: string, actorId: string | null, subject: { type: string, id: string }, data: Record<string, unknown> }
+/** An invitation as POST …/invitations answers it: the only answer that shows its token. */
+export type Invitation = z.infer<typeof CreatedInvitationSchema>
+
+/** A partnership the kit arranged: its id, name, URL and the URL of its agreements. */
+export interface Partnership { pid: string, name: string, url: string, agreements: string }
+
+/** An event of a partnership's log, as GET …/events answers it. */
+export type Event = z.infer<typeof EventSchema>
+
+/** What GET …/audit/verify answers. */
+export type Verification = z.infer<typeof VerificationSchema>
 
 /** A valid `terms` content (SPEC §3.2); `overrides` replace top-level fields. */
 export const content = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -16,7 +29,7 @@ export const content = (overrides: Record<string, unknown> = {}): Record<string,
   ...overrides
 })
 
-/** Shared setup for the agreement tests: people, partnerships, proposals and the audit log, all through HTTP. */
+/** The shared kit: people, partnerships and their members, agreements, proposals and the audit log, all through HTTP. */
 export function agreementKit (ctx: TestApp) {
   const expectStatus = (res: LightMyRequestResponse, status: number, what: string): LightMyRequestResponse => {
     if (res.statusCode !== status) throw new Error(`${what}: expected ${status}, got ${res.statusCode} ${res.body}`)
@@ -33,30 +46,53 @@ export function agreementKit (ctx: TestApp) {
   /** Another token for the same user, carrying `scope`. */
   const scoped = (who: Person, scope: string): Promise<string> => ctx.token(who.sub, { name: who.name, scope })
 
-  async function invite (by: Person, pid: string, role: 'partner' | 'observer'): Promise<{ id: string, token: string }> {
+  /** Tokens are verified on the test clock: mint new ones after moving it. */
+  async function refresh (people: Person[]): Promise<void> {
+    for (const p of people) p.token = await ctx.token(p.sub, { name: p.name })
+  }
+
+  async function invite (by: Person, pid: string, role: 'partner' | 'observer'): Promise<Invitation> {
     return expectStatus(await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/invitations`, token: by.token, body: { role } }), 201, 'invite').json()
+  }
+
+  async function approve (by: Person, pid: string, iid: string): Promise<void> {
+    expectStatus(await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/invitations/${iid}/approvals`, token: by.token }), 201, 'approve')
+  }
+
+  /** POST /v1/invitations/accept with the token an invitation showed. */
+  async function accept (who: Person, token: string): Promise<LightMyRequestResponse> {
+    return expectStatus(await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: who.token, body: { token } }), 201, 'accept')
   }
 
   /** `who` joins as a partner, or as an observer approved by every partner in `approvers`. */
   async function join (who: Person, pid: string, role: 'partner' | 'observer', by: Person, approvers: Person[] = []): Promise<LightMyRequestResponse> {
     const invitation = await invite(by, pid, role)
-    if (role === 'observer') {
-      for (const p of approvers) expectStatus(await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/invitations/${invitation.id}/approvals`, token: p.token }), 201, 'approve')
-    }
-    return expectStatus(await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token: who.token, body: { token: invitation.token } }), 201, 'accept')
+    if (role === 'observer') for (const p of approvers) await approve(p, pid, invitation.id)
+    return accept(who, invitation.token)
   }
 
   async function leave (who: Person, pid: string): Promise<void> {
     expectStatus(await ctx.request({ method: 'DELETE', url: `/v1/partnerships/${pid}/members/me`, token: who.token }), 204, 'leave')
   }
 
-  /** A partnership created by `creator`, joined by `partners` and then by `observers` (approved by every partner). */
-  async function partnership (creator: Person, partners: Person[] = [], observers: Person[] = []): Promise<{ pid: string, name: string, agreements: string }> {
-    const name = `Partnership ${randomBytes(4).toString('hex')}`
-    const pid: string = expectStatus(await ctx.request({ method: 'POST', url: '/v1/partnerships', token: creator.token, body: { name, timezone: 'Europe/Paris' } }), 201, 'create partnership').json().id
+  /**
+   * A partnership created by `creator`, joined by `partners` and then by `observers` (approved by every
+   * partner); a name of its own unless `options` gives one, in Europe/Paris unless it gives a zone.
+   */
+  async function partnership (creator: Person, partners: Person[] = [], observers: Person[] = [], options: { name?: string, timezone?: string } = {}): Promise<Partnership> {
+    const name = options.name ?? `Partnership ${randomBytes(4).toString('hex')}`
+    const body = { name, timezone: options.timezone ?? 'Europe/Paris' }
+    const pid: string = expectStatus(await ctx.request({ method: 'POST', url: '/v1/partnerships', token: creator.token, body }), 201, 'create partnership').json().id
     for (const p of partners) await join(p, pid, 'partner', creator)
     for (const o of observers) await join(o, pid, 'observer', creator, [creator, ...partners])
-    return { pid, name, agreements: `/v1/partnerships/${pid}/agreements` }
+    return { pid, name, url: `/v1/partnerships/${pid}`, agreements: `/v1/partnerships/${pid}/agreements` }
+  }
+
+  /** Alice and Bob, new people, partners of a new partnership (four events: created, joined, invited, joined). */
+  async function couple (): Promise<Partnership & { alice: Person, bob: Person }> {
+    const alice = await person('Alice')
+    const bob = await person('Bob')
+    return { alice, bob, ...await partnership(alice, [bob]) }
   }
 
   const agreementsUrl = (pid: string): string => `/v1/partnerships/${pid}/agreements`
@@ -99,7 +135,7 @@ export function agreementKit (ctx: TestApp) {
     return a.id
   }
 
-  async function verify (by: Person, pid: string): Promise<{ valid: boolean, eventCount: number, head: { seq: number, hash: string } | null }> {
+  async function verify (by: Person, pid: string): Promise<Verification> {
     return expectStatus(await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/audit/verify`, token: by.token }), 200, 'verify').json()
   }
 
@@ -135,5 +171,5 @@ export function agreementKit (ctx: TestApp) {
     return { agreement: a.body, etag: a.etag, versions, signatures, head: await headSeq(by, pid) }
   }
 
-  return { person, scoped, invite, join, leave, partnership, agreementsUrl, agreementUrl, versionUrl, create, agreement, version, proposeVersion, sign, activeAgreement, verify, headSeq, eventsAfter, typesAppendedBy, snapshot, expectStatus }
+  return { person, scoped, refresh, invite, approve, accept, join, leave, partnership, couple, agreementsUrl, agreementUrl, versionUrl, create, agreement, version, proposeVersion, sign, activeAgreement, verify, headSeq, eventsAfter, typesAppendedBy, snapshot, expectStatus }
 }

@@ -126,11 +126,3 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     }
   }
 }
-
-/** Asserts an RFC 9457 response and returns its body. */
-export function problemOf (res: LightMyRequestResponse): { status: number, code: string, title: string, detail: string, type: string, errors?: Array<{ path: string, message: string }> } {
-  if (!String(res.headers['content-type']).startsWith('application/problem+json')) {
-    throw new Error(`expected problem+json, got ${String(res.headers['content-type'])} (${res.statusCode}): ${res.body.slice(0, 200)}`)
-  }
-  return res.json()
-}

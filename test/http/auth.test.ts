@@ -7,7 +7,8 @@ import t from 'tap'
 import { secured, publicRoute } from '../../src/http/auth.ts'
 import { findActiveKey } from '../../src/keys/key.repo.ts'
 import { users } from '../../src/users/user.sql.ts'
-import { buildTestApp, problemOf, type TestApp } from '../helpers/app.ts'
+import { buildTestApp, type TestApp } from '../helpers/app.ts'
+import { isProblem } from '../helpers/problems.ts'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -58,12 +59,6 @@ const parts = (token: string): [string, string, string] => {
 
 /** A (sub)test, as tap passes it to a callback. */
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
-
-const assertProblem = (t: Tap, res: LightMyRequestResponse, status: number, code: string): void => {
-  t.equal(res.statusCode, status, `status ${status}`)
-  t.match(String(res.headers['content-type']), /^application\/problem\+json/, 'problem+json')
-  t.equal(problemOf(res).code, code, `code ${code}`)
-}
 
 const usersCount = async (ctx: TestApp): Promise<number> => {
   const [row] = await ctx.deps.db.select({ n: count() }).from(users)
@@ -195,7 +190,7 @@ t.test('GET /v1/me', async (t) => {
         const res = await ctx.request({ method: 'GET', url: '/v1/me', headers: { authorization: c.authorization } })
         t.ok(res.statusCode < 500, 'never 5xx')
         t.not(res.statusCode, 200, 'never 200')
-        assertProblem(t, res, 401, c.code)
+        isProblem(t, res, 401, c.code)
         t.match(String(res.headers['www-authenticate']), /^Bearer /, 'a Bearer challenge')
         t.notOk(res.body.includes('mallory'), 'does not echo the claims')
       })
@@ -211,7 +206,7 @@ t.test('GET /v1/me', async (t) => {
   t.test('says which token was expired: the challenge names error="invalid_token"', async (t) => {
     const token = await forge(ours, claims({ exp: epoch() - 3600 }), serviceKey)
     const res = await ctx.request({ method: 'GET', url: '/v1/me', token })
-    assertProblem(t, res, 401, 'token-expired')
+    isProblem(t, res, 401, 'token-expired')
     t.match(String(res.headers['www-authenticate']), /error="invalid_token"/)
   })
 })
@@ -241,7 +236,7 @@ t.test('a route declaring secured(\'audit:read\')', async (t) => {
 
   t.test('answers 403 insufficient-scope to a token with other scopes', async (t) => {
     const res = await audit(await ctx.token('carol', { scope: 'agreements:read' }))
-    assertProblem(t, res, 403, 'insufficient-scope')
+    isProblem(t, res, 403, 'insufficient-scope')
     const challenge = String(res.headers['www-authenticate'])
     t.match(challenge, /^Bearer /)
     t.match(challenge, /error="insufficient_scope"/)
@@ -249,21 +244,21 @@ t.test('a route declaring secured(\'audit:read\')', async (t) => {
   })
 
   t.test('answers 403 to a token whose scope is empty (it has none)', async (t) => {
-    assertProblem(t, await audit(await forge(ours, claims({ sub: 'carol', scope: '' }), serviceKey)), 403, 'insufficient-scope')
+    isProblem(t, await audit(await forge(ours, claims({ sub: 'carol', scope: '' }), serviceKey)), 403, 'insufficient-scope')
   })
 
   t.test('checks the token before the scope: a forged token is 401, not 403', async (t) => {
-    assertProblem(t, await audit(await new SignJWT(claims({ scope: 'agreements:read' })).setProtectedHeader({ alg: 'EdDSA', kid }).sign(attacker.privateKey)), 401, 'token-invalid')
+    isProblem(t, await audit(await new SignJWT(claims({ scope: 'agreements:read' })).setProtectedHeader({ alg: 'EdDSA', kid }).sign(attacker.privateKey)), 401, 'token-invalid')
   })
 
   t.test('answers 401 token-required without a token', async (t) => {
     const res = await audit()
-    assertProblem(t, res, 401, 'token-required')
+    isProblem(t, res, 401, 'token-required')
     t.match(String(res.headers['www-authenticate']), /^Bearer realm="accord"/)
   })
 
   t.test('a registered route that declares no security needs a token anyway', async (t) => {
-    assertProblem(t, await ctx.request({ method: 'GET', url: '/v1/test/default' }), 401, 'token-required')
+    isProblem(t, await ctx.request({ method: 'GET', url: '/v1/test/default' }), 401, 'token-required')
     t.equal((await ctx.request({ method: 'GET', url: '/v1/test/default', token: alice })).statusCode, 200)
   })
 
@@ -308,34 +303,34 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
   t.test('answers 401 to a token for that issuer signed with another key under its kid', async (t) => {
     const other = await generateKeyPair('ES256', { extractable: true })
     const res = await me(await idpToken({}, other.privateKey))
-    assertProblem(t, res, 401, 'token-invalid')
+    isProblem(t, res, 401, 'token-invalid')
     t.match(String(res.headers['www-authenticate']), /^Bearer /)
   })
 
   t.test('answers 401 to a token for that issuer signed with another key under another kid', async (t) => {
     const other = await generateKeyPair('ES256', { extractable: true })
-    assertProblem(t, await me(await idpToken({}, other.privateKey, { kid: 'idp-2' })), 401, 'token-invalid')
+    isProblem(t, await me(await idpToken({}, other.privateKey, { kid: 'idp-2' })), 401, 'token-invalid')
   })
 
   t.test('answers 401 to a token for that issuer with another audience', async (t) => {
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('not-accord').setSubject('alice').setExpirationTime('10m').sign(idpKeys.privateKey)
-    assertProblem(t, await me(token), 401, 'token-invalid')
+    isProblem(t, await me(token), 401, 'token-invalid')
   })
 
   t.test('answers 401 when its key signs a token claiming to be from the service', async (t) => {
-    assertProblem(t, await me(await idpToken({ iss: ext.deps.config.publicUrl })), 401, 'token-invalid')
+    isProblem(t, await me(await idpToken({ iss: ext.deps.config.publicUrl })), 401, 'token-invalid')
   })
 
   t.test('answers 401 when the service key signs a token claiming to be from it', async (t) => {
     const activeExt = await findActiveKey(ext.deps.db)
     const extServiceKey = await importJWK(activeExt!.privateJwk as JWK, 'EdDSA') as CryptoKey
     const token = await forge({ alg: 'EdDSA', kid: ext.deps.keys.kid, typ: 'JWT' }, { iss: issuer, aud: 'accord', sub: 'alice', exp: epoch() + 600 }, extServiceKey)
-    assertProblem(t, await me(token), 401, 'token-invalid')
+    isProblem(t, await me(token), 401, 'token-invalid')
   })
 
   t.test('answers 401 token-expired to its expired token', async (t) => {
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('accord').setSubject('alice').setExpirationTime(epoch() - 120).sign(idpKeys.privateKey)
-    assertProblem(t, await me(token), 401, 'token-expired')
+    isProblem(t, await me(token), 401, 'token-expired')
   })
 })
 
@@ -362,7 +357,7 @@ t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached o
     published = [jwkB]
     await new Promise((resolve) => setTimeout(resolve, 1200)) // past the refetch cooldown
     t.equal((await me(await sign(keyB.privateKey, 'b'))).statusCode, 200, 'the new key b is fetched and works')
-    assertProblem(t, await me(tokenA), 401, 'token-invalid')
+    isProblem(t, await me(tokenA), 401, 'token-invalid')
   })
 
   t.test('when the keys are older than JWKS_CACHE_MAX_AGE_MS', async (t) => {
@@ -373,7 +368,7 @@ t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached o
     published = [jwkB]
     t.equal((await me(tokenA2)).statusCode, 200, 'within the cache age the kept token still answers')
     await new Promise((resolve) => setTimeout(resolve, 4200))
-    assertProblem(t, await me(tokenA2), 401, 'token-invalid')
+    isProblem(t, await me(tokenA2), 401, 'token-invalid')
   })
 })
 
@@ -403,7 +398,7 @@ t.test('when an external issuer\'s keys cannot be fetched', async (t) => {
   const unavailable = (t: Tap, res: LightMyRequestResponse) => {
     t.not(res.statusCode, 500, 'never 500')
     t.not(res.statusCode, 200, 'never 200')
-    assertProblem(t, res, 503, 'auth-unavailable')
+    isProblem(t, res, 503, 'auth-unavailable')
     t.ok(res.headers['retry-after'], 'a retry-after header')
     t.ok(Number(res.headers['retry-after']) > 0, 'retry-after is a number of seconds')
   }

@@ -1,8 +1,9 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
-import { isProblem, reviewKit } from '../helpers/review-kit.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemOf } from '../helpers/problems.ts'
+import { reviewKit } from '../helpers/reviews.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)

@@ -6,8 +6,8 @@ import { callerOf, secured } from '../../src/http/auth.ts'
 import { DomainError } from '../../src/errors.ts'
 import { anyVersion } from '../../src/http/etag.ts'
 import { updateProfile } from '../../src/users/user.service.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
-import { isProblem } from '../helpers/review-kit.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemOf } from '../helpers/problems.ts'
 
 // A real route with a real side effect: each execution renames the caller and bumps their version,
 // so "the work was done twice" is visible through GET /v1/me.
@@ -55,8 +55,7 @@ t.test('Idempotency-Key', async (t) => {
     await post(alice, key, { displayName: 'B1' })
     const before = await versionOf(alice)
     const res = await post(alice, key, { displayName: 'B2' })
-    t.equal(res.statusCode, 422)
-    t.equal(problemOf(res).code, 'idempotency-key-reused')
+    isProblem(t, res, 422, 'idempotency-key-reused', 'the same key, another body')
     t.same(await versionOf(alice), before)
   })
 
@@ -68,8 +67,7 @@ t.test('Idempotency-Key', async (t) => {
     const first = post(alice, key, { displayName: 'C1', outcome: 'slow' })
     await inside
     const concurrent = await post(alice, key, { displayName: 'C1', outcome: 'slow' })
-    t.equal(concurrent.statusCode, 409)
-    t.equal(problemOf(concurrent).code, 'idempotency-key-in-use')
+    isProblem(t, concurrent, 409, 'idempotency-key-in-use', 'the same key while the first runs')
     t.equal(concurrent.headers['retry-after'], '1')
     release()
     const done = await first
@@ -139,13 +137,11 @@ t.test('Idempotency-Key', async (t) => {
     const revision = async () => Number(String((await ctx.request({ method: 'GET', url: '/v1/me', token: alice })).headers.etag).replace(/\D/g, ''))
     const before = await revision()
     const lost = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
-    t.equal(lost.statusCode, 503, 'the answer was lost')
-    t.equal(problemOf(lost).code, 'saved-answer-lost', 'and it says the change was saved, not that nothing changed')
+    isProblem(t, lost, 503, 'saved-answer-lost', 'the answer was lost, and it says the change was saved, not that nothing changed')
     t.equal(await revision(), before + 1, 'but the work was done')
     for (let i = 0; i < 3; i++) {
       const retry = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
-      t.equal(retry.statusCode, 409, `retry ${i + 1}: 409`)
-      t.equal(problemOf(retry).code, 'idempotent-request-done', 'it says the work was done and will not run again')
+      isProblem(t, retry, 409, 'idempotent-request-done', `retry ${i + 1}: it says the work was done and will not run again`)
     }
     t.equal(await revision(), before + 1, 'and it was not done again')
     isProblem(t, await post(alice, key, { displayName: 'L2', outcome: 'lost' }), 422, 'idempotency-key-reused', 'another body under that key')
@@ -159,11 +155,10 @@ t.test('Idempotency-Key', async (t) => {
     const first = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
     await ctx.database.rows(sql.raw('drop trigger refuse_done on idempotency_keys'))
     await ctx.database.rows(sql.raw('drop function refuse_done()'))
-    t.equal(first.statusCode, 503, 'not a 201 nobody could replay')
-    t.equal(problemOf(first).code, 'saved-answer-lost', 'it says the change was saved')
+    isProblem(t, first, 503, 'saved-answer-lost', 'not a 201 nobody could replay: it says the change was saved')
     t.notOk(first.headers.location, 'and names no resource')
     const retry = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
-    t.equal(problemOf(retry).code, 'idempotent-request-done', 'the retry learns it was done')
+    isProblem(t, retry, 409, 'idempotent-request-done', 'the retry learns it was done')
     const mine = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: dana })).json().items
     t.equal(mine.filter((p: { name: string }) => p.name === 'Kept once').length, 1, 'and it was done once')
   })
@@ -177,8 +172,7 @@ t.test('Idempotency-Key', async (t) => {
   t.test('a malformed key is 400', async (t) => {
     for (const key of ['', 'has space', 'x'.repeat(256), 'naïve']) {
       const res = await post(alice, key, { displayName: 'G1' })
-      t.equal(res.statusCode, 400, JSON.stringify(key))
-      t.equal(problemOf(res).code, 'validation-failed')
+      isProblem(t, res, 400, 'validation-failed', JSON.stringify(key))
       t.match(problemOf(res).errors, [{ in: 'header', path: '/idempotency-key' }], 'named as the documented header')
     }
   })

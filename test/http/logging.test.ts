@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
-import { reviewKit } from '../helpers/review-kit.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem } from '../helpers/problems.ts'
+import { reviewKit } from '../helpers/reviews.ts'
 
 // Class: intimate text reaching the logs through the messages of failed queries (drizzle's "Failed query … params",
 // PostgreSQL's and PGlite's messages and details quoting values). Every free-text field carries the sentinel,
@@ -53,8 +54,7 @@ t.test('database failures are logged by SQLSTATE, constraint and table, never by
     'PUT review answer note': await r.answer(bob, pid, aid, review.id, { outcome: 'keep', rating: 4, note: text('Note') })
   }
   for (const [what, res] of Object.entries(attempts)) {
-    t.equal(res.statusCode, 500, `${what}: the refused write is a 500`)
-    t.equal(problemOf(res).code, 'internal', `${what}: internal`)
+    isProblem(t, res, 500, 'internal', `${what}: the refused write`)
     t.notMatch(res.body, SENTINEL, `${what}: the answer does not echo it either`)
   }
 

@@ -4,7 +4,8 @@ import { z } from 'zod'
 import { secured } from '../../src/http/auth.ts'
 import { decodeCursor, PageQuerySchema, paginate } from '../../src/http/pagination.ts'
 import { users } from '../../src/users/user.sql.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemOf } from '../helpers/problems.ts'
 
 // The helpers exercised through a real route over a real table (users, by id).
 const ctx = await buildTestApp(t, {
@@ -53,8 +54,7 @@ t.test('cursor pagination', async (t) => {
     }
     for (const c of ['nope', Buffer.from('{"id":"not-a-uuid"}').toString('base64url'), Buffer.from('[1,2]').toString('base64url')]) {
       const res = await ctx.request({ method: 'GET', url: `/v1/test/users?cursor=${c}`, token })
-      t.equal(res.statusCode, 400, c)
-      t.equal(problemOf(res).code, 'invalid-cursor')
+      isProblem(t, res, 400, 'invalid-cursor', c)
     }
   })
 })

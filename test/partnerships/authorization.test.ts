@@ -1,30 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
+import { agreementKit, type Person } from '../helpers/agreements.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isProblem, problemShape } from '../helpers/problems.ts'
 
 /** A sub-test, as tap hands it to a callback. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const ctx = await buildTestApp(t)
+const k = agreementKit(ctx)
 
-const idOf = async (token: string): Promise<string> => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json().id
-const eventCount = async (token: string, pid: string): Promise<{ eventCount: number, head: unknown }> => {
-  const res = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/audit/verify`, token })
-  if (res.statusCode !== 200) throw new Error(`verify: ${res.statusCode} ${res.body}`)
-  const { eventCount, head } = res.json()
+/** The log's length and head, as verify reports them. */
+const eventCount = async (by: Person, pid: string): Promise<{ eventCount: number, head: unknown }> => {
+  const { eventCount, head } = await k.verify(by, pid)
   return { eventCount, head }
-}
-
-async function invite (token: string, pid: string, role: 'partner' | 'observer'): Promise<{ id: string, token: string }> {
-  const res = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/invitations`, token, body: { role } })
-  if (res.statusCode !== 201) throw new Error(`invite: ${res.statusCode} ${res.body}`)
-  return res.json()
-}
-
-async function accept (token: string, invitationToken: string): Promise<void> {
-  const res = await ctx.request({ method: 'POST', url: '/v1/invitations/accept', token, body: { token: invitationToken } })
-  if (res.statusCode !== 201) throw new Error(`accept: ${res.statusCode} ${res.body}`)
 }
 
 /**
@@ -34,31 +24,18 @@ async function accept (token: string, invitationToken: string): Promise<void> {
  */
 async function arrange () {
   const tag = randomBytes(4).toString('hex')
-  const alice = await ctx.token('alice', { name: 'Alice' })
-  const bob = await ctx.token('bob', { name: 'Bob' })
-  const carol = await ctx.token('carol', { name: 'Carol' })
-  const dave = await ctx.token('dave', { name: 'Dave' })
-  const eve = await ctx.token('eve', { name: 'Eve' })
-  const name = `Secret garden ${tag}`
-  const created = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: alice, body: { name, timezone: 'Europe/Paris' } })
-  if (created.statusCode !== 201) throw new Error(`create: ${created.statusCode} ${created.body}`)
-  const pid: string = created.json().id
-  const base = `/v1/partnerships/${pid}`
-  await accept(bob, (await invite(alice, pid, 'partner')).token)
-  const daveInvitation = await invite(alice, pid, 'partner')
-  await accept(dave, daveInvitation.token)
-  const left = await ctx.request({ method: 'DELETE', url: `${base}/members/me`, token: dave })
-  if (left.statusCode !== 204) throw new Error(`leave: ${left.statusCode}`)
-  const carolInvitation = await invite(alice, pid, 'observer')
-  for (const partner of [alice, bob]) {
-    const res = await ctx.request({ method: 'POST', url: `${base}/invitations/${carolInvitation.id}/approvals`, token: partner })
-    if (res.statusCode !== 201) throw new Error(`approve: ${res.statusCode} ${res.body}`)
-  }
-  await accept(carol, carolInvitation.token)
-  const pendingObserver = await invite(alice, pid, 'observer')
-  const pendingPartner = await invite(alice, pid, 'partner')
-  const etag = (await ctx.request({ method: 'GET', url: base, token: alice })).headers.etag as string
-  const ids = { alice: await idOf(alice), bob: await idOf(bob), carol: await idOf(carol), dave: await idOf(dave) }
+  const [alice, bob, carol, dave, eve] = await Promise.all([k.person('Alice'), k.person('Bob'), k.person('Carol'), k.person('Dave'), k.person('Eve')])
+  const { pid, name, url: base } = await k.partnership(alice, [bob], [], { name: `Secret garden ${tag}` })
+  const daveInvitation = await k.invite(alice, pid, 'partner')
+  await k.accept(dave, daveInvitation.token)
+  await k.leave(dave, pid)
+  const carolInvitation = await k.invite(alice, pid, 'observer')
+  for (const partner of [alice, bob]) await k.approve(partner, pid, carolInvitation.id)
+  await k.accept(carol, carolInvitation.token)
+  const pendingObserver = await k.invite(alice, pid, 'observer')
+  const pendingPartner = await k.invite(alice, pid, 'partner')
+  const etag = (await ctx.request({ method: 'GET', url: base, token: alice.token })).headers.etag as string
+  const ids = { alice: alice.id, bob: bob.id, carol: carol.id, dave: dave.id }
   return {
     pid,
     base,
@@ -67,7 +44,7 @@ async function arrange () {
     iid: pendingObserver.id,
     pendingPartner,
     usedToken: daveInvitation.token,
-    tokens: { alice, bob, carol, dave, eve },
+    people: { alice, bob, carol, dave, eve },
     ids,
     /** Nothing of this may reach a caller who is refused. */
     secrets: [name, pid, ids.alice, ids.bob, ids.carol, ids.dave, pendingObserver.id, pendingPartner.id, pendingPartner.token, daveInvitation.id, carolInvitation.id]
@@ -159,11 +136,12 @@ async function tokenOf (f: Fixture, route: Route, caller: Caller): Promise<strin
   switch (caller) {
     case 'anonymous': return undefined
     // A current partner: only the scope is missing.
-    case 'token without the scope': return ctx.token('alice', { name: 'Alice', scope: 'agreements:read' })
-    case 'stranger': return f.tokens.eve
-    case 'member who left': return f.tokens.dave
-    case 'observer': return f.tokens.carol
-    case 'partner with exactly the scope': return ctx.token(route.kind === 'accept' ? `frank-${randomUUID()}` : 'alice', { name: 'Frank', scope: route.scope })
+    case 'token without the scope': return k.scoped(f.people.alice, 'agreements:read')
+    case 'stranger': return f.people.eve.token
+    case 'member who left': return f.people.dave.token
+    case 'observer': return f.people.carol.token
+    // Accepting: someone new, who may join; otherwise Alice, a partner.
+    case 'partner with exactly the scope': return route.kind === 'accept' ? ctx.token(`frank-${randomUUID()}`, { name: 'Frank', scope: route.scope }) : k.scoped(f.people.alice, route.scope)
   }
 }
 
@@ -172,14 +150,8 @@ const send = (route: Route, f: Fixture, caller: Caller, token: string | undefine
   return ctx.request({ method: route.method, url: route.url(f, pid), token, headers: route.headers?.(f) ?? {}, ...(body === undefined ? {} : { body }) })
 }
 
-/** A problem body without what depends on the request itself (its id and the path it asked for). */
-const comparable = (res: LightMyRequestResponse) => {
-  const { requestId, instance, ...rest } = problemOf(res) as Record<string, unknown>
-  return rest
-}
-
 function assertNothingLeaks (t: Test, res: LightMyRequestResponse, f: Fixture): void {
-  const body = JSON.stringify(comparable(res))
+  const body = JSON.stringify(problemShape(res))
   for (const s of f.secrets) t.notOk(body.includes(s), `the ${res.statusCode} body holds no partnership data`)
   t.notOk(res.headers.etag, `no ETag on a ${res.statusCode}`)
   t.notOk(res.headers.location, `no Location on a ${res.statusCode}`)
@@ -189,27 +161,25 @@ t.test('the authorization matrix: every route of partnerships and invitations, e
   for (const route of routes) {
     t.test(route.name, async (t) => {
       const f = await arrange()
-      let before = await eventCount(f.tokens.alice, f.pid)
+      let before = await eventCount(f.people.alice, f.pid)
       for (const caller of CALLERS) {
         const expected = expectationOf(route, caller)
         if (expected === null) continue
         // The successful partner call changes things on purpose: check first that nobody else did.
         if (caller === 'partner with exactly the scope') {
-          t.same(await eventCount(f.tokens.alice, f.pid), before, 'no refused caller appended an event')
+          t.same(await eventCount(f.people.alice, f.pid), before, 'no refused caller appended an event')
         }
         const token = await tokenOf(f, route, caller)
         const res = await send(route, f, caller, token)
         const cell = `${caller}: ${route.name}`
         if ('hidden' in expected) {
-          t.equal(res.statusCode, 404, `${cell} is 404`)
+          isProblem(t, res, 404, 'not-found', cell)
           const unknown = await send(route, f, caller, token, randomUUID())
           t.equal(unknown.statusCode, 404)
-          t.same(comparable(res), comparable(unknown), `${cell}: the same answer as for a partnership that does not exist`)
-          t.equal(comparable(res).code, 'not-found')
+          t.same(problemShape(res), problemShape(unknown), `${cell}: the same answer as for a partnership that does not exist`)
           assertNothingLeaks(t, res, f)
         } else if ('problem' in expected) {
-          t.equal(res.statusCode, expected.problem, `${cell} is ${expected.problem}`)
-          t.equal(problemOf(res).code, expected.code, `${cell} is ${expected.code}`)
+          isProblem(t, res, expected.problem, expected.code, cell)
           if (expected.problem === 401) t.match(res.headers['www-authenticate'], /^Bearer\b/, 'with a Bearer challenge')
           if (expected.code === 'insufficient-scope') t.match(res.headers['www-authenticate'], /insufficient_scope/)
           assertNothingLeaks(t, res, f)
@@ -219,11 +189,11 @@ t.test('the authorization matrix: every route of partnerships and invitations, e
         }
         // A refused or read-only call appends nothing; only leaving (observer) and the partner's call may.
         if (caller === 'observer' && route.kind === 'leave') {
-          const after = await eventCount(f.tokens.alice, f.pid)
+          const after = await eventCount(f.people.alice, f.pid)
           t.equal(after.eventCount, before.eventCount + 1, 'the observer left: one member.left event')
           before = after
         } else if (caller !== 'partner with exactly the scope') {
-          t.same(await eventCount(f.tokens.alice, f.pid), before, `${cell} appended no event`)
+          t.same(await eventCount(f.people.alice, f.pid), before, `${cell} appended no event`)
         }
       }
     })
@@ -232,29 +202,25 @@ t.test('the authorization matrix: every route of partnerships and invitations, e
 
 t.test('tenancy comes before preconditions: a PATCH without If-Match from a non-member is 404, not 428', async (t) => {
   const f = await arrange()
-  const before = await eventCount(f.tokens.alice, f.pid)
+  const before = await eventCount(f.people.alice, f.pid)
   const patch = (token: string, pid = f.pid) => ctx.request({ method: 'PATCH', url: `/v1/partnerships/${pid}`, token, body: { name: 'Mine now' } })
-  const unknown = await patch(f.tokens.eve, randomUUID())
+  const unknown = await patch(f.people.eve.token, randomUUID())
   t.equal(unknown.statusCode, 404)
-  for (const [who, token] of [['stranger', f.tokens.eve], ['member who left', f.tokens.dave]] as const) {
+  for (const [who, token] of [['stranger', f.people.eve.token], ['member who left', f.people.dave.token]] as const) {
     const res = await patch(token)
     t.equal(res.statusCode, 404, `${who}: 404`)
-    t.same(comparable(res), comparable(unknown), `${who}: same as an unknown partnership`)
+    t.same(problemShape(res), problemShape(unknown), `${who}: same as an unknown partnership`)
     assertNothingLeaks(t, res, f)
   }
-  const observer = await patch(f.tokens.carol)
-  t.equal(observer.statusCode, 403, 'an observer learns about the role before the precondition')
-  t.equal(problemOf(observer).code, 'observer-read-only')
-  const partner = await patch(f.tokens.alice)
-  t.equal(partner.statusCode, 428, 'a partner is asked for If-Match')
-  t.equal(problemOf(partner).code, 'precondition-required')
-  t.same(await eventCount(f.tokens.alice, f.pid), before)
-  t.equal((await ctx.request({ method: 'GET', url: f.base, token: f.tokens.alice })).json().name, f.name)
+  isProblem(t, await patch(f.people.carol.token), 403, 'observer-read-only', 'an observer learns about the role before the precondition')
+  isProblem(t, await patch(f.people.alice.token), 428, 'precondition-required', 'a partner is asked for If-Match')
+  t.same(await eventCount(f.people.alice, f.pid), before)
+  t.equal((await ctx.request({ method: 'GET', url: f.base, token: f.people.alice.token })).json().name, f.name)
 })
 
 t.test('a stranger\'s requests never append an event, whatever they try', async (t) => {
   const f = await arrange()
-  const before = await eventCount(f.tokens.alice, f.pid)
+  const before = await eventCount(f.people.alice, f.pid)
   for (const route of routes) {
     if (route.kind === 'create' || route.kind === 'list' || route.kind === 'accept') continue
     for (const key of [undefined, randomUUID()]) {
@@ -262,18 +228,18 @@ t.test('a stranger\'s requests never append an event, whatever they try', async 
       const res = await ctx.request({
         method: route.method,
         url: route.url(f),
-        token: f.tokens.eve,
+        token: f.people.eve.token,
         headers: { ...route.headers?.(f), ...(key && route.method === 'POST' ? { 'idempotency-key': key } : {}) },
         ...(body === undefined ? {} : { body })
       })
       t.equal(res.statusCode, 404, route.name)
     }
   }
-  t.same(await eventCount(f.tokens.alice, f.pid), before, 'the chain is exactly as it was')
-  const seen = (await ctx.request({ method: 'GET', url: f.base, token: f.tokens.alice })).json()
+  t.same(await eventCount(f.people.alice, f.pid), before, 'the chain is exactly as it was')
+  const seen = (await ctx.request({ method: 'GET', url: f.base, token: f.people.alice.token })).json()
   t.equal(seen.name, f.name)
   t.equal(seen.members.length, 3, 'Alice, Bob and Carol, as before')
-  const invitations = (await ctx.request({ method: 'GET', url: `${f.base}/invitations?limit=100`, token: f.tokens.alice })).json().items
+  const invitations = (await ctx.request({ method: 'GET', url: `${f.base}/invitations?limit=100`, token: f.people.alice.token })).json().items
   t.equal(invitations.find((i: { id: string }) => i.id === f.iid).status, 'pending')
   t.same(invitations.find((i: { id: string }) => i.id === f.iid).approvals, [])
 })
@@ -281,15 +247,15 @@ t.test('a stranger\'s requests never append an event, whatever they try', async 
 t.test('an invitation is reachable only under its own partnership', async (t) => {
   const f = await arrange()
   // Eve is a partner of her own partnership and knows the id of an invitation of Alice's.
-  const own = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: f.tokens.eve, body: { name: 'Eve alone', timezone: 'UTC' } })).json()
-  const before = await eventCount(f.tokens.alice, f.pid)
-  const unknownInvitation = await ctx.request({ method: 'GET', url: `/v1/partnerships/${own.id}/invitations/${randomUUID()}`, token: f.tokens.eve })
+  const own = await k.partnership(f.people.eve)
+  const before = await eventCount(f.people.alice, f.pid)
+  const unknownInvitation = await ctx.request({ method: 'GET', url: `/v1/partnerships/${own.pid}/invitations/${randomUUID()}`, token: f.people.eve.token })
   t.equal(unknownInvitation.statusCode, 404)
   for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['POST', '/approvals']] as const) {
-    const res = await ctx.request({ method, url: `/v1/partnerships/${own.id}/invitations/${f.iid}${suffix}`, token: f.tokens.eve })
+    const res = await ctx.request({ method, url: `/v1/partnerships/${own.pid}/invitations/${f.iid}${suffix}`, token: f.people.eve.token })
     t.equal(res.statusCode, 404, `${method} …/invitations/{iid}${suffix}`)
-    t.same(comparable(res), comparable(unknownInvitation), 'the same answer as for an invitation that does not exist')
+    t.same(problemShape(res), problemShape(unknownInvitation), 'the same answer as for an invitation that does not exist')
   }
-  t.same(await eventCount(f.tokens.alice, f.pid), before)
-  t.equal((await ctx.request({ method: 'GET', url: `${f.base}/invitations/${f.iid}`, token: f.tokens.alice })).json().status, 'pending')
+  t.same(await eventCount(f.people.alice, f.pid), before)
+  t.equal((await ctx.request({ method: 'GET', url: `${f.base}/invitations/${f.iid}`, token: f.people.alice.token })).json().status, 'pending')
 })

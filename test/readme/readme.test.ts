@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { tryConnect } from '../helpers/process.ts'
 
 /**
  * The README is executable: its server block starts the API with the README's own command, then
@@ -33,15 +33,6 @@ async function configVariables (): Promise<string[]> {
   const source = await readFile(path.join(root, 'src/config.ts'), 'utf8')
   const schema = source.slice(source.indexOf('const EnvSchema'), source.indexOf('export interface Config'))
   return [...schema.matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!)
-}
-
-/** Resolves with the error code of a TCP connection attempt, or 'connected'. */
-function tryConnect (port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.once('connect', () => { s.destroy(); resolve('connected') })
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
-  })
 }
 
 // tap's process tracking puts its coverage hook back into NODE_OPTIONS of every process this test

@@ -3,8 +3,9 @@ import t from 'tap'
 import { nextOccurrence } from '../../src/agreements/cadence.rules.ts'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
 import { agreementKit, type Person } from '../helpers/agreements.ts'
-import { buildTestApp, problemOf } from '../helpers/app.ts'
-import { isInvalid, isProblem, problemShape, reviewKit, weekly } from '../helpers/review-kit.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { isInvalid, isProblem, problemOf, problemShape } from '../helpers/problems.ts'
+import { reviewKit, weekly } from '../helpers/reviews.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)

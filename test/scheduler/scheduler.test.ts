@@ -8,7 +8,7 @@ import { newId } from '../../src/db/columns.ts'
 import { runDueWork, type DueWorkResult } from '../../src/scheduler/scheduler.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp, freshPostgresUrl, onPostgres, type TestApp } from '../helpers/app.ts'
-import { reviewKit, weekly } from '../helpers/review-kit.ts'
+import { reviewKit, weekly } from '../helpers/reviews.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -185,7 +185,7 @@ t.test('expired idempotency keys are purged', async (t) => {
   t.ok(result.purged >= 1, `purged ${result.purged}`)
   t.equal(await count(ctx, keys), 0, 'the row is gone')
   t.equal((await runDueWork(ctx.deps)).purged, 0, 'nothing left to purge')
-  alice.token = await ctx.token(alice.sub, { name: alice.name })
+  await k.refresh([alice])
   t.not((await post()).json().id, first.json().id, 'the key is free again: a new partnership')
 })
 
@@ -271,7 +271,7 @@ t.test('three instances on one PostgreSQL open each of 1,000 due reviews exactly
 
   // Every chain still verifies (and its seq is gapless) after the concurrent appends.
   for (const { pid, a } of couples) {
-    a.token = await ctx.token(a.sub, { name: a.name })
+    await k.refresh([a])
     const verified = await k.verify(a, pid)
     t.ok(verified.valid, `the chain of ${pid} verifies`)
   }

@@ -7,7 +7,8 @@ import ICAL from 'ical.js'
 import t, { type Test } from 'tap'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { isProblem, reviewKit, weekly } from '../helpers/review-kit.ts'
+import { isProblem } from '../helpers/problems.ts'
+import { reviewKit, weekly } from '../helpers/reviews.ts'
 
 const ctx = await buildTestApp(t)
 const k = agreementKit(ctx)
