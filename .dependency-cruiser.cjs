@@ -24,16 +24,21 @@ module.exports = {
     {
       name: 'domain-errors-stand-alone',
       severity: 'error',
-      comment: 'Domain errors name what went wrong; how it is answered is the HTTP layer\'s business.',
+      comment: "Domain errors name what went wrong; how it is answered is the HTTP layer's business.",
       from: { path: '^src/errors\\.ts$' },
       to: { path: '^src/', ...runtime }
     },
     {
       name: 'infrastructure-below-capabilities',
       severity: 'error',
-      comment: 'db/ and http/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
+      comment:
+        'db/ and http/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
       from: { path: '^src/(db|http)/', pathNot: '^src/db/schema\\.ts$' },
-      to: { path: `^src/(${capabilities}|orchestration|scheduler)/`, pathNot: '^src/(idempotency/idempotency\\.(repo|sql)|keys/key\\.service)\\.ts$', ...runtime }
+      to: {
+        path: `^src/(${capabilities}|orchestration|scheduler)/`,
+        pathNot: '^src/(idempotency/idempotency\\.(repo|sql)|keys/key\\.service)\\.ts$',
+        ...runtime
+      }
     },
     {
       name: 'schema-barrel-lists-tables-only',
@@ -51,14 +56,16 @@ module.exports = {
     {
       name: 'features-apart',
       severity: 'error',
-      comment: 'A feature never imports another feature: what spans them lives in src/orchestration. Any repo may read another\'s table in a join (*.sql.ts).',
+      comment:
+        "A feature never imports another feature: what spans them lives in src/orchestration. Any repo may read another's table in a join (*.sql.ts).",
       from: { path: '^src/(agreements|calendar|dev|health|invitations)/' },
       to: { path: `^src/(${features})/`, pathNot: ['^src/$1/', '\\.sql\\.ts$'], ...runtime }
     },
     {
       name: 'reviews-are-of-agreements',
       severity: 'error',
-      comment: 'The one allowed direction between features: a review is of an agreement (its active version, its cadence).',
+      comment:
+        'The one allowed direction between features: a review is of an agreement (its active version, its cadence).',
       from: { path: '^src/reviews/' },
       to: { path: `^src/(${features})/`, pathNot: ['^src/(reviews|agreements)/', '\\.sql\\.ts$'], ...runtime }
     },

@@ -6,18 +6,28 @@ import postgres from 'postgres'
 
 export const root = new URL('..', import.meta.url).pathname
 
-const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/)
+const startScript = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start.split(/\s+/)
 
 /** The Node flags `npm start` runs Accord with (the V8 heap sizing that bounds its memory), so the benches measure the same process. */
 export const startFlags = startScript.filter((a) => a.startsWith('--'))
 
 /** The environment `npm start` sets before Node (glibc's malloc arenas), for the same reason. */
-export const startEnv: Record<string, string> = Object.fromEntries(startScript.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+export const startEnv: Record<string, string> = Object.fromEntries(
+  startScript.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])
+)
 
-export const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolve(p))
+    })
+  })
 
 /** Drops and recreates database `name` on the server of `adminUrl`; returns its URL. */
-export async function freshDatabase (adminUrl: string, name: string): Promise<string> {
+export async function freshDatabase(adminUrl: string, name: string): Promise<string> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
   await admin.unsafe(`drop database if exists ${name} with (force)`)
   await admin.unsafe(`create database ${name}`)

@@ -28,80 +28,184 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 const POOL = process.env.BENCH_POOL ?? '4'
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
-
 const children: ChildProcess[] = []
-process.on('exit', () => { for (const c of children) c.kill('SIGTERM') })
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGTERM')
+})
 
 /** Starts a child and resolves once `probe` (a URL on it) answers. */
-async function start (args: string[], env: Record<string, string>, probe: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+async function start(args: string[], env: Record<string, string>, probe: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
   children.push(child)
   let exited: number | null = null
-  child.on('exit', (code) => { exited = code ?? -1 })
+  child.on('exit', (code) => {
+    exited = code ?? -1
+  })
   for (let i = 0; i < 600; i++) {
     if (exited !== null) throw new Error(`${args.join(' ')} exited ${exited}`)
-    try { if ((await fetch(probe)).status < 500) return child } catch {}
+    try {
+      if ((await fetch(probe)).status < 500) return child
+    } catch {}
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`${args.join(' ')} did not start`)
 }
 
-const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(/(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024
+const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') =>
+  Number(
+    /(\d+) kB/.exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(field)) ?? ''
+    )?.[1] ?? 0
+  ) / 1024
 
-interface Sample { rps: number, p50: number, p99: number, non2xx: number, errors: number, cpu?: CpuSplit }
+interface Sample {
+  rps: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+  cpu?: CpuSplit
+}
 
 /** CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s on Linux). */
-const cpuOf = (pid: number): number => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) / 100 } catch { return 0 } }
+const cpuOf = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return 0
+  }
+}
 /** CPU seconds of every PostgreSQL process of the machine (backends, walwriter, …). */
-const postgresCpu = (): number => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((sum, pid) => {
-  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres') ? sum + cpuOf(Number(pid)) : sum } catch { return sum }
-}, 0)
+const postgresCpu = (): number =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .reduce((sum, pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres') ? sum + cpuOf(Number(pid)) : sum
+      } catch {
+        return sum
+      }
+    }, 0)
 /** Where the CPU of a scenario went, in µs per successful request: the server under test, PostgreSQL, and the load generator. */
-interface CpuSplit { server: number, postgres: number, loader: number }
-async function measured (serverPid: number | undefined, run: () => Promise<Sample>): Promise<Sample> {
+interface CpuSplit {
+  server: number
+  postgres: number
+  loader: number
+}
+async function measured(serverPid: number | undefined, run: () => Promise<Sample>): Promise<Sample> {
   // pgbench's backends start and exit inside the window, so their CPU cannot be read from /proc: no split for it.
   if (serverPid === undefined) return run()
   const before = { server: cpuOf(serverPid), postgres: postgresCpu(), loader: process.cpuUsage() }
   const s = await run()
   const n = s.rps * DURATION_S || 1
   const loader = process.cpuUsage(before.loader)
-  return { ...s, cpu: { server: (cpuOf(serverPid) - before.server) / n * 1e6, postgres: (postgresCpu() - before.postgres) / n * 1e6, loader: (loader.user + loader.system) / n } }
+  return {
+    ...s,
+    cpu: {
+      server: ((cpuOf(serverPid) - before.server) / n) * 1e6,
+      postgres: ((postgresCpu() - before.postgres) / n) * 1e6,
+      loader: (loader.user + loader.system) / n
+    }
+  }
 }
 
 /** req/s counts successful (2xx) responses only, so a failure can never pass for throughput. */
-async function load (url: string, requests: autocannon.Request[], duration = DURATION_S): Promise<Sample> {
+async function load(url: string, requests: autocannon.Request[], duration = DURATION_S): Promise<Sample> {
   const result = await autocannon({ url, connections: CONNECTIONS, duration, requests })
-  return { rps: result['2xx'] / duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+  return {
+    rps: result['2xx'] / duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors
+  }
 }
 
-async function pgbench (url: string, duration: number): Promise<Sample> {
+async function pgbench(url: string, duration: number): Promise<Sample> {
   const script = join(tmpdir(), 'accord-bench-signoff.sql')
-  writeFileSync(script, [
-    '\\set vid random(1, 100000)',
-    'BEGIN;',
-    'INSERT INTO bench_signatures (version_id, signed_at) VALUES (:vid, now());',
-    'UPDATE bench_versions SET status = \'active\', activated_at = now() WHERE id = :vid;',
-    'INSERT INTO bench_events (version_id, at) VALUES (:vid, now());',
-    'END;'
-  ].join('\n'))
+  writeFileSync(
+    script,
+    [
+      '\\set vid random(1, 100000)',
+      'BEGIN;',
+      'INSERT INTO bench_signatures (version_id, signed_at) VALUES (:vid, now());',
+      "UPDATE bench_versions SET status = 'active', activated_at = now() WHERE id = :vid;",
+      'INSERT INTO bench_events (version_id, at) VALUES (:vid, now());',
+      'END;'
+    ].join('\n')
+  )
   const u = new URL(url)
-  const { stdout } = await promisify(execFile)('pgbench', ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(duration), '-r', '-f', script, '-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'postgres', u.pathname.slice(1)], { env: { ...process.env, PGPASSWORD: u.password } })
+  const { stdout } = await promisify(execFile)(
+    'pgbench',
+    [
+      '-n',
+      '-c',
+      String(CONNECTIONS),
+      '-j',
+      '2',
+      '-T',
+      String(duration),
+      '-r',
+      '-f',
+      script,
+      '-h',
+      u.hostname,
+      '-p',
+      u.port || '5432',
+      '-U',
+      u.username || 'postgres',
+      u.pathname.slice(1)
+    ],
+    { env: { ...process.env, PGPASSWORD: u.password } }
+  )
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0)
   const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1] ?? 0)
   return { rps: tps, p50: lat, p99: Number.NaN, non2xx: 0, errors: 0 }
 }
 
-const median = (all: number[]) => { const xs = all.filter((x) => !Number.isNaN(x)); if (xs.length === 0) return Number.NaN; const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
+const median = (all: number[]) => {
+  const xs = all.filter((x) => !Number.isNaN(x))
+  if (xs.length === 0) return Number.NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
 
-async function main () {
+async function main() {
   const DATABASE_URL = await freshDatabase(ADMIN_URL, DB_NAME)
 
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
-  const accord = await start([...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'], { ...startEnv, DATABASE_URL, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: publicUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000', SCHEDULER_INTERVAL_MS: '0', DATABASE_POOL_MAX: POOL, DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true' }, `${publicUrl}/healthz`)
+  const accord = await start(
+    [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
+    {
+      ...startEnv,
+      DATABASE_URL,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: publicUrl,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      SCHEDULER_INTERVAL_MS: '0',
+      DATABASE_POOL_MAX: POOL,
+      DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true'
+    },
+    `${publicUrl}/healthz`
+  )
   const basePort = await freePort()
-  const baseline = await start(['bench/baseline-server.ts'], { DATABASE_URL, PORT: String(basePort), POOL }, `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`)
+  const baseline = await start(
+    ['bench/baseline-server.ts'],
+    { DATABASE_URL, PORT: String(basePort), POOL },
+    `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`
+  )
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
@@ -109,8 +213,15 @@ async function main () {
   const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {} })
   log(`seeding ${PARTNERSHIPS} partnerships (each: an active agreement and ${PROPOSALS_PER} open proposals)…`)
   const t0 = Date.now()
-  const seeded = await seed(sql, keys, { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 }, log)
-  log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${seeded.readers.length} agreements active, ${seeded.proposals.length} proposals open`)
+  const seeded = await seed(
+    sql,
+    keys,
+    { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 },
+    log
+  )
+  log(
+    `seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${seeded.readers.length} agreements active, ${seeded.proposals.length} proposals open`
+  )
   // A freshly bulk-loaded database is cold and autovacuum would run under the load: settle it first.
   await sql.unsafe('vacuum analyze')
   await sql.unsafe('checkpoint')
@@ -119,36 +230,117 @@ async function main () {
   await sql`create table bench_signatures (id bigserial primary key, version_id int, signed_at timestamptz)`
   await sql`create table bench_events (id bigserial primary key, version_id int, at timestamptz)`
 
-  const token = async (sub: string) => keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: sub, ttlSeconds: 3600, now: new Date() })
-  const readers = await Promise.all(seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await token(r.subject)}` })))
+  const token = async (sub: string) =>
+    keys.signJwt(
+      {},
+      { issuer: publicUrl, audience: config.auth.audience, subject: sub, ttlSeconds: 3600, now: new Date() }
+    )
+  const readers = await Promise.all(
+    seeded.readers.slice(0, 1000).map(async (r) => ({ ...r, auth: `Bearer ${await token(r.subject)}` }))
+  )
   const reviewers = await Promise.all(seeded.reviewers.slice(0, 1000).map(async (s) => `Bearer ${await token(s)}`))
   const proposalTokens = new Map<string, string>()
-  for (const p of seeded.proposals) if (!proposalTokens.has(p.subject)) proposalTokens.set(p.subject, `Bearer ${await token(p.subject)}`)
+  for (const p of seeded.proposals)
+    if (!proposalTokens.has(p.subject)) proposalTokens.set(p.subject, `Bearer ${await token(p.subject)}`)
   // Sign-offs are spread over partnerships (one proposal per partnership in turn), as real traffic is:
   // signatures within one partnership serialize on its lock by design.
   const byPartnership = new Map<string, typeof seeded.proposals>()
-  for (const p of seeded.proposals) byPartnership.set(p.partnershipId, [...(byPartnership.get(p.partnershipId) ?? []), p])
-  const queue = Array.from({ length: PROPOSALS_PER }, (_, k) => [...byPartnership.values()].map((ps) => ps[k]).filter((p) => p !== undefined)).flat()
+  for (const p of seeded.proposals)
+    byPartnership.set(p.partnershipId, [...(byPartnership.get(p.partnershipId) ?? []), p])
+  const queue = Array.from({ length: PROPOSALS_PER }, (_, k) =>
+    [...byPartnership.values()].map((ps) => ps[k]).filter((p) => p !== undefined)
+  ).flat()
   let next = 0
-  const rr = <T>(xs: T[]) => { let i = 0; return () => xs[i++ % xs.length]! }
+  const rr = <T>(xs: T[]) => {
+    let i = 0
+    return () => xs[i++ % xs.length]!
+  }
 
   let duration = DURATION_S
   const scenarios: Record<string, () => Promise<Sample>> = {
-    baseline_get: () => { const pick = rr(readers); return load(`http://127.0.0.1:${basePort}`, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/agreements/${pick().agreementId}` }) }], duration) },
-    get_agreement: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`, headers: { authorization: r.auth } } } }], duration) },
+    baseline_get: () => {
+      const pick = rr(readers)
+      return load(
+        `http://127.0.0.1:${basePort}`,
+        [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/agreements/${pick().agreementId}` }) }],
+        duration
+      )
+    },
+    get_agreement: () => {
+      const pick = rr(readers)
+      return load(
+        publicUrl,
+        [
+          {
+            method: 'GET',
+            setupRequest: (req) => {
+              const r = pick()
+              return {
+                ...req,
+                path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`,
+                headers: { authorization: r.auth }
+              }
+            }
+          }
+        ],
+        duration
+      )
+    },
     pgbench_tx: () => pgbench(DATABASE_URL, duration),
     sign_off: () => {
-      return load(publicUrl, [{
-        method: 'POST',
-        setupRequest: (req) => {
-          const p = queue[next++]
-          if (!p) return { ...req, method: 'GET', path: '/v1/out-of-proposals' } // a 404: counted as a failure, never as throughput
-          return { ...req, path: `/v1/partnerships/${p.partnershipId}/agreements/${p.agreementId}/versions/1/signatures`, headers: { authorization: proposalTokens.get(p.subject)!, 'content-type': 'application/json' }, body: JSON.stringify({ contentHash: p.contentHash }) }
-        }
-      }], duration)
+      return load(
+        publicUrl,
+        [
+          {
+            method: 'POST',
+            setupRequest: (req) => {
+              const p = queue[next++]
+              if (!p) return { ...req, method: 'GET', path: '/v1/out-of-proposals' } // a 404: counted as a failure, never as throughput
+              return {
+                ...req,
+                path: `/v1/partnerships/${p.partnershipId}/agreements/${p.agreementId}/versions/1/signatures`,
+                headers: { authorization: proposalTokens.get(p.subject)!, 'content-type': 'application/json' },
+                body: JSON.stringify({ contentHash: p.contentHash })
+              }
+            }
+          }
+        ],
+        duration
+      )
     },
-    get_events: () => { const pick = rr(readers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => { const r = pick(); return { ...req, path: `/v1/partnerships/${r.partnershipId}/events?limit=50`, headers: { authorization: r.auth } } } }], duration) },
-    my_open_reviews: () => { const pick = rr(reviewers); return load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } }) }], duration) }
+    get_events: () => {
+      const pick = rr(readers)
+      return load(
+        publicUrl,
+        [
+          {
+            method: 'GET',
+            setupRequest: (req) => {
+              const r = pick()
+              return {
+                ...req,
+                path: `/v1/partnerships/${r.partnershipId}/events?limit=50`,
+                headers: { authorization: r.auth }
+              }
+            }
+          }
+        ],
+        duration
+      )
+    },
+    my_open_reviews: () => {
+      const pick = rr(reviewers)
+      return load(
+        publicUrl,
+        [
+          {
+            method: 'GET',
+            setupRequest: (req) => ({ ...req, path: '/v1/me/reviews?status=open', headers: { authorization: pick() } })
+          }
+        ],
+        duration
+      )
+    }
   }
   // BENCH_SCENARIOS=get_agreement,baseline_get runs a subset (for iterating; the summary then has gaps).
   const only = process.env.BENCH_SCENARIOS?.split(',')
@@ -158,31 +350,67 @@ async function main () {
   // token is seen once before the sign-off load: a cold token costs one Ed25519 check and one user lookup.
   const signerTokens = [...proposalTokens.values()]
   let t = 0
-  await autocannon({ url: publicUrl, connections: CONNECTIONS, amount: signerTokens.length, requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/v1/me', headers: { authorization: signerTokens[t++ % signerTokens.length]! } }) }] })
+  await autocannon({
+    url: publicUrl,
+    connections: CONNECTIONS,
+    amount: signerTokens.length,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({
+          ...req,
+          path: '/v1/me',
+          headers: { authorization: signerTokens[t++ % signerTokens.length]! }
+        })
+      }
+    ]
+  })
   log(`warming up (${WARMUP_S} s per scenario, not recorded)…`)
   duration = WARMUP_S
   for (const [name, run] of Object.entries(scenarios)) if (name !== 'sign_off') await run() // sign-offs are single-use
   duration = DURATION_S
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, run] of Object.entries(scenarios)) {
-      const s = await measured(name === 'baseline_get' ? baseline.pid : name === 'pgbench_tx' ? undefined : accord.pid, run)
+      const s = await measured(
+        name === 'baseline_get' ? baseline.pid : name === 'pgbench_tx' ? undefined : accord.pid,
+        run
+      )
       samples[name]!.push(s)
-      log(`round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  ${s.cpu ? `CPU µs/req: server ${s.cpu.server.toFixed(0)} postgres ${s.cpu.postgres.toFixed(0)} loader ${s.cpu.loader.toFixed(0)}` : ''}  Accord RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`)
+      log(
+        `round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  ${s.cpu ? `CPU µs/req: server ${s.cpu.server.toFixed(0)} postgres ${s.cpu.postgres.toFixed(0)} loader ${s.cpu.loader.toFixed(0)}` : ''}  Accord RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`
+      )
     }
   }
   const peakRss = rssMb(accord.pid!, 'VmHWM')
   const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
-  const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!.n as number
+  const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!
+    .n as number
 
   const med = (name: string, f: 'rps' | 'p50' | 'p99') => median((samples[name] ?? []).map((s) => s[f]))
   // A ratio is taken within each round, between scenarios run back to back, then the median over rounds: this
   // machine's speed drifts between rounds (other tenants of the host), and pairing cancels the drift.
-  const ratio = (name: string, base: string) => Number(median((samples[name] ?? []).map((s, i) => s.rps / (samples[base]?.[i]?.rps ?? Number.NaN))).toFixed(3))
+  const ratio = (name: string, base: string) =>
+    Number(median((samples[name] ?? []).map((s, i) => s.rps / (samples[base]?.[i]?.rps ?? Number.NaN))).toFixed(3))
   const cpu = (name: string, k: keyof CpuSplit) => median((samples[name] ?? []).map((s) => s.cpu?.[k] ?? Number.NaN))
-  const rows = Object.keys(scenarios).map((name) => ({ name, rps: med(name, 'rps'), p50: med(name, 'p50'), p99: med(name, 'p99'), bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0), server: cpu(name, 'server'), postgres: cpu(name, 'postgres') }))
-  process.stdout.write('\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors | server CPU µs/req | PostgreSQL CPU µs/req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n')
-  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} | ${Number.isNaN(r.server) ? '—' : r.server.toFixed(0)} | ${Number.isNaN(r.postgres) ? '—' : r.postgres.toFixed(0)} |\n`)
-  process.stdout.write(`\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`)
+  const rows = Object.keys(scenarios).map((name) => ({
+    name,
+    rps: med(name, 'rps'),
+    p50: med(name, 'p50'),
+    p99: med(name, 'p99'),
+    bad: samples[name]!.reduce((n, s) => n + s.non2xx + s.errors, 0),
+    server: cpu(name, 'server'),
+    postgres: cpu(name, 'postgres')
+  }))
+  process.stdout.write(
+    '\n| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + errors | server CPU µs/req | PostgreSQL CPU µs/req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+  )
+  for (const r of rows)
+    process.stdout.write(
+      `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${Number.isNaN(r.p99) ? '—' : r.p99} | ${r.bad} | ${Number.isNaN(r.server) ? '—' : r.server.toFixed(0)} | ${Number.isNaN(r.postgres) ? '—' : r.postgres.toFixed(0)} |\n`
+    )
+  process.stdout.write(
+    `\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`
+  )
   const summary = {
     get_agreement_rps: Math.round(med('get_agreement', 'rps')),
     get_agreement_ratio: ratio('get_agreement', 'baseline_get'),
@@ -210,7 +438,10 @@ async function main () {
   baseline.kill('SIGTERM')
   await sql.end()
   await database.close()
-  if (summary.failed_requests > 0) log(`NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`)
+  if (summary.failed_requests > 0)
+    log(
+      `NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`
+    )
   process.stdout.write(`${JSON.stringify(summary)}\n`)
 }
 

@@ -21,7 +21,9 @@ try {
   const runId = `fx${options.seed.toString(36)}`
   const rng = rngOf(options.seed)
   const tally = newTally()
-  log(`npm run faults: seed ${options.seed}, ${options.cycles} API kills on ${options.db}, ${options.pgKills} PostgreSQL stops, soak ${options.soakSeconds} s`)
+  log(
+    `npm run faults: seed ${options.seed}, ${options.cycles} API kills on ${options.db}, ${options.pgKills} PostgreSQL stops, soak ${options.soakSeconds} s`
+  )
   // Which phase found what: the counters below are the run's totals.
   const violationsBy: Record<string, number> = {}
   const phase = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
@@ -33,11 +35,21 @@ try {
   const kills: Partial<Record<'pglite' | 'postgres', ApiKillResult>> = {}
   for (const db of ['pglite', 'postgres'] as const) {
     if (options.cycles > 0 && (options.db === db || options.db === 'both')) {
-      kills[db] = await phase(db, () => runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 }))
+      kills[db] = await phase(db, () =>
+        runApiKills({ db, cycles: options.cycles, rng, tally, runId, adminUrl: options.adminUrl, lanesPerKind: 2 })
+      )
     }
   }
-  const pg: PgKillResult | null = options.pgKills > 0 ? await phase('pgKills', () => runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 })) : null
-  const soak: SoakResult | null = options.soakSeconds > 0 ? await phase('soak', () => runSoak({ seconds: options.soakSeconds, rng, tally, runId, adminUrl: options.adminUrl })) : null
+  const pg: PgKillResult | null =
+    options.pgKills > 0
+      ? await phase('pgKills', () => runPgKills({ kills: options.pgKills, rng, tally, runId, lanesPerKind: 2 }))
+      : null
+  const soak: SoakResult | null =
+    options.soakSeconds > 0
+      ? await phase('soak', () =>
+          runSoak({ seconds: options.soakSeconds, rng, tally, runId, adminUrl: options.adminUrl })
+        )
+      : null
   const restart = (db: 'pglite' | 'postgres') => round(percentile(kills[db]?.restartMs ?? [], 99))
   const summary = {
     cycles: { pglite: kills.pglite?.cycles ?? 0, postgres: kills.postgres?.cycles ?? 0, pgKills: pg?.kills ?? 0 },
@@ -57,15 +69,31 @@ try {
     outage503MsP99: round(percentile(pg?.outageAnswerMs ?? [], 99)),
     outageAnswers: pg?.outageStatuses ?? {},
     pgKillApiCrashes: pg?.apiCrashes ?? 0,
-    idempotencyRecordFailures: (kills.pglite?.recordFailures ?? 0) + (kills.postgres?.recordFailures ?? 0) + (pg?.recordFailures ?? 0),
+    idempotencyRecordFailures:
+      (kills.pglite?.recordFailures ?? 0) + (kills.postgres?.recordFailures ?? 0) + (pg?.recordFailures ?? 0),
     apiRestartMsP99: { pglite: restart('pglite'), postgres: restart('postgres') },
-    soak: soak && { seconds: soak.seconds, connections: soak.connections, requests: soak.requests, rps: soak.rps, errors: soak.errors, rssMb: soak.rssMb, p99Ratio: soak.p99Ratio, windowS: soak.windowS, p50Ms: soak.latencyMs.map((w) => w.p50), p99Ms: soak.latencyMs.map((w) => w.p99) },
+    soak: soak && {
+      seconds: soak.seconds,
+      connections: soak.connections,
+      requests: soak.requests,
+      rps: soak.rps,
+      errors: soak.errors,
+      rssMb: soak.rssMb,
+      p99Ratio: soak.p99Ratio,
+      windowS: soak.windowS,
+      p50Ms: soak.latencyMs.map((w) => w.p50),
+      p99Ms: soak.latencyMs.map((w) => w.p99)
+    },
     seed: options.seed,
     durationS: Math.round((Date.now() - started) / 1000)
   }
   for (const [text, n] of Object.entries(tally.notes)) log(`note (${n}×): ${text}`)
   const violations = violationCount(tally)
-  log(violations === 0 ? 'no invariant violated' : `${violations} invariant violations:\n  ${tally.violations.slice(0, 50).join('\n  ')}`)
+  log(
+    violations === 0
+      ? 'no invariant violated'
+      : `${violations} invariant violations:\n  ${tally.violations.slice(0, 50).join('\n  ')}`
+  )
   process.stdout.write(`${JSON.stringify(summary)}\n`)
   exitCode = violations === 0 ? 0 : 1
 } catch (err) {

@@ -4,7 +4,12 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider
+} from 'fastify-type-provider-zod'
 import type { Deps } from './deps.ts'
 import { devRoutes } from './dev/dev.routes.ts'
 import { healthRoutes } from './health/health.routes.ts'
@@ -45,12 +50,15 @@ export interface BuildOptions {
  * headers, CORS, load shedding, authentication (onRequest), rate limiting per
  * caller (preValidation), validation, idempotency (preHandler), the route.
  */
-export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<FastifyInstance> {
   const { config } = deps
   const app = Fastify({
     logger: options.logger === undefined ? loggerOptions(config.logLevel) : options.logger,
     genReqId: requestIdOf,
-    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz' }),
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz'
+    }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.requestTimeoutMs,
     // While closing, requests get our own 503 problem (below), not Fastify's plain JSON one.
@@ -60,7 +68,17 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     frameworkErrors: (err, request, reply) => {
       // These answers skip every hook: the headers every answer carries are set here too.
       setStandardHeaders(request, reply)
-      sendProblem(config.publicUrl, request, reply, new DomainError('BAD_REQUEST', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'the URL is not valid'))
+      sendProblem(
+        config.publicUrl,
+        request,
+        reply,
+        new DomainError(
+          'BAD_REQUEST',
+          err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'a path segment is longer than 200 characters'
+            : 'the URL is not valid'
+        )
+      )
     }
   }).withTypeProvider<ZodTypeProvider>()
 
@@ -77,14 +95,33 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     credentials: false,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'last-event-id', 'x-request-id'],
-    exposedHeaders: ['etag', 'location', 'retry-after', 'x-request-id', 'idempotent-replayed', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'if-match',
+      'if-none-match',
+      'idempotency-key',
+      'last-event-id',
+      'x-request-id'
+    ],
+    exposedHeaders: [
+      'etag',
+      'location',
+      'retry-after',
+      'x-request-id',
+      'idempotent-replayed',
+      'x-ratelimit-limit',
+      'x-ratelimit-remaining',
+      'x-ratelimit-reset'
+    ],
     maxAge: 600
   })
   await app.register(underPressure, {
     maxEventLoopDelay: 2000,
     retryAfter: 5,
-    pressureHandler: async () => { throw new DomainError('OVERLOADED', 'the service is overloaded; retry shortly') }
+    pressureHandler: async () => {
+      throw new DomainError('OVERLOADED', 'the service is overloaded; retry shortly')
+    }
   })
 
   await app.register(swagger, {
@@ -93,7 +130,8 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
       info: {
         title: 'Accord API',
         version: API_VERSION,
-        description: 'Versioned agreements between partners: boundaries with agreed consequences, review cadences and sign-offs. Every error is RFC 9457 problem+json.',
+        description:
+          'Versioned agreements between partners: boundaries with agreed consequences, review cadences and sign-offs. Every error is RFC 9457 problem+json.',
         license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' }
       },
       // Relative: /docs's "Try it out" calls the origin the page came from (whatever port, host name or proxy), within
@@ -105,7 +143,10 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
         { name: 'me', description: 'The caller' },
         { name: 'partnerships', description: 'Shared spaces of partners and observers' },
         { name: 'invitations', description: 'Joining a partnership' },
-        { name: 'agreements', description: 'Versioned agreements: boundaries with agreed consequences and a review cadence' },
+        {
+          name: 'agreements',
+          description: 'Versioned agreements: boundaries with agreed consequences and a review cadence'
+        },
         { name: 'versions', description: 'Immutable texts of an agreement: drafts, proposals, diffs' },
         { name: 'signatures', description: 'Consent bound to a content hash, with verifiable receipts' },
         { name: 'reviews', description: 'Scheduled and early revisits: keep, revise or retire' },
@@ -122,7 +163,10 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, persistAuthorization: false } })
 
-  await app.register(authentication, { ...deps, provision: async (principal) => (await ensureUser(deps, principal)).id })
+  await app.register(authentication, {
+    ...deps,
+    provision: async (principal) => (await ensureUser(deps, principal)).id
+  })
   await app.register(rateLimit, {
     global: true,
     hook: 'preValidation',
@@ -130,12 +174,17 @@ export async function buildApp (deps: Deps, options: BuildOptions = {}): Promise
     timeWindow: 60_000,
     keyGenerator: (request) => request.caller?.userId ?? `ip:${request.ip}`,
     allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
-    errorResponseBuilder: (_request, context) => new DomainError('RATE_LIMITED', `more than ${context.max} requests in a minute; retry after ${context.after}`)
+    errorResponseBuilder: (_request, context) =>
+      new DomainError('RATE_LIMITED', `more than ${context.max} requests in a minute; retry after ${context.after}`)
   })
   await app.register(idempotency, deps)
   // A %00 in a query or path decodes to NUL: refused like one in a body, before any schema or query sees it.
   app.addHook('preValidation', (request, _reply, done) => {
-    try { assertStorableParameters(request) } catch (err) { return done(err as Error) }
+    try {
+      assertStorableParameters(request)
+    } catch (err) {
+      return done(err as Error)
+    }
     done()
   })
 

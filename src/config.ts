@@ -6,12 +6,19 @@ import { z } from 'zod'
  * The result is frozen and passed down explicitly.
  */
 
-const IssuerSchema = z.object({
-  issuer: z.string().min(1),
-  jwksUri: z.url({ protocol: /^https?$/ }),
-  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'])).min(1).optional()
-}).strict()
+const IssuerSchema = z
+  .object({
+    issuer: z.string().min(1),
+    jwksUri: z.url({ protocol: /^https?$/ }),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    algorithms: z
+      .array(
+        z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'])
+      )
+      .min(1)
+      .optional()
+  })
+  .strict()
 export type TrustedIssuer = z.infer<typeof IssuerSchema>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
@@ -23,36 +30,54 @@ const EnvSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_CONNECT_TIMEOUT_S: int(1, 60).default(5),
   DATABASE_STATEMENT_TIMEOUT_MS: int(0, 600_000).default(10_000),
   DATABASE_PREPARE: bool.default(true),
   AUTH_AUDIENCE: z.string().min(1).default('accord'),
-  AUTH_ISSUERS: z.string().default('[]').transform((raw, ctx) => {
-    let parsed: unknown
-    try { parsed = JSON.parse(raw) } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON array' })
-      return z.NEVER
-    }
-    const result = z.array(IssuerSchema).safeParse(parsed)
-    if (!result.success) {
-      ctx.addIssue({ code: 'custom', message: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') })
-      return z.NEVER
-    }
-    return result.data
-  }),
+  AUTH_ISSUERS: z
+    .string()
+    .default('[]')
+    .transform((raw, ctx) => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(raw)
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array' })
+        return z.NEVER
+      }
+      const result = z.array(IssuerSchema).safeParse(parsed)
+      if (!result.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+        })
+        return z.NEVER
+      }
+      return result.data
+    }),
   JWKS_TIMEOUT_MS: int(100, 30_000).default(3000),
   JWKS_CACHE_MAX_AGE_MS: int(1000, 86_400_000).default(600_000),
   TOKEN_TTL_SECONDS: int(60, 86_400).default(3600),
-  CORS_ORIGINS: z.string().default('').transform((raw, ctx) => {
-    const origins = raw.split(',').map((s) => s.trim()).filter(Boolean)
-    for (const o of origins) {
-      if (o === '*' || !/^https?:\/\/[^/\s]+$/.test(o)) ctx.addIssue({ code: 'custom', message: `"${o}" is not an origin like https://app.example.com` })
-    }
-    return origins
-  }),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      const origins = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+      for (const o of origins) {
+        if (o === '*' || !/^https?:\/\/[^/\s]+$/.test(o))
+          ctx.addIssue({ code: 'custom', message: `"${o}" is not an origin like https://app.example.com` })
+      }
+      return origins
+    }),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AGREEMENT_CACHE_MB: int(0, 4096).default(16),
@@ -70,8 +95,15 @@ export interface Config {
   readonly host: string
   readonly publicUrl: string
   readonly database:
-    | { readonly kind: 'postgres', readonly url: string, readonly poolMax: number, readonly connectTimeoutS: number, readonly statementTimeoutMs: number, readonly prepare: boolean }
-    | { readonly kind: 'pglite', readonly dataDir: string | null }
+    | {
+        readonly kind: 'postgres'
+        readonly url: string
+        readonly poolMax: number
+        readonly connectTimeoutS: number
+        readonly statementTimeoutMs: number
+        readonly prepare: boolean
+      }
+    | { readonly kind: 'pglite'; readonly dataDir: string | null }
   readonly auth: {
     readonly audience: string
     readonly issuers: readonly TrustedIssuer[]
@@ -102,7 +134,7 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment into a frozen Config; throws ConfigError naming every bad variable. */
-export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   const parsed = EnvSchema.safeParse(input)
   if (!parsed.success) {
@@ -115,11 +147,27 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
-    publicUrl: (e.PUBLIC_URL ?? `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${e.PORT}`).replace(/\/+$/, ''),
+    publicUrl: (
+      e.PUBLIC_URL ?? `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${e.PORT}`
+    ).replace(/\/+$/, ''),
     database: e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, prepare: e.DATABASE_PREPARE }
+      ? {
+          kind: 'postgres',
+          url: e.DATABASE_URL,
+          poolMax: e.DATABASE_POOL_MAX,
+          connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S,
+          statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+          prepare: e.DATABASE_PREPARE
+        }
       : { kind: 'pglite', dataDir: e.DATA_DIR === ':memory:' ? null : e.DATA_DIR },
-    auth: { audience: e.AUTH_AUDIENCE, issuers: e.AUTH_ISSUERS, jwksTimeoutMs: e.JWKS_TIMEOUT_MS, jwksCacheMaxAgeMs: e.JWKS_CACHE_MAX_AGE_MS, tokenTtlSeconds: e.TOKEN_TTL_SECONDS, devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)) },
+    auth: {
+      audience: e.AUTH_AUDIENCE,
+      issuers: e.AUTH_ISSUERS,
+      jwksTimeoutMs: e.JWKS_TIMEOUT_MS,
+      jwksCacheMaxAgeMs: e.JWKS_CACHE_MAX_AGE_MS,
+      tokenTtlSeconds: e.TOKEN_TTL_SECONDS,
+      devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST))
+    },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
@@ -134,12 +182,12 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 }
 
 /** Whether a listen address is reachable only from this machine (127.0.0.0/8, ::1, localhost). */
-export function isLoopback (host: string): boolean {
+export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1'
 }
 
-function deepFreeze<T> (value: T): T {
+function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v)
     Object.freeze(value)

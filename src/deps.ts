@@ -18,9 +18,21 @@ export interface Deps {
 }
 
 /** Wires the dependencies over an opened, migrated database (server, scripts and tests all use this). */
-export async function assembleDeps (config: Config, database: Database, now: () => Date = () => new Date()): Promise<Deps> {
+export async function assembleDeps(
+  config: Config,
+  database: Database,
+  now: () => Date = () => new Date()
+): Promise<Deps> {
   const { loadServiceKeys } = await import('./keys/key.service.ts')
   const { createAuthenticator } = await import('./http/authenticator.ts')
   const keys = await loadServiceKeys(database.db, now)
-  return { config, database, db: database.db, keys, authenticator: createAuthenticator(config, keys, now), agreementBodies: agreementBodies(config.agreementCacheBytes), now }
+  return {
+    config,
+    database,
+    db: database.db,
+    keys,
+    authenticator: createAuthenticator(config, keys, now),
+    agreementBodies: agreementBodies(config.agreementCacheBytes),
+    now
+  }
 }

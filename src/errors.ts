@@ -63,9 +63,13 @@ export const ERROR_CODES = [
   'SAVED_ANSWER_LOST'
 ] as const
 
-export type ErrorCode = typeof ERROR_CODES[number]
+export type ErrorCode = (typeof ERROR_CODES)[number]
 
-export interface ErrorDetail { in?: string, path: string, message: string }
+export interface ErrorDetail {
+  in?: string
+  path: string
+  message: string
+}
 
 export class DomainError extends Error {
   override name = 'DomainError'
@@ -75,7 +79,11 @@ export class DomainError extends Error {
   /** Facts a client can act on, answered with the error (e.g. the open review's id). */
   readonly extra?: Record<string, unknown>
 
-  constructor (code: ErrorCode, detail: string, options: { errors?: ErrorDetail[], extra?: Record<string, unknown>, cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    options: { errors?: ErrorDetail[]; extra?: Record<string, unknown>; cause?: unknown } = {}
+  ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     if (options.errors) this.errors = options.errors

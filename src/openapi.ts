@@ -8,7 +8,7 @@ import { assembleDeps } from './deps.ts'
  * requests. Built on a throwaway in-memory database with the development
  * configuration, so the committed file does not depend on the machine.
  */
-export async function generateOpenApi (): Promise<string> {
+export async function generateOpenApi(): Promise<string> {
   const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: ':memory:', LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
   try {

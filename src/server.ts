@@ -11,7 +11,7 @@ import { startScheduler } from './scheduler/scheduler.ts'
  * SIGTERM/SIGINT it stops accepting, lets in-flight requests finish (up to
  * SHUTDOWN_GRACE_MS), closes the database and exits 0.
  */
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   let config
   try {
     config = loadConfig()
@@ -39,7 +39,10 @@ async function main (): Promise<void> {
   // Within the grace period whatever the database is doing: a scheduler pass or queries stuck on a database
   // that went away each get a part of it, so the process exits 0 on SIGTERM instead of being cut at the end.
   app.addHook('onClose', async () => {
-    await Promise.race([scheduler?.stop(), new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs / 4).unref())])
+    await Promise.race([
+      scheduler?.stop(),
+      new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs / 4).unref())
+    ])
     await database.close(config.shutdownGraceMs / 4)
   })
 
@@ -48,12 +51,20 @@ async function main (): Promise<void> {
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
-  if (config.startedByNpm) stopWithNpm(() => { app.log.info('npm, which started this server, is gone: shutting down'); graceful.close() })
+  if (config.startedByNpm)
+    stopWithNpm(() => {
+      app.log.info('npm, which started this server, is gone: shutting down')
+      graceful.close()
+    })
 
   await app.listen({ port: config.port, host: config.host })
-  const where = config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite (${config.database.dataDir ?? 'in memory'})`
+  const where =
+    config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite (${config.database.dataDir ?? 'in memory'})`
   app.log.info(`Accord is listening on ${config.publicUrl} with ${where}; API docs at ${config.publicUrl}/docs`)
-  if (config.auth.devTokens) app.log.warn(`development tokens are ON: anyone who can reach ${config.publicUrl} can mint a token for anyone (POST /v1/dev/tokens); DEV_TOKENS=false turns them off`)
+  if (config.auth.devTokens)
+    app.log.warn(
+      `development tokens are ON: anyone who can reach ${config.publicUrl} can mint a token for anyone (POST /v1/dev/tokens); DEV_TOKENS=false turns them off`
+    )
 }
 
 /**
@@ -62,7 +73,7 @@ async function main (): Promise<void> {
  * server must not outlive it, serving on as an orphan nobody manages. Started
  * any other way (node directly, a container's init), nothing is watched.
  */
-function stopWithNpm (stop: () => void): void {
+function stopWithNpm(stop: () => void): void {
   const parent = process.ppid
   const timer = setInterval(() => {
     if (process.ppid === parent) return

@@ -16,17 +16,26 @@ const STOP_MS = 20_000
 
 const skip = onPostgres ? 'npm start runs on the embedded database: this runs once, on the PGlite pass' : false
 
-const listening = (port: number): Promise<boolean> => new Promise((resolve) => {
-  const socket = net.connect(port, '127.0.0.1')
-  socket.once('connect', () => { socket.destroy(); resolve(true) })
-  socket.once('error', () => resolve(false))
-})
+const listening = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
 
 const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true } catch { return false }
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
-async function until (what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms
   while (!(await ok())) {
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`)
@@ -35,17 +44,36 @@ async function until (what: string, ok: () => boolean | Promise<boolean>, ms: nu
 }
 
 /** `npm start` in its own process group, exactly as the README runs it, on a free port and a throwaway DATA_DIR. */
-async function npmStart (t: { teardown(fn: () => unknown): void }): Promise<{ npm: number, server: number, port: number }> {
+async function npmStart(t: {
+  teardown(fn: () => unknown): void
+}): Promise<{ npm: number; server: number; port: number }> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'accord-npm-start-'))
-  const child = spawn('npm', ['start'], { cwd: root, detached: true, stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' } })
+  const child = spawn('npm', ['start'], {
+    cwd: root,
+    detached: true,
+    stdio: 'ignore',
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn'
+    }
+  })
   const npm = child.pid!
   t.teardown(() => {
-    try { process.kill(-npm, 'SIGKILL') } catch {}
+    try {
+      process.kill(-npm, 'SIGKILL')
+    } catch {}
     rmSync(dataDir, { recursive: true, force: true })
   })
   await until('the server listening', () => listening(port), BOOT_MS)
-  const server = Number(execFileSync('pgrep', ['-g', String(npm), '-f', 'src/server.ts'], { encoding: 'utf8' }).trim().split('\n')[0])
+  const server = Number(
+    execFileSync('pgrep', ['-g', String(npm), '-f', 'src/server.ts'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0]
+  )
   return { npm, server, port }
 }
 

@@ -13,13 +13,19 @@ t.test('openapi/openapi.json', async (t) => {
     const doc = JSON.parse(await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8'))
     t.equal(doc.openapi, '3.1.0')
     const ids = new Set<string>()
-    for (const [path, item] of Object.entries<Record<string, { operationId?: string, summary?: string, responses?: Record<string, { content?: Record<string, unknown> }> }>>(doc.paths)) {
+    for (const [path, item] of Object.entries<
+      Record<
+        string,
+        { operationId?: string; summary?: string; responses?: Record<string, { content?: Record<string, unknown> }> }
+      >
+    >(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
         t.ok(op.summary, `${method} ${path} has a summary`)
         t.ok(op.operationId && !ids.has(op.operationId), `${method} ${path} has a unique operationId`)
         ids.add(op.operationId!)
         for (const [status, res] of Object.entries(op.responses ?? {})) {
-          if (Number(status) >= 400 && res.content) t.ok(res.content['application/problem+json'], `${method} ${path} ${status} is problem+json`)
+          if (Number(status) >= 400 && res.content)
+            t.ok(res.content['application/problem+json'], `${method} ${path} ${status} is problem+json`)
         }
       }
     }
@@ -39,30 +45,84 @@ t.test('the document and the docs page are served', async (t) => {
   t.equal(asset.statusCode, 200)
 })
 
-t.test('every answer the suite provokes is held to the document (the check that buildTestApp runs on each answer)', async (t) => {
-  t.equal(undocumented('GET', '/v1/calendar/:file', 200, 'text/calendar; charset=utf-8'), null, 'the feed is text/calendar')
-  t.match(undocumented('GET', '/v1/calendar/:file', 200, 'application/json'), /was application\/json/, 'a JSON feed would be caught')
-  t.match(undocumented('GET', '/v1/me', 500, 'application/problem+json'), /answered 500/, 'a 500 is never documented')
-  t.match(undocumented('GET', '/problems/:code', 418, 'application/problem+json'), /does not document/, 'an unlisted status is caught')
-  t.equal(undocumented('GET', '/problems/:code', 400, 'application/problem+json'), null, 'a too long code is a documented 400')
-  t.match(undocumented('POST', '/v1/partnerships', 201, 'text/html'), /was text\/html/, 'a wrong content type for a documented status is caught')
-  t.equal(undocumented('DELETE', '/v1/partnerships/:pid/members/me', 204, undefined), null, 'a 204 has no body')
-  t.equal(undocumented('GET', '/v1/test/only', 500, 'text/plain'), null, 'routes outside the document are not its business')
-  for (const [method, route] of [['POST', '/v1/partnerships/:pid/agreements/:aid/reviews'], ['PATCH', '/v1/me'], ['POST', '/v1/invitations/accept']]) {
-    for (const status of [400, 401, 413, 415, 429, 503]) t.equal(undocumented(method!, route!, status, 'application/problem+json'), null, `${method} ${route} documents ${status}`)
+t.test(
+  'every answer the suite provokes is held to the document (the check that buildTestApp runs on each answer)',
+  async (t) => {
+    t.equal(
+      undocumented('GET', '/v1/calendar/:file', 200, 'text/calendar; charset=utf-8'),
+      null,
+      'the feed is text/calendar'
+    )
+    t.match(
+      undocumented('GET', '/v1/calendar/:file', 200, 'application/json'),
+      /was application\/json/,
+      'a JSON feed would be caught'
+    )
+    t.match(undocumented('GET', '/v1/me', 500, 'application/problem+json'), /answered 500/, 'a 500 is never documented')
+    t.match(
+      undocumented('GET', '/problems/:code', 418, 'application/problem+json'),
+      /does not document/,
+      'an unlisted status is caught'
+    )
+    t.equal(
+      undocumented('GET', '/problems/:code', 400, 'application/problem+json'),
+      null,
+      'a too long code is a documented 400'
+    )
+    t.match(
+      undocumented('POST', '/v1/partnerships', 201, 'text/html'),
+      /was text\/html/,
+      'a wrong content type for a documented status is caught'
+    )
+    t.equal(undocumented('DELETE', '/v1/partnerships/:pid/members/me', 204, undefined), null, 'a 204 has no body')
+    t.equal(
+      undocumented('GET', '/v1/test/only', 500, 'text/plain'),
+      null,
+      'routes outside the document are not its business'
+    )
+    for (const [method, route] of [
+      ['POST', '/v1/partnerships/:pid/agreements/:aid/reviews'],
+      ['PATCH', '/v1/me'],
+      ['POST', '/v1/invitations/accept']
+    ]) {
+      for (const status of [400, 401, 413, 415, 429, 503])
+        t.equal(
+          undocumented(method!, route!, status, 'application/problem+json'),
+          null,
+          `${method} ${route} documents ${status}`
+        )
+    }
+    t.equal(
+      undocumented('POST', '/v1/partnerships/:pid/agreements/:aid/reviews', 422, 'application/problem+json'),
+      null,
+      'an authenticated POST documents 422 (idempotency key reused)'
+    )
   }
-  t.equal(undocumented('POST', '/v1/partnerships/:pid/agreements/:aid/reviews', 422, 'application/problem+json'), null, 'an authenticated POST documents 422 (idempotency key reused)')
-})
+)
 
 t.test('operations declare the headers they read', async (t) => {
   const doc = JSON.parse(await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8'))
-  const headers = (path: string, method: string): string[] => (doc.paths[path][method].parameters ?? []).filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name)
-  for (const [path, method] of [['/v1/me', 'patch'], ['/v1/partnerships/{pid}', 'patch'], ['/v1/partnerships/{pid}/agreements/{aid}/versions/{n}', 'patch'], ['/v1/partnerships/{pid}/agreements/{aid}/versions', 'post']]) {
+  const headers = (path: string, method: string): string[] =>
+    (doc.paths[path][method].parameters ?? [])
+      .filter((p: { in: string }) => p.in === 'header')
+      .map((p: { name: string }) => p.name)
+  for (const [path, method] of [
+    ['/v1/me', 'patch'],
+    ['/v1/partnerships/{pid}', 'patch'],
+    ['/v1/partnerships/{pid}/agreements/{aid}/versions/{n}', 'patch'],
+    ['/v1/partnerships/{pid}/agreements/{aid}/versions', 'post']
+  ]) {
     t.ok(headers(path!, method!).includes('if-match'), `${method} ${path} declares If-Match`)
   }
   for (const [path, item] of Object.entries<Record<string, { security?: unknown[] }>>(doc.paths)) {
-    if (item.post && (item.post.security === undefined || item.post.security.length > 0)) t.ok(headers(path, 'post').includes('idempotency-key'), `POST ${path} declares Idempotency-Key`)
+    if (item.post && (item.post.security === undefined || item.post.security.length > 0))
+      t.ok(headers(path, 'post').includes('idempotency-key'), `POST ${path} declares Idempotency-Key`)
   }
-  for (const name of ['UpdateMeInput', 'UpdatePartnershipInput']) t.equal(doc.components.schemas[name]?.minProperties, 1, `${name} needs at least one property`)
-  t.same(doc.servers, [{ url: '/', description: doc.servers[0].description }], 'the server is wherever the document was fetched from')
+  for (const name of ['UpdateMeInput', 'UpdatePartnershipInput'])
+    t.equal(doc.components.schemas[name]?.minProperties, 1, `${name} needs at least one property`)
+  t.same(
+    doc.servers,
+    [{ url: '/', description: doc.servers[0].description }],
+    'the server is wherever the document was fetched from'
+  )
 })

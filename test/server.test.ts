@@ -22,78 +22,119 @@ t.test('in development, the process serves the API and shuts down gracefully', a
   t.equal(health.status, 200, 'GET /healthz is 200')
   t.same(health.json(), { status: 'ok' })
 
-  const minted = await request(dev.port, { method: 'POST', path: '/v1/dev/tokens', body: { sub: 'alice', name: 'Alice' } })
+  const minted = await request(dev.port, {
+    method: 'POST',
+    path: '/v1/dev/tokens',
+    body: { sub: 'alice', name: 'Alice' }
+  })
   t.equal(minted.status, 201, 'POST /v1/dev/tokens is 201')
   const token: string = minted.json().accessToken
   t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'with a JWT access token')
 
-  const me = await request(dev.port, { path: '/v1/me', headers: { authorization: `Bearer ${token}`, 'x-request-id': 'server-test-me' } })
+  const me = await request(dev.port, {
+    path: '/v1/me',
+    headers: { authorization: `Bearer ${token}`, 'x-request-id': 'server-test-me' }
+  })
   t.equal(me.status, 200, 'GET /v1/me with it is 200')
   t.equal(me.json().displayName, 'Alice')
   t.equal(me.headers['x-request-id'], 'server-test-me')
 
-  t.test('a request in flight when SIGTERM arrives still completes, new connections are refused, and the process exits 0', async (t) => {
-    // Headers now (authentication and provisioning run), body after the signal: the request is in flight.
-    const body = JSON.stringify({ displayName: 'Alice Draining' })
-    const split = 10
-    const socket = net.connect(dev.port, '127.0.0.1')
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    let raw = ''
-    socket.setEncoding('utf8').on('data', (c: string) => { raw += c })
-    const responded = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-    socket.write([
-      'PATCH /v1/me HTTP/1.1',
-      `host: 127.0.0.1:${dev.port}`,
-      `authorization: Bearer ${token}`,
-      'content-type: application/json',
-      `content-length: ${Buffer.byteLength(body)}`,
-      'if-match: *',
-      'x-request-id: server-test-in-flight',
-      'connection: close',
-      '', ''
-    ].join('\r\n') + body.slice(0, split))
-    await sleep(200) // let the server read the headers and run the onRequest hooks
+  t.test(
+    'a request in flight when SIGTERM arrives still completes, new connections are refused, and the process exits 0',
+    async (t) => {
+      // Headers now (authentication and provisioning run), body after the signal: the request is in flight.
+      const body = JSON.stringify({ displayName: 'Alice Draining' })
+      const split = 10
+      const socket = net.connect(dev.port, '127.0.0.1')
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve)
+        socket.once('error', reject)
+      })
+      let raw = ''
+      socket.setEncoding('utf8').on('data', (c: string) => {
+        raw += c
+      })
+      const responded = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      socket.write(
+        [
+          'PATCH /v1/me HTTP/1.1',
+          `host: 127.0.0.1:${dev.port}`,
+          `authorization: Bearer ${token}`,
+          'content-type: application/json',
+          `content-length: ${Buffer.byteLength(body)}`,
+          'if-match: *',
+          'x-request-id: server-test-in-flight',
+          'connection: close',
+          '',
+          ''
+        ].join('\r\n') + body.slice(0, split)
+      )
+      await sleep(200) // let the server read the headers and run the onRequest hooks
 
-    const signalledAt = performance.now()
-    t.ok(dev.child.kill('SIGTERM'), 'SIGTERM sent')
-    const shutting = await dev.waitForLine(/shutting down/, 5000)
-    t.match(JSON.parse(shutting), { signal: 'SIGTERM' }, 'it logs that it is shutting down, and why')
+      const signalledAt = performance.now()
+      t.ok(dev.child.kill('SIGTERM'), 'SIGTERM sent')
+      const shutting = await dev.waitForLine(/shutting down/, 5000)
+      t.match(JSON.parse(shutting), { signal: 'SIGTERM' }, 'it logs that it is shutting down, and why')
 
-    let refused = ''
-    for (let i = 0; i < 40 && refused !== 'ECONNREFUSED'; i++) {
-      refused = await tryConnect(dev.port)
-      if (refused !== 'ECONNREFUSED') await sleep(50)
+      let refused = ''
+      for (let i = 0; i < 40 && refused !== 'ECONNREFUSED'; i++) {
+        refused = await tryConnect(dev.port)
+        if (refused !== 'ECONNREFUSED') await sleep(50)
+      }
+      t.equal(refused, 'ECONNREFUSED', 'a new connection is refused while the in-flight request is still open')
+      t.equal(raw, '', 'the in-flight request has not been answered yet')
+      t.equal(dev.child.exitCode, null, 'the process waits for it')
+
+      socket.end(body.slice(split))
+      await responded
+      const [head = '', payload = ''] = raw.split('\r\n\r\n')
+      t.match(head, /^HTTP\/1\.1 200 /, `the in-flight request completes with 200 (${head.split('\r\n')[0]})`)
+      t.match(
+        JSON.parse(payload || '{}'),
+        { displayName: 'Alice Draining' },
+        'and its change, which needed the database, was made'
+      )
+
+      const { code, signal } = await dev.exit()
+      t.equal(code, 0, 'exit code 0')
+      t.equal(signal, null)
+      t.ok(
+        performance.now() - signalledAt < EXIT_TIMEOUT_MS,
+        `exited ${Math.round(performance.now() - signalledAt)} ms after SIGTERM`
+      )
+      t.equal(await tryConnect(dev.port), 'ECONNREFUSED', 'after exit, connections are refused')
     }
-    t.equal(refused, 'ECONNREFUSED', 'a new connection is refused while the in-flight request is still open')
-    t.equal(raw, '', 'the in-flight request has not been answered yet')
-    t.equal(dev.child.exitCode, null, 'the process waits for it')
-
-    socket.end(body.slice(split))
-    await responded
-    const [head = '', payload = ''] = raw.split('\r\n\r\n')
-    t.match(head, /^HTTP\/1\.1 200 /, `the in-flight request completes with 200 (${head.split('\r\n')[0]})`)
-    t.match(JSON.parse(payload || '{}'), { displayName: 'Alice Draining' }, 'and its change, which needed the database, was made')
-
-    const { code, signal } = await dev.exit()
-    t.equal(code, 0, 'exit code 0')
-    t.equal(signal, null)
-    t.ok(performance.now() - signalledAt < EXIT_TIMEOUT_MS, `exited ${Math.round(performance.now() - signalledAt)} ms after SIGTERM`)
-    t.equal(await tryConnect(dev.port), 'ECONNREFUSED', 'after exit, connections are refused')
-  })
+  )
 
   t.test('every stdout line is JSON, request lines carry a requestId, and no line carries a token', async (t) => {
     t.ok(dev.lines.length > 0)
     const parsed: Array<Record<string, any>> = []
     for (const line of dev.lines) {
-      try { parsed.push(JSON.parse(line)) } catch { t.fail(`not JSON: ${line.slice(0, 200)}`) }
+      try {
+        parsed.push(JSON.parse(line))
+      } catch {
+        t.fail(`not JSON: ${line.slice(0, 200)}`)
+      }
     }
     t.equal(parsed.length, dev.lines.length, 'all lines parse as JSON')
     const requestLines = parsed.filter((l) => l.req !== undefined || l.res !== undefined)
     t.ok(requestLines.length >= 6, `request lines are logged (${requestLines.length})`)
-    t.ok(requestLines.every((l) => typeof l.requestId === 'string' && l.requestId.length > 0), 'each request line has a requestId')
-    t.ok(parsed.some((l) => l.requestId === 'server-test-me' && l.res?.statusCode === 200), 'the caller\'s x-request-id is the requestId in the log')
-    t.ok(parsed.some((l) => l.requestId === 'server-test-in-flight' && l.res?.statusCode === 200), 'the in-flight request is logged as completed')
-    t.notOk(parsed.some((l) => l.req?.url === '/healthz'), '/healthz is not logged')
+    t.ok(
+      requestLines.every((l) => typeof l.requestId === 'string' && l.requestId.length > 0),
+      'each request line has a requestId'
+    )
+    t.ok(
+      parsed.some((l) => l.requestId === 'server-test-me' && l.res?.statusCode === 200),
+      "the caller's x-request-id is the requestId in the log"
+    )
+    t.ok(
+      parsed.some((l) => l.requestId === 'server-test-in-flight' && l.res?.statusCode === 200),
+      'the in-flight request is logged as completed'
+    )
+    t.notOk(
+      parsed.some((l) => l.req?.url === '/healthz'),
+      '/healthz is not logged'
+    )
     const all = dev.lines.join('\n')
     t.notOk(all.includes(token), 'the token never appears')
     t.notOk(all.includes(token.split('.')[2]!), 'nor its signature')

@@ -14,9 +14,10 @@ export interface Options {
   adminUrl: string
 }
 
-const usage = 'usage: npm run faults -- [--db pglite|postgres|both] [--cycles N] [--pg-kills N] [--soak-seconds N] [--seed N]'
+const usage =
+  'usage: npm run faults -- [--db pglite|postgres|both] [--cycles N] [--pg-kills N] [--soak-seconds N] [--seed N]'
 
-export function parseOptions (argv: string[]): Options {
+export function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -38,7 +39,8 @@ export function parseOptions (argv: string[]): Options {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number ≥ 0 (got "${raw}")\n${usage}`)
     return n
   }
-  if (values.db !== 'pglite' && values.db !== 'postgres' && values.db !== 'both') throw new Error(`--db must be pglite, postgres or both\n${usage}`)
+  if (values.db !== 'pglite' && values.db !== 'postgres' && values.db !== 'both')
+    throw new Error(`--db must be pglite, postgres or both\n${usage}`)
   return {
     db: values.db,
     cycles: count('cycles', values.cycles),

@@ -20,9 +20,19 @@ export interface Reply {
   ms: number
 }
 
-export interface Actor { readonly sub: string, readonly token: string, readonly id: string }
+export interface Actor {
+  readonly sub: string
+  readonly token: string
+  readonly id: string
+}
 
-export interface RequestOptions { token?: string, body?: unknown, key?: string | null, ifMatch?: string | null, timeoutMs?: number }
+export interface RequestOptions {
+  token?: string
+  body?: unknown
+  key?: string | null
+  ifMatch?: string | null
+  timeoutMs?: number
+}
 
 export interface Api {
   readonly base: string
@@ -35,9 +45,14 @@ export const is2xx = (r: { status: number | null }): boolean => r.status !== nul
 
 /** An answer a careful client retries with the same Idempotency-Key: nothing definite happened yet. */
 export const isTransient = (r: Reply): boolean =>
-  r.status === null || r.status === 503 || r.status === 502 || r.status === 504 || r.status === 429 || (r.status === 409 && r.code === 'idempotency-key-in-use')
+  r.status === null ||
+  r.status === 503 ||
+  r.status === 502 ||
+  r.status === 504 ||
+  r.status === 429 ||
+  (r.status === 409 && r.code === 'idempotency-key-in-use')
 
-export function apiOf (base: string, defaultTimeoutMs = 20_000): Api {
+export function apiOf(base: string, defaultTimeoutMs = 20_000): Api {
   const actors = new Map<string, Actor>()
   const request = async (method: string, path: string, o: RequestOptions = {}): Promise<Reply> => {
     const headers: Record<string, string> = {}
@@ -47,26 +62,52 @@ export function apiOf (base: string, defaultTimeoutMs = 20_000): Api {
     if (o.ifMatch) headers['if-match'] = o.ifMatch
     const startedAt = performance.now()
     try {
-      const res = await fetch(`${base}${path}`, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body), signal: AbortSignal.timeout(o.timeoutMs ?? defaultTimeoutMs) })
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        body: o.body === undefined ? undefined : JSON.stringify(o.body),
+        signal: AbortSignal.timeout(o.timeoutMs ?? defaultTimeoutMs)
+      })
       const text = await res.text()
       const contentType = res.headers.get('content-type')
       let json: any = null
-      if (contentType?.includes('json') && text) { try { json = JSON.parse(text) } catch {} }
+      if (contentType?.includes('json') && text) {
+        try {
+          json = JSON.parse(text)
+        } catch {}
+      }
       return {
-        status: res.status, error: null, text, json, etag: res.headers.get('etag'), contentType,
+        status: res.status,
+        error: null,
+        text,
+        json,
+        etag: res.headers.get('etag'),
+        contentType,
         replayed: res.headers.get('idempotent-replayed') === 'true',
         code: contentType?.startsWith('application/problem+json') && typeof json?.code === 'string' ? json.code : null,
-        startedAt, ms: performance.now() - startedAt
+        startedAt,
+        ms: performance.now() - startedAt
       }
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } }
-      return { status: null, error: e.cause?.code ?? e.name, text: '', json: null, etag: null, contentType: null, replayed: false, code: null, startedAt, ms: performance.now() - startedAt }
+      return {
+        status: null,
+        error: e.cause?.code ?? e.name,
+        text: '',
+        json: null,
+        etag: null,
+        contentType: null,
+        replayed: false,
+        code: null,
+        startedAt,
+        ms: performance.now() - startedAt
+      }
     }
   }
   return {
     base,
     request,
-    async actor (sub) {
+    async actor(sub) {
       const known = actors.get(sub)
       if (known) return known
       for (let attempt = 0; ; attempt++) {
@@ -78,7 +119,8 @@ export function apiOf (base: string, defaultTimeoutMs = 20_000): Api {
           actors.set(sub, actor)
           return actor
         }
-        if (attempt >= 3 || (me.status !== null && !isTransient(me))) throw new Error(`could not provision ${sub}: ${me.status ?? me.error} ${me.text.slice(0, 200)}`)
+        if (attempt >= 3 || (me.status !== null && !isTransient(me)))
+          throw new Error(`could not provision ${sub}: ${me.status ?? me.error} ${me.text.slice(0, 200)}`)
         await sleep(300)
       }
     }

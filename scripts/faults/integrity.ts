@@ -10,28 +10,39 @@ const INDEXES = `select c.oid::regclass::text as name from pg_index i join pg_cl
 const TABLES = `select c.oid::regclass::text as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.relkind = 'r' and n.nspname in ('public', 'drizzle')`
 
-export interface Integrity { indexes: number, tables: number, problems: string[] }
+export interface Integrity {
+  indexes: number
+  tables: number
+  problems: string[]
+}
 
 type Query = (text: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>
 
-async function check (query: Query): Promise<Integrity> {
+async function check(query: Query): Promise<Integrity> {
   await query('create extension if not exists amcheck')
   const problems: string[] = []
   const indexes = await query(INDEXES)
   for (const { name } of indexes) {
-    try { await query('select bt_index_check($1::regclass, true)', [name]) } catch (err) { problems.push(`index ${String(name)}: ${(err as Error).message}`) }
+    try {
+      await query('select bt_index_check($1::regclass, true)', [name])
+    } catch (err) {
+      problems.push(`index ${String(name)}: ${(err as Error).message}`)
+    }
   }
   const tables = await query(TABLES)
   for (const { name } of tables) {
     try {
-      for (const r of await query('select blkno, offnum, msg from verify_heapam($1::regclass)', [name])) problems.push(`table ${String(name)} block ${String(r.blkno)}: ${String(r.msg)}`)
-    } catch (err) { problems.push(`table ${String(name)}: ${(err as Error).message}`) }
+      for (const r of await query('select blkno, offnum, msg from verify_heapam($1::regclass)', [name]))
+        problems.push(`table ${String(name)} block ${String(r.blkno)}: ${String(r.msg)}`)
+    } catch (err) {
+      problems.push(`table ${String(name)}: ${(err as Error).message}`)
+    }
   }
   return { indexes: indexes.length, tables: tables.length, problems }
 }
 
 /** Opens a PGlite DATA_DIR (nobody else may have it open) and checks it. */
-export async function checkPglite (dataDir: string): Promise<Integrity> {
+export async function checkPglite(dataDir: string): Promise<Integrity> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { amcheck } = await import('@electric-sql/pglite/contrib/amcheck')
   const pg = new PGlite(dataDir, { extensions: { amcheck } })
@@ -43,10 +54,10 @@ export async function checkPglite (dataDir: string): Promise<Integrity> {
   }
 }
 
-export async function checkPostgres (url: string): Promise<Integrity> {
+export async function checkPostgres(url: string): Promise<Integrity> {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   try {
-    return await check(async (text, params) => [...await sql.unsafe(text, (params ?? []) as never[])])
+    return await check(async (text, params) => [...(await sql.unsafe(text, (params ?? []) as never[]))])
   } finally {
     await sql.end({ timeout: 5 })
   }

@@ -6,15 +6,30 @@ import { type Actor, type Api, is2xx, isTransient, type Reply } from './client.t
 import { sleep } from './util.ts'
 
 export type Kind =
-  | 'partnership.create' | 'partnership.rename'
-  | 'invitation.create' | 'invitation.approve' | 'invitation.accept' | 'member.leave'
-  | 'agreement.create' | 'version.propose' | 'signature.create'
-  | 'review.open' | 'review.respond'
+  | 'partnership.create'
+  | 'partnership.rename'
+  | 'invitation.create'
+  | 'invitation.approve'
+  | 'invitation.accept'
+  | 'member.leave'
+  | 'agreement.create'
+  | 'version.propose'
+  | 'signature.create'
+  | 'review.open'
+  | 'review.respond'
 
 /** The ids a check needs to find the write again. */
-export interface OpContext { partnershipId?: string, agreementId?: string, number?: number, reviewId?: string, invitationId?: string }
+export interface OpContext {
+  partnershipId?: string
+  agreementId?: string
+  number?: number
+  reviewId?: string
+  invitationId?: string
+}
 
-export interface Attempt extends Reply { phase: 'load' | 'retry' }
+export interface Attempt extends Reply {
+  phase: 'load' | 'retry'
+}
 
 export interface Op {
   readonly n: number
@@ -33,9 +48,21 @@ export interface Op {
   readonly attempts: Attempt[]
 }
 
-export interface OpSpec { kind: Kind, actor: Actor, method: string, path: string, body?: unknown, keyed?: boolean, ifMatch?: string | null, tag?: string | null, ctx?: OpContext }
+export interface OpSpec {
+  kind: Kind
+  actor: Actor
+  method: string
+  path: string
+  body?: unknown
+  keyed?: boolean
+  ifMatch?: string | null
+  tag?: string | null
+  ctx?: OpContext
+}
 
-export interface Journal { readonly ops: Op[] }
+export interface Journal {
+  readonly ops: Op[]
+}
 
 export const firstAck = (op: Op): Attempt | undefined => op.attempts.find(is2xx)
 
@@ -53,7 +80,7 @@ const DONE: Partial<Record<Kind, readonly string[]>> = {
 export const alreadyDone = (op: Op, r: Reply): boolean => r.code !== null && (DONE[op.kind]?.includes(r.code) ?? false)
 
 /** ack: some attempt got a 2xx; rejected: a definite refusal; unknown: no answer, or only transient ones. */
-export function outcomeOf (op: Op): 'ack' | 'rejected' | 'unknown' {
+export function outcomeOf(op: Op): 'ack' | 'rejected' | 'unknown' {
   if (firstAck(op)) return 'ack'
   const last = op.attempts.at(-1)
   return !last || isTransient(last) || last.status! >= 500 ? 'unknown' : 'rejected'
@@ -73,10 +100,20 @@ export interface ExecEnv {
 }
 
 /** Sends a write, recording every attempt; retries transient failures with the same Idempotency-Key as a careful client does. */
-export async function exec (env: ExecEnv, spec: OpSpec): Promise<{ op: Op, reply: Reply }> {
+export async function exec(env: ExecEnv, spec: OpSpec): Promise<{ op: Op; reply: Reply }> {
   const op: Op = {
-    n: env.journal.ops.length, cycle: env.cycle, kind: spec.kind, actor: spec.actor, method: spec.method, path: spec.path, body: spec.body,
-    key: spec.keyed ? randomUUID() : null, ifMatch: spec.ifMatch ?? null, tag: spec.tag ?? null, ctx: { ...spec.ctx }, attempts: []
+    n: env.journal.ops.length,
+    cycle: env.cycle,
+    kind: spec.kind,
+    actor: spec.actor,
+    method: spec.method,
+    path: spec.path,
+    body: spec.body,
+    key: spec.keyed ? randomUUID() : null,
+    ifMatch: spec.ifMatch ?? null,
+    tag: spec.tag ?? null,
+    ctx: { ...spec.ctx },
+    attempts: []
   }
   env.journal.ops.push(op)
   for (let attempt = 0; ; attempt++) {

@@ -17,7 +17,7 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
   relaxedDurability: { relaxedDurability: true }
 }
 
-async function child (dir: string, config: string, from: number): Promise<void> {
+async function child(dir: string, config: string, from: number): Promise<void> {
   const { PGlite } = await import('@electric-sql/pglite')
   const pg = new PGlite(dir, CONFIGS[config])
   await pg.waitReady
@@ -30,8 +30,15 @@ async function child (dir: string, config: string, from: number): Promise<void> 
 }
 
 /** Runs a child until killed; resolves with the ids it acknowledged, and whether it got as far as "ready". */
-async function killAfter (dir: string, config: string, from: number, ms: number): Promise<{ acked: number[], ready: boolean }> {
-  const proc: ChildProcess = spawn(process.execPath, [import.meta.filename, 'child', dir, config, String(from)], { stdio: ['ignore', 'pipe', 'inherit'] })
+async function killAfter(
+  dir: string,
+  config: string,
+  from: number,
+  ms: number
+): Promise<{ acked: number[]; ready: boolean }> {
+  const proc: ChildProcess = spawn(process.execPath, [import.meta.filename, 'child', dir, config, String(from)], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
   const acked: number[] = []
   let ready = false
   let buffered = ''
@@ -49,12 +56,18 @@ async function killAfter (dir: string, config: string, from: number, ms: number)
 }
 
 /** How long a child takes to open an empty DATA_DIR (to aim the first-open kills). */
-async function timeFirstOpen (config: string): Promise<number> {
+async function timeFirstOpen(config: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-pglite-time-'))
   try {
     const started = performance.now()
-    const proc = spawn(process.execPath, [import.meta.filename, 'child', join(dir, 'data'), config, '1'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    await new Promise<void>((resolve) => proc.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve() }))
+    const proc = spawn(process.execPath, [import.meta.filename, 'child', join(dir, 'data'), config, '1'], {
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    await new Promise<void>((resolve) =>
+      proc.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('ready')) resolve()
+      })
+    )
     const ms = performance.now() - started
     proc.kill('SIGKILL')
     await new Promise((resolve) => proc.once('exit', resolve))
@@ -65,13 +78,15 @@ async function timeFirstOpen (config: string): Promise<number> {
 }
 
 /** Reopens the directory in this process: the ids present, or why it could not be opened. */
-async function reopen (dir: string, config: string): Promise<{ ids: Set<number> } | { error: string }> {
+async function reopen(dir: string, config: string): Promise<{ ids: Set<number> } | { error: string }> {
   const { PGlite } = await import('@electric-sql/pglite')
   try {
     const pg = new PGlite(dir, CONFIGS[config])
     await pg.waitReady
     const exists = await pg.query<{ n: number }>("select count(*)::int as n from pg_tables where tablename = 'acked'")
-    const ids = exists.rows[0]!.n ? new Set((await pg.query<{ id: number }>('select id from acked')).rows.map((r) => r.id)) : new Set<number>()
+    const ids = exists.rows[0]!.n
+      ? new Set((await pg.query<{ id: number }>('select id from acked')).rows.map((r) => r.id))
+      : new Set<number>()
     await pg.close()
     return { ids }
   } catch (err) {
@@ -79,8 +94,11 @@ async function reopen (dir: string, config: string): Promise<{ ids: Set<number> 
   }
 }
 
-async function main (): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { rounds: { type: 'string', default: '10' }, seed: { type: 'string', default: '1' } } })
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { rounds: { type: 'string', default: '10' }, seed: { type: 'string', default: '1' } }
+  })
   const rounds = Number(values.rounds)
   const rng = rngOf(Number(values.seed))
   const results: Record<string, unknown> = {}
@@ -94,12 +112,18 @@ async function main (): Promise<void> {
       for (let r = 0; r < rounds; r++) {
         const run = await killAfter(dir, config, next, rng.int(1500, 4000))
         const back = await reopen(dir, config)
-        if ('error' in back) { openFailures++; log(`${config}: round ${r + 1}: the DATA_DIR no longer opens: ${back.error}`); break }
+        if ('error' in back) {
+          openFailures++
+          log(`${config}: round ${r + 1}: the DATA_DIR no longer opens: ${back.error}`)
+          break
+        }
         const missing = run.acked.filter((id) => !back.ids.has(id))
         acked += run.acked.length
         lost += missing.length
         next = Math.max(next, ...back.ids) + 1
-        log(`${config}: round ${r + 1}/${rounds}: ${run.acked.length} commits acknowledged before the kill, ${missing.length} missing after reopening`)
+        log(
+          `${config}: round ${r + 1}/${rounds}: ${run.acked.length} commits acknowledged before the kill, ${missing.length} missing after reopening`
+        )
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -114,8 +138,15 @@ async function main (): Promise<void> {
         const ms = rng.int(Math.round(firstOpenMs * 0.75), Math.round(firstOpenMs * 1.05))
         const run = await killAfter(join(fresh, 'data'), config, 1, ms)
         const back = await reopen(join(fresh, 'data'), config)
-        if ('error' in back) { firstOpenBroken++; log(`${config}: killed ${ms} ms into its first open (ready: ${run.ready}): the DATA_DIR no longer opens: ${back.error.slice(0, 200)}`) }
-        else log(`${config}: killed ${ms} ms into its first open (of ~${firstOpenMs} ms; ready: ${run.ready}): it opens again`)
+        if ('error' in back) {
+          firstOpenBroken++
+          log(
+            `${config}: killed ${ms} ms into its first open (ready: ${run.ready}): the DATA_DIR no longer opens: ${back.error.slice(0, 200)}`
+          )
+        } else
+          log(
+            `${config}: killed ${ms} ms into its first open (of ~${firstOpenMs} ms; ready: ${run.ready}): it opens again`
+          )
       } finally {
         rmSync(fresh, { recursive: true, force: true })
       }

@@ -24,13 +24,13 @@ export interface PrivateCluster {
   destroy(): Promise<void>
 }
 
-async function asPostgres (command: string, args: string[]): Promise<string> {
+async function asPostgres(command: string, args: string[]): Promise<string> {
   const { stdout } = await run('runuser', ['-u', 'postgres', '--', join(BIN, command), ...args], { timeout: 120_000 })
   return stdout
 }
 
 /** initdb into a fresh directory and start it on a free loopback port, with fsync on (the default, stated). */
-export async function createPrivateCluster (): Promise<PrivateCluster> {
+export async function createPrivateCluster(): Promise<PrivateCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-faults-pg-'))
   chownSync(dir, uidOf('postgres'), gidOf('postgres'))
   const dataDir = join(dir, 'data')
@@ -39,16 +39,26 @@ export async function createPrivateCluster (): Promise<PrivateCluster> {
   const cluster: PrivateCluster = {
     port,
     adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    async start () {
-      await asPostgres('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '120', '-o',
-        `-c port=${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=on -c synchronous_commit=on -c max_connections=100`, 'start'])
+    async start() {
+      await asPostgres('pg_ctl', [
+        '-D',
+        dataDir,
+        '-l',
+        join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '120',
+        '-o',
+        `-c port=${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=on -c synchronous_commit=on -c max_connections=100`,
+        'start'
+      ])
       running = true
     },
-    async crash () {
+    async crash() {
       await asPostgres('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop'])
       running = false
     },
-    async destroy () {
+    async destroy() {
       if (running) await asPostgres('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {})
       running = false
       rmSync(dir, { recursive: true, force: true })
@@ -61,6 +71,18 @@ export async function createPrivateCluster (): Promise<PrivateCluster> {
 }
 
 // The ids of a system user, from the password database (no native module needed).
-const passwdOf = (name: string): string[] => readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))?.split(':') ?? []
-function uidOf (name: string): number { const f = passwdOf(name); if (!f[2]) throw new Error(`no user ${name}`); return Number(f[2]) }
-function gidOf (name: string): number { const f = passwdOf(name); if (!f[3]) throw new Error(`no user ${name}`); return Number(f[3]) }
+const passwdOf = (name: string): string[] =>
+  readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`))
+    ?.split(':') ?? []
+function uidOf(name: string): number {
+  const f = passwdOf(name)
+  if (!f[2]) throw new Error(`no user ${name}`)
+  return Number(f[2])
+}
+function gidOf(name: string): number {
+  const f = passwdOf(name)
+  if (!f[3]) throw new Error(`no user ${name}`)
+  return Number(f[3])
+}

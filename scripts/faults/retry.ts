@@ -7,9 +7,8 @@ import { alreadyDone, type Attempt, firstAck, type Op, outcomeOf, send } from '.
 import { note, type Tally, violate } from './tally.ts'
 import { inPool, sleep } from './util.ts'
 
-
 /** Retries until a definite answer, or gives up after `withinMs` (the lease of a dead process plus slack). */
-async function untilDefinite (api: Api, op: Op, withinMs: number): Promise<Reply> {
+async function untilDefinite(api: Api, op: Op, withinMs: number): Promise<Reply> {
   const deadline = Date.now() + withinMs
   for (;;) {
     const reply = await send(api, op)
@@ -19,19 +18,24 @@ async function untilDefinite (api: Api, op: Op, withinMs: number): Promise<Reply
   }
 }
 
-const describe = (op: Op, a: Attempt | Reply): string => `${op.kind} by ${op.actor.sub} (${op.method} ${op.path}, key ${op.key ?? '—'}, cycle ${op.cycle}) → ${a.status ?? a.error}${'code' in a && a.code ? ` ${a.code}` : ''}`
+const describe = (op: Op, a: Attempt | Reply): string =>
+  `${op.kind} by ${op.actor.sub} (${op.method} ${op.path}, key ${op.key ?? '—'}, cycle ${op.cycle}) → ${a.status ?? a.error}${'code' in a && a.code ? ` ${a.code}` : ''}`
 
 /** The retry of an acknowledged key must be the first answer, replayed. */
-async function replayAcknowledged (api: Api, tally: Tally, op: Op, withinMs: number): Promise<void> {
+async function replayAcknowledged(api: Api, tally: Tally, op: Op, withinMs: number): Promise<void> {
   const first = firstAck(op)!
   const again = await untilDefinite(api, op, withinMs)
   if (again.status !== first.status || !again.replayed || again.text !== first.text) {
-    violate(tally, 'idempotencyViolations', `retry of an acknowledged ${describe(op, first)} answered ${again.status ?? again.error}${again.replayed ? ' (replayed)' : ' (not replayed)'}${again.text !== first.text ? ', another body' : ''}`)
+    violate(
+      tally,
+      'idempotencyViolations',
+      `retry of an acknowledged ${describe(op, first)} answered ${again.status ?? again.error}${again.replayed ? ' (replayed)' : ' (not replayed)'}${again.text !== first.text ? ', another body' : ''}`
+    )
   }
 }
 
 /** An unknown write is retried until it answers (checks.ts then judges the attempts). */
-async function resolveUnknown (api: Api, tally: Tally, op: Op, withinMs: number): Promise<void> {
+async function resolveUnknown(api: Api, tally: Tally, op: Op, withinMs: number): Promise<void> {
   const reply = await untilDefinite(api, op, withinMs)
   if (isTransient(reply)) {
     tally.unresolved++
@@ -47,7 +51,13 @@ async function resolveUnknown (api: Api, tally: Tally, op: Op, withinMs: number)
  * (PATCH excepted: its If-Match makes a blind retry meaningless), and every acknowledged keyed
  * write of the cycle plus a sample of earlier ones (their stored answers must survive later crashes too).
  */
-export async function retryAfterCrash (api: Api, tally: Tally, ops: readonly Op[], earlierAcked: readonly Op[], leaseMs: number): Promise<{ unknown: number, replayed: number }> {
+export async function retryAfterCrash(
+  api: Api,
+  tally: Tally,
+  ops: readonly Op[],
+  earlierAcked: readonly Op[],
+  leaseMs: number
+): Promise<{ unknown: number; replayed: number }> {
   const withinMs = leaseMs + 15_000
   const unknown = ops.filter((op) => outcomeOf(op) === 'unknown' && op.method !== 'PATCH')
   const acked = [...ops.filter((op) => op.key !== null && outcomeOf(op) === 'ack'), ...earlierAcked]

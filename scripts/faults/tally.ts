@@ -35,19 +35,40 @@ export interface Tally {
 export type Counter = Exclude<keyof Tally, 'acknowledgedWrites' | 'unresolved' | 'violations' | 'notes'>
 
 export const newTally = (): Tally => ({
-  acknowledgedWrites: 0, lostWrites: 0, doubleActivations: 0, brokenChains: 0, idempotencyViolations: 0, failedButApplied: 0,
-  serverErrors: 0, hangs: 0, corruption: 0, inconsistencies: 0, soakFailures: 0, unresolved: 0, violations: [], notes: {}
+  acknowledgedWrites: 0,
+  lostWrites: 0,
+  doubleActivations: 0,
+  brokenChains: 0,
+  idempotencyViolations: 0,
+  failedButApplied: 0,
+  serverErrors: 0,
+  hangs: 0,
+  corruption: 0,
+  inconsistencies: 0,
+  soakFailures: 0,
+  unresolved: 0,
+  violations: [],
+  notes: {}
 })
 
-export function violate (tally: Tally, counter: Counter, text: string): void {
+export function violate(tally: Tally, counter: Counter, text: string): void {
   tally[counter]++
   tally.violations.push(`${counter}: ${text}`)
   log(`  VIOLATION ${counter}: ${text}`)
 }
 
-export function note (tally: Tally, text: string): void {
+export function note(tally: Tally, text: string): void {
   tally.notes[text] = (tally.notes[text] ?? 0) + 1
 }
 
 export const violationCount = (t: Tally): number =>
-  t.lostWrites + t.doubleActivations + t.brokenChains + t.idempotencyViolations + t.failedButApplied + t.serverErrors + t.hangs + t.corruption + t.inconsistencies + t.soakFailures
+  t.lostWrites +
+  t.doubleActivations +
+  t.brokenChains +
+  t.idempotencyViolations +
+  t.failedButApplied +
+  t.serverErrors +
+  t.hangs +
+  t.corruption +
+  t.inconsistencies +
+  t.soakFailures

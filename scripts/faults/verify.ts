@@ -32,27 +32,37 @@ const sample = <T>(rng: Rng, xs: readonly T[], n: number): T[] => {
   return out
 }
 
-export async function checkCycle (input: CheckInput): Promise<{ unknown: number, replayed: number, partnerships: number }> {
+export async function checkCycle(
+  input: CheckInput
+): Promise<{ unknown: number; replayed: number; partnerships: number }> {
   const { api, tally, registry, rng, ops } = input
-  const earlierAcked = sample(rng, input.earlier.filter((op) => op.key !== null && firstAck(op)), 20)
+  const earlierAcked = sample(
+    rng,
+    input.earlier.filter((op) => op.key !== null && firstAck(op)),
+    20
+  )
   const retried = await retryAfterCrash(api, tally, ops, earlierAcked, input.leaseMs)
 
   // Partnerships the client learned of only now (a create whose answer the kill cut, answered by its retry).
   for (const op of ops) {
-    const id = op.kind === 'partnership.create' ? firstAck(op)?.json.id as string | undefined : undefined
-    if (id && !registry.partnerships.has(id)) registry.partnerships.set(id, { reader: op.actor, lastSeq: 0, lastHash: null })
+    const id = op.kind === 'partnership.create' ? (firstAck(op)?.json.id as string | undefined) : undefined
+    if (id && !registry.partnerships.has(id))
+      registry.partnerships.set(id, { reader: op.actor, lastSeq: 0, lastHash: null })
   }
   const view = newView(api, registry)
   // …and any the server holds that the client never heard of at all (a create that ran and whose key then ran again).
   for (const creator of new Set(ops.filter((op) => op.kind === 'partnership.create').map((op) => op.actor))) {
-    for (const p of await view.partnershipsOf(creator) ?? []) {
-      if (!registry.partnerships.has(p.id)) registry.partnerships.set(p.id, { reader: creator, lastSeq: 0, lastHash: null })
+    for (const p of (await view.partnershipsOf(creator)) ?? []) {
+      if (!registry.partnerships.has(p.id))
+        registry.partnerships.set(p.id, { reader: creator, lastSeq: 0, lastHash: null })
     }
   }
 
   const touched = new Set<string>()
   for (const op of ops) {
-    const pid = op.ctx.partnershipId ?? (op.kind === 'partnership.create' ? firstAck(op)?.json.id as string | undefined : undefined)
+    const pid =
+      op.ctx.partnershipId ??
+      (op.kind === 'partnership.create' ? (firstAck(op)?.json.id as string | undefined) : undefined)
     if (pid && registry.partnerships.has(pid)) touched.add(pid)
   }
   const older = [...registry.partnerships.keys()].filter((pid) => !touched.has(pid))
@@ -69,7 +79,8 @@ export async function checkCycle (input: CheckInput): Promise<{ unknown: number,
   await inPool([...touched], 6, (pid) => checkPartnership(view, tally, pid))
   const agreements = new Map<string, string>()
   for (const op of ops) {
-    const aid = op.ctx.agreementId ?? (op.kind === 'agreement.create' ? firstAck(op)?.json.id as string | undefined : undefined)
+    const aid =
+      op.ctx.agreementId ?? (op.kind === 'agreement.create' ? (firstAck(op)?.json.id as string | undefined) : undefined)
     if (aid && op.ctx.partnershipId) agreements.set(aid, op.ctx.partnershipId)
   }
   await inPool([...agreements], 6, ([aid, pid]) => checkAgreement(view, tally, pid, aid))

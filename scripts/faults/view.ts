@@ -17,12 +17,16 @@ export interface View {
 }
 
 /** Every item of a paginated list (`{items, nextCursor}`), or null when a page does not answer 200. */
-async function allPages (api: Api, path: string, actor: Actor): Promise<any[] | null> {
+async function allPages(api: Api, path: string, actor: Actor): Promise<any[] | null> {
   const items: any[] = []
   let cursor: string | null = null
   do {
     const sep = path.includes('?') ? '&' : '?'
-    const page = await api.request('GET', `${path}${sep}limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: actor.token })
+    const page = await api.request(
+      'GET',
+      `${path}${sep}limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      { token: actor.token }
+    )
     if (page.status !== 200) return null
     items.push(...page.json.items)
     cursor = page.json.nextCursor
@@ -30,7 +34,7 @@ async function allPages (api: Api, path: string, actor: Actor): Promise<any[] | 
   return items
 }
 
-export function newView (api: Api, registry: Registry): View {
+export function newView(api: Api, registry: Registry): View {
   const cache = new Map<string, Promise<any>>()
   const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
     if (!cache.has(key)) cache.set(key, load())
@@ -40,9 +44,21 @@ export function newView (api: Api, registry: Registry): View {
   return {
     api,
     readerOf,
-    events: (pid) => once(`e:${pid}`, async () => { const w = registry.partnerships.get(pid); return w ? loadEvents(api, pid, w) : null }),
-    versions: (pid, aid) => once(`v:${aid}`, async () => { const r = readerOf(pid); return r ? allPages(api, `/v1/partnerships/${pid}/agreements/${aid}/versions`, r) : null }),
-    agreements: (pid) => once(`a:${pid}`, async () => { const r = readerOf(pid); return r ? allPages(api, `/v1/partnerships/${pid}/agreements`, r) : null }),
+    events: (pid) =>
+      once(`e:${pid}`, async () => {
+        const w = registry.partnerships.get(pid)
+        return w ? loadEvents(api, pid, w) : null
+      }),
+    versions: (pid, aid) =>
+      once(`v:${aid}`, async () => {
+        const r = readerOf(pid)
+        return r ? allPages(api, `/v1/partnerships/${pid}/agreements/${aid}/versions`, r) : null
+      }),
+    agreements: (pid) =>
+      once(`a:${pid}`, async () => {
+        const r = readerOf(pid)
+        return r ? allPages(api, `/v1/partnerships/${pid}/agreements`, r) : null
+      }),
     partnershipsOf: (actor) => once(`p:${actor.sub}`, () => allPages(api, '/v1/partnerships', actor)),
     get: (path, actor) => once(`g:${actor.sub}:${path}`, () => api.request('GET', path, { token: actor.token }))
   }

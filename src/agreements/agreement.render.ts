@@ -41,18 +41,32 @@ export const AGREEMENT_REVISION_FOR_MEMBER = `select a.revision from agreements 
   where a.id = $2 and a.partnership_id = $1`
 
 /** The agreement's revision (its ETag), only for a current member: what validates a rendered body kept in memory. */
-export async function agreementRevisionForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<number | undefined> {
+export async function agreementRevisionForMember(
+  db: DbOrTx,
+  partnershipId: string,
+  agreementId: string,
+  userId: string
+): Promise<number | undefined> {
   const [row] = await execute(db, AGREEMENT_REVISION_FOR_MEMBER, [partnershipId, agreementId, userId])
   return row === undefined ? undefined : Number(row.revision)
 }
 
-export async function renderAgreementDetailForMember (db: DbOrTx, partnershipId: string, agreementId: string, userId: string): Promise<{ revision: number, body: string } | undefined> {
+export async function renderAgreementDetailForMember(
+  db: DbOrTx,
+  partnershipId: string,
+  agreementId: string,
+  userId: string
+): Promise<{ revision: number; body: string } | undefined> {
   const [row] = await execute(db, AGREEMENT_DETAIL_JSON, [partnershipId, agreementId, userId])
   return row === undefined ? undefined : { revision: Number(row.revision), body: row.body as string }
 }
 
 /** GET agreement as the database rendered it, with the revision (ETag) it was rendered at. */
-export interface RenderedAgreement { readonly partnershipId: string, readonly revision: number, readonly body: string }
+export interface RenderedAgreement {
+  readonly partnershipId: string
+  readonly revision: number
+  readonly body: string
+}
 
 /**
  * Rendered agreement bodies, least recently used out first, bounded in bytes.
@@ -65,7 +79,7 @@ export interface RenderedAgreement { readonly partnershipId: string, readonly re
  */
 export type AgreementBodies = LRUCache<string, RenderedAgreement>
 
-export function agreementBodies (maxBytes: number): AgreementBodies | null {
+export function agreementBodies(maxBytes: number): AgreementBodies | null {
   if (maxBytes <= 0) return null
   // UTF-16 at worst, plus the entry's own overhead.
   return new LRUCache<string, RenderedAgreement>({ maxSize: maxBytes, sizeCalculation: (v) => v.body.length * 2 + 200 })

@@ -38,12 +38,17 @@ const CADENCE_RETRY_BUDGET_MS = 2000
 const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 /** The stored form of a cadence: no `RRULE:` prefix, upper case, no surrounding space (so equal rules hash equal). */
-export const normalizeCadence = (rule: string): string => rule.trim().replace(/^RRULE:/i, '').toUpperCase()
+export const normalizeCadence = (rule: string): string =>
+  rule
+    .trim()
+    .replace(/^RRULE:/i, '')
+    .toUpperCase()
 
-const asList = (v: number | number[] | null | undefined): number[] | null => (v === null || v === undefined ? null : Array.isArray(v) ? v : [v])
+const asList = (v: number | number[] | null | undefined): number[] | null =>
+  v === null || v === undefined ? null : Array.isArray(v) ? v : [v]
 
 /** BYMONTHDAY values that exist in none of the BYMONTH months (e.g. 30 and 31 of February): the rule never occurs. */
-function impossibleMonthDays (options: ReturnType<typeof RRule.parseString>): boolean {
+function impossibleMonthDays(options: ReturnType<typeof RRule.parseString>): boolean {
   const days = asList(options.bymonthday)?.map(Math.abs)
   if (!days || days.length === 0) return false
   const months = asList(options.bymonth) ?? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
@@ -56,14 +61,16 @@ function impossibleMonthDays (options: ReturnType<typeof RRule.parseString>): bo
  * weekly (reviews are for reflection, not surveillance): every gap between
  * consecutive occurrences is at least 7 days. Bounded in time whatever the rule.
  */
-export function parseCadence (rule: string): { problem: string | null } {
+export function parseCadence(rule: string): { problem: string | null } {
   const text = normalizeCadence(rule)
   const parts = text.split(';').map((p) => p.split('='))
   const keys = new Set<string>()
   for (const [k, v] of parts) {
     const key = (k ?? '').toUpperCase()
-    if (!key || v === undefined || v === '') return { problem: `"${parts.map((p) => p.join('=')).join(';')}" is not an RRULE (KEY=VALUE;…)` }
-    if (!ALLOWED_PARTS.has(key)) return { problem: `${key} is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)` }
+    if (!key || v === undefined || v === '')
+      return { problem: `"${parts.map((p) => p.join('=')).join(';')}" is not an RRULE (KEY=VALUE;…)` }
+    if (!ALLOWED_PARTS.has(key))
+      return { problem: `${key} is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)` }
     if (keys.has(key)) return { problem: `${key} appears twice` }
     if (VALUE_SYNTAX[key] && !VALUE_SYNTAX[key].test(v)) return { problem: `${key}=${v} is not a valid value` }
     keys.add(key)
@@ -75,34 +82,60 @@ export function parseCadence (rule: string): { problem: string | null } {
   let options: ReturnType<typeof RRule.parseString>
   try {
     options = RRule.parseString(text)
-    r = new RRule({ ...options, dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)), byhour: [19], byminute: [0], bysecond: [0] })
+    r = new RRule({
+      ...options,
+      dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)),
+      byhour: [19],
+      byminute: [0],
+      bysecond: [0]
+    })
   } catch (err) {
     // rrule's own TypeErrors name its internals; say what is wrong instead.
-    return { problem: err instanceof TypeError ? 'invalid RRULE: a part has a value RFC 5545 does not allow' : `invalid RRULE: ${(err as Error).message}` }
+    return {
+      problem:
+        err instanceof TypeError
+          ? 'invalid RRULE: a part has a value RFC 5545 does not allow'
+          : `invalid RRULE: ${(err as Error).message}`
+    }
   }
   const noOccurrence = { problem: `the rule has no occurrence within ${CADENCE_HORIZON_YEARS} years` }
   if (impossibleMonthDays(options)) return noOccurrence
   const start = r.options.dtstart
-  const horizon = new Date(Date.UTC(start.getUTCFullYear() + CADENCE_HORIZON_YEARS, start.getUTCMonth(), start.getUTCDate(), 19, 0))
+  const horizon = new Date(
+    Date.UTC(start.getUTCFullYear() + CADENCE_HORIZON_YEARS, start.getUTCMonth(), start.getUTCDate(), 19, 0)
+  )
   // Kept outside the bounded call: what it saw before a stop still counts.
   let previous: Date | null = null
   let count = 0
   let tooFrequent = false
-  runBounded(() => r.between(start, horizon, true, (d) => {
-    if (previous && d.getTime() - previous.getTime() < WEEK_MS - DST_SLACK_MS) tooFrequent = true
-    previous = d
-    return !tooFrequent && ++count < 120
-  }), CADENCE_BUDGET_MS)
+  runBounded(
+    () =>
+      r.between(start, horizon, true, (d) => {
+        if (previous && d.getTime() - previous.getTime() < WEEK_MS - DST_SLACK_MS) tooFrequent = true
+        previous = d
+        return !tooFrequent && ++count < 120
+      }),
+    CADENCE_BUDGET_MS
+  )
   if (tooFrequent) return { problem: 'reviews may be at most weekly' }
   if (count === 0) return noOccurrence
   return { problem: null }
 }
 
 const formatters = new LRUCache<string, Intl.DateTimeFormat>({ max: 1000 })
-function formatter (tz: string): Intl.DateTimeFormat {
+function formatter(tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz)
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric'
+    })
     formatters.set(tz, f)
   }
   return f
@@ -111,26 +144,34 @@ function formatter (tz: string): Intl.DateTimeFormat {
 const EN_US = /^(\d{1,2})\/(\d{1,2})\/(\d{4}), (\d{2}):(\d{2}):(\d{2})$/
 
 /** The wall-clock time of an instant in `tz`, as a "floating" Date whose UTC fields are that wall time. */
-export function wallClock (instant: Date, tz: string): Date {
+export function wallClock(instant: Date, tz: string): Date {
   // format() and one regular expression cost half of formatToParts (this runs ~10 times per activation);
   // anything but the usual en-US shape (a year outside 1000–9999) takes the general path.
   const m = EN_US.exec(formatter(tz).format(instant))
-  if (m !== null) return new Date(Date.UTC(Number(m[3]), Number(m[1]) - 1, Number(m[2]), Number(m[4]), Number(m[5]), Number(m[6])))
-  const p = Object.fromEntries(formatter(tz).formatToParts(instant).map((x) => [x.type, Number(x.value)]))
+  if (m !== null)
+    return new Date(Date.UTC(Number(m[3]), Number(m[1]) - 1, Number(m[2]), Number(m[4]), Number(m[5]), Number(m[6])))
+  const p = Object.fromEntries(
+    formatter(tz)
+      .formatToParts(instant)
+      .map((x) => [x.type, Number(x.value)])
+  )
   return new Date(Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!))
 }
 
-const offsetAt = (tz: string, instant: number): number => wallClock(new Date(instant), tz).getTime() - Math.floor(instant / 1000) * 1000
+const offsetAt = (tz: string, instant: number): number =>
+  wallClock(new Date(instant), tz).getTime() - Math.floor(instant / 1000) * 1000
 
 /**
  * The instant at which a wall-clock time (a floating Date) happens in `tz`.
  * A time skipped by a DST jump moves forward by the jump; a repeated one takes
  * its first occurrence.
  */
-export function zonedInstant (wall: Date, tz: string): Date {
+export function zonedInstant(wall: Date, tz: string): Date {
   const w = wall.getTime()
   // The offsets in force a day before and a day after cover any transition near this wall time.
-  const candidates = [...new Set([offsetAt(tz, w - 86_400_000), offsetAt(tz, w + 86_400_000)])].map((offset) => w - offset)
+  const candidates = [...new Set([offsetAt(tz, w - 86_400_000), offsetAt(tz, w + 86_400_000)])].map(
+    (offset) => w - offset
+  )
   const real = candidates.filter((t) => t + offsetAt(tz, t) === w)
   // A repeated time takes its first occurrence; a skipped one moves forward by the jump (the offset before it).
   return new Date(real.length > 0 ? Math.min(...real) : Math.max(...candidates))
@@ -138,7 +179,7 @@ export function zonedInstant (wall: Date, tz: string): Date {
 
 // Cadences repeat across agreements and activations: each distinct text is parsed once (least recently used out first).
 const parsedRules = new LRUCache<string, ReturnType<typeof RRule.parseString>>({ max: 1000 })
-function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
+function parsedRule(text: string): ReturnType<typeof RRule.parseString> {
   let options = parsedRules.get(text)
   if (options === undefined) {
     options = RRule.parseString(normalizeCadence(text))
@@ -153,7 +194,12 @@ function parsedRule (text: string): ReturnType<typeof RRule.parseString> {
  * activation) as DTSTART. Independent of the process time zone: the recurrence
  * runs on floating wall-clock dates and only the last step maps to an instant.
  */
-export function nextOccurrence (cadence: { rrule: string, time: string }, tz: string, anchor: Date, after: Date): Date | null {
+export function nextOccurrence(
+  cadence: { rrule: string; time: string },
+  tz: string,
+  anchor: Date,
+  after: Date
+): Date | null {
   const options = parsedRule(cadence.rrule)
   if (impossibleMonthDays(options)) return null
   const [hh, mm] = cadence.time.split(':').map(Number) as [number, number]
@@ -190,7 +236,7 @@ const firstTwo = new LRUCache<string, [Date | null, Date | null]>({ max: 1000 })
  * (parseCadence), so the first one after `at`, which falls on `at`'s local date
  * or later, is the date's first occurrence or the one after it.
  */
-export function firstReviewAfter (cadence: { rrule: string, time: string }, tz: string, at: Date): Date | null {
+export function firstReviewAfter(cadence: { rrule: string; time: string }, tz: string, at: Date): Date | null {
   const day = wallClock(at, tz)
   const key = `${cadence.rrule}\n${cadence.time}\n${tz}\n${day.getUTCFullYear()}-${day.getUTCMonth()}-${day.getUTCDate()}`
   let pair = firstTwo.get(key)

@@ -2,21 +2,21 @@ import { isDeepStrictEqual as isEqual } from 'node:util'
 import { isTerms, type TermsContent, type VersionContent } from './content.schemas.ts'
 
 type Clause = TermsContent['clauses'][number]
-type Change<T> = { from: T, to: T }
+type Change<T> = { from: T; to: T }
 
 export interface ClauseChange {
   key: string
   text?: Change<string>
   appliesTo?: Change<Clause['appliesTo']>
-  consequences?: { added: string[], removed: string[], from: string[], to: string[] }
+  consequences?: { added: string[]; removed: string[]; from: string[]; to: string[] }
 }
 
 export interface VersionDiff {
   title?: Change<string>
   category?: Change<string>
   kind?: Change<string>
-  clauses: { added: Clause[], removed: Clause[], changed: ClauseChange[] }
-  review?: { rrule?: Change<string>, time?: Change<string> }
+  clauses: { added: Clause[]; removed: Clause[]; changed: ClauseChange[] }
+  review?: { rrule?: Change<string>; time?: Change<string> }
   note?: Change<string | null>
 }
 
@@ -27,7 +27,10 @@ const clausesOf = (c: VersionContent): Clause[] => (isTerms(c) ? c.clauses : [])
  * `key` (added, removed, changed field by field, consequences as added and
  * removed), plus title, category, cadence and note.
  */
-export function diffContent (from: { kind: string, content: VersionContent }, to: { kind: string, content: VersionContent }): VersionDiff {
+export function diffContent(
+  from: { kind: string; content: VersionContent },
+  to: { kind: string; content: VersionContent }
+): VersionDiff {
   const diff: VersionDiff = { clauses: { added: [], removed: [], changed: [] } }
   if (from.kind !== to.kind) diff.kind = { from: from.kind, to: to.kind }
   const a = from.content
@@ -52,7 +55,12 @@ export function diffContent (from: { kind: string, content: VersionContent }, to
     if (x.text !== y.text) change.text = { from: x.text, to: y.text }
     if (!isEqual(x.appliesTo, y.appliesTo)) change.appliesTo = { from: x.appliesTo, to: y.appliesTo }
     if (!isEqual(x.consequences, y.consequences)) {
-      change.consequences = { added: y.consequences.filter((c) => !x.consequences.includes(c)), removed: x.consequences.filter((c) => !y.consequences.includes(c)), from: x.consequences, to: y.consequences }
+      change.consequences = {
+        added: y.consequences.filter((c) => !x.consequences.includes(c)),
+        removed: x.consequences.filter((c) => !y.consequences.includes(c)),
+        from: x.consequences,
+        to: y.consequences
+      }
     }
     if (Object.keys(change).length > 1) diff.clauses.changed.push(change)
   }

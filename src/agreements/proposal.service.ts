@@ -16,25 +16,59 @@ import { transaction } from '../db/transaction.ts'
 
 type ProposalDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
-async function requirePartnersToPropose (tx: DbOrTx, partnershipId: string): Promise<string[]> {
+async function requirePartnersToPropose(tx: DbOrTx, partnershipId: string): Promise<string[]> {
   const partners = await currentPartners(tx, partnershipId)
-  if (partners.length < 2) throw new DomainError('NOT_ENOUGH_PARTNERS', 'a proposal needs at least two partners: invite your partner first (a draft needs only you)')
+  if (partners.length < 2)
+    throw new DomainError(
+      'NOT_ENOUGH_PARTNERS',
+      'a proposal needs at least two partners: invite your partner first (a draft needs only you)'
+    )
   return partners
 }
 
 /** Turns a version into the open proposal: required signers are the partners now; the author's proposal is their signature. */
-async function openProposal (tx: DbOrTx, deps: ProposalDeps, input: { partnership: PartnershipRow, agreement: AgreementRow, version: VersionRow, partners: string[], actorId: string, counterTo?: number | undefined }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
+async function openProposal(
+  tx: DbOrTx,
+  deps: ProposalDeps,
+  input: {
+    partnership: PartnershipRow
+    agreement: AgreementRow
+    version: VersionRow
+    partners: string[]
+    actorId: string
+    counterTo?: number | undefined
+  }
+): Promise<{ agreement: AgreementRow; version: VersionRow }> {
   const at = deps.now()
-  const version = await repo.updateVersion(tx, input.version.id, { status: 'proposed', requiredSigners: input.partners, proposedAt: at })
+  const version = await repo.updateVersion(tx, input.version.id, {
+    status: 'proposed',
+    requiredSigners: input.partners,
+    proposedAt: at
+  })
   const neverActive = input.agreement.activeVersion === null
   const agreement = await repo.reviseAgreement(tx, input.agreement.id, {
     openProposal: version.number,
     everProposed: true,
     updatedAt: at,
     ...(neverActive && input.agreement.lifecycle === 'draft' ? { lifecycle: 'proposed' } : {}),
-    ...(neverActive && 'title' in version.content ? { title: version.content.title, category: version.content.category } : {})
+    ...(neverActive && 'title' in version.content
+      ? { title: version.content.title, category: version.content.category }
+      : {})
   })
-  await appendEvent(tx, deps.now, { partnershipId: input.partnership.id, type: 'version.proposed', actorId: input.actorId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number, kind: version.kind, basedOn: version.basedOn, contentHash: version.contentHash, ...(input.counterTo !== undefined ? { counterTo: input.counterTo } : {}) } })
+  await appendEvent(tx, deps.now, {
+    partnershipId: input.partnership.id,
+    type: 'version.proposed',
+    actorId: input.actorId,
+    subject: { type: 'version', id: version.id },
+    data: {
+      agreementId: agreement.id,
+      number: version.number,
+      kind: version.kind,
+      basedOn: version.basedOn,
+      contentHash: version.contentHash,
+      ...(input.counterTo !== undefined ? { counterTo: input.counterTo } : {})
+    }
+  })
   await recordSignature(tx, deps, { partnershipId: input.partnership.id, version, signerId: input.actorId })
   return { agreement, version }
 }
@@ -44,20 +78,72 @@ async function openProposal (tx: DbOrTx, deps: ProposalDeps, input: { partnershi
  * can edit. Proposing needs at least two partners and counts as the author's
  * signature.
  */
-export async function createAgreement (deps: ProposalDeps, input: { partnershipId: string, userId: string, content: TermsContent, draft: boolean }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
+export async function createAgreement(
+  deps: ProposalDeps,
+  input: { partnershipId: string; userId: string; content: TermsContent; draft: boolean }
+): Promise<{ agreement: AgreementRow; version: VersionRow }> {
   return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)
-    const partners = input.draft ? await currentPartners(tx, partnership.id) : await requirePartnersToPropose(tx, partnership.id)
+    const partners = input.draft
+      ? await currentPartners(tx, partnership.id)
+      : await requirePartnersToPropose(tx, partnership.id)
     assertAppliesToPartners(input.content, partners)
     const at = deps.now()
-    let agreement = await repo.insertAgreement(tx, { id: newId(), partnershipId: partnership.id, title: input.content.title, category: input.content.category, lifecycle: 'draft', lastVersionNumber: 1, createdBy: input.userId, createdAt: at, updatedAt: at })
-    const contentHash = contentHashOf({ agreementId: agreement.id, number: 1, kind: 'terms', previousHash: null, content: input.content })
-    let version = await repo.insertVersion(tx, { id: newId(), agreementId: agreement.id, number: 1, kind: 'terms', status: 'draft', content: input.content, contentHash, previousHash: null, basedOn: null, authorId: input.userId, requiredSigners: [], createdAt: at })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'agreement.created', actorId: input.userId, subject: { type: 'agreement', id: agreement.id }, data: { category: input.content.category } })
+    let agreement = await repo.insertAgreement(tx, {
+      id: newId(),
+      partnershipId: partnership.id,
+      title: input.content.title,
+      category: input.content.category,
+      lifecycle: 'draft',
+      lastVersionNumber: 1,
+      createdBy: input.userId,
+      createdAt: at,
+      updatedAt: at
+    })
+    const contentHash = contentHashOf({
+      agreementId: agreement.id,
+      number: 1,
+      kind: 'terms',
+      previousHash: null,
+      content: input.content
+    })
+    let version = await repo.insertVersion(tx, {
+      id: newId(),
+      agreementId: agreement.id,
+      number: 1,
+      kind: 'terms',
+      status: 'draft',
+      content: input.content,
+      contentHash,
+      previousHash: null,
+      basedOn: null,
+      authorId: input.userId,
+      requiredSigners: [],
+      createdAt: at
+    })
+    await appendEvent(tx, deps.now, {
+      partnershipId: partnership.id,
+      type: 'agreement.created',
+      actorId: input.userId,
+      subject: { type: 'agreement', id: agreement.id },
+      data: { category: input.content.category }
+    })
     if (input.draft) {
-      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: 1 } })
+      await appendEvent(tx, deps.now, {
+        partnershipId: partnership.id,
+        type: 'version.drafted',
+        actorId: input.userId,
+        subject: { type: 'version', id: version.id },
+        data: { agreementId: agreement.id, number: 1 }
+      })
     } else {
-      ({ agreement, version } = await openProposal(tx, deps, { partnership, agreement, version, partners, actorId: input.userId }))
+      ;({ agreement, version } = await openProposal(tx, deps, {
+        partnership,
+        agreement,
+        version,
+        partners,
+        actorId: input.userId
+      }))
     }
     return { agreement, version }
   })
@@ -68,84 +154,201 @@ export async function createAgreement (deps: ProposalDeps, input: { partnershipI
  * proposal at a time: `counterTo` names the open proposal to supersede in the
  * same step; without it, an open proposal is a 409. If-Match on the agreement.
  */
-export async function proposeVersion (deps: ProposalDeps, input: { partnershipId: string, agreementId: string, userId: string, precondition: Precondition, basedOn: number, counterTo?: number | undefined, kind: VersionKind, content: VersionContent, draft: boolean }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
+export async function proposeVersion(
+  deps: ProposalDeps,
+  input: {
+    partnershipId: string
+    agreementId: string
+    userId: string
+    precondition: Precondition
+    basedOn: number
+    counterTo?: number | undefined
+    kind: VersionKind
+    content: VersionContent
+    draft: boolean
+  }
+): Promise<{ agreement: AgreementRow; version: VersionRow }> {
   return transaction(deps.db, async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+    const { partnership, agreement } = await beginAgreementWrite(
+      tx,
+      input.partnershipId,
+      input.agreementId,
+      input.userId
+    )
     input.precondition.assert(agreement.revision)
     assertOpenForProposals(agreement.lifecycle)
     const base = await repo.findVersion(tx, agreement.id, input.basedOn)
     if (!base || base.status === 'draft') {
-      throw new DomainError('VALIDATION_FAILED', `basedOn must name a version of this agreement that is not a draft`, { errors: [{ in: 'body', path: '/basedOn', message: 'no such (non-draft) version' }] })
+      throw new DomainError('VALIDATION_FAILED', `basedOn must name a version of this agreement that is not a draft`, {
+        errors: [{ in: 'body', path: '/basedOn', message: 'no such (non-draft) version' }]
+      })
     }
-    if (input.kind === 'retirement' && agreement.activeVersion === null) throw new DomainError('NOTHING_TO_RETIRE', 'only an agreement that has been active can be retired')
-    const partners = input.draft ? await currentPartners(tx, partnership.id) : await requirePartnersToPropose(tx, partnership.id)
+    if (input.kind === 'retirement' && agreement.activeVersion === null)
+      throw new DomainError('NOTHING_TO_RETIRE', 'only an agreement that has been active can be retired')
+    const partners = input.draft
+      ? await currentPartners(tx, partnership.id)
+      : await requirePartnersToPropose(tx, partnership.id)
     assertAppliesToPartners(input.content, partners)
     const at = deps.now()
     let current = agreement
     if (input.counterTo !== undefined && agreement.openProposal !== input.counterTo) {
-      throw new DomainError('VERSION_NOT_OPEN', `counterTo must name the open proposal${agreement.openProposal === null ? ' (there is none)' : ` (${agreement.openProposal})`}`)
+      throw new DomainError(
+        'VERSION_NOT_OPEN',
+        `counterTo must name the open proposal${agreement.openProposal === null ? ' (there is none)' : ` (${agreement.openProposal})`}`
+      )
     }
     if (!input.draft && agreement.openProposal !== null) {
-      if (input.counterTo === undefined) throw new DomainError('PROPOSAL_OPEN', `version ${agreement.openProposal} is still open: sign, decline or withdraw it, or counter it with counterTo`)
+      if (input.counterTo === undefined)
+        throw new DomainError(
+          'PROPOSAL_OPEN',
+          `version ${agreement.openProposal} is still open: sign, decline or withdraw it, or counter it with counterTo`
+        )
       const open = await lockVersion(tx, agreement.id, agreement.openProposal)
       await repo.updateVersion(tx, open.id, { status: 'superseded', closedAt: at })
-      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.superseded', actorId: input.userId, subject: { type: 'version', id: open.id }, data: { agreementId: agreement.id, number: open.number, by: agreement.lastVersionNumber + 1, counter: true } })
+      await appendEvent(tx, deps.now, {
+        partnershipId: partnership.id,
+        type: 'version.superseded',
+        actorId: input.userId,
+        subject: { type: 'version', id: open.id },
+        data: { agreementId: agreement.id, number: open.number, by: agreement.lastVersionNumber + 1, counter: true }
+      })
       current = await repo.reviseAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
     }
     const number = current.lastVersionNumber + 1
-    const contentHash = contentHashOf({ agreementId: agreement.id, number, kind: input.kind, previousHash: base.contentHash, content: input.content })
-    let version = await repo.insertVersion(tx, { id: newId(), agreementId: agreement.id, number, kind: input.kind, status: 'draft', content: input.content, contentHash, previousHash: base.contentHash, basedOn: base.number, authorId: input.userId, requiredSigners: [], createdAt: at })
+    const contentHash = contentHashOf({
+      agreementId: agreement.id,
+      number,
+      kind: input.kind,
+      previousHash: base.contentHash,
+      content: input.content
+    })
+    let version = await repo.insertVersion(tx, {
+      id: newId(),
+      agreementId: agreement.id,
+      number,
+      kind: input.kind,
+      status: 'draft',
+      content: input.content,
+      contentHash,
+      previousHash: base.contentHash,
+      basedOn: base.number,
+      authorId: input.userId,
+      requiredSigners: [],
+      createdAt: at
+    })
     current = await repo.reviseAgreement(tx, agreement.id, { lastVersionNumber: number, updatedAt: at })
     if (input.draft) {
-      await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number, basedOn: base.number } })
+      await appendEvent(tx, deps.now, {
+        partnershipId: partnership.id,
+        type: 'version.drafted',
+        actorId: input.userId,
+        subject: { type: 'version', id: version.id },
+        data: { agreementId: agreement.id, number, basedOn: base.number }
+      })
     } else {
-      ({ agreement: current, version } = await openProposal(tx, deps, { partnership, agreement: current, version, partners, actorId: input.userId, counterTo: input.counterTo }))
+      ;({ agreement: current, version } = await openProposal(tx, deps, {
+        partnership,
+        agreement: current,
+        version,
+        partners,
+        actorId: input.userId,
+        counterTo: input.counterTo
+      }))
     }
     return { agreement: current, version }
   })
 }
 
-async function beginDraftWrite (tx: DbOrTx, input: { partnershipId: string, agreementId: string, number: number, userId: string }) {
+async function beginDraftWrite(
+  tx: DbOrTx,
+  input: { partnershipId: string; agreementId: string; number: number; userId: string }
+) {
   const ctx = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
   const version = await lockVersion(tx, ctx.agreement.id, input.number)
-  if (version.status !== 'draft') throw new DomainError('VERSION_NOT_DRAFT', `version ${version.number} is ${version.status}, and immutable`)
-  if (version.authorId !== input.userId) throw new DomainError('NOT_THE_AUTHOR', 'only its author may change or propose a draft')
+  if (version.status !== 'draft')
+    throw new DomainError('VERSION_NOT_DRAFT', `version ${version.number} is ${version.status}, and immutable`)
+  if (version.authorId !== input.userId)
+    throw new DomainError('NOT_THE_AUTHOR', 'only its author may change or propose a draft')
   return { ...ctx, version }
 }
 
 /** Replaces a draft's content (its author only; If-Match on the version). */
-export async function updateDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string, precondition: Precondition, content: TermsContent }): Promise<VersionRow> {
+export async function updateDraft(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: {
+    partnershipId: string
+    agreementId: string
+    number: number
+    userId: string
+    precondition: Precondition
+    content: TermsContent
+  }
+): Promise<VersionRow> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     input.precondition.assert(version.revision)
     assertAppliesToPartners(input.content, await currentPartners(tx, partnership.id))
-    const contentHash = contentHashOf({ agreementId: version.agreementId, number: version.number, kind: 'terms', previousHash: version.previousHash, content: input.content })
-    const updated = await repo.updateVersion(tx, version.id, { content: input.content, contentHash, revision: version.revision + 1 })
+    const contentHash = contentHashOf({
+      agreementId: version.agreementId,
+      number: version.number,
+      kind: 'terms',
+      previousHash: version.previousHash,
+      content: input.content
+    })
+    const updated = await repo.updateVersion(tx, version.id, {
+      content: input.content,
+      contentHash,
+      revision: version.revision + 1
+    })
     // A never-proposed agreement is known by its draft: keep its title and category in step.
-    if (agreement.lifecycle === 'draft') await repo.reviseAgreement(tx, agreement.id, { title: input.content.title, category: input.content.category, updatedAt: deps.now() })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.drafted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: version.agreementId, number: version.number, edit: updated.revision } })
+    if (agreement.lifecycle === 'draft')
+      await repo.reviseAgreement(tx, agreement.id, {
+        title: input.content.title,
+        category: input.content.category,
+        updatedAt: deps.now()
+      })
+    await appendEvent(tx, deps.now, {
+      partnershipId: partnership.id,
+      type: 'version.drafted',
+      actorId: input.userId,
+      subject: { type: 'version', id: version.id },
+      data: { agreementId: version.agreementId, number: version.number, edit: updated.revision }
+    })
     return updated
   })
 }
 
 /** Discards a draft (its author only). An agreement left with no version at all goes with it. */
-export async function deleteDraft (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<void> {
+export async function deleteDraft(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: { partnershipId: string; agreementId: string; number: number; userId: string }
+): Promise<void> {
   await transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     await repo.deleteVersion(tx, version.id)
     const remaining = await repo.listVersions(tx, agreement.id, 0, 1)
     if (remaining.length === 0) await repo.deleteAgreement(tx, agreement.id)
     else await repo.reviseAgreement(tx, agreement.id, { updatedAt: deps.now() })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'version.deleted', actorId: input.userId, subject: { type: 'version', id: version.id }, data: { agreementId: agreement.id, number: version.number, agreementDeleted: remaining.length === 0 } })
+    await appendEvent(tx, deps.now, {
+      partnershipId: partnership.id,
+      type: 'version.deleted',
+      actorId: input.userId,
+      subject: { type: 'version', id: version.id },
+      data: { agreementId: agreement.id, number: version.number, agreementDeleted: remaining.length === 0 }
+    })
   })
 }
 
 /** Proposes a draft as it stands (its author only), under the same rules as any proposal. */
-export async function proposeDraft (deps: ProposalDeps, input: { partnershipId: string, agreementId: string, number: number, userId: string }): Promise<{ agreement: AgreementRow, version: VersionRow }> {
+export async function proposeDraft(
+  deps: ProposalDeps,
+  input: { partnershipId: string; agreementId: string; number: number; userId: string }
+): Promise<{ agreement: AgreementRow; version: VersionRow }> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
     assertOpenForProposals(agreement.lifecycle)
-    if (agreement.openProposal !== null) throw new DomainError('PROPOSAL_OPEN', `version ${agreement.openProposal} is still open`)
+    if (agreement.openProposal !== null)
+      throw new DomainError('PROPOSAL_OPEN', `version ${agreement.openProposal} is still open`)
     const partners = await requirePartnersToPropose(tx, partnership.id)
     assertAppliesToPartners(version.content, partners)
     return openProposal(tx, deps, { partnership, agreement, version, partners, actorId: input.userId })

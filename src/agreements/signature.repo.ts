@@ -6,7 +6,13 @@ import type { DbOrTx } from '../db/client.ts'
 import { Batcher } from '../db/batch.ts'
 import { execute } from '../db/driver.ts'
 import { type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
-import { type AgreementRow, agreements, agreementVersions, type SignatureRow, type VersionRow } from './agreement.sql.ts'
+import {
+  type AgreementRow,
+  agreements,
+  agreementVersions,
+  type SignatureRow,
+  type VersionRow
+} from './agreement.sql.ts'
 
 export interface ForSigning {
   partnership: PartnershipRow
@@ -19,16 +25,18 @@ export interface ForSigning {
   /** The agreement's active version, if it is still active: the one an activation supersedes. */
   previousActiveId: string | null
   /** The head of the partnership's log: the version every other state of the partnership is checked against. */
-  last: { seq: number, hash: string } | null
+  last: { seq: number; hash: string } | null
 }
 
 /** Which version a partner signs: the partnership, agreement and version number, and the signer. */
-type SignatureTarget = { partnershipId: string, agreementId: string, number: number, userId: string }
+type SignatureTarget = { partnershipId: string; agreementId: string; number: number; userId: string }
 
 // Each key drives its own index probes (the lateral subquery is not flattened, so the planner cannot trade them
 // for a scan of partnerships); `i` ties each row back to its key. Locked, it also takes the agreement and version
 // rows, for a caller that holds the partnership lock.
-const signingRead = (lock: boolean) => `select k.i, r.* from jsonb_to_recordset($1::jsonb) as k(i integer, pid uuid, aid uuid, n integer, uid uuid)
+const signingRead = (
+  lock: boolean
+) => `select k.i, r.* from jsonb_to_recordset($1::jsonb) as k(i integer, pid uuid, aid uuid, n integer, uid uuid)
   cross join lateral (
     select row_to_json(p) as p, row_to_json(a) as a, row_to_json(v) as v, m.role,
       (select json_agg(s.signer_id) from signatures s where s.version_id = v.id and s.revoked_at is null) as live_signers,
@@ -44,11 +52,15 @@ const READ_FOR_SIGNING = signingRead(false)
 const LOCK_FOR_SIGNING = signingRead(true)
 
 /** Runs a signing read for `keys`: each key's answer, in order (undefined where nothing matched). */
-async function readSigning (db: DbOrTx, text: string, keys: SignatureTarget[]): Promise<Array<ForSigning | undefined>> {
-  const rows = await execute(db, text, [JSON.stringify(keys.map((k, i) => ({ i, pid: k.partnershipId, aid: k.agreementId, n: k.number, uid: k.userId })))])
+async function readSigning(db: DbOrTx, text: string, keys: SignatureTarget[]): Promise<Array<ForSigning | undefined>> {
+  const rows = await execute(db, text, [
+    JSON.stringify(keys.map((k, i) => ({ i, pid: k.partnershipId, aid: k.agreementId, n: k.number, uid: k.userId })))
+  ])
   const found: Array<ForSigning | undefined> = keys.map(() => undefined)
   for (const r of rows) {
-    const liveSigners = (typeof r.live_signers === 'string' ? JSON.parse(r.live_signers) : r.live_signers) as string[] | null
+    const liveSigners = (typeof r.live_signers === 'string' ? JSON.parse(r.live_signers) : r.live_signers) as
+      | string[]
+      | null
     const lastHead = r.last_head as string | null
     found[Number(r.i)] = {
       partnership: fromJson(partnerships, r.p),
@@ -57,7 +69,10 @@ async function readSigning (db: DbOrTx, text: string, keys: SignatureTarget[]): 
       role: r.role as string,
       liveSigners: liveSigners ?? [],
       previousActiveId: r.previous_active_id as string | null,
-      last: lastHead === null ? null : { seq: Number(lastHead.slice(0, lastHead.indexOf(':'))), hash: lastHead.slice(lastHead.indexOf(':') + 1) }
+      last:
+        lastHead === null
+          ? null
+          : { seq: Number(lastHead.slice(0, lastHead.indexOf(':'))), hash: lastHead.slice(lastHead.indexOf(':') + 1) }
     }
   }
   return found
@@ -66,7 +81,7 @@ async function readSigning (db: DbOrTx, text: string, keys: SignatureTarget[]): 
 const jsonColumns = new Map<Table, Array<[key: string, name: string, column: Column]>>()
 
 /** A row of `table` from its row_to_json (snake_case keys), decoded as drizzle decodes the row itself. */
-function fromJson<T extends Table> (table: T, json: unknown): T['$inferSelect'] {
+function fromJson<T extends Table>(table: T, json: unknown): T['$inferSelect'] {
   let columns = jsonColumns.get(table)
   if (columns === undefined) {
     // The column names drizzle itself gives these keys under `casing: 'snake_case'`.
@@ -91,12 +106,16 @@ const readers = new WeakMap<object, Batcher<SignatureTarget, ForSigning | undefi
  * exist there or the caller is not a current member. Reads that arrive while
  * others are running are then made together, in one statement.
  */
-export function readForSigning (db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
+export function readForSigning(db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
   let reader = readers.get(db)
   if (reader === undefined) {
-    readers.set(db, reader = new Batcher({
-      run: async (keys) => (await readSigning(db, READ_FOR_SIGNING, keys)).map((value) => ({ status: 'fulfilled', value }))
-    }))
+    readers.set(
+      db,
+      (reader = new Batcher({
+        run: async (keys) =>
+          (await readSigning(db, READ_FOR_SIGNING, keys)).map((value) => ({ status: 'fulfilled', value }))
+      }))
+    )
   }
   return reader.submit(input)
 }
@@ -106,7 +125,7 @@ export function readForSigning (db: DbOrTx, input: SignatureTarget): Promise<For
  * already holds the partnership lock (so what it reads cannot change before
  * its transaction ends: every writer of a partnership takes that lock first).
  */
-export async function lockVersionForSigning (db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
+export async function lockVersionForSigning(db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
   const [found] = await readSigning(db, LOCK_FOR_SIGNING, [input])
   return found
 }
@@ -150,17 +169,44 @@ export interface SignatureWrite {
   agreementId: string
   signature: SignatureRow
   events: EventRow[]
-  activation?: { previousActiveId: string | null, agreement: AgreementRow }
+  activation?: { previousActiveId: string | null; agreement: AgreementRow }
 }
 
 /** The JSON document SIGN reads, for any number of signatures in distinct partnerships. */
-function signDocument (writes: SignatureWrite[]): string {
-  const doc = { partnerships: [] as string[], signatures: [] as unknown[], events: [] as unknown[], signedOnly: [] as string[], superseded: [] as unknown[], activated: [] as unknown[], activations: [] as unknown[] }
+function signDocument(writes: SignatureWrite[]): string {
+  const doc = {
+    partnerships: [] as string[],
+    signatures: [] as unknown[],
+    events: [] as unknown[],
+    signedOnly: [] as string[],
+    superseded: [] as unknown[],
+    activated: [] as unknown[],
+    activations: [] as unknown[]
+  }
   for (const { partnershipId, agreementId, signature: s, events, activation } of writes) {
     const at = s.signedAt.toISOString()
     doc.partnerships.push(partnershipId)
-    doc.signatures.push({ id: s.id, version_id: s.versionId, signer_id: s.signerId, content_hash: s.contentHash, signed_at: at, receipt: s.receipt })
-    for (const e of events) doc.events.push({ partnership_id: partnershipId, seq: e.seq, type: e.type, actor_id: e.actorId, subject_type: e.subjectType, subject_id: e.subjectId, data: e.data, at: e.at.toISOString(), prev_hash: e.prevHash, hash: e.hash })
+    doc.signatures.push({
+      id: s.id,
+      version_id: s.versionId,
+      signer_id: s.signerId,
+      content_hash: s.contentHash,
+      signed_at: at,
+      receipt: s.receipt
+    })
+    for (const e of events)
+      doc.events.push({
+        partnership_id: partnershipId,
+        seq: e.seq,
+        type: e.type,
+        actor_id: e.actorId,
+        subject_type: e.subjectType,
+        subject_id: e.subjectId,
+        data: e.data,
+        at: e.at.toISOString(),
+        prev_hash: e.prevHash,
+        hash: e.hash
+      })
     if (!activation) {
       doc.signedOnly.push(agreementId)
       continue
@@ -168,7 +214,16 @@ function signDocument (writes: SignatureWrite[]): string {
     const a = activation.agreement
     if (activation.previousActiveId !== null) doc.superseded.push({ id: activation.previousActiveId, at })
     doc.activated.push({ id: s.versionId, at })
-    doc.activations.push({ id: a.id, lifecycle: a.lifecycle, active_version: a.activeVersion, title: a.title, category: a.category, next_review_at: a.nextReviewAt?.toISOString() ?? null, revision: a.revision, updated_at: at })
+    doc.activations.push({
+      id: a.id,
+      lifecycle: a.lifecycle,
+      active_version: a.activeVersion,
+      title: a.title,
+      category: a.category,
+      next_review_at: a.nextReviewAt?.toISOString() ?? null,
+      revision: a.revision,
+      updated_at: at
+    })
   }
   return JSON.stringify(doc)
 }
@@ -181,10 +236,11 @@ function signDocument (writes: SignatureWrite[]): string {
  * input, and no two writes may be in the same partnership; if a log moved on,
  * this throws a unique violation (23505) and writes nothing.
  */
-export async function writeSignatures (db: DbOrTx, writes: SignatureWrite[]): Promise<void> {
+export async function writeSignatures(db: DbOrTx, writes: SignatureWrite[]): Promise<void> {
   const [row] = await execute(db, SIGN, [signDocument(writes)])
   // Cannot happen while partnerships are never deleted; if it did, nothing was written and the caller must not say otherwise.
-  if (Number(row?.signed) !== writes.length) throw new Error(`signature write: ${String(row?.signed)} of ${writes.length} written`)
+  if (Number(row?.signed) !== writes.length)
+    throw new Error(`signature write: ${String(row?.signed)} of ${writes.length} written`)
 }
 
 /** One signature's writes as one statement (see writeSignatures). */
@@ -200,21 +256,24 @@ const writers = new WeakMap<object, Batcher<SignatureWrite, void>>()
  * log moved on, say), nothing of it was written and each of its signatures is
  * written on its own, succeeding or failing exactly as it would have alone.
  */
-export function writeSignatureGrouped (db: DbOrTx, write: SignatureWrite): Promise<void> {
+export function writeSignatureGrouped(db: DbOrTx, write: SignatureWrite): Promise<void> {
   let writer = writers.get(db)
   if (writer === undefined) {
-    writers.set(db, writer = new Batcher({
-      key: (w) => w.partnershipId,
-      run: async (writes) => {
-        try {
-          await writeSignatures(db, writes)
-          return writes.map(() => ({ status: 'fulfilled', value: undefined }))
-        } catch (err) {
-          if (writes.length === 1) throw err
-          return Promise.allSettled(writes.map((w) => writeSignature(db, w)))
+    writers.set(
+      db,
+      (writer = new Batcher({
+        key: (w) => w.partnershipId,
+        run: async (writes) => {
+          try {
+            await writeSignatures(db, writes)
+            return writes.map(() => ({ status: 'fulfilled', value: undefined }))
+          } catch (err) {
+            if (writes.length === 1) throw err
+            return Promise.allSettled(writes.map((w) => writeSignature(db, w)))
+          }
         }
-      }
-    }))
+      }))
+    )
   }
   return writer.submit(write)
 }

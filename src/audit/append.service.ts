@@ -9,7 +9,7 @@ export type { NewEvent } from './event.rules.ts'
  * The caller must hold the partnership row lock (lockPartnership): that lock is
  * what makes `seq` gapless and the chain linear under concurrent writers.
  */
-export async function appendEvent (tx: DbOrTx, now: () => Date, input: NewEvent): Promise<EventView> {
+export async function appendEvent(tx: DbOrTx, now: () => Date, input: NewEvent): Promise<EventView> {
   const [event] = chainEvents((await repo.lastEvent(tx, input.partnershipId)) ?? null, [input], now())
   await repo.insertEvent(tx, event!)
   return toEventView(event!)

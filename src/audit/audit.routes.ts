@@ -12,20 +12,54 @@ const tags = ['audit']
 const AfterSeqCursor = z.object({ seq: pgInt() })
 
 export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
-  app.get('/v1/partnerships/:pid/events', {
-    schema: { summary: 'The audit log, oldest first (`after` a seq, or a cursor)', operationId: 'listEvents', tags, security: secured('audit:read'), params: PartnershipParamsSchema, querystring: EventsQuerySchema, response: { 200: pageOf(EventSchema), ...authProblems } }
-  }, async (request, reply) => {
-    const fromCursor = decodeCursor(request.query.cursor, AfterSeqCursor)
-    const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
-    const page = await listEventsJson(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId, afterSeq, limit: request.query.limit })
-    const nextCursor = page.after === null ? null : encodeCursor({ seq: page.after })
-    // Already JSON (the items rendered by the database to the response schema): a string with a JSON type is sent as is.
-    return reply.type('application/json; charset=utf-8').send(`{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}` as unknown as z.infer<ReturnType<typeof pageOf<typeof EventSchema>>>)
-  })
+  app.get(
+    '/v1/partnerships/:pid/events',
+    {
+      schema: {
+        summary: 'The audit log, oldest first (`after` a seq, or a cursor)',
+        operationId: 'listEvents',
+        tags,
+        security: secured('audit:read'),
+        params: PartnershipParamsSchema,
+        querystring: EventsQuerySchema,
+        response: { 200: pageOf(EventSchema), ...authProblems }
+      }
+    },
+    async (request, reply) => {
+      const fromCursor = decodeCursor(request.query.cursor, AfterSeqCursor)
+      const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
+      const page = await listEventsJson(deps, {
+        partnershipId: request.params.pid,
+        userId: callerOf(request).userId,
+        afterSeq,
+        limit: request.query.limit
+      })
+      const nextCursor = page.after === null ? null : encodeCursor({ seq: page.after })
+      // Already JSON (the items rendered by the database to the response schema): a string with a JSON type is sent as is.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(
+          `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}` as unknown as z.infer<
+            ReturnType<typeof pageOf<typeof EventSchema>>
+          >
+        )
+    }
+  )
 
-  app.get('/v1/partnerships/:pid/audit/verify', {
-    schema: { summary: 'Recompute the hash chain and report the first broken link', operationId: 'verifyAuditChain', tags, security: secured('audit:read'), params: PartnershipParamsSchema, response: { 200: VerificationSchema, ...authProblems } }
-  }, async (request) => {
-    return verifyChain(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
-  })
+  app.get(
+    '/v1/partnerships/:pid/audit/verify',
+    {
+      schema: {
+        summary: 'Recompute the hash chain and report the first broken link',
+        operationId: 'verifyAuditChain',
+        tags,
+        security: secured('audit:read'),
+        params: PartnershipParamsSchema,
+        response: { 200: VerificationSchema, ...authProblems }
+      }
+    },
+    async (request) => {
+      return verifyChain(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
+    }
+  )
 }

@@ -1,17 +1,21 @@
 import { z } from 'zod'
 import { DateTimeSchema, pgIntParam } from '../http/schemas.ts'
 
-export const EventSchema = z.object({
-  seq: z.int().min(1),
-  partnershipId: z.uuid(),
-  type: z.string(),
-  actorId: z.uuid().nullable(),
-  subject: z.object({ type: z.string(), id: z.string() }),
-  data: z.record(z.string(), z.unknown()),
-  at: DateTimeSchema,
-  prevHash: z.string().nullable(),
-  hash: z.string().meta({ description: '`sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of this object without `hash`' })
-}).meta({ id: 'Event' })
+export const EventSchema = z
+  .object({
+    seq: z.int().min(1),
+    partnershipId: z.uuid(),
+    type: z.string(),
+    actorId: z.uuid().nullable(),
+    subject: z.object({ type: z.string(), id: z.string() }),
+    data: z.record(z.string(), z.unknown()),
+    at: DateTimeSchema,
+    prevHash: z.string().nullable(),
+    hash: z
+      .string()
+      .meta({ description: '`sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of this object without `hash`' })
+  })
+  .meta({ id: 'Event' })
 
 export const EventsQuerySchema = z.object({
   after: pgIntParam().optional().meta({ description: 'Only events with a greater seq' }),
@@ -19,10 +23,12 @@ export const EventsQuerySchema = z.object({
   cursor: z.string().min(1).max(512).optional()
 })
 
-export const VerificationSchema = z.object({
-  valid: z.boolean(),
-  eventCount: z.int().meta({ description: 'Events verified intact (before the first broken link, if any)' }),
-  head: z.object({ seq: z.int(), hash: z.string() }).nullable(),
-  firstBrokenSeq: z.int().nullable(),
-  reason: z.enum(['seq-gap', 'prev-hash-mismatch', 'hash-mismatch']).nullable()
-}).meta({ id: 'ChainVerification' })
+export const VerificationSchema = z
+  .object({
+    valid: z.boolean(),
+    eventCount: z.int().meta({ description: 'Events verified intact (before the first broken link, if any)' }),
+    head: z.object({ seq: z.int(), hash: z.string() }).nullable(),
+    firstBrokenSeq: z.int().nullable(),
+    reason: z.enum(['seq-gap', 'prev-hash-mismatch', 'hash-mismatch']).nullable()
+  })
+  .meta({ id: 'ChainVerification' })

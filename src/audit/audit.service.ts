@@ -5,7 +5,10 @@ import * as repo from './event.repo.ts'
 import { type ChainBreak, type EventView, findChainBreak, toEventView } from './event.rules.ts'
 
 /** A page of the log after `afterSeq`, for a member, as rows mapped to the schema: the reference the database-rendered page (listEventsJson) is held equal to. */
-export async function listEvents (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, afterSeq: number, limit: number }): Promise<EventView[]> {
+export async function listEvents(
+  deps: Pick<Deps, 'db'>,
+  input: { partnershipId: string; userId: string; afterSeq: number; limit: number }
+): Promise<EventView[]> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
   return (await repo.listEvents(deps.db, input.partnershipId, input.afterSeq, input.limit)).map(toEventView)
 }
@@ -15,7 +18,10 @@ export async function listEvents (deps: Pick<Deps, 'db'>, input: { partnershipId
  * check in one statement: `items` is the JSON array as the API shows it, and
  * `after` the seq to continue after when more events follow (else null).
  */
-export async function listEventsJson (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string, afterSeq: number, limit: number }): Promise<{ items: string, after: number | null }> {
+export async function listEventsJson(
+  deps: Pick<Deps, 'db'>,
+  input: { partnershipId: string; userId: string; afterSeq: number; limit: number }
+): Promise<{ items: string; after: number | null }> {
   const page = await renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
   if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId) // throws the usual 404
   return { items: page.items, after: page.more ? page.lastSeq : null }
@@ -24,7 +30,7 @@ export async function listEventsJson (deps: Pick<Deps, 'db'>, input: { partnersh
 export interface Verification {
   valid: boolean
   eventCount: number
-  head: { seq: number, hash: string } | null
+  head: { seq: number; hash: string } | null
   firstBrokenSeq: number | null
   reason: ChainBreak['reason'] | null
 }
@@ -32,16 +38,26 @@ export interface Verification {
 const BATCH = 1000
 
 /** Recomputes the whole chain in batches and names the first broken link. */
-export async function verifyChain (deps: Pick<Deps, 'db'>, input: { partnershipId: string, userId: string }): Promise<Verification> {
+export async function verifyChain(
+  deps: Pick<Deps, 'db'>,
+  input: { partnershipId: string; userId: string }
+): Promise<Verification> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
-  let previous: { seq: number, hash: string | null } = { seq: 0, hash: null }
+  let previous: { seq: number; hash: string | null } = { seq: 0, hash: null }
   for (;;) {
     const run = (await repo.listEvents(deps.db, input.partnershipId, previous.seq, BATCH)).map(toEventView)
     const broken = findChainBreak(run, previous)
-    if (broken) return { valid: false, eventCount: broken.seq - 1, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
+    if (broken)
+      return { valid: false, eventCount: broken.seq - 1, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
     const last = run.at(-1)
     if (last) previous = { seq: last.seq, hash: last.hash }
     if (run.length < BATCH) break
   }
-  return { valid: true, eventCount: previous.seq, head: previous.seq === 0 ? null : { seq: previous.seq, hash: previous.hash! }, firstBrokenSeq: null, reason: null }
+  return {
+    valid: true,
+    eventCount: previous.seq,
+    head: previous.seq === 0 ? null : { seq: previous.seq, hash: previous.hash! },
+    firstBrokenSeq: null,
+    reason: null
+  }
 }

@@ -19,7 +19,18 @@ export const EVENTS_PAGE_JSON = `with page as (
     (select max(seq) from shown) as last_seq,
     (select count(*) from page) > $4::int as more`
 
-export async function renderEventsPage (db: DbOrTx, partnershipId: string, userId: string, afterSeq: number, limit: number): Promise<{ member: boolean, items: string, lastSeq: number | null, more: boolean }> {
+export async function renderEventsPage(
+  db: DbOrTx,
+  partnershipId: string,
+  userId: string,
+  afterSeq: number,
+  limit: number
+): Promise<{ member: boolean; items: string; lastSeq: number | null; more: boolean }> {
   const [row] = await execute(db, EVENTS_PAGE_JSON, [partnershipId, userId, afterSeq, limit])
-  return { member: row!.member === true, items: (row!.items as string | null) ?? '[]', lastSeq: row!.last_seq === null ? null : Number(row!.last_seq), more: row!.more === true }
+  return {
+    member: row!.member === true,
+    items: (row!.items as string | null) ?? '[]',
+    lastSeq: row!.last_seq === null ? null : Number(row!.last_seq),
+    more: row!.more === true
+  }
 }

@@ -8,17 +8,23 @@ import { partnerships } from '../partnerships/partnership.sql.ts'
  * covers the previous one. Triggers in the migrations reject UPDATE, DELETE
  * and TRUNCATE on this table, so the database itself keeps history immutable.
  */
-export const events = pgTable('events', {
-  partnershipId: uuid().notNull().references(() => partnerships.id, { onDelete: 'restrict' }),
-  seq: integer().notNull(),
-  type: text().notNull(),
-  actorId: uuid(),
-  subjectType: text().notNull(),
-  subjectId: text().notNull(),
-  data: jsonb().$type<Record<string, unknown>>().notNull(),
-  at: at().notNull(),
-  prevHash: text(),
-  hash: text().notNull()
-}, (t) => [primaryKey({ name: 'events_pkey', columns: [t.partnershipId, t.seq] })])
+export const events = pgTable(
+  'events',
+  {
+    partnershipId: uuid()
+      .notNull()
+      .references(() => partnerships.id, { onDelete: 'restrict' }),
+    seq: integer().notNull(),
+    type: text().notNull(),
+    actorId: uuid(),
+    subjectType: text().notNull(),
+    subjectId: text().notNull(),
+    data: jsonb().$type<Record<string, unknown>>().notNull(),
+    at: at().notNull(),
+    prevHash: text(),
+    hash: text().notNull()
+  },
+  (t) => [primaryKey({ name: 'events_pkey', columns: [t.partnershipId, t.seq] })]
+)
 
 export type EventRow = typeof events.$inferSelect

@@ -16,24 +16,40 @@ const REVIEW_MINUTES = 60
 export const MAX_CALENDAR_TOKENS = 10
 
 /** A secret feed URL for the caller's review dates: shown once, stored as a hash, revocable; at most MAX_CALENDAR_TOKENS working. */
-export async function createCalendarToken (deps: Pick<Deps, 'db' | 'now' | 'config'>, userId: string): Promise<{ id: string, token: string, url: string, createdAt: Date }> {
+export async function createCalendarToken(
+  deps: Pick<Deps, 'db' | 'now' | 'config'>,
+  userId: string
+): Promise<{ id: string; token: string; url: string; createdAt: Date }> {
   return transaction(deps.db, async (tx) => {
     await lockUser(tx, userId) // serializes a user's creations, so two at once cannot both take the last place
     const active = await repo.listActiveCalendarTokens(tx, userId)
-    if (active.length >= MAX_CALENDAR_TOKENS) throw new DomainError('TOO_MANY_CALENDAR_TOKENS', `you have ${active.length} working calendar feeds, the most there may be: list them (GET /v1/me/calendar-tokens) and revoke one you no longer use`)
+    if (active.length >= MAX_CALENDAR_TOKENS)
+      throw new DomainError(
+        'TOO_MANY_CALENDAR_TOKENS',
+        `you have ${active.length} working calendar feeds, the most there may be: list them (GET /v1/me/calendar-tokens) and revoke one you no longer use`
+      )
     const token = `acc_cal_${randomBytes(32).toString('base64url')}`
-    const row = await repo.insertCalendarToken(tx, { id: newId(), userId, tokenHash: secretHash(token), createdAt: deps.now() })
+    const row = await repo.insertCalendarToken(tx, {
+      id: newId(),
+      userId,
+      tokenHash: secretHash(token),
+      createdAt: deps.now()
+    })
     return { id: row.id, token, url: `${deps.config.publicUrl}/v1/calendar/${token}.ics`, createdAt: row.createdAt }
   })
 }
 
 /** The caller's working feeds, never their secrets (only their hashes are kept anyway). */
-export async function listCalendarTokens (deps: Pick<Deps, 'db'>, userId: string): Promise<CalendarTokenRow[]> {
+export async function listCalendarTokens(deps: Pick<Deps, 'db'>, userId: string): Promise<CalendarTokenRow[]> {
   return repo.listActiveCalendarTokens(deps.db, userId)
 }
 
-export async function revokeCalendarToken (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, id: string }): Promise<void> {
-  if (!(await repo.revokeCalendarToken(deps.db, input.userId, input.id, deps.now()))) throw new DomainError('NOT_FOUND', 'no such calendar token')
+export async function revokeCalendarToken(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: { userId: string; id: string }
+): Promise<void> {
+  if (!(await repo.revokeCalendarToken(deps.db, input.userId, input.id, deps.now())))
+    throw new DomainError('NOT_FOUND', 'no such calendar token')
 }
 
 /**
@@ -43,12 +59,16 @@ export async function revokeCalendarToken (deps: Pick<Deps, 'db' | 'now'>, input
  * VTIMEZONE). The UID is stable per agreement, so calendars move the event
  * when the date changes instead of adding another; DTSTAMP is when the feed was made.
  */
-export async function calendarFeed (deps: Pick<Deps, 'db' | 'now'>, token: string): Promise<string> {
+export async function calendarFeed(deps: Pick<Deps, 'db' | 'now'>, token: string): Promise<string> {
   const now = deps.now()
   const owner = await repo.useCalendarToken(deps.db, secretHash(token), now)
   if (!owner) throw new DomainError('NOT_FOUND', 'no such calendar')
   const rows = await repo.listUpcomingReviewsOf(deps.db, owner.userId)
-  const calendar = ical({ name: 'Accord reviews', prodId: { company: 'Accord', product: 'accord', language: 'EN' }, ttl: 3600 })
+  const calendar = ical({
+    name: 'Accord reviews',
+    prodId: { company: 'Accord', product: 'accord', language: 'EN' },
+    ttl: 3600
+  })
   calendar.timezone({ name: null, generator: getVtimezoneComponent })
   const stamp = DateTime.fromJSDate(now, { zone: 'utc' })
   for (const r of rows) {

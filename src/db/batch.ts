@@ -8,7 +8,7 @@
  * groups) gave ~3,150 sign-offs/s against ~2,850 with two, because every
  * statement sent wakes a PostgreSQL backend and that wake-up is the cost.
  */
-type Waiting<I, O> = { input: I, resolve: (value: O) => void, reject: (reason: unknown) => void }
+type Waiting<I, O> = { input: I; resolve: (value: O) => void; reject: (reason: unknown) => void }
 
 export class Batcher<I, O> {
   readonly #run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>
@@ -22,21 +22,26 @@ export class Batcher<I, O> {
    * `run` answers for every input of a batch, in order. With `key`, a batch
    * holds at most one input per key (the others wait for the next batch).
    */
-  constructor (options: { run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>, key?: (input: I) => string, maxInFlight?: number, maxBatch?: number }) {
+  constructor(options: {
+    run: (inputs: I[]) => Promise<Array<PromiseSettledResult<O>>>
+    key?: (input: I) => string
+    maxInFlight?: number
+    maxBatch?: number
+  }) {
     this.#run = options.run
     this.#key = options.key
     this.#maxInFlight = options.maxInFlight ?? 1
     this.#maxBatch = options.maxBatch ?? 64
   }
 
-  submit (input: I): Promise<O> {
+  submit(input: I): Promise<O> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ input, resolve, reject })
       this.#pump()
     })
   }
 
-  #pump (): void {
+  #pump(): void {
     while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
       let batch = this.#queue
       if (batch.length > this.#maxBatch || this.#key !== undefined) {
@@ -57,7 +62,7 @@ export class Batcher<I, O> {
     }
   }
 
-  async #settle (batch: Array<Waiting<I, O>>): Promise<void> {
+  async #settle(batch: Array<Waiting<I, O>>): Promise<void> {
     try {
       const results = await this.#run(batch.map((b) => b.input))
       batch.forEach((b, i) => {

@@ -26,17 +26,17 @@ export interface Database {
 export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
 const MIGRATION_LOCK = 7_316_402_113 // pg_advisory_lock key: one migrator at a time across instances
 
-function expectedMigrations (): number {
+function expectedMigrations(): number {
   const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as { entries: unknown[] }
   return journal.entries.length
 }
 
-function rowsOf<T> (result: unknown): T[] {
+function rowsOf<T>(result: unknown): T[] {
   // postgres.js returns an array-like RowList; PGlite returns { rows }.
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
 }
 
-async function countApplied (database: Pick<Database, 'rows'>): Promise<number> {
+async function countApplied(database: Pick<Database, 'rows'>): Promise<number> {
   const [row] = await database.rows<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)
   return row?.n ?? 0
 }
@@ -46,7 +46,7 @@ async function countApplied (database: Pick<Database, 'rows'>): Promise<number> 
  * DATABASE_URL is set, else embedded PGlite (persisted in DATA_DIR, or in memory).
  * Nothing connects at import time; drivers are loaded on demand.
  */
-export async function createDb (config: Config['database'], options: { holderUrl?: string } = {}): Promise<Database> {
+export async function createDb(config: Config['database'], options: { holderUrl?: string } = {}): Promise<Database> {
   const expected = expectedMigrations()
   if (config.kind === 'postgres') {
     const { default: postgres } = await import('postgres')
@@ -62,9 +62,13 @@ export async function createDb (config: Config['database'], options: { holderUrl
       backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 2),
       prepare: config.prepare,
       onnotice: () => {},
-      connection: config.statementTimeoutMs > 0
-        ? { statement_timeout: config.statementTimeoutMs, idle_in_transaction_session_timeout: config.statementTimeoutMs * 3 }
-        : {}
+      connection:
+        config.statementTimeoutMs > 0
+          ? {
+              statement_timeout: config.statementTimeoutMs,
+              idle_in_transaction_session_timeout: config.statementTimeoutMs * 3
+            }
+          : {}
     }
     const client = postgres(config.url, options)
     const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
@@ -72,7 +76,7 @@ export async function createDb (config: Config['database'], options: { holderUrl
       db,
       kind: 'postgres',
       rows: async (query) => rowsOf(await db.execute(query)),
-      async migrate () {
+      async migrate() {
         // A dedicated session holds the advisory lock, so instances starting together migrate one at a time.
         const conn = postgres(config.url, { ...options, max: 1 })
         try {
@@ -83,8 +87,12 @@ export async function createDb (config: Config['database'], options: { holderUrl
           await conn.end({ timeout: 5 })
         }
       },
-      async ready () { return (await countApplied(database)) >= expected },
-      async close (timeoutMs = 5000) { await client.end({ timeout: Math.max(0.1, timeoutMs / 1000) }) }
+      async ready() {
+        return (await countApplied(database)) >= expected
+      },
+      async close(timeoutMs = 5000) {
+        await client.end({ timeout: Math.max(0.1, timeoutMs / 1000) })
+      }
     }
     return database
   }
@@ -107,9 +115,13 @@ export async function createDb (config: Config['database'], options: { holderUrl
     db,
     kind: 'pglite',
     rows: async (query) => rowsOf(await db.execute(query)),
-    async migrate () { await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder }) },
-    async ready () { return (await countApplied(database)) >= expected },
-    async close () {
+    async migrate() {
+      await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder })
+    },
+    async ready() {
+      return (await countApplied(database)) >= expected
+    },
+    async close() {
       if (!client.closed) await client.close()
       release()
     }

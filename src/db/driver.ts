@@ -4,7 +4,9 @@
 import type { DbOrTx } from './handles.ts'
 
 /** What drizzle keeps on every database and transaction handle: its session and, on that, the driver client. */
-interface Handle { session: { client: DriverClient } }
+interface Handle {
+  session: { client: DriverClient }
+}
 interface DriverClient {
   /** postgres.js */
   unsafe?: (text: string, params: unknown[], options: { prepare: boolean }) => Promise<Array<Record<string, unknown>>>
@@ -21,7 +23,7 @@ interface DriverClient {
  * connection: one round trip. Off with DATABASE_PREPARE=false (old PgBouncer).
  */
 let patched = false
-export async function preparedByDefault (): Promise<void> {
+export async function preparedByDefault(): Promise<void> {
   if (patched) return
   const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
   const proto = PostgresJsSession.prototype as unknown as { prepareQuery: (...args: unknown[]) => unknown }
@@ -43,15 +45,18 @@ const statements = new Map<unknown, Map<string, object>>()
  * database of a driver, so statements are kept per driver session class and
  * bound to the handle's connection at each call.
  */
-export function prepared<T extends object> (handle: DbOrTx, name: string, build: (handle: DbOrTx) => T): T {
+export function prepared<T extends object>(handle: DbOrTx, name: string, build: (handle: DbOrTx) => T): T {
   const session = (handle as unknown as Handle).session
   let byName = statements.get(session.constructor)
-  if (byName === undefined) statements.set(session.constructor, byName = new Map())
+  if (byName === undefined) statements.set(session.constructor, (byName = new Map()))
   let statement = byName.get(name) as T | undefined
-  if (statement === undefined) byName.set(name, statement = build(handle))
+  if (statement === undefined) byName.set(name, (statement = build(handle)))
   const client = session.client
   // postgres.js honours DATABASE_PREPARE=false (PgBouncer in transaction mode) through its own option.
-  return Object.create(statement, { client: { value: client }, prepare: { value: client.options?.prepare ?? true } }) as T
+  return Object.create(statement, {
+    client: { value: client },
+    prepare: { value: client.options?.prepare ?? true }
+  }) as T
 }
 
 /**
@@ -62,11 +67,16 @@ export function prepared<T extends object> (handle: DbOrTx, name: string, build:
  * strings with a `::timestamptz` cast and JSON as text with a `::jsonb` cast, so
  * both drivers send the same thing.
  */
-export async function execute (handle: DbOrTx, text: string, params: unknown[]): Promise<Array<Record<string, unknown>>> {
+export async function execute(
+  handle: DbOrTx,
+  text: string,
+  params: unknown[]
+): Promise<Array<Record<string, unknown>>> {
   const client = clientOf(handle)
   if (client.unsafe) return client.unsafe(text, params, { prepare: client.options?.prepare ?? true })
   return (await client.query!(text, params)).rows
 }
 
 /** SQL for a timestamptz column as RFC 3339 UTC with milliseconds: exactly `Date#toISOString` (both truncate microseconds). */
-export const isoText = (column: string): string => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+export const isoText = (column: string): string =>
+  `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`

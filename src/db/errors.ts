@@ -4,12 +4,27 @@
  * unavailable" (503, retry later), never a 500.
  */
 const unavailableCodes = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN',
-  '57P01', '57P02', '57P03', '53300', '57014', '53400'
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '57014',
+  '53400'
 ])
 
-function* causes (err: unknown): Generator<Record<string, unknown>> {
+function* causes(err: unknown): Generator<Record<string, unknown>> {
   let current = err
   for (let depth = 0; depth < 8 && current && typeof current === 'object'; depth++) {
     yield current as Record<string, unknown>
@@ -17,7 +32,7 @@ function* causes (err: unknown): Generator<Record<string, unknown>> {
   }
 }
 
-export function isDatabaseUnavailable (err: unknown): boolean {
+export function isDatabaseUnavailable(err: unknown): boolean {
   for (const e of causes(err)) {
     const code = typeof e.code === 'string' ? e.code : ''
     if (unavailableCodes.has(code) || code.startsWith('08')) return true
@@ -27,7 +42,7 @@ export function isDatabaseUnavailable (err: unknown): boolean {
 }
 
 /** The PostgreSQL SQLSTATE and constraint of a driver error, if any (for mapping unique violations). */
-export function pgErrorOf (err: unknown): { code: string, constraint?: string } | null {
+export function pgErrorOf(err: unknown): { code: string; constraint?: string } | null {
   for (const e of causes(err)) {
     if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
       const constraint = (e.constraint_name ?? e.constraint) as string | undefined
@@ -43,7 +58,7 @@ export function pgErrorOf (err: unknown): { code: string, constraint?: string } 
  * message, parameter, detail or query: drizzle's message lists every parameter,
  * and PostgreSQL's and PGlite's quote the values they refused.
  */
-export function safeDbErrorSummary (err: unknown): Record<string, string> {
+export function safeDbErrorSummary(err: unknown): Record<string, string> {
   const out: Record<string, string> = {}
   for (const e of causes(err)) {
     if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && !out.sqlstate) out.sqlstate = e.code

@@ -17,29 +17,43 @@ export interface WorkContext {
 
 const contexts = new AsyncLocalStorage<WorkContext>()
 
-export const newWorkContext = (): WorkContext => ({ abandoned: false, committing: 0, committed: false, beforeCommit: null })
+export const newWorkContext = (): WorkContext => ({
+  abandoned: false,
+  committing: 0,
+  committed: false,
+  beforeCommit: null
+})
 
 /** Runs `next` (the rest of a request) in `context`: every transaction it opens consults it. */
-export function runInWorkContext (context: WorkContext, next: () => void): void {
+export function runInWorkContext(context: WorkContext, next: () => void): void {
   contexts.run(context, next)
 }
 
 /** Registers `hook` to be written in every transaction the current request opens from now on. */
-export function commitWith (hook: (tx: Tx) => Promise<void>): void {
+export function commitWith(hook: (tx: Tx) => Promise<void>): void {
   const context = contexts.getStore()
   if (context) context.beforeCommit = hook
 }
 
 /** The connection failed while a commit was on its way: the database may or may not have applied it. */
-const outcomeUnknown = (cause: unknown): DomainError => new DomainError('OUTCOME_UNKNOWN', 'the database went away while your change was being saved: it may or may not have been saved; retry with the same Idempotency-Key to find out, or read the resource', { cause })
+const outcomeUnknown = (cause: unknown): DomainError =>
+  new DomainError(
+    'OUTCOME_UNKNOWN',
+    'the database went away while your change was being saved: it may or may not have been saved; retry with the same Idempotency-Key to find out, or read the resource',
+    { cause }
+  )
 
-const abandoned = (): DomainError => new DomainError('TIMED_OUT', 'the request took too long and was abandoned before its work was saved: nothing changed; retry shortly')
+const abandoned = (): DomainError =>
+  new DomainError(
+    'TIMED_OUT',
+    'the request took too long and was abandoned before its work was saved: nothing changed; retry shortly'
+  )
 
 /**
  * Runs a write that commits on its own (a single statement outside a transaction): refused once the request
  * was abandoned, and counted as committing while it runs, so the request's deadline waits for its answer.
  */
-export async function committingWrite<T> (write: () => Promise<T>): Promise<T> {
+export async function committingWrite<T>(write: () => Promise<T>): Promise<T> {
   const context = contexts.getStore()
   if (context?.abandoned) throw abandoned()
   if (context) context.committing++
@@ -62,7 +76,7 @@ export async function committingWrite<T> (write: () => Promise<T>): Promise<T> {
  * in the transaction that did the work, so a retry after a crash between the
  * commit and the recorded answer knows the work was done.
  */
-export async function transaction<T> (db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+export async function transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   const context = contexts.getStore()
   let counted = false
   try {

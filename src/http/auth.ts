@@ -7,10 +7,17 @@ import { DomainError } from '../errors.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
 
 export const SCOPES = [
-  'partnerships:read', 'partnerships:write', 'agreements:read', 'agreements:write',
-  'reviews:write', 'incidents:write', 'audit:read', 'webhooks:manage', 'profile:write'
+  'partnerships:read',
+  'partnerships:write',
+  'agreements:read',
+  'agreements:write',
+  'reviews:write',
+  'incidents:write',
+  'audit:read',
+  'webhooks:manage',
+  'profile:write'
 ] as const
-export type Scope = typeof SCOPES[number]
+export type Scope = (typeof SCOPES)[number]
 
 export interface Caller {
   readonly userId: string
@@ -32,13 +39,15 @@ export const secured = (scope?: Scope) => [{ bearerAuth: scope ? [scope] : [] }]
 export const publicRoute: never[] = []
 
 /** The authenticated caller of a secured route (the hook guarantees one). */
-export function callerOf (request: FastifyRequest): Caller {
+export function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new DomainError('TOKEN_REQUIRED', 'this route needs a bearer token')
   return request.caller
 }
 
-function requiredScopes (request: FastifyRequest): string[] | null {
-  const schema = request.routeOptions.schema as { security?: Array<Record<string, string[]>>, hide?: boolean } | undefined
+function requiredScopes(request: FastifyRequest): string[] | null {
+  const schema = request.routeOptions.schema as
+    | { security?: Array<Record<string, string[]>>; hide?: boolean }
+    | undefined
   // The /docs page and its assets are the only hidden routes: public, like the document they show.
   if (schema?.hide === true) return null
   const security = schema?.security
@@ -55,18 +64,28 @@ const FAILURE_WINDOW_MS = 60_000
  * `provision` turns a verified principal into the Accord user id it speaks for
  * (creating the user on first sight): the users capability's business, passed in by app.ts.
  */
-async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator' | 'config'> & { provision: (principal: Principal) => Promise<string> }): Promise<void> {
+async function authPlugin(
+  app: FastifyInstance,
+  deps: Pick<Deps, 'authenticator' | 'config'> & { provision: (principal: Principal) => Promise<string> }
+): Promise<void> {
   app.decorateRequest('caller', null)
   // Failed authentications per client address in a fixed one-minute window. The per-caller rate limit runs after
   // authentication (it is keyed by user), so without this a client could try tokens as fast as it can send them.
-  const failures = new LRUCache<string, { count: number, resetAt: number }>({ max: 50_000 })
+  const failures = new LRUCache<string, { count: number; resetAt: number }>({ max: 50_000 })
   const limit = deps.config.authFailuresPerMinute
   const refuseIfLocked = (ip: string): void => {
     const entry = failures.get(ip)
     if (entry === undefined || entry.count < limit) return
     const wait = Math.ceil((entry.resetAt - Date.now()) / 1000)
-    if (wait <= 0) { failures.delete(ip); return }
-    throw new ProblemError('RATE_LIMITED', `more than ${limit} failed authentications from this address in a minute; retry after ${wait} s`, { headers: { 'retry-after': String(wait) } })
+    if (wait <= 0) {
+      failures.delete(ip)
+      return
+    }
+    throw new ProblemError(
+      'RATE_LIMITED',
+      `more than ${limit} failed authentications from this address in a minute; retry after ${wait} s`,
+      { headers: { 'retry-after': String(wait) } }
+    )
   }
   const recordFailure = (ip: string): void => {
     const now = Date.now()
@@ -89,20 +108,26 @@ async function authPlugin (app: FastifyInstance, deps: Pick<Deps, 'authenticator
     }
   })
 
-  async function authenticate (request: FastifyRequest, scopes: string[]): Promise<Caller> {
+  async function authenticate(request: FastifyRequest, scopes: string[]): Promise<Caller> {
     const header = request.headers.authorization
     if (!header) {
-      throw new ProblemError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer realm="accord"' } })
+      throw new ProblemError('TOKEN_REQUIRED', 'send Authorization: Bearer <token>', {
+        headers: { 'www-authenticate': 'Bearer realm="accord"' }
+      })
     }
     const match = bearer.exec(header)
     if (!match?.[1]) {
-      throw new ProblemError('TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"', { headers: { 'www-authenticate': 'Bearer realm="accord", error="invalid_request"' } })
+      throw new ProblemError('TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"', {
+        headers: { 'www-authenticate': 'Bearer realm="accord", error="invalid_request"' }
+      })
     }
     const principal = await deps.authenticator.verify(match[1])
     const missing = principal.scopes === null ? [] : scopes.filter((s) => !principal.scopes!.has(s))
     if (missing.length > 0) {
       throw new ProblemError('INSUFFICIENT_SCOPE', `this route needs the scope ${missing.join(' ')}`, {
-        headers: { 'www-authenticate': `Bearer realm="accord", error="insufficient_scope", scope="${missing.join(' ')}"` }
+        headers: {
+          'www-authenticate': `Bearer realm="accord", error="insufficient_scope", scope="${missing.join(' ')}"`
+        }
       })
     }
     const identity = `${principal.issuer}\n${principal.subject}`

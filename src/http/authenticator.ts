@@ -18,7 +18,11 @@ export interface Principal {
 }
 
 /** A verified token kept in memory, with the key set generation of its issuer it was verified against. */
-interface Verified { readonly principal: Principal, readonly issuer: TrustedKeySet, readonly generation: number }
+interface Verified {
+  readonly principal: Principal
+  readonly issuer: TrustedKeySet
+  readonly generation: number
+}
 
 export interface Authenticator {
   verify(token: string): Promise<Principal>
@@ -27,7 +31,7 @@ export interface Authenticator {
 interface TrustedKeySet {
   readonly getKey: JWTVerifyGetKey
   /** A remote key set: whether jose's copy is still within its cache age, and the keys it holds now. */
-  readonly keySet?: { readonly fresh: boolean, jwks(): unknown }
+  readonly keySet?: { readonly fresh: boolean; jwks(): unknown }
   /** Moves whenever the keys of this issuer change (a cached token is then checked again). */
   generation: number
   fingerprint: string
@@ -42,8 +46,11 @@ const MAX_TOKEN_LENGTH = 8192
 const CLOCK_TOLERANCE_S = 60
 
 const CACHE_SIZE = 25_000
-const challenge = (description: string) => ({ 'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"` })
-const invalid = (description: string) => new ProblemError('TOKEN_INVALID', description, { headers: challenge(description) })
+const challenge = (description: string) => ({
+  'www-authenticate': `Bearer realm="accord", error="invalid_token", error_description="${description.replaceAll('"', "'")}"`
+})
+const invalid = (description: string) =>
+  new ProblemError('TOKEN_INVALID', description, { headers: challenge(description) })
 
 /**
  * A jose resource server over the service's own issuer and the trusted external
@@ -52,12 +59,20 @@ const invalid = (description: string) => new ProblemError('TOKEN_INVALID', descr
  * issuer, never taken from the token) are then verified with 60 s tolerance.
  * Keys named in the token's header (`jwk`, `jku`, `x5u`) are never used.
  */
-export function createAuthenticator (config: Config, keys: ServiceKeys, now: () => Date = () => new Date()): Authenticator {
+export function createAuthenticator(
+  config: Config,
+  keys: ServiceKeys,
+  now: () => Date = () => new Date()
+): Authenticator {
   const issuers = new Map<string, TrustedKeySet>()
   for (const i of config.auth.issuers) {
     const cacheMaxAge = config.auth.jwksCacheMaxAgeMs
     // A token with an unknown kid refetches the keys at most once per cooldown (so forged kids cannot hammer the issuer).
-    const remote = createRemoteJWKSet(new URL(i.jwksUri), { timeoutDuration: config.auth.jwksTimeoutMs, cacheMaxAge, cooldownDuration: Math.min(30_000, cacheMaxAge / 4) })
+    const remote = createRemoteJWKSet(new URL(i.jwksUri), {
+      timeoutDuration: config.auth.jwksTimeoutMs,
+      cacheMaxAge,
+      cooldownDuration: Math.min(30_000, cacheMaxAge / 4)
+    })
     issuers.set(i.issuer, {
       getKey: remote,
       keySet: remote,
@@ -69,7 +84,15 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
     })
   }
   // The service's own issuer is set last, so configuration cannot shadow it. Its keys live as long as the process.
-  issuers.set(config.publicUrl, { getKey: keys.getKey, generation: 0, fingerprint: '', algorithms: [SERVICE_ALG], audience: config.auth.audience, remote: false, typ: 'JWT' })
+  issuers.set(config.publicUrl, {
+    getKey: keys.getKey,
+    generation: 0,
+    fingerprint: '',
+    algorithms: [SERVICE_ALG],
+    audience: config.auth.audience,
+    remote: false,
+    typ: 'JWT'
+  })
 
   // Verified tokens, until they expire: a signature check per request is the hottest CPU cost of a read.
   // Only successes are cached (a token that failed, e.g. not yet valid, is checked again next time).
@@ -79,9 +102,13 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
   const verified = new LRUCache<string, Verified>({ max: CACHE_SIZE })
 
   return {
-    async verify (token) {
+    async verify(token) {
       const hit = verified.get(token)
-      if (hit && hit.principal.expiresAt * 1000 > now().getTime() && (hit.issuer.keySet === undefined || (hit.issuer.keySet.fresh && hit.generation === hit.issuer.generation))) {
+      if (
+        hit &&
+        hit.principal.expiresAt * 1000 > now().getTime() &&
+        (hit.issuer.keySet === undefined || (hit.issuer.keySet.fresh && hit.generation === hit.issuer.generation))
+      ) {
         return hit.principal
       }
       if (hit) verified.delete(token)
@@ -92,7 +119,7 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
   }
 
   /** After jose used a remote key set (and may have reloaded it): a change of its keys moves the issuer's generation. */
-  function noteKeySet (trusted: TrustedKeySet): void {
+  function noteKeySet(trusted: TrustedKeySet): void {
     if (trusted.keySet === undefined) return
     const fingerprint = JSON.stringify(trusted.keySet.jwks() ?? null)
     if (fingerprint !== trusted.fingerprint) {
@@ -101,15 +128,19 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
     }
   }
 
-  async function verifyUncached (token: string): Promise<{ principal: Principal, issuer: TrustedKeySet }> {
+  async function verifyUncached(token: string): Promise<{ principal: Principal; issuer: TrustedKeySet }> {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too long')
     let iss: unknown
-    try { iss = decodeJwt(token).iss } catch { throw invalid('malformed token') }
+    try {
+      iss = decodeJwt(token).iss
+    } catch {
+      throw invalid('malformed token')
+    }
     const trusted = typeof iss === 'string' ? issuers.get(iss) : undefined
     if (!trusted || typeof iss !== 'string') throw invalid('untrusted issuer')
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, trusted.getKey, {
+      ;({ payload } = await jwtVerify(token, trusted.getKey, {
         issuer: iss,
         audience: trusted.audience,
         algorithms: trusted.algorithms,
@@ -124,40 +155,57 @@ export function createAuthenticator (config: Config, keys: ServiceKeys, now: () 
       noteKeySet(trusted)
     }
     // jose checks `iat` only against a maximum age: a token minted in the future is refused here.
-    if (typeof payload.iat === 'number' && payload.iat > now().getTime() / 1000 + CLOCK_TOLERANCE_S) throw invalid('token issued in the future')
+    if (typeof payload.iat === 'number' && payload.iat > now().getTime() / 1000 + CLOCK_TOLERANCE_S)
+      throw invalid('token issued in the future')
     return { principal: toPrincipal(payload, iss), issuer: trusted }
   }
 }
 
-function classify (err: unknown, remote: boolean): DomainError {
+function classify(err: unknown, remote: boolean): DomainError {
   if (err instanceof errors.JWTExpired) {
     return new ProblemError('TOKEN_EXPIRED', 'the token has expired', { headers: challenge('token expired') })
   }
   // jose reports a non-200 or unparsable key-set response as a bare JOSEError (ERR_JOSE_GENERIC): an outage too.
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || (remote && err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {
-    return new DomainError('AUTH_UNAVAILABLE', 'the identity provider\'s keys could not be fetched; retry shortly', { cause: err })
+  if (
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    (remote && err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC')
+  ) {
+    return new DomainError('AUTH_UNAVAILABLE', "the identity provider's keys could not be fetched; retry shortly", {
+      cause: err
+    })
   }
-  if (err instanceof errors.JOSEError) return invalid(err.code === 'ERR_JWKS_NO_MATCHING_KEY' ? 'unknown signing key' : 'token rejected')
+  if (err instanceof errors.JOSEError)
+    return invalid(err.code === 'ERR_JWKS_NO_MATCHING_KEY' ? 'unknown signing key' : 'token rejected')
   // jose lets a failed fetch of a remote key set surface as a plain error: that is an outage, not a bad token.
-  if (remote) return new DomainError('AUTH_UNAVAILABLE', 'the identity provider\'s keys could not be fetched; retry shortly', { cause: err })
+  if (remote)
+    return new DomainError('AUTH_UNAVAILABLE', "the identity provider's keys could not be fetched; retry shortly", {
+      cause: err
+    })
   return invalid('token rejected')
 }
 
-function toPrincipal (payload: JWTPayload, issuer: string): Principal {
+function toPrincipal(payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub
   // A subject or name the database cannot store would fail every request of this token: refused here, once.
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255 || unstorableText(sub) !== null) throw invalid('bad subject')
-  if (payload.name !== undefined && (typeof payload.name !== 'string' || unstorableText(payload.name) !== null)) throw invalid('bad name claim')
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255 || unstorableText(sub) !== null)
+    throw invalid('bad subject')
+  if (payload.name !== undefined && (typeof payload.name !== 'string' || unstorableText(payload.name) !== null))
+    throw invalid('bad name claim')
   let scopes: Set<string> | null = null
   if (payload.scope !== undefined) {
     if (typeof payload.scope !== 'string') throw invalid('scope must be a string')
     scopes = new Set(payload.scope.split(' ').filter(Boolean))
   } else if (payload.scp !== undefined) {
-    if (!Array.isArray(payload.scp) || !payload.scp.every((s) => typeof s === 'string')) throw invalid('scp must be a list of strings')
+    if (!Array.isArray(payload.scp) || !payload.scp.every((s) => typeof s === 'string'))
+      throw invalid('scp must be a list of strings')
     scopes = new Set(payload.scp as string[])
   }
   // At most 100 characters, cut between code points (a cut inside a surrogate pair would leave one unpaired).
-  const name = typeof payload.name === 'string' && payload.name.trim() ? Array.from(payload.name.trim()).slice(0, 100).join('') : null
+  const name =
+    typeof payload.name === 'string' && payload.name.trim()
+      ? Array.from(payload.name.trim()).slice(0, 100).join('')
+      : null
   const zoneinfo = typeof payload.zoneinfo === 'string' ? payload.zoneinfo : null
   return { issuer, subject: sub, name, zoneinfo, scopes, expiresAt: payload.exp as number }
 }

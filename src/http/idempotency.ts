@@ -13,7 +13,7 @@ import { IDEMPOTENCY_KEY } from './schemas.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency: { id: string, fingerprint: string, seal: Buffer } | null
+    idempotency: { id: string; fingerprint: string; seal: Buffer } | null
   }
 }
 
@@ -35,7 +35,10 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * is stored as its SHA-256, and the response is sealed with AES-256-GCM under a
  * key derived (HKDF) from the Idempotency-Key itself, which only the client has.
  */
-async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () => Date, config: { requestTimeoutMs: number, publicUrl: string } }): Promise<void> {
+async function idempotencyPlugin(
+  app: FastifyInstance,
+  deps: { db: Db; now: () => Date; config: { requestTimeoutMs: number; publicUrl: string } }
+): Promise<void> {
   const { db } = deps
   // How long a running request holds its key: twice the request timeout, so only a dead process loses it
   // (the handler timer abandons any request long before), and a retry after a crash waits no longer than that.
@@ -50,20 +53,40 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
   })
 
   /** The request's claim on its key, or null (no key, or the answer was replayed from the first request). */
-  async function claim (request: FastifyRequest, reply: FastifyReply): Promise<{ id: string } | null> {
+  async function claim(request: FastifyRequest, reply: FastifyReply): Promise<{ id: string } | null> {
     if (request.method !== 'POST' || !request.caller) return null
     const key = request.headers['idempotency-key']
     if (key === undefined) return null
     if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
-      throw new DomainError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
+      throw new DomainError(
+        'INVALID_IDEMPOTENCY_KEY',
+        'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)'
+      )
     }
-    const scope = { userId: request.caller.userId, method: request.method, path: routedPath(request), key: createHash('sha256').update(key).digest('base64url') }
+    const scope = {
+      userId: request.caller.userId,
+      method: request.method,
+      path: routedPath(request),
+      key: createHash('sha256').update(key).digest('base64url')
+    }
     const seal = Buffer.from(hkdfSync('sha256', key, request.caller.userId, 'accord idempotent response', 32))
-    const fingerprint = createHash('sha256').update(canonicalize(request.body ?? null) ?? 'null').update('\0').update(scope.path).digest('base64url')
+    const fingerprint = createHash('sha256')
+      .update(canonicalize(request.body ?? null) ?? 'null')
+      .update('\0')
+      .update(scope.path)
+      .digest('base64url')
 
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = deps.now()
-      const id = await repo.claimKey(db, { id: newId(), ...scope, fingerprint, state: 'running', leaseUntil: new Date(now.getTime() + LEASE_MS), createdAt: now, expiresAt: new Date(now.getTime() + TTL_MS) })
+      const id = await repo.claimKey(db, {
+        id: newId(),
+        ...scope,
+        fingerprint,
+        state: 'running',
+        leaseUntil: new Date(now.getTime() + LEASE_MS),
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + TTL_MS)
+      })
       if (id !== undefined) {
         request.idempotency = { id, fingerprint, seal }
         return { id }
@@ -75,7 +98,10 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         continue
       }
       if (prior.fingerprint !== fingerprint) {
-        throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was first used with another request body; use a new key for a new request')
+        throw new DomainError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was first used with another request body; use a new key for a new request'
+        )
       }
       if (prior.state === 'done') {
         reply.code(prior.statusCode ?? 200).headers({ ...prior.headers, 'idempotent-replayed': 'true' })
@@ -83,10 +109,17 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         return null
       }
       if (prior.leaseUntil > now) {
-        throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'the first request with this Idempotency-Key is still running; retry in a moment', { headers: { 'retry-after': '1' } })
+        throw new ProblemError(
+          'IDEMPOTENCY_KEY_IN_USE',
+          'the first request with this Idempotency-Key is still running; retry in a moment',
+          { headers: { 'retry-after': '1' } }
+        )
       }
       if (prior.state === 'committed') {
-        throw new DomainError('IDEMPOTENT_REQUEST_DONE', 'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result')
+        throw new DomainError(
+          'IDEMPOTENT_REQUEST_DONE',
+          'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result'
+        )
       }
       // The process that held the key died before its work committed: take the lease over, once.
       if (await repo.takeOverKey(db, prior.id, prior.leaseUntil, new Date(now.getTime() + LEASE_MS))) {
@@ -94,7 +127,9 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
         return { id: prior.id }
       }
     }
-    throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', { headers: { 'retry-after': '1' } })
+    throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', {
+      headers: { 'retry-after': '1' }
+    })
   }
 
   app.addHook('onSend', async (request, reply, payload) => {
@@ -106,8 +141,16 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
       if (request.work?.abandoned) {
         // Answered at the deadline while its work still runs (and holds its connection: on PGlite, the only
         // one): that work can no longer commit, so the claim is released once it is done, not before this answer.
-        repo.releaseKey(db, held.id, deps.now()).catch((err: unknown) => request.log.warn({ err }, 'could not release the idempotency key of an abandoned request'))
-      } else if (status >= 500 || status === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string')) {
+        repo
+          .releaseKey(db, held.id, deps.now())
+          .catch((err: unknown) =>
+            request.log.warn({ err }, 'could not release the idempotency key of an abandoned request')
+          )
+      } else if (
+        status >= 500 ||
+        status === 429 ||
+        (payload !== null && payload !== undefined && typeof payload !== 'string')
+      ) {
         await repo.releaseKey(db, held.id, deps.now())
       } else {
         const headers: Record<string, string> = {}
@@ -116,7 +159,11 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
           if (v !== undefined) headers[h] = String(v)
         }
         try {
-          await repo.recordAnswer(db, held.id, { statusCode: status, headers, body: sealBody(held.seal, (payload as string | null) ?? '') })
+          await repo.recordAnswer(db, held.id, {
+            statusCode: status,
+            headers,
+            body: sealBody(held.seal, (payload as string | null) ?? '')
+          })
         } catch (err) {
           // The answer could not be kept for retries (the database went away after the work): sending it now
           // would promise a replay nobody can give. A retry learns the work was done (409 idempotent-request-done),
@@ -124,7 +171,13 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
           request.log.warn({ err }, 'could not record the idempotent response')
           // Best effort: end the claim's lease now, so a retry does not wait for it to learn what happened.
           await repo.releaseKey(db, held.id, deps.now()).catch(() => {})
-          return answerInstead(request, reply, request.work?.committed ? savedAnswerLost(err) : new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err }))
+          return answerInstead(
+            request,
+            reply,
+            request.work?.committed
+              ? savedAnswerLost(err)
+              : new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })
+          )
         }
       }
     } catch (err) {
@@ -135,7 +188,7 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
   })
 
   /** Replaces the answer about to be sent by a problem (from onSend: nothing has been written yet). */
-  function answerInstead (request: FastifyRequest, reply: FastifyReply, problem: DomainError): string {
+  function answerInstead(request: FastifyRequest, reply: FastifyReply, problem: DomainError): string {
     for (const h of ['location', 'etag', 'content-length']) reply.removeHeader(h)
     reply.code(statusOf(problem.code)).header('content-type', 'application/problem+json').header('retry-after', '5')
     return JSON.stringify(problemBody(deps.config.publicUrl, request, problem))
@@ -147,23 +200,29 @@ async function idempotencyPlugin (app: FastifyInstance, deps: { db: Db, now: () 
  * in (lower case: ids are UUIDs), so `/v1/partnerships/` and `/v1/partnerships`,
  * or an id in upper and lower case, are the same scope, as they are the same work.
  */
-function routedPath (request: FastifyRequest): string {
+function routedPath(request: FastifyRequest): string {
   const params = (request.params ?? {}) as Record<string, unknown>
-  return (request.routeOptions.url ?? request.url.split('?')[0]!).replace(/:(\w+)/g, (_, name: string) => String(params[name]).toLowerCase())
+  return (request.routeOptions.url ?? request.url.split('?')[0]!).replace(/:(\w+)/g, (_, name: string) =>
+    String(params[name]).toLowerCase()
+  )
 }
 
-function sealBody (key: Buffer, plain: string): string {
+function sealBody(key: Buffer, plain: string): string {
   const iv = randomBytes(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
   return `v1.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${data.toString('base64url')}`
 }
 
-function openBody (key: Buffer, sealed: string): string {
+function openBody(key: Buffer, sealed: string): string {
   const [, iv, tag, data] = sealed.split('.')
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64url'))
   decipher.setAuthTag(Buffer.from(tag!, 'base64url'))
   return Buffer.concat([decipher.update(Buffer.from(data!, 'base64url')), decipher.final()]).toString('utf8')
 }
 
-export const idempotency = fp(idempotencyPlugin, { name: 'accord-idempotency', fastify: '5.x', dependencies: ['accord-auth'] })
+export const idempotency = fp(idempotencyPlugin, {
+  name: 'accord-idempotency',
+  fastify: '5.x',
+  dependencies: ['accord-auth']
+})

@@ -6,21 +6,24 @@ import { DomainError, type ErrorDetail } from '../errors.ts'
 /** Deeper than any body the API takes (an agreement is 5 levels): deeper input is refused before anything walks it. */
 export const MAX_JSON_DEPTH = 32
 
-const pointer = (path: ReadonlyArray<string | number>): string => path.map((p) => `/${String(p).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
+const pointer = (path: ReadonlyArray<string | number>): string =>
+  path.map((p) => `/${String(p).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
 
 /** The deepest nesting of arrays and objects in JSON text, counted without parsing (strings skipped). */
-function depthOf (text: string): number {
+function depthOf(text: string): number {
   let depth = 0
   let max = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
+      if (c === 92)
+        i++ // backslash: skip the escaped character
       else if (c === 34) inString = false
     } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) { if (++depth > max) max = depth }
-    else if (c === 93 || c === 125) depth--
+    else if (c === 91 || c === 123) {
+      if (++depth > max) max = depth
+    } else if (c === 93 || c === 125) depth--
   }
   return max
 }
@@ -30,9 +33,9 @@ function depthOf (text: string): number {
  * every number JSON text can spell but no finite number holds (1e309 parses
  * to Infinity, which canonical JSON and PostgreSQL refuse), with its JSON Pointer; iterative.
  */
-function unstorableValues (value: unknown, where: string): ErrorDetail[] {
+function unstorableValues(value: unknown, where: string): ErrorDetail[] {
   const found: ErrorDetail[] = []
-  const stack: Array<{ value: unknown, path: Array<string | number> }> = [{ value, path: [] }]
+  const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value, path: [] }]
   while (stack.length > 0 && found.length < 20) {
     const { value: v, path } = stack.pop()!
     if (typeof v === 'string') {
@@ -65,30 +68,59 @@ const SUSPECT = /\\u(?:0000|[dD][89a-fA-F])|\d[eE][+]?\d{3}|\d{309}/
  * MAX_JSON_DEPTH (the canonicalizer and the schema validators recurse), and no
  * string the database would refuse. Each refusal is a 400 that says what is wrong.
  */
-export function registerJsonBodyParser (app: FastifyInstance): void {
+export function registerJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8')
-    // No body at all: a route that takes none is fine with it, one that needs one says what is missing.
-    if (text.trim() === '') return done(null, undefined)
-    if (depthOf(text) > MAX_JSON_DEPTH) return done(new DomainError('VALIDATION_FAILED', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`, { errors: [{ in: 'body', path: '', message: `nested more than ${MAX_JSON_DEPTH} levels` }] }))
-    let value: unknown
-    try {
-      value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
-    } catch (err) {
-      if (err instanceof SyntaxError && /forbidden prototype/.test(err.message)) {
-        return done(new DomainError('VALIDATION_FAILED', 'the body uses a key reserved by JavaScript (__proto__, or constructor with prototype)', { errors: [{ in: 'body', path: '', message: 'keys __proto__ and constructor.prototype are not allowed' }] }))
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8')
+      // No body at all: a route that takes none is fine with it, one that needs one says what is missing.
+      if (text.trim() === '') return done(null, undefined)
+      if (depthOf(text) > MAX_JSON_DEPTH)
+        return done(
+          new DomainError('VALIDATION_FAILED', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`, {
+            errors: [{ in: 'body', path: '', message: `nested more than ${MAX_JSON_DEPTH} levels` }]
+          })
+        )
+      let value: unknown
+      try {
+        value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+      } catch (err) {
+        if (err instanceof SyntaxError && /forbidden prototype/.test(err.message)) {
+          return done(
+            new DomainError(
+              'VALIDATION_FAILED',
+              'the body uses a key reserved by JavaScript (__proto__, or constructor with prototype)',
+              {
+                errors: [{ in: 'body', path: '', message: 'keys __proto__ and constructor.prototype are not allowed' }]
+              }
+            )
+          )
+        }
+        return done(new DomainError('MALFORMED_JSON', 'the body is not valid JSON'))
       }
-      return done(new DomainError('MALFORMED_JSON', 'the body is not valid JSON'))
+      const bad = SUSPECT.test(text) ? unstorableValues(value, 'body') : []
+      if (bad.length > 0)
+        return done(
+          new DomainError(
+            'VALIDATION_FAILED',
+            `${bad.length} value${bad.length === 1 ? '' : 's'} in the body cannot be stored`,
+            { errors: bad }
+          )
+        )
+      done(null, value)
     }
-    const bad = SUSPECT.test(text) ? unstorableValues(value, 'body') : []
-    if (bad.length > 0) return done(new DomainError('VALIDATION_FAILED', `${bad.length} value${bad.length === 1 ? '' : 's'} in the body cannot be stored`, { errors: bad }))
-    done(null, value)
-  })
+  )
 }
 
 /** The same refusal for query and path parameters (a `%00` decodes to NUL), before schema validation. */
-export function assertStorableParameters (request: FastifyRequest): void {
+export function assertStorableParameters(request: FastifyRequest): void {
   const bad = [...unstorableValues(request.query, 'query'), ...unstorableValues(request.params, 'path')]
-  if (bad.length > 0) throw new DomainError('VALIDATION_FAILED', `${bad.length} parameter${bad.length === 1 ? '' : 's'} cannot be stored`, { errors: bad })
+  if (bad.length > 0)
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      `${bad.length} parameter${bad.length === 1 ? '' : 's'} cannot be stored`,
+      { errors: bad }
+    )
 }

@@ -6,7 +6,7 @@ import { safeDbErrorSummary } from '../db/errors.ts'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** A caller's x-request-id is kept when it is a sane token, so traces join up; otherwise we mint one. */
-export function requestIdOf (req: IncomingMessage): string {
+export function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id']
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
 }
@@ -19,15 +19,23 @@ const CALENDAR_FEED_ROUTE = '/v1/calendar/:file'
  * is the calendar route too. An unmatched path is percent-decoded before it is
  * masked, and any token-shaped secret is masked wherever it appears.
  */
-export function safeUrl (req: { url?: string, routeOptions?: { url?: string | undefined } }): string {
+export function safeUrl(req: { url?: string; routeOptions?: { url?: string | undefined } }): string {
   if (req.routeOptions?.url === CALENDAR_FEED_ROUTE) return '/v1/calendar/[redacted]'
   const path = (req.url ?? '').split('?')[0]!
   let decoded = path
-  try { decoded = decodeURIComponent(path) } catch {}
-  return decoded.replace(/(\/v1\/calendar\/)[^/]+/i, '$1[redacted]').replace(/acc_(cal|inv)_[^/]*/gi, 'acc_$1_[redacted]')
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {}
+  return decoded
+    .replace(/(\/v1\/calendar\/)[^/]+/i, '$1[redacted]')
+    .replace(/acc_(cal|inv)_[^/]*/gi, 'acc_$1_[redacted]')
 }
 
-const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).join('\n')
+const framesOf = (err: Error): string | undefined =>
+  err.stack
+    ?.split('\n')
+    .filter((l) => l.trimStart().startsWith('at '))
+    .join('\n')
 
 /**
  * How every error is logged (pino's `err` serializer, which Fastify's own
@@ -36,7 +44,7 @@ const framesOf = (err: Error): string | undefined => err.stack?.split('\n').filt
  * messages of database errors carry the values of the query (agreement text,
  * names), and any other message may quote input.
  */
-export function describeFailure (err: unknown): Record<string, unknown> {
+export function describeFailure(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { type: typeof err }
   const code = (err as { code?: unknown }).code
   return {
@@ -52,13 +60,20 @@ export function describeFailure (err: unknown): Record<string, unknown> {
  * serialized (so no Authorization, cookies or idempotency keys), nor bodies
  * (so no agreement text); the redaction list is a second line of defence.
  */
-export function loggerOptions (level: string): FastifyServerOptions['logger'] {
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
   return {
     level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.authorization', '*.token', '*.accessToken'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', '*.authorization', '*.token', '*.accessToken'],
+      censor: '[redacted]'
+    },
     serializers: {
       err: describeFailure as never, // pino's type wants a message; leaving it out is the point
-      req: (req: { method: string, url: string, ip?: string, routeOptions?: { url?: string } }) => ({ method: req.method, url: safeUrl(req), remoteAddress: req.ip }),
+      req: (req: { method: string; url: string; ip?: string; routeOptions?: { url?: string } }) => ({
+        method: req.method,
+        url: safeUrl(req),
+        remoteAddress: req.ip
+      }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode })
     }
   }

@@ -13,16 +13,25 @@ export const transformObject: typeof jsonSchemaTransformObject = (document) => {
   if (!schemas) return doc as ReturnType<typeof jsonSchemaTransformObject>
   const used = new Set<string>()
   const visit = (node: unknown): void => {
-    if (Array.isArray(node)) { node.forEach(visit); return }
+    if (Array.isArray(node)) {
+      node.forEach(visit)
+      return
+    }
     if (!node || typeof node !== 'object') return
     for (const [k, v] of Object.entries(node)) {
       if (k === '$ref' && typeof v === 'string' && v.startsWith('#/components/schemas/')) {
         const name = v.slice('#/components/schemas/'.length)
-        if (!used.has(name)) { used.add(name); visit(schemas[name]) }
+        if (!used.has(name)) {
+          used.add(name)
+          visit(schemas[name])
+        }
       } else visit(v)
     }
   }
   visit({ ...doc, components: { ...doc.components, schemas: {} } })
-  doc.components = { ...doc.components, schemas: Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name))) }
+  doc.components = {
+    ...doc.components,
+    schemas: Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)))
+  }
   return doc as ReturnType<typeof jsonSchemaTransformObject>
 }

@@ -8,24 +8,31 @@ export const PageQuerySchema = z.object({
 })
 export type PageQuery = z.infer<typeof PageQuerySchema>
 
-export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() })
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() })
 
 /** Cursors are base64url JSON of the last item's sort key: opaque to clients, checked on the way back in. */
-export function encodeCursor (key: unknown): string {
+export function encodeCursor(key: unknown): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
-export function decodeCursor<T> (cursor: string | undefined, schema: z.ZodType<T>): T | null {
+export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | null {
   if (cursor === undefined) return null
   try {
     const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
     if (parsed.success) return parsed.data
   } catch {}
-  throw new DomainError('INVALID_CURSOR', 'the cursor is not one this list gave out', { errors: [{ in: 'query', path: '/cursor', message: 'unknown cursor' }] })
+  throw new DomainError('INVALID_CURSOR', 'the cursor is not one this list gave out', {
+    errors: [{ in: 'query', path: '/cursor', message: 'unknown cursor' }]
+  })
 }
 
 /** Given up to limit+1 rows in order, the page and the cursor after its last item. */
-export function paginate<R, K> (rows: R[], limit: number, keyOf: (row: R) => K): { items: R[], nextCursor: string | null } {
+export function paginate<R, K>(
+  rows: R[],
+  limit: number,
+  keyOf: (row: R) => K
+): { items: R[]; nextCursor: string | null } {
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null }

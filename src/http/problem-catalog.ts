@@ -70,7 +70,11 @@ export class ProblemError extends DomainError {
   override name = 'ProblemError'
   readonly headers: Record<string, string>
 
-  constructor (code: ErrorCode, detail: string, options: { headers: Record<string, string>, errors?: ErrorDetail[], cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    options: { headers: Record<string, string>; errors?: ErrorDetail[]; cause?: unknown }
+  ) {
     super(code, detail, options)
     this.headers = options.headers
   }

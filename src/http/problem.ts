@@ -24,7 +24,7 @@ const retryAfter: Partial<Record<ErrorCode, string>> = {
   OUTCOME_UNKNOWN: '5'
 }
 
-export function problemBody (publicUrl: string, request: FastifyRequest, err: DomainError): Problem {
+export function problemBody(publicUrl: string, request: FastifyRequest, err: DomainError): Problem {
   const body: Problem = {
     type: `${publicUrl}/problems/${wireCode(err.code)}`,
     title: titleOf(err.code),
@@ -39,38 +39,69 @@ export function problemBody (publicUrl: string, request: FastifyRequest, err: Do
   return body
 }
 
-export function sendProblem (publicUrl: string, request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
+export function sendProblem(
+  publicUrl: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: DomainError
+): FastifyReply {
   const headers = { ...(err instanceof ProblemError ? err.headers : {}) }
   const retry = retryAfter[err.code]
   if (retry && !headers['retry-after']) headers['retry-after'] = retry
-  return reply.code(statusOf(err.code)).headers(headers).type('application/problem+json').serializer(JSON.stringify).send(problemBody(publicUrl, request, err))
+  return reply
+    .code(statusOf(err.code))
+    .headers(headers)
+    .type('application/problem+json')
+    .serializer(JSON.stringify)
+    .send(problemBody(publicUrl, request, err))
 }
 
 /** Translates anything thrown into a DomainError; unknown errors become INTERNAL (logged, never shown). */
-export function toDomainError (err: unknown): DomainError {
+export function toDomainError(err: unknown): DomainError {
   if (err instanceof DomainError) return err
   const e = err as FastifyError & { validationContext?: string }
   if (hasZodFastifySchemaValidationErrors(e)) {
     // Named as OpenAPI names parameter locations: body, query, path, header.
-    const where = ({ querystring: 'query', params: 'path', headers: 'header' } as Record<string, string>)[e.validationContext ?? ''] ?? e.validationContext ?? 'body'
+    const where =
+      ({ querystring: 'query', params: 'path', headers: 'header' } as Record<string, string>)[
+        e.validationContext ?? ''
+      ] ??
+      e.validationContext ??
+      'body'
     const errors = e.validation.flatMap((v) => {
       const path = v.instancePath === '/' ? '' : v.instancePath
       // An unknown field is reported at the field itself (JSON Pointer escaped), not at its parent.
       const keys = v.keyword === 'unrecognized_keys' ? (v.params as { keys?: unknown }).keys : undefined
-      if (Array.isArray(keys) && keys.length > 0) return keys.map((key) => ({ in: where, path: `${path}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`, message: `unknown field "${String(key)}"` }))
+      if (Array.isArray(keys) && keys.length > 0)
+        return keys.map((key) => ({
+          in: where,
+          path: `${path}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`,
+          message: `unknown field "${String(key)}"`
+        }))
       return [{ in: where, path, message: v.message ?? 'invalid' }]
     })
-    return new DomainError('VALIDATION_FAILED', `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}`, { errors })
+    return new DomainError(
+      'VALIDATION_FAILED',
+      `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}`,
+      { errors }
+    )
   }
   switch (e?.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new DomainError('PAYLOAD_TOO_LARGE', 'the body is larger than 64 KiB')
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new DomainError('BAD_REQUEST', 'the Content-Length does not match the body')
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is empty but Content-Type says JSON')
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new DomainError('PAYLOAD_TOO_LARGE', 'the body is larger than 64 KiB')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new DomainError('BAD_REQUEST', 'the Content-Length does not match the body')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new DomainError('MALFORMED_JSON', 'the body is empty but Content-Type says JSON')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
   }
-  if (e instanceof SyntaxError && e.statusCode === 400) return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
-  if (isDatabaseUnavailable(err)) return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })
+  if (e instanceof SyntaxError && e.statusCode === 400)
+    return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
+  if (isDatabaseUnavailable(err))
+    return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     if (e.statusCode === 413) return new DomainError('PAYLOAD_TOO_LARGE', 'the body is too large')
     if (e.statusCode === 415) return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
@@ -80,14 +111,20 @@ export function toDomainError (err: unknown): DomainError {
 }
 
 /** The answer to a request whose work was saved but whose answer failed: read the resource, do not redo it. */
-export const savedAnswerLost = (cause?: unknown): DomainError => new DomainError('SAVED_ANSWER_LOST', 'your change was saved, but its answer could not be made: read the resource to see it (a retry with the same Idempotency-Key will not do it again)', { cause })
+export const savedAnswerLost = (cause?: unknown): DomainError =>
+  new DomainError(
+    'SAVED_ANSWER_LOST',
+    'your change was saved, but its answer could not be made: read the resource to see it (a retry with the same Idempotency-Key will not do it again)',
+    { cause }
+  )
 
 /** One error handler and one not-found handler for the whole app: every error is problem+json. */
-export function registerProblemHandlers (app: FastifyInstance, publicUrl: string): void {
+export function registerProblemHandlers(app: FastifyInstance, publicUrl: string): void {
   app.setErrorHandler((err, request, reply) => {
     let problem = toDomainError(err)
     // A failure after the request's work committed (building its answer, say) must not read as "nothing changed".
-    if (statusOf(problem.code) >= 500 && request.work?.committed && problem.code !== 'SAVED_ANSWER_LOST') problem = savedAnswerLost(problem)
+    if (statusOf(problem.code) >= 500 && request.work?.committed && problem.code !== 'SAVED_ANSWER_LOST')
+      problem = savedAnswerLost(problem)
     if (statusOf(problem.code) >= 500) {
       // Logged by type, codes and frames only (the `err` serializer, describeFailure): a query error's message carries its parameters.
       const log = { code: problem.code, err: problem.cause ?? err }
@@ -97,6 +134,11 @@ export function registerProblemHandlers (app: FastifyInstance, publicUrl: string
     return sendProblem(publicUrl, request, reply, problem)
   })
   app.setNotFoundHandler((request, reply) => {
-    return sendProblem(publicUrl, request, reply, new DomainError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+    return sendProblem(
+      publicUrl,
+      request,
+      reply,
+      new DomainError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)
+    )
   })
 }

@@ -21,18 +21,29 @@ declare module 'fastify' {
  * context the transaction door consults. Returns the header setter, for the
  * answers that skip every hook (router-level errors).
  */
-export function addRequestLifecycle (app: FastifyInstance, config: Pick<Config, 'requestTimeoutMs' | 'shutdownGraceMs'>): (request: FastifyRequest, reply: FastifyReply) => void {
+export function addRequestLifecycle(
+  app: FastifyInstance,
+  config: Pick<Config, 'requestTimeoutMs' | 'shutdownGraceMs'>
+): (request: FastifyRequest, reply: FastifyReply) => void {
   // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
   // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
   // Every answer carries them, its x-request-id and `no-store` (a route that may be cached says so itself).
   // No upgrade-insecure-requests: served over plain HTTP under a name that is not loopback (a container's address),
   // it made the browser fetch /docs's own assets over https, a blank page; over HTTPS it changes nothing here.
-  const securityHeaders = securityHeadersOf(helmet({ crossOriginResourcePolicy: { policy: 'same-site' }, contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }))
+  const securityHeaders = securityHeadersOf(
+    helmet({
+      crossOriginResourcePolicy: { policy: 'same-site' },
+      contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } }
+    })
+  )
   const setStandardHeaders = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.headers(securityHeaders).header('x-request-id', request.id).header('cache-control', 'no-store')
   }
   let closing = false
-  app.addHook('preClose', (done) => { closing = true; done() })
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
   app.addHook('onRequest', (request, reply, done) => {
     setStandardHeaders(request, reply)
     if (closing) {
@@ -66,7 +77,12 @@ export function addRequestLifecycle (app: FastifyInstance, config: Pick<Config, 
       }
       work.abandoned = true
       if (reply.raw.headersSent) reply.raw.destroy()
-      else reply.send(work.committed ? savedAnswerLost() : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly'))
+      else
+        reply.send(
+          work.committed
+            ? savedAnswerLost()
+            : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly')
+        )
     }
     request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
     running.set(request, expire)
@@ -78,7 +94,10 @@ export function addRequestLifecycle (app: FastifyInstance, config: Pick<Config, 
     done()
   })
   // A client that went away: no answer will be sent, so the request is no longer tracked (its deadline still bounds its work).
-  app.addHook('onRequestAbort', (request, done) => { running.delete(request); done() })
+  app.addHook('onRequestAbort', (request, done) => {
+    running.delete(request)
+    done()
+  })
   app.addHook('preClose', (done) => {
     const by = Math.min(config.requestTimeoutMs, config.shutdownGraceMs / 2)
     for (const [request, expire] of running) {
@@ -92,11 +111,15 @@ export function addRequestLifecycle (app: FastifyInstance, config: Pick<Config, 
 }
 
 /** The headers a helmet middleware sets, captured once from a stand-in response. */
-function securityHeadersOf (middleware: ReturnType<typeof helmet>): Record<string, string> {
+function securityHeadersOf(middleware: ReturnType<typeof helmet>): Record<string, string> {
   const headers: Record<string, string> = {}
   const res = {
-    setHeader: (name: string, value: string | number | readonly string[]) => { headers[name.toLowerCase()] = String(value) },
-    removeHeader: (name: string) => { delete headers[name.toLowerCase()] }
+    setHeader: (name: string, value: string | number | readonly string[]) => {
+      headers[name.toLowerCase()] = String(value)
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()]
+    }
   }
   middleware({} as never, res as never, () => {})
   return headers

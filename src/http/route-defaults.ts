@@ -2,7 +2,15 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import { z } from 'zod'
 import { IdempotencyKeyHeaders, problems } from './schemas.ts'
 
-type Schema = { hide?: boolean, security?: Array<Record<string, string[]>>, params?: unknown, querystring?: unknown, body?: unknown, headers?: z.ZodObject, response?: Record<number, unknown> }
+type Schema = {
+  hide?: boolean
+  security?: Array<Record<string, string[]>>
+  params?: unknown
+  querystring?: unknown
+  body?: unknown
+  headers?: z.ZodObject
+  response?: Record<number, unknown>
+}
 
 /**
  * The answers any route may give whatever it does, added to every route's
@@ -13,7 +21,7 @@ type Schema = { hide?: boolean, security?: Array<Record<string, string[]>>, para
  * something; 413 and 415 wherever a body may come; on an authenticated POST the
  * `Idempotency-Key` header and its 409 and 422.
  */
-export function addRouteDefaults (app: FastifyInstance): void {
+export function addRouteDefaults(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
     const schema = (route.schema ??= {}) as Schema
     if (schema.hide === true) return

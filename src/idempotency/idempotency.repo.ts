@@ -5,36 +5,64 @@ import { type IdempotencyKeyRow, idempotencyKeys } from './idempotency.sql.ts'
 export type Scope = Pick<IdempotencyKeyRow, 'userId' | 'method' | 'path' | 'key'>
 
 /** Claims the scope's key (state `running`); undefined when a row for it exists already. */
-export async function claimKey (db: DbOrTx, row: typeof idempotencyKeys.$inferInsert): Promise<string | undefined> {
-  const [claimed] = await db.insert(idempotencyKeys).values(row).onConflictDoNothing().returning({ id: idempotencyKeys.id })
+export async function claimKey(db: DbOrTx, row: typeof idempotencyKeys.$inferInsert): Promise<string | undefined> {
+  const [claimed] = await db
+    .insert(idempotencyKeys)
+    .values(row)
+    .onConflictDoNothing()
+    .returning({ id: idempotencyKeys.id })
   return claimed?.id
 }
 
-export async function findKey (db: DbOrTx, scope: Scope): Promise<IdempotencyKeyRow | undefined> {
-  const [row] = await db.select().from(idempotencyKeys).where(and(
-    eq(idempotencyKeys.userId, scope.userId), eq(idempotencyKeys.method, scope.method), eq(idempotencyKeys.path, scope.path), eq(idempotencyKeys.key, scope.key)
-  )).limit(1)
+export async function findKey(db: DbOrTx, scope: Scope): Promise<IdempotencyKeyRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.userId, scope.userId),
+        eq(idempotencyKeys.method, scope.method),
+        eq(idempotencyKeys.path, scope.path),
+        eq(idempotencyKeys.key, scope.key)
+      )
+    )
+    .limit(1)
   return row
 }
 
-export async function deleteExpiredKey (db: DbOrTx, id: string, now: Date): Promise<void> {
+export async function deleteExpiredKey(db: DbOrTx, id: string, now: Date): Promise<void> {
   await db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), lte(idempotencyKeys.expiresAt, now)))
 }
 
 /** Takes over a claim whose lease is the one read (its process died); false when someone else did first. */
-export async function takeOverKey (db: DbOrTx, id: string, seenLease: Date, leaseUntil: Date): Promise<boolean> {
-  const taken = await db.update(idempotencyKeys).set({ leaseUntil })
-    .where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running'), eq(idempotencyKeys.leaseUntil, seenLease))).returning({ id: idempotencyKeys.id })
+export async function takeOverKey(db: DbOrTx, id: string, seenLease: Date, leaseUntil: Date): Promise<boolean> {
+  const taken = await db
+    .update(idempotencyKeys)
+    .set({ leaseUntil })
+    .where(
+      and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running'), eq(idempotencyKeys.leaseUntil, seenLease))
+    )
+    .returning({ id: idempotencyKeys.id })
   return taken.length > 0
 }
 
 /** In the transaction that did the request's work: the work is done, whatever becomes of the answer. */
-export async function markKeyCommitted (db: DbOrTx, id: string): Promise<void> {
-  await db.update(idempotencyKeys).set({ state: 'committed' }).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running')))
+export async function markKeyCommitted(db: DbOrTx, id: string): Promise<void> {
+  await db
+    .update(idempotencyKeys)
+    .set({ state: 'committed' })
+    .where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running')))
 }
 
-export async function recordAnswer (db: DbOrTx, id: string, answer: Pick<IdempotencyKeyRow, 'statusCode' | 'headers' | 'body'>): Promise<void> {
-  await db.update(idempotencyKeys).set({ state: 'done', ...answer }).where(eq(idempotencyKeys.id, id))
+export async function recordAnswer(
+  db: DbOrTx,
+  id: string,
+  answer: Pick<IdempotencyKeyRow, 'statusCode' | 'headers' | 'body'>
+): Promise<void> {
+  await db
+    .update(idempotencyKeys)
+    .set({ state: 'done', ...answer })
+    .where(eq(idempotencyKeys.id, id))
 }
 
 /**
@@ -42,14 +70,24 @@ export async function recordAnswer (db: DbOrTx, id: string, answer: Pick<Idempot
  * not commit is released; one whose work committed stays, its lease ended, so a
  * retry learns the work was done instead of doing it again.
  */
-export async function releaseKey (db: DbOrTx, id: string, now: Date): Promise<void> {
+export async function releaseKey(db: DbOrTx, id: string, now: Date): Promise<void> {
   await db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running')))
-  await db.update(idempotencyKeys).set({ leaseUntil: now }).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'committed')))
+  await db
+    .update(idempotencyKeys)
+    .set({ leaseUntil: now })
+    .where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'committed')))
 }
 
 /** Expired records are dead weight: deletes up to 1,000 of them, returns how many. */
-export async function purgeExpiredKeys (db: DbOrTx, now: Date): Promise<number> {
-  const expired = db.select({ id: idempotencyKeys.id }).from(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, now)).limit(1000)
-  const deleted = await db.delete(idempotencyKeys).where(inArray(idempotencyKeys.id, expired)).returning({ id: idempotencyKeys.id })
+export async function purgeExpiredKeys(db: DbOrTx, now: Date): Promise<number> {
+  const expired = db
+    .select({ id: idempotencyKeys.id })
+    .from(idempotencyKeys)
+    .where(lt(idempotencyKeys.expiresAt, now))
+    .limit(1000)
+  const deleted = await db
+    .delete(idempotencyKeys)
+    .where(inArray(idempotencyKeys.id, expired))
+    .returning({ id: idempotencyKeys.id })
   return deleted.length
 }

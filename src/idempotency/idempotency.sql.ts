@@ -11,24 +11,30 @@ import { users } from '../users/user.sql.ts'
  * `running` row whose lease ran out (its process died) may be taken over; a
  * `committed` one never runs again.
  */
-export const idempotencyKeys = pgTable('idempotency_keys', {
-  id: idColumn(),
-  userId: uuid().notNull().references(() => users.id, { onDelete: 'cascade' }),
-  method: text().notNull(),
-  path: text().notNull(),
-  key: text().notNull(),
-  fingerprint: text().notNull(),
-  state: text().notNull(),
-  leaseUntil: at().notNull(),
-  statusCode: integer(),
-  headers: jsonb().$type<Record<string, string>>(),
-  body: text(),
-  createdAt: at().notNull(),
-  expiresAt: at().notNull()
-}, (t) => [
-  uniqueIndex('idempotency_keys_scope_idx').on(t.userId, t.method, t.path, t.key),
-  index('idempotency_keys_expires_at_idx').on(t.expiresAt),
-  check('idempotency_keys_state_check', sql`${t.state} in ('running', 'committed', 'done')`)
-])
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    id: idColumn(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    method: text().notNull(),
+    path: text().notNull(),
+    key: text().notNull(),
+    fingerprint: text().notNull(),
+    state: text().notNull(),
+    leaseUntil: at().notNull(),
+    statusCode: integer(),
+    headers: jsonb().$type<Record<string, string>>(),
+    body: text(),
+    createdAt: at().notNull(),
+    expiresAt: at().notNull()
+  },
+  (t) => [
+    uniqueIndex('idempotency_keys_scope_idx').on(t.userId, t.method, t.path, t.key),
+    index('idempotency_keys_expires_at_idx').on(t.expiresAt),
+    check('idempotency_keys_state_check', sql`${t.state} in ('running', 'committed', 'done')`)
+  ]
+)
 
 export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect

@@ -7,13 +7,17 @@ export const MAX_TTL_MS = 30 * 24 * 3600_000
 export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired'
 
 /** `expired` is derived: a pending invitation past its expiry. */
-export function invitationStatus (inv: { status: string, expiresAt: Date }, now: Date): InvitationStatus {
+export function invitationStatus(inv: { status: string; expiresAt: Date }, now: Date): InvitationStatus {
   if (inv.status === 'pending' && inv.expiresAt <= now) return 'expired'
   return inv.status as InvitationStatus
 }
 
 /** The partners who still have to approve an observer invitation (none for a partner invitation). */
-export function pendingApprovals (inv: { role: string }, partners: readonly string[], approvedBy: readonly string[]): string[] {
+export function pendingApprovals(
+  inv: { role: string },
+  partners: readonly string[],
+  approvedBy: readonly string[]
+): string[] {
   if (inv.role !== 'observer') return []
   return partners.filter((p) => !approvedBy.includes(p))
 }

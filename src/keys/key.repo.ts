@@ -4,16 +4,16 @@ import { serviceKeys } from './key.sql.ts'
 
 export type ServiceKeyRow = typeof serviceKeys.$inferSelect
 
-export async function listKeys (db: DbOrTx): Promise<ServiceKeyRow[]> {
+export async function listKeys(db: DbOrTx): Promise<ServiceKeyRow[]> {
   return db.select().from(serviceKeys).orderBy(serviceKeys.createdAt)
 }
 
 /** Inserts a key unless another instance already made the active one (the partial unique index decides). */
-export async function insertKeyIfNoneActive (db: DbOrTx, row: ServiceKeyRow): Promise<void> {
+export async function insertKeyIfNoneActive(db: DbOrTx, row: ServiceKeyRow): Promise<void> {
   await db.insert(serviceKeys).values(row).onConflictDoNothing()
 }
 
-export async function findActiveKey (db: DbOrTx): Promise<ServiceKeyRow | undefined> {
+export async function findActiveKey(db: DbOrTx): Promise<ServiceKeyRow | undefined> {
   const [row] = await db.select().from(serviceKeys).where(eq(serviceKeys.status, 'active')).limit(1)
   return row
 }

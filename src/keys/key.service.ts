@@ -1,5 +1,14 @@
 import { createPrivateKey, randomUUID, sign } from 'node:crypto'
-import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey, SignJWT } from 'jose'
+import {
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+  SignJWT
+} from 'jose'
 import type { Db } from '../db/client.ts'
 import * as repo from './key.repo.ts'
 
@@ -11,7 +20,10 @@ export interface ServiceKeys {
   /** The public keys (active and retired) as published at /.well-known/jwks.json. */
   readonly jwks: JSONWebKeySet
   readonly getKey: JWTVerifyGetKey
-  signJwt(claims: Record<string, unknown>, options: { issuer: string, audience: string, subject: string, ttlSeconds: number, now: Date }): Promise<string>
+  signJwt(
+    claims: Record<string, unknown>,
+    options: { issuer: string; audience: string; subject: string; ttlSeconds: number; now: Date }
+  ): Promise<string>
   /** A compact JWS over a JSON payload (receipts, checkpoints), with `typ` naming what it is. */
   signJws(payload: Record<string, unknown>, typ: string): Promise<string>
 }
@@ -21,7 +33,7 @@ export interface ServiceKeys {
  * instances starting at once converge on one key: the insert loses quietly to
  * the partial unique index and every instance reads back the winner.
  */
-export async function loadServiceKeys (db: Db, now: () => Date): Promise<ServiceKeys> {
+export async function loadServiceKeys(db: Db, now: () => Date): Promise<ServiceKeys> {
   let active = await repo.findActiveKey(db)
   if (!active) {
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
@@ -47,15 +59,19 @@ export async function loadServiceKeys (db: Db, now: () => Date): Promise<Service
     kid,
     jwks,
     getKey: createLocalJWKSet(jwks),
-    async signJwt (claims, o) {
+    async signJwt(claims, o) {
       const iat = Math.floor(o.now.getTime() / 1000)
       return new SignJWT(claims)
         .setProtectedHeader({ alg: SERVICE_ALG, kid, typ: 'JWT' })
-        .setIssuer(o.issuer).setAudience(o.audience).setSubject(o.subject)
-        .setIssuedAt(iat).setExpirationTime(iat + o.ttlSeconds).setJti(randomUUID())
+        .setIssuer(o.issuer)
+        .setAudience(o.audience)
+        .setSubject(o.subject)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + o.ttlSeconds)
+        .setJti(randomUUID())
         .sign(privateKey)
     },
-    async signJws (payload, typ) {
+    async signJws(payload, typ) {
       // RFC 7515 compact serialization: BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature).
       const signingInput = `${Buffer.from(JSON.stringify({ alg: SERVICE_ALG, kid, typ })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
       return `${signingInput}.${sign(null, Buffer.from(signingInput), signingKey).toString('base64url')}`

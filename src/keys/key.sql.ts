@@ -8,13 +8,17 @@ import { at } from '../db/columns.ts'
  * (enforced by a partial unique index); retired keys stay published in the JWKS
  * so old receipts and tokens remain verifiable.
  */
-export const serviceKeys = pgTable('service_keys', {
-  kid: text().primaryKey(),
-  status: text().notNull(),
-  publicJwk: jsonb().$type<Record<string, unknown>>().notNull(),
-  privateJwk: jsonb().$type<Record<string, unknown>>().notNull(),
-  createdAt: at().notNull()
-}, (t) => [
-  check('service_keys_status_check', sql`${t.status} in ('active', 'retired')`),
-  uniqueIndex('service_keys_one_active_idx').on(t.status).where(sql`${t.status} = 'active'`)
-])
+export const serviceKeys = pgTable(
+  'service_keys',
+  {
+    kid: text().primaryKey(),
+    status: text().notNull(),
+    publicJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+    privateJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+    createdAt: at().notNull()
+  },
+  (t) => [
+    check('service_keys_status_check', sql`${t.status} in ('active', 'retired')`),
+    uniqueIndex('service_keys_one_active_idx').on(t.status).where(sql`${t.status} = 'active'`)
+  ]
+)

@@ -14,7 +14,7 @@ const script = new vm.Script('result = job()')
  * no occurrence), stopping it after `ms` milliseconds of main-thread time. The
  * work must not keep state that a stop halfway would leave broken.
  */
-export function runBounded<T> (work: () => T, ms: number): T | typeof OUT_OF_TIME {
+export function runBounded<T>(work: () => T, ms: number): T | typeof OUT_OF_TIME {
   context.job = work
   try {
     script.runInContext(context, { timeout: ms })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 
 /** `sha256:` + hex SHA-256 of the RFC 8785 (JCS) canonical JSON of a value: the hash format of events and versions. */
-export function jcsHash (value: unknown): string {
+export function jcsHash(value: unknown): string {
   const canonical = canonicalize(value)
   if (canonical === undefined) throw new TypeError('value cannot be canonicalized')
   return `sha256:${createHash('sha256').update(canonical, 'utf8').digest('hex')}`

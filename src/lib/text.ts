@@ -3,7 +3,7 @@
  * character (text cannot hold U+0000) and an unpaired UTF-16 surrogate (not
  * Unicode, so neither UTF-8 nor RFC 8785 can encode it). Null when the string is fine.
  */
-export function unstorableText (s: string): string | null {
+export function unstorableText(s: string): string | null {
   if (s.includes('\u0000')) return 'contains a NUL character (U+0000), which is not allowed'
   if (!s.isWellFormed()) return 'contains an unpaired surrogate (not valid Unicode)'
   return null

@@ -13,14 +13,32 @@ import type { Role } from '../partnerships/partnership.sql.ts'
  * proposal voided (its signers no longer match the partnership). Unknown
  * token: 404.
  */
-export async function joinPartnership (deps: Pick<Deps, 'db' | 'now'>, input: { token: string, userId: string }): Promise<{ partnershipId: string, role: Role }> {
+export async function joinPartnership(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: { token: string; userId: string }
+): Promise<{ partnershipId: string; role: Role }> {
   const found = await findInvitationByToken(deps, input.token)
   return transaction(deps.db, async (tx) => {
     const partnership = (await partnershipRepo.lockPartnership(tx, found.partnershipId))!
     const members = await partnershipRepo.listCurrentMembers(tx, [partnership.id])
-    const role = await redeemInvitation(tx, deps.now(), { partnership, members, invitationId: found.id, userId: input.userId })
-    await admitMember(tx, deps.now, { partnershipId: partnership.id, userId: input.userId, role, invitationId: found.id })
-    if (role === 'partner') await voidOpenProposals(tx, deps.now, { partnershipId: partnership.id, actorId: input.userId, reason: 'partner-joined' })
+    const role = await redeemInvitation(tx, deps.now(), {
+      partnership,
+      members,
+      invitationId: found.id,
+      userId: input.userId
+    })
+    await admitMember(tx, deps.now, {
+      partnershipId: partnership.id,
+      userId: input.userId,
+      role,
+      invitationId: found.id
+    })
+    if (role === 'partner')
+      await voidOpenProposals(tx, deps.now, {
+        partnershipId: partnership.id,
+        actorId: input.userId,
+        reason: 'partner-joined'
+      })
     return { partnershipId: partnership.id, role }
   })
 }

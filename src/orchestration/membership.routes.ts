@@ -10,17 +10,39 @@ import { leavePartnership } from './leave.service.ts'
 
 /** Joining and leaving: the membership changes that reach into every capability of a partnership. */
 export const membershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
-  app.post('/v1/invitations/accept', {
-    schema: { summary: 'Join a partnership with an invitation token', operationId: 'acceptInvitation', tags: ['invitations'], security: secured('partnerships:write'), body: AcceptInvitationSchema, response: { 201: AcceptedInvitationSchema, ...authProblems, ...problems(409, 410, 413, 415, 422) } }
-  }, async (request, reply) => {
-    const joined = await joinPartnership(deps, { token: request.body.token, userId: callerOf(request).userId })
-    return reply.code(201).header('location', `/v1/partnerships/${joined.partnershipId}`).send(joined)
-  })
+  app.post(
+    '/v1/invitations/accept',
+    {
+      schema: {
+        summary: 'Join a partnership with an invitation token',
+        operationId: 'acceptInvitation',
+        tags: ['invitations'],
+        security: secured('partnerships:write'),
+        body: AcceptInvitationSchema,
+        response: { 201: AcceptedInvitationSchema, ...authProblems, ...problems(409, 410, 413, 415, 422) }
+      }
+    },
+    async (request, reply) => {
+      const joined = await joinPartnership(deps, { token: request.body.token, userId: callerOf(request).userId })
+      return reply.code(201).header('location', `/v1/partnerships/${joined.partnershipId}`).send(joined)
+    }
+  )
 
-  app.delete('/v1/partnerships/:pid/members/me', {
-    schema: { summary: 'Leave the partnership (always allowed; access ends at once)', operationId: 'leavePartnership', tags: ['partnerships'], security: secured('partnerships:write'), params: PartnershipParamsSchema, response: { 204: z.undefined().describe('You left'), ...authProblems } }
-  }, async (request, reply) => {
-    await leavePartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
-    return reply.code(204).send()
-  })
+  app.delete(
+    '/v1/partnerships/:pid/members/me',
+    {
+      schema: {
+        summary: 'Leave the partnership (always allowed; access ends at once)',
+        operationId: 'leavePartnership',
+        tags: ['partnerships'],
+        security: secured('partnerships:write'),
+        params: PartnershipParamsSchema,
+        response: { 204: z.undefined().describe('You left'), ...authProblems }
+      }
+    },
+    async (request, reply) => {
+      await leavePartnership(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
+      return reply.code(204).send()
+    }
+  )
 }

@@ -19,27 +19,53 @@ const BATCH = 200
  * taken with SKIP LOCKED: several instances share the work, and the unique
  * index makes a review open once whatever happens. Returns how many opened.
  */
-export async function openDueReviews (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
-  return eachUnderLock(deps, (limit) => reviewRepo.findDueAgreements(deps.db, deps.now(), limit), async (tx, partnership, candidate) => {
-    const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
-    // Re-check under the lock: another instance may have opened it, or the agreement changed.
-    if (!agreement || agreement.lifecycle !== 'active' || !agreement.nextReviewAt || agreement.nextReviewAt > deps.now()) return false
-    if (await reviewRepo.findOpenReview(tx, agreement.id)) return false
-    await openReview(tx, deps.now, { partnership, agreement, trigger: 'schedule', dueAt: agreement.nextReviewAt, actorId: null })
-    return true
-  })
+export async function openDueReviews(deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
+  return eachUnderLock(
+    deps,
+    (limit) => reviewRepo.findDueAgreements(deps.db, deps.now(), limit),
+    async (tx, partnership, candidate) => {
+      const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
+      // Re-check under the lock: another instance may have opened it, or the agreement changed.
+      if (
+        !agreement ||
+        agreement.lifecycle !== 'active' ||
+        !agreement.nextReviewAt ||
+        agreement.nextReviewAt > deps.now()
+      )
+        return false
+      if (await reviewRepo.findOpenReview(tx, agreement.id)) return false
+      await openReview(tx, deps.now, {
+        partnership,
+        agreement,
+        trigger: 'schedule',
+        dueAt: agreement.nextReviewAt,
+        actorId: null
+      })
+      return true
+    }
+  )
 }
 
 /** Marks reviews still open 7 days after they were due (`review.overdue`, once each). Returns how many. */
-export async function markOverdueReviews (deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
+export async function markOverdueReviews(deps: Pick<Deps, 'db' | 'now'>): Promise<number> {
   const cutoff = () => new Date(deps.now().getTime() - OVERDUE_AFTER_MS)
-  return eachUnderLock(deps, (limit) => reviewRepo.findOverdueReviews(deps.db, cutoff(), limit), async (tx, partnership, candidate) => {
-    const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
-    if (!review || review.status !== 'open' || review.overdueAt !== null) return false
-    await reviewRepo.updateReview(tx, review.id, { overdueAt: deps.now() })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.overdue', actorId: null, subject: { type: 'review', id: review.id }, data: { agreementId: review.agreementId, dueAt: review.dueAt.toISOString() } })
-    return true
-  })
+  return eachUnderLock(
+    deps,
+    (limit) => reviewRepo.findOverdueReviews(deps.db, cutoff(), limit),
+    async (tx, partnership, candidate) => {
+      const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
+      if (!review || review.status !== 'open' || review.overdueAt !== null) return false
+      await reviewRepo.updateReview(tx, review.id, { overdueAt: deps.now() })
+      await appendEvent(tx, deps.now, {
+        partnershipId: partnership.id,
+        type: 'review.overdue',
+        actorId: null,
+        subject: { type: 'review', id: review.id },
+        data: { agreementId: review.agreementId, dueAt: review.dueAt.toISOString() }
+      })
+      return true
+    }
+  )
 }
 
 /**
@@ -49,7 +75,11 @@ export async function markOverdueReviews (deps: Pick<Deps, 'db' | 'now'>): Promi
  * whether it did something. A unique violation means another instance did it
  * first. Returns how many it did.
  */
-async function eachUnderLock<C extends { id: string, partnershipId: string }> (deps: Pick<Deps, 'db' | 'now'>, find: (limit: number) => Promise<C[]>, work: (tx: Tx, partnership: PartnershipRow, candidate: C) => Promise<boolean>): Promise<number> {
+async function eachUnderLock<C extends { id: string; partnershipId: string }>(
+  deps: Pick<Deps, 'db' | 'now'>,
+  find: (limit: number) => Promise<C[]>,
+  work: (tx: Tx, partnership: PartnershipRow, candidate: C) => Promise<boolean>
+): Promise<number> {
   let done = 0
   const skipped = new Set<string>()
   for (;;) {

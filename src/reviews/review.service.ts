@@ -15,7 +15,10 @@ import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './revi
 import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
 import { transaction } from '../db/transaction.ts'
 
-export interface ReviewView { review: ReviewRow, responses: ReviewResponseRow[] }
+export interface ReviewView {
+  review: ReviewRow
+  responses: ReviewResponseRow[]
+}
 
 const noSuchReview = () => new DomainError('NOT_FOUND', 'no such review')
 
@@ -23,7 +26,17 @@ const noSuchReview = () => new DomainError('NOT_FOUND', 'no such review')
  * Opens a review of an active agreement, inside a transaction that holds the
  * partnership and agreement locks. The partners at this moment are asked.
  */
-export async function openReview (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, agreement: AgreementRow, trigger: 'schedule' | 'early', dueAt: Date, actorId: string | null }): Promise<ReviewRow> {
+export async function openReview(
+  tx: DbOrTx,
+  now: () => Date,
+  input: {
+    partnership: PartnershipRow
+    agreement: AgreementRow
+    trigger: 'schedule' | 'early'
+    dueAt: Date
+    actorId: string | null
+  }
+): Promise<ReviewRow> {
   const review = await repo.insertReview(tx, {
     id: newId(),
     partnershipId: input.partnership.id,
@@ -36,28 +49,72 @@ export async function openReview (tx: DbOrTx, now: () => Date, input: { partners
     openedBy: input.actorId,
     openedAt: now()
   })
-  await appendEvent(tx, now, { partnershipId: input.partnership.id, type: 'review.opened', actorId: input.actorId, subject: { type: 'review', id: review.id }, data: { agreementId: input.agreement.id, versionNumber: review.versionNumber, trigger: input.trigger, dueAt: input.dueAt.toISOString() } })
+  await appendEvent(tx, now, {
+    partnershipId: input.partnership.id,
+    type: 'review.opened',
+    actorId: input.actorId,
+    subject: { type: 'review', id: review.id },
+    data: {
+      agreementId: input.agreement.id,
+      versionNumber: review.versionNumber,
+      trigger: input.trigger,
+      dueAt: input.dueAt.toISOString()
+    }
+  })
   return review
 }
 
 /** Any partner may open an early review of an active agreement; one open review at a time. */
-export async function openEarlyReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, userId: string }): Promise<ReviewView> {
+export async function openEarlyReview(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: { partnershipId: string; agreementId: string; userId: string }
+): Promise<ReviewView> {
   return transaction(deps.db, async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
-    if (agreement.lifecycle !== 'active') throw new DomainError('AGREEMENT_NOT_ACTIVE', `the agreement is ${agreement.lifecycle}`)
+    const { partnership, agreement } = await beginAgreementWrite(
+      tx,
+      input.partnershipId,
+      input.agreementId,
+      input.userId
+    )
+    if (agreement.lifecycle !== 'active')
+      throw new DomainError('AGREEMENT_NOT_ACTIVE', `the agreement is ${agreement.lifecycle}`)
     const open = await repo.findOpenReview(tx, agreement.id)
-    if (open) throw new DomainError('REVIEW_OPEN', `review ${open.id} of this agreement is still open: answer it (PUT …/reviews/${open.id}/responses/me)`, { extra: { reviewId: open.id } })
-    const review = await openReview(tx, deps.now, { partnership, agreement, trigger: 'early', dueAt: deps.now(), actorId: input.userId })
+    if (open)
+      throw new DomainError(
+        'REVIEW_OPEN',
+        `review ${open.id} of this agreement is still open: answer it (PUT …/reviews/${open.id}/responses/me)`,
+        { extra: { reviewId: open.id } }
+      )
+    const review = await openReview(tx, deps.now, {
+      partnership,
+      agreement,
+      trigger: 'early',
+      dueAt: deps.now(),
+      actorId: input.userId
+    })
     return { review, responses: [] }
   })
 }
 
 /** The next review date from the active version's cadence, anchored at its activation. */
-async function nextFromCadence (tx: DbOrTx, partnership: PartnershipRow, agreement: AgreementRow, dueAt: Date, now: Date): Promise<Date | null> {
-  const active = agreement.activeVersion === null ? undefined : await agreementRepo.findVersion(tx, agreement.id, agreement.activeVersion)
+async function nextFromCadence(
+  tx: DbOrTx,
+  partnership: PartnershipRow,
+  agreement: AgreementRow,
+  dueAt: Date,
+  now: Date
+): Promise<Date | null> {
+  const active =
+    agreement.activeVersion === null
+      ? undefined
+      : await agreementRepo.findVersion(tx, agreement.id, agreement.activeVersion)
   if (!active || !isTerms(active.content) || !active.activatedAt) return null
   const cadence = active.content.review
-  return nextReviewAfter((after) => nextOccurrence(cadence, partnership.timezone, active.activatedAt!, after), dueAt, now)
+  return nextReviewAfter(
+    (after) => nextOccurrence(cadence, partnership.timezone, active.activatedAt!, after),
+    dueAt,
+    now
+  )
 }
 
 /**
@@ -65,16 +122,47 @@ async function nextFromCadence (tx: DbOrTx, partnership: PartnershipRow, agreeme
  * answered, the review closes in the same transaction: all keep → the next
  * date; all retire → the agreement is retired; otherwise it is in revision.
  */
-export async function respondToReview (deps: Pick<Deps, 'db' | 'now'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string, outcome: ReviewOutcome, rating: number, note: string | null }): Promise<ReviewView> {
+export async function respondToReview(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: {
+    partnershipId: string
+    agreementId: string
+    reviewId: string
+    userId: string
+    outcome: ReviewOutcome
+    rating: number
+    note: string | null
+  }
+): Promise<ReviewView> {
   return transaction(deps.db, async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+    const { partnership, agreement } = await beginAgreementWrite(
+      tx,
+      input.partnershipId,
+      input.agreementId,
+      input.userId
+    )
     const review = await repo.findReview(tx, agreement.id, input.reviewId, true)
     if (!review) throw noSuchReview()
-    if (review.status !== 'open') throw new DomainError('REVIEW_CLOSED', 'this review is closed; open an early review to revisit again')
-    if (!review.requiredResponders.includes(input.userId)) throw new DomainError('NOT_A_REVIEWER', 'you were not a partner when this review opened')
+    if (review.status !== 'open')
+      throw new DomainError('REVIEW_CLOSED', 'this review is closed; open an early review to revisit again')
+    if (!review.requiredResponders.includes(input.userId))
+      throw new DomainError('NOT_A_REVIEWER', 'you were not a partner when this review opened')
     const now = deps.now()
-    await repo.upsertResponse(tx, { reviewId: review.id, userId: input.userId, outcome: input.outcome, rating: input.rating, note: input.note, respondedAt: now })
-    await appendEvent(tx, deps.now, { partnershipId: partnership.id, type: 'review.responded', actorId: input.userId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome: input.outcome, rating: input.rating } })
+    await repo.upsertResponse(tx, {
+      reviewId: review.id,
+      userId: input.userId,
+      outcome: input.outcome,
+      rating: input.rating,
+      note: input.note,
+      respondedAt: now
+    })
+    await appendEvent(tx, deps.now, {
+      partnershipId: partnership.id,
+      type: 'review.responded',
+      actorId: input.userId,
+      subject: { type: 'review', id: review.id },
+      data: { agreementId: agreement.id, outcome: input.outcome, rating: input.rating }
+    })
     return closeIfDecided(tx, deps.now, { partnership, agreement, review, actorId: input.userId })
   })
 }
@@ -84,21 +172,49 @@ export async function respondToReview (deps: Pick<Deps, 'db' | 'now'>, input: { 
  * its outcome in the same transaction: all keep → the next date; all retire →
  * the agreement is retired; otherwise it is in revision.
  */
-async function closeIfDecided (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, agreement: AgreementRow, review: ReviewRow, actorId: string }): Promise<ReviewView> {
+async function closeIfDecided(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnership: PartnershipRow; agreement: AgreementRow; review: ReviewRow; actorId: string }
+): Promise<ReviewView> {
   const { partnership, agreement } = input
   const responses = await repo.listResponses(tx, [input.review.id])
-  const outcome = decideReviewOutcome(input.review.requiredResponders, new Map(responses.map((r) => [r.userId, r.outcome as ReviewOutcome])))
+  const outcome = decideReviewOutcome(
+    input.review.requiredResponders,
+    new Map(responses.map((r) => [r.userId, r.outcome as ReviewOutcome]))
+  )
   if (outcome === null) return { review: input.review, responses }
   const at = now()
   const review = await repo.updateReview(tx, input.review.id, { status: 'completed', outcome, closedAt: at })
-  await appendEvent(tx, now, { partnershipId: partnership.id, type: 'review.completed', actorId: input.actorId, subject: { type: 'review', id: review.id }, data: { agreementId: agreement.id, outcome } })
+  await appendEvent(tx, now, {
+    partnershipId: partnership.id,
+    type: 'review.completed',
+    actorId: input.actorId,
+    subject: { type: 'review', id: review.id },
+    data: { agreementId: agreement.id, outcome }
+  })
   if (agreement.lifecycle === 'active') {
     if (outcome === 'retire') {
-      await agreementRepo.reviseAgreement(tx, agreement.id, { lifecycle: 'retired', nextReviewAt: null, revisionRequested: false, updatedAt: at })
-      await appendEvent(tx, now, { partnershipId: partnership.id, type: 'agreement.retired', actorId: input.actorId, subject: { type: 'agreement', id: agreement.id }, data: { reviewId: review.id } })
+      await agreementRepo.reviseAgreement(tx, agreement.id, {
+        lifecycle: 'retired',
+        nextReviewAt: null,
+        revisionRequested: false,
+        updatedAt: at
+      })
+      await appendEvent(tx, now, {
+        partnershipId: partnership.id,
+        type: 'agreement.retired',
+        actorId: input.actorId,
+        subject: { type: 'agreement', id: agreement.id },
+        data: { reviewId: review.id }
+      })
     } else {
       const nextReviewAt = await nextFromCadence(tx, partnership, agreement, review.dueAt, at)
-      await agreementRepo.reviseAgreement(tx, agreement.id, { nextReviewAt, revisionRequested: outcome === 'revise', updatedAt: at })
+      await agreementRepo.reviseAgreement(tx, agreement.id, {
+        nextReviewAt,
+        revisionRequested: outcome === 'revise',
+        updatedAt: at
+      })
     }
   }
   return { review, responses }
@@ -109,12 +225,19 @@ async function closeIfDecided (tx: DbOrTx, now: () => Date, input: { partnership
  * the partnership's open reviews, and a review every remaining partner has
  * answered closes now.
  */
-export async function releaseResponder (tx: DbOrTx, now: () => Date, input: { partnership: PartnershipRow, userId: string }): Promise<void> {
+export async function releaseResponder(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnership: PartnershipRow; userId: string }
+): Promise<void> {
   for (const open of await repo.listOpenReviewsOfPartnership(tx, input.partnership.id)) {
     if (!open.requiredResponders.includes(input.userId)) continue
-    const review = await repo.updateReview(tx, open.id, { requiredResponders: open.requiredResponders.filter((id) => id !== input.userId) })
+    const review = await repo.updateReview(tx, open.id, {
+      requiredResponders: open.requiredResponders.filter((id) => id !== input.userId)
+    })
     const agreement = await agreementRepo.findAgreement(tx, input.partnership.id, review.agreementId, true)
-    if (agreement) await closeIfDecided(tx, now, { partnership: input.partnership, agreement, review, actorId: input.userId })
+    if (agreement)
+      await closeIfDecided(tx, now, { partnership: input.partnership, agreement, review, actorId: input.userId })
   }
 }
 
@@ -122,7 +245,7 @@ export async function releaseResponder (tx: DbOrTx, now: () => Date, input: { pa
  * The partnership dissolved and its agreements ended: their open reviews close
  * without an outcome. Returns their ids (the `partnership.dissolved` event names them).
  */
-export async function closeOpenReviews (tx: DbOrTx, now: () => Date, partnershipId: string): Promise<string[]> {
+export async function closeOpenReviews(tx: DbOrTx, now: () => Date, partnershipId: string): Promise<string[]> {
   const at = now()
   const closed: string[] = []
   for (const open of await repo.listOpenReviewsOfPartnership(tx, partnershipId)) {
@@ -132,23 +255,35 @@ export async function closeOpenReviews (tx: DbOrTx, now: () => Date, partnership
   return closed
 }
 
-export async function getReview (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, reviewId: string, userId: string }): Promise<ReviewView> {
+export async function getReview(
+  deps: Pick<Deps, 'db'>,
+  input: { partnershipId: string; agreementId: string; reviewId: string; userId: string }
+): Promise<ReviewView> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
   const review = await repo.findReview(deps.db, agreement.id, input.reviewId)
   if (!review) throw noSuchReview()
   return { review, responses: await repo.listResponses(deps.db, [review.id]) }
 }
 
-async function withResponses (db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
-  const responses = await repo.listResponses(db, rows.map((r) => r.id))
+async function withResponses(db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
+  const responses = await repo.listResponses(
+    db,
+    rows.map((r) => r.id)
+  )
   return rows.map((review) => ({ review, responses: responses.filter((r) => r.reviewId === review.id) }))
 }
 
-export async function listReviews (deps: Pick<Deps, 'db'>, input: { partnershipId: string, agreementId: string, userId: string, afterId: string | null, limit: number }): Promise<ReviewView[]> {
+export async function listReviews(
+  deps: Pick<Deps, 'db'>,
+  input: { partnershipId: string; agreementId: string; userId: string; afterId: string | null; limit: number }
+): Promise<ReviewView[]> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
   return withResponses(deps.db, await repo.listReviews(deps.db, agreement.id, input.afterId, input.limit))
 }
 
-export async function listMyOpenReviews (deps: Pick<Deps, 'db'>, input: { userId: string, afterId: string | null, limit: number }): Promise<ReviewView[]> {
+export async function listMyOpenReviews(
+  deps: Pick<Deps, 'db'>,
+  input: { userId: string; afterId: string | null; limit: number }
+): Promise<ReviewView[]> {
   return withResponses(deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
 }

@@ -3,7 +3,11 @@ import type { Deps } from '../deps.ts'
 import { purgeExpiredKeys } from '../idempotency/idempotency.repo.ts'
 import { markOverdueReviews, openDueReviews } from '../reviews/review-schedule.service.ts'
 
-export interface DueWorkResult { opened: number, overdue: number, purged: number }
+export interface DueWorkResult {
+  opened: number
+  overdue: number
+  purged: number
+}
 
 /**
  * One pass of the scheduled work: open reviews whose date passed (catching up
@@ -11,7 +15,7 @@ export interface DueWorkResult { opened: number, overdue: number, purged: number
  * expired idempotency keys. Safe to run in any number of instances at once:
  * each review is opened, and each overdue event appended, exactly once.
  */
-export async function runDueWork (deps: Pick<Deps, 'db' | 'now'>): Promise<DueWorkResult> {
+export async function runDueWork(deps: Pick<Deps, 'db' | 'now'>): Promise<DueWorkResult> {
   const opened = await openDueReviews(deps)
   const overdue = await markOverdueReviews(deps)
   const purged = await purgeExpiredKeys(deps.db, deps.now())
@@ -19,19 +23,29 @@ export async function runDueWork (deps: Pick<Deps, 'db' | 'now'>): Promise<DueWo
 }
 
 /** Runs the work every `intervalMs` in this process (never overlapping itself) until stopped. */
-export function startScheduler (deps: Pick<Deps, 'db' | 'now'>, log: FastifyBaseLogger, intervalMs: number): { stop(): Promise<void> } {
+export function startScheduler(
+  deps: Pick<Deps, 'db' | 'now'>,
+  log: FastifyBaseLogger,
+  intervalMs: number
+): { stop(): Promise<void> } {
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   let stopped = false
   const tick = () => {
     running = runDueWork(deps)
-      .then((r) => { if (r.opened + r.overdue > 0) log.info(r, 'scheduled work done') })
-      .catch((err: unknown) => { log.warn({ err }, 'scheduled work failed; retrying next tick') })
-      .finally(() => { if (!stopped) timer = setTimeout(tick, intervalMs) })
+      .then((r) => {
+        if (r.opened + r.overdue > 0) log.info(r, 'scheduled work done')
+      })
+      .catch((err: unknown) => {
+        log.warn({ err }, 'scheduled work failed; retrying next tick')
+      })
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs)
+      })
   }
   timer = setTimeout(tick, Math.min(1000, intervalMs))
   return {
-    async stop () {
+    async stop() {
       stopped = true
       clearTimeout(timer)
       await running

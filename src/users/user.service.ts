@@ -12,7 +12,7 @@ import { transaction } from '../db/transaction.ts'
  * name and time zone start from the token's `name` and `zoneinfo` claims when
  * present; afterwards only PATCH /v1/me changes them (a token cannot rename you).
  */
-export async function ensureUser (deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<UserRow> {
+export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<UserRow> {
   const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
   if (existing) return existing
   const zone = TimezoneSchema.safeParse(principal.zoneinfo ?? 'UTC')
@@ -27,19 +27,26 @@ export async function ensureUser (deps: Pick<Deps, 'db' | 'now'>, principal: Pri
   })
 }
 
-export async function getUser (deps: Pick<Deps, 'db'>, userId: string): Promise<UserRow> {
+export async function getUser(deps: Pick<Deps, 'db'>, userId: string): Promise<UserRow> {
   const user = await repo.findUserById(deps.db, userId)
   if (!user) throw new DomainError('NOT_FOUND', 'no such user')
   return user
 }
 
 /** Changes the caller's profile if the version they read is still current (If-Match). */
-export async function updateProfile (deps: Pick<Deps, 'db' | 'now'>, input: { userId: string, precondition: Precondition, patch: { displayName?: string | undefined, timezone?: string | undefined } }): Promise<UserRow> {
+export async function updateProfile(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: {
+    userId: string
+    precondition: Precondition
+    patch: { displayName?: string | undefined; timezone?: string | undefined }
+  }
+): Promise<UserRow> {
   return transaction(deps.db, async (tx) => {
     const user = await repo.lockUser(tx, input.userId)
     if (!user) throw new DomainError('NOT_FOUND', 'no such user')
     input.precondition.assert(user.revision)
-    const patch: { displayName?: string, timezone?: string } = {}
+    const patch: { displayName?: string; timezone?: string } = {}
     if (input.patch.displayName !== undefined) patch.displayName = input.patch.displayName
     if (input.patch.timezone !== undefined) patch.timezone = input.patch.timezone
     return repo.updateUser(tx, user.id, patch, deps.now())

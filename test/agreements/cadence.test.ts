@@ -12,14 +12,26 @@ const PARIS = 'Europe/Paris'
 const NEW_YORK = 'America/New_York'
 
 /** How an instant reads on a wall in `tz`: "2026-03-29 19:00 GMT+2". */
-function local (d: Date, tz: string): string {
-  const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', timeZoneName: 'shortOffset' })
-    .formatToParts(d).map((x) => [x.type, x.value]))
+function local(d: Date, tz: string): string {
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZoneName: 'shortOffset'
+    })
+      .formatToParts(d)
+      .map((x) => [x.type, x.value])
+  )
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`
 }
 
 /** The next `n` occurrences from `anchor` (the activation), each computed after the previous one. */
-function series (rrule: string, time: string, tz: string, anchor: string, n: number): Array<string | null> {
+function series(rrule: string, time: string, tz: string, anchor: string, n: number): Array<string | null> {
   const out: Array<string | null> = []
   let after = new Date(anchor)
   for (let i = 0; i < n; i++) {
@@ -43,60 +55,119 @@ t.test('nextOccurrence at 19:00 across DST changes', async (t) => {
   // New York 19:00 EST = 00:00Z the next day, EDT = 23:00Z the same day.
   // Paris: CEST from 2026-03-29 02:00, CET from 2026-10-25 03:00.
   // New York: EDT from 2026-03-08 02:00, EST from 2026-11-01 02:00.
-  const cases: Array<{ name: string, rrule: string, tz: string, anchor: string, expected: Array<[string, string]> }> = [
+  const cases: Array<{ name: string; rrule: string; tz: string; anchor: string; expected: Array<[string, string]> }> = [
     {
       name: 'Paris, first Sunday of the month, into summer time',
-      rrule: 'FREQ=MONTHLY;BYDAY=1SU', tz: PARIS, anchor: '2026-02-15T12:00:00Z',
-      expected: [['2026-03-01T18:00:00.000Z', '2026-03-01 19:00 GMT+1'], ['2026-04-05T17:00:00.000Z', '2026-04-05 19:00 GMT+2'], ['2026-05-03T17:00:00.000Z', '2026-05-03 19:00 GMT+2']]
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      tz: PARIS,
+      anchor: '2026-02-15T12:00:00Z',
+      expected: [
+        ['2026-03-01T18:00:00.000Z', '2026-03-01 19:00 GMT+1'],
+        ['2026-04-05T17:00:00.000Z', '2026-04-05 19:00 GMT+2'],
+        ['2026-05-03T17:00:00.000Z', '2026-05-03 19:00 GMT+2']
+      ]
     },
     {
       name: 'Paris, first Sunday of the month, into winter time',
-      rrule: 'FREQ=MONTHLY;BYDAY=1SU', tz: PARIS, anchor: '2026-09-15T12:00:00Z',
-      expected: [['2026-10-04T17:00:00.000Z', '2026-10-04 19:00 GMT+2'], ['2026-11-01T18:00:00.000Z', '2026-11-01 19:00 GMT+1'], ['2026-12-06T18:00:00.000Z', '2026-12-06 19:00 GMT+1']]
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      tz: PARIS,
+      anchor: '2026-09-15T12:00:00Z',
+      expected: [
+        ['2026-10-04T17:00:00.000Z', '2026-10-04 19:00 GMT+2'],
+        ['2026-11-01T18:00:00.000Z', '2026-11-01 19:00 GMT+1'],
+        ['2026-12-06T18:00:00.000Z', '2026-12-06 19:00 GMT+1']
+      ]
     },
     {
       name: 'Paris, weekly over March 29 (the change day itself is an occurrence)',
-      rrule: 'FREQ=WEEKLY', tz: PARIS, anchor: '2026-03-22T12:00:00Z',
-      expected: [['2026-03-22T18:00:00.000Z', '2026-03-22 19:00 GMT+1'], ['2026-03-29T17:00:00.000Z', '2026-03-29 19:00 GMT+2'], ['2026-04-05T17:00:00.000Z', '2026-04-05 19:00 GMT+2']]
+      rrule: 'FREQ=WEEKLY',
+      tz: PARIS,
+      anchor: '2026-03-22T12:00:00Z',
+      expected: [
+        ['2026-03-22T18:00:00.000Z', '2026-03-22 19:00 GMT+1'],
+        ['2026-03-29T17:00:00.000Z', '2026-03-29 19:00 GMT+2'],
+        ['2026-04-05T17:00:00.000Z', '2026-04-05 19:00 GMT+2']
+      ]
     },
     {
       name: 'Paris, weekly over October 25',
-      rrule: 'FREQ=WEEKLY', tz: PARIS, anchor: '2026-10-18T12:00:00Z',
-      expected: [['2026-10-18T17:00:00.000Z', '2026-10-18 19:00 GMT+2'], ['2026-10-25T18:00:00.000Z', '2026-10-25 19:00 GMT+1'], ['2026-11-01T18:00:00.000Z', '2026-11-01 19:00 GMT+1']]
+      rrule: 'FREQ=WEEKLY',
+      tz: PARIS,
+      anchor: '2026-10-18T12:00:00Z',
+      expected: [
+        ['2026-10-18T17:00:00.000Z', '2026-10-18 19:00 GMT+2'],
+        ['2026-10-25T18:00:00.000Z', '2026-10-25 19:00 GMT+1'],
+        ['2026-11-01T18:00:00.000Z', '2026-11-01 19:00 GMT+1']
+      ]
     },
     {
       name: 'New York, first Sunday of the month, into daylight time',
-      rrule: 'FREQ=MONTHLY;BYDAY=1SU', tz: NEW_YORK, anchor: '2026-02-15T17:00:00Z',
-      expected: [['2026-03-02T00:00:00.000Z', '2026-03-01 19:00 GMT-5'], ['2026-04-05T23:00:00.000Z', '2026-04-05 19:00 GMT-4'], ['2026-05-03T23:00:00.000Z', '2026-05-03 19:00 GMT-4']]
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      tz: NEW_YORK,
+      anchor: '2026-02-15T17:00:00Z',
+      expected: [
+        ['2026-03-02T00:00:00.000Z', '2026-03-01 19:00 GMT-5'],
+        ['2026-04-05T23:00:00.000Z', '2026-04-05 19:00 GMT-4'],
+        ['2026-05-03T23:00:00.000Z', '2026-05-03 19:00 GMT-4']
+      ]
     },
     {
       name: 'New York, first Sunday of the month, into standard time (November 1 is the change day)',
-      rrule: 'FREQ=MONTHLY;BYDAY=1SU', tz: NEW_YORK, anchor: '2026-09-15T16:00:00Z',
-      expected: [['2026-10-04T23:00:00.000Z', '2026-10-04 19:00 GMT-4'], ['2026-11-02T00:00:00.000Z', '2026-11-01 19:00 GMT-5'], ['2026-12-07T00:00:00.000Z', '2026-12-06 19:00 GMT-5']]
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      tz: NEW_YORK,
+      anchor: '2026-09-15T16:00:00Z',
+      expected: [
+        ['2026-10-04T23:00:00.000Z', '2026-10-04 19:00 GMT-4'],
+        ['2026-11-02T00:00:00.000Z', '2026-11-01 19:00 GMT-5'],
+        ['2026-12-07T00:00:00.000Z', '2026-12-06 19:00 GMT-5']
+      ]
     },
     {
       name: 'New York, weekly over March 8',
-      rrule: 'FREQ=WEEKLY', tz: NEW_YORK, anchor: '2026-03-01T15:00:00Z',
-      expected: [['2026-03-02T00:00:00.000Z', '2026-03-01 19:00 GMT-5'], ['2026-03-08T23:00:00.000Z', '2026-03-08 19:00 GMT-4'], ['2026-03-15T23:00:00.000Z', '2026-03-15 19:00 GMT-4']]
+      rrule: 'FREQ=WEEKLY',
+      tz: NEW_YORK,
+      anchor: '2026-03-01T15:00:00Z',
+      expected: [
+        ['2026-03-02T00:00:00.000Z', '2026-03-01 19:00 GMT-5'],
+        ['2026-03-08T23:00:00.000Z', '2026-03-08 19:00 GMT-4'],
+        ['2026-03-15T23:00:00.000Z', '2026-03-15 19:00 GMT-4']
+      ]
     },
     {
       name: 'New York, weekly over November 1',
-      rrule: 'FREQ=WEEKLY', tz: NEW_YORK, anchor: '2026-10-25T15:00:00Z',
-      expected: [['2026-10-25T23:00:00.000Z', '2026-10-25 19:00 GMT-4'], ['2026-11-02T00:00:00.000Z', '2026-11-01 19:00 GMT-5'], ['2026-11-09T00:00:00.000Z', '2026-11-08 19:00 GMT-5']]
+      rrule: 'FREQ=WEEKLY',
+      tz: NEW_YORK,
+      anchor: '2026-10-25T15:00:00Z',
+      expected: [
+        ['2026-10-25T23:00:00.000Z', '2026-10-25 19:00 GMT-4'],
+        ['2026-11-02T00:00:00.000Z', '2026-11-01 19:00 GMT-5'],
+        ['2026-11-09T00:00:00.000Z', '2026-11-08 19:00 GMT-5']
+      ]
     }
   ]
   for (const c of cases) {
     t.test(c.name, async (t) => {
       const got = series(c.rrule, '19:00', c.tz, c.anchor, c.expected.length)
-      t.strictSame(got, c.expected.map(([iso]) => iso), 'the instants')
-      t.strictSame(got.map((iso) => local(new Date(iso!), c.tz)), c.expected.map(([, wall]) => wall), 'each reads 19:00 on the wall, with the offset of its day')
+      t.strictSame(
+        got,
+        c.expected.map(([iso]) => iso),
+        'the instants'
+      )
+      t.strictSame(
+        got.map((iso) => local(new Date(iso!), c.tz)),
+        c.expected.map(([, wall]) => wall),
+        'each reads 19:00 on the wall, with the offset of its day'
+      )
     })
   }
 })
 
 t.test('a local time that does not exist moves forward by the jump', async (t) => {
   // Paris, 2026-03-29: 02:00 CET jumps to 03:00 CEST, so 02:30 is never on a wall.
-  t.strictSame(series('FREQ=WEEKLY', '02:30', PARIS, '2026-03-22T12:00:00Z', 2), ['2026-03-29T01:30:00.000Z', '2026-04-05T00:30:00.000Z'])
+  t.strictSame(series('FREQ=WEEKLY', '02:30', PARIS, '2026-03-22T12:00:00Z', 2), [
+    '2026-03-29T01:30:00.000Z',
+    '2026-04-05T00:30:00.000Z'
+  ])
   t.equal(local(new Date('2026-03-29T01:30:00Z'), PARIS), '2026-03-29 03:30 GMT+2', '02:30 becomes 03:30 local')
   t.equal(local(new Date('2026-04-05T00:30:00Z'), PARIS), '2026-04-05 02:30 GMT+2', 'and the next week is 02:30 again')
   t.equal(zonedInstant(new Date('2026-03-29T02:30:00Z'), PARIS).toISOString(), '2026-03-29T01:30:00.000Z')
@@ -107,40 +178,103 @@ t.test('a local time that does not exist moves forward by the jump', async (t) =
 
 t.test('a repeated local time takes its first occurrence (RFC 5545 §3.3.5)', async (t) => {
   // New York, 2026-11-01: 01:30 happens at 05:30Z (EDT) and again at 06:30Z (EST).
-  t.equal(zonedInstant(new Date('2026-11-01T01:30:00Z'), NEW_YORK).toISOString(), '2026-11-01T05:30:00.000Z', 'New York (west of UTC)')
+  t.equal(
+    zonedInstant(new Date('2026-11-01T01:30:00Z'), NEW_YORK).toISOString(),
+    '2026-11-01T05:30:00.000Z',
+    'New York (west of UTC)'
+  )
   t.strictSame(series('FREQ=WEEKLY', '01:30', NEW_YORK, '2026-10-25T12:00:00Z', 1), ['2026-11-01T05:30:00.000Z'])
   // Paris, 2026-10-25: 02:30 happens at 00:30Z (CEST) and again at 01:30Z (CET).
-  t.equal(zonedInstant(new Date('2026-10-25T02:30:00Z'), PARIS).toISOString(), '2026-10-25T00:30:00.000Z', 'Paris (east of UTC)')
-  t.strictSame(series('FREQ=WEEKLY', '02:30', PARIS, '2026-10-18T12:00:00Z', 1), ['2026-10-25T00:30:00.000Z'], 'a weekly 02:30 review in Paris on the change day')
+  t.equal(
+    zonedInstant(new Date('2026-10-25T02:30:00Z'), PARIS).toISOString(),
+    '2026-10-25T00:30:00.000Z',
+    'Paris (east of UTC)'
+  )
+  t.strictSame(
+    series('FREQ=WEEKLY', '02:30', PARIS, '2026-10-18T12:00:00Z', 1),
+    ['2026-10-25T00:30:00.000Z'],
+    'a weekly 02:30 review in Paris on the change day'
+  )
   // Auckland, 2026-04-05: 02:30 happens at 13:30Z (NZDT) and again at 14:30Z (NZST), the day before in UTC.
-  t.equal(zonedInstant(new Date('2026-04-05T02:30:00Z'), 'Pacific/Auckland').toISOString(), '2026-04-04T13:30:00.000Z', 'Auckland')
+  t.equal(
+    zonedInstant(new Date('2026-04-05T02:30:00Z'), 'Pacific/Auckland').toISOString(),
+    '2026-04-04T13:30:00.000Z',
+    'Auckland'
+  )
   // Whatever the choice, a repeated wall time is one review, not two.
   const twice = series('FREQ=WEEKLY', '02:30', PARIS, '2026-10-18T12:00:00Z', 2)
   t.equal(twice[1], '2026-11-01T01:30:00.000Z', 'the next review is a week later, not the repeated 02:30')
 })
 
 t.test('other parts of the rule', async (t) => {
-  t.strictSame(series('FREQ=WEEKLY;INTERVAL=2', '19:00', PARIS, '2026-03-01T12:00:00Z', 4),
-    ['2026-03-01T18:00:00.000Z', '2026-03-15T18:00:00.000Z', '2026-03-29T17:00:00.000Z', '2026-04-12T17:00:00.000Z'], 'every other Sunday from the activation, across the change')
-  t.strictSame(series('FREQ=DAILY;INTERVAL=7', '19:00', PARIS, '2026-03-22T12:00:00Z', 3),
-    ['2026-03-22T18:00:00.000Z', '2026-03-29T17:00:00.000Z', '2026-04-05T17:00:00.000Z'], 'DAILY;INTERVAL=7 is weekly')
-  t.strictSame(series('FREQ=MONTHLY;BYMONTHDAY=15', '19:00', PARIS, '2026-03-20T12:00:00Z', 3),
-    ['2026-04-15T17:00:00.000Z', '2026-05-15T17:00:00.000Z', '2026-06-15T17:00:00.000Z'], 'the 15th, from the next month when this one\'s has passed')
-  t.strictSame(series('FREQ=MONTHLY;BYMONTHDAY=1,15', '19:00', NEW_YORK, '2026-10-20T12:00:00Z', 3),
-    ['2026-11-02T00:00:00.000Z', '2026-11-16T00:00:00.000Z', '2026-12-02T00:00:00.000Z'], 'the 1st and the 15th')
-  t.strictSame(series('FREQ=YEARLY;BYMONTH=11;BYDAY=1SU', '19:00', NEW_YORK, '2026-06-01T12:00:00Z', 3),
-    ['2026-11-02T00:00:00.000Z', '2027-11-08T00:00:00.000Z', '2028-11-06T00:00:00.000Z'], 'yearly, the first Sunday of November')
-  t.strictSame(series('FREQ=YEARLY;BYMONTH=3', '19:00', PARIS, '2026-03-29T12:00:00Z', 3),
-    ['2026-03-29T17:00:00.000Z', '2027-03-29T17:00:00.000Z', '2028-03-29T17:00:00.000Z'], 'yearly in March, on the activation\'s day of month')
-  t.strictSame(series('FREQ=WEEKLY', '08:15', 'Pacific/Auckland', '2026-03-31T12:00:00Z', 2),
-    ['2026-03-31T19:15:00.000Z', '2026-04-07T20:15:00.000Z'], 'Auckland (the process zone too) leaves summer time on April 5: Wednesdays 08:15 NZDT, then NZST')
+  t.strictSame(
+    series('FREQ=WEEKLY;INTERVAL=2', '19:00', PARIS, '2026-03-01T12:00:00Z', 4),
+    ['2026-03-01T18:00:00.000Z', '2026-03-15T18:00:00.000Z', '2026-03-29T17:00:00.000Z', '2026-04-12T17:00:00.000Z'],
+    'every other Sunday from the activation, across the change'
+  )
+  t.strictSame(
+    series('FREQ=DAILY;INTERVAL=7', '19:00', PARIS, '2026-03-22T12:00:00Z', 3),
+    ['2026-03-22T18:00:00.000Z', '2026-03-29T17:00:00.000Z', '2026-04-05T17:00:00.000Z'],
+    'DAILY;INTERVAL=7 is weekly'
+  )
+  t.strictSame(
+    series('FREQ=MONTHLY;BYMONTHDAY=15', '19:00', PARIS, '2026-03-20T12:00:00Z', 3),
+    ['2026-04-15T17:00:00.000Z', '2026-05-15T17:00:00.000Z', '2026-06-15T17:00:00.000Z'],
+    "the 15th, from the next month when this one's has passed"
+  )
+  t.strictSame(
+    series('FREQ=MONTHLY;BYMONTHDAY=1,15', '19:00', NEW_YORK, '2026-10-20T12:00:00Z', 3),
+    ['2026-11-02T00:00:00.000Z', '2026-11-16T00:00:00.000Z', '2026-12-02T00:00:00.000Z'],
+    'the 1st and the 15th'
+  )
+  t.strictSame(
+    series('FREQ=YEARLY;BYMONTH=11;BYDAY=1SU', '19:00', NEW_YORK, '2026-06-01T12:00:00Z', 3),
+    ['2026-11-02T00:00:00.000Z', '2027-11-08T00:00:00.000Z', '2028-11-06T00:00:00.000Z'],
+    'yearly, the first Sunday of November'
+  )
+  t.strictSame(
+    series('FREQ=YEARLY;BYMONTH=3', '19:00', PARIS, '2026-03-29T12:00:00Z', 3),
+    ['2026-03-29T17:00:00.000Z', '2027-03-29T17:00:00.000Z', '2028-03-29T17:00:00.000Z'],
+    "yearly in March, on the activation's day of month"
+  )
+  t.strictSame(
+    series('FREQ=WEEKLY', '08:15', 'Pacific/Auckland', '2026-03-31T12:00:00Z', 2),
+    ['2026-03-31T19:15:00.000Z', '2026-04-07T20:15:00.000Z'],
+    'Auckland (the process zone too) leaves summer time on April 5: Wednesdays 08:15 NZDT, then NZST'
+  )
 })
 
 t.test('the rule ends', async (t) => {
-  t.strictSame(series('FREQ=WEEKLY;COUNT=2', '19:00', PARIS, '2026-03-01T12:00:00Z', 5), ['2026-03-01T18:00:00.000Z', '2026-03-08T18:00:00.000Z', null], 'COUNT exhausted → null')
-  t.strictSame(series('FREQ=WEEKLY;UNTIL=20260310T000000Z', '19:00', PARIS, '2026-03-01T12:00:00Z', 5), ['2026-03-01T18:00:00.000Z', '2026-03-08T18:00:00.000Z', null], 'past UNTIL → null')
-  t.equal(nextOccurrence({ rrule: 'FREQ=WEEKLY;UNTIL=20260101T000000Z', time: '19:00' }, PARIS, new Date('2026-03-01T12:00:00Z'), new Date('2026-03-01T12:00:00Z')), null, 'UNTIL before the activation → null')
-  t.equal(nextOccurrence({ rrule: 'FREQ=MONTHLY;COUNT=3', time: '19:00' }, NEW_YORK, new Date('2026-01-10T12:00:00Z'), new Date('2026-06-01T12:00:00Z')), null, 'asked long after the last of three')
+  t.strictSame(
+    series('FREQ=WEEKLY;COUNT=2', '19:00', PARIS, '2026-03-01T12:00:00Z', 5),
+    ['2026-03-01T18:00:00.000Z', '2026-03-08T18:00:00.000Z', null],
+    'COUNT exhausted → null'
+  )
+  t.strictSame(
+    series('FREQ=WEEKLY;UNTIL=20260310T000000Z', '19:00', PARIS, '2026-03-01T12:00:00Z', 5),
+    ['2026-03-01T18:00:00.000Z', '2026-03-08T18:00:00.000Z', null],
+    'past UNTIL → null'
+  )
+  t.equal(
+    nextOccurrence(
+      { rrule: 'FREQ=WEEKLY;UNTIL=20260101T000000Z', time: '19:00' },
+      PARIS,
+      new Date('2026-03-01T12:00:00Z'),
+      new Date('2026-03-01T12:00:00Z')
+    ),
+    null,
+    'UNTIL before the activation → null'
+  )
+  t.equal(
+    nextOccurrence(
+      { rrule: 'FREQ=MONTHLY;COUNT=3', time: '19:00' },
+      NEW_YORK,
+      new Date('2026-01-10T12:00:00Z'),
+      new Date('2026-06-01T12:00:00Z')
+    ),
+    null,
+    'asked long after the last of three'
+  )
 })
 
 t.test('parseCadence', async (t) => {
@@ -169,7 +303,19 @@ t.test('parseCadence', async (t) => {
     const { problem } = parseCadence(rule)
     t.match(problem, why, `rejects ${rule}`)
   }
-  for (const rule of ['FREQ=WEEKLY', 'FREQ=DAILY;INTERVAL=7', 'FREQ=MONTHLY;BYMONTHDAY=1,15', 'FREQ=MONTHLY;BYDAY=1SU', 'FREQ=MONTHLY;BYDAY=MO', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=SA', 'FREQ=YEARLY;BYMONTH=3,9', 'FREQ=WEEKLY;COUNT=4', 'freq=weekly', 'RRULE:FREQ=WEEKLY', 'FREQ=WEEKLY;UNTIL=20991231T000000Z']) {
+  for (const rule of [
+    'FREQ=WEEKLY',
+    'FREQ=DAILY;INTERVAL=7',
+    'FREQ=MONTHLY;BYMONTHDAY=1,15',
+    'FREQ=MONTHLY;BYDAY=1SU',
+    'FREQ=MONTHLY;BYDAY=MO',
+    'FREQ=WEEKLY;INTERVAL=2;BYDAY=SA',
+    'FREQ=YEARLY;BYMONTH=3,9',
+    'FREQ=WEEKLY;COUNT=4',
+    'freq=weekly',
+    'RRULE:FREQ=WEEKLY',
+    'FREQ=WEEKLY;UNTIL=20991231T000000Z'
+  ]) {
     t.equal(parseCadence(rule).problem, null, `accepts ${rule}`)
   }
 })
@@ -197,39 +343,61 @@ t.test('rules that never occur are refused in bounded time (class: unbounded wor
   }
   for (const rule of NEVER) {
     const started = performance.now()
-    t.equal(nextOccurrence({ rrule: rule, time: '19:00' }, PARIS, new Date('2026-03-01T12:00:00Z'), new Date('2026-03-01T12:00:00Z')), null, `no next date for ${rule}`)
-    t.ok(performance.now() - started < 3000, `found out within the budget and its one retry (${Math.round(performance.now() - started)} ms)`)
+    t.equal(
+      nextOccurrence(
+        { rrule: rule, time: '19:00' },
+        PARIS,
+        new Date('2026-03-01T12:00:00Z'),
+        new Date('2026-03-01T12:00:00Z')
+      ),
+      null,
+      `no next date for ${rule}`
+    )
+    t.ok(
+      performance.now() - started < 3000,
+      `found out within the budget and its one retry (${Math.round(performance.now() - started)} ms)`
+    )
   }
 })
 
-t.test('POST agreements with such a rule: a 400 within a second, for members and strangers, while /healthz keeps answering', async (t) => {
-  const ctx = await buildTestApp(t)
-  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
-  const k = agreementKit(ctx)
-  const alice = await k.person('Alice')
-  const bob = await k.person('Bob')
-  const mallory = await k.person('Mallory')
-  const { pid } = await k.partnership(alice, [bob])
-  const timed = async (url: string, init?: RequestInit): Promise<{ status: number, ms: number, body: string }> => {
-    const started = performance.now()
-    const res = await fetch(url, init)
-    return { status: res.status, body: await res.text(), ms: performance.now() - started }
-  }
-  for (const [who, partnershipId] of [[alice, pid], [mallory, randomUUID()]] as const) {
-    for (const rule of [...NEVER, ...NEVER_FROM_JANUARY]) {
-      const [created, health] = await Promise.all([
-        timed(`${base}/v1/partnerships/${partnershipId}/agreements`, { method: 'POST', headers: { authorization: `Bearer ${who.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ content: content({ review: { rrule: rule } }) }) }),
-        new Promise((resolve) => setTimeout(resolve, 5)).then(() => timed(`${base}/healthz`))
-      ])
-      t.equal(created.status, 400, `${who.name}: ${rule} is a 400`)
-      t.match(JSON.parse(created.body).errors, [{ path: '/content/review/rrule', message: /no occurrence/ }])
-      t.ok(created.ms < 1000, `${who.name}: answered within a second (${Math.round(created.ms)} ms)`)
-      t.equal(health.status, 200, '/healthz answered meanwhile')
-      t.ok(health.ms < 1000, `/healthz within a second (${Math.round(health.ms)} ms)`)
+t.test(
+  'POST agreements with such a rule: a 400 within a second, for members and strangers, while /healthz keeps answering',
+  async (t) => {
+    const ctx = await buildTestApp(t)
+    await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
+    const k = agreementKit(ctx)
+    const alice = await k.person('Alice')
+    const bob = await k.person('Bob')
+    const mallory = await k.person('Mallory')
+    const { pid } = await k.partnership(alice, [bob])
+    const timed = async (url: string, init?: RequestInit): Promise<{ status: number; ms: number; body: string }> => {
+      const started = performance.now()
+      const res = await fetch(url, init)
+      return { status: res.status, body: await res.text(), ms: performance.now() - started }
+    }
+    for (const [who, partnershipId] of [
+      [alice, pid],
+      [mallory, randomUUID()]
+    ] as const) {
+      for (const rule of [...NEVER, ...NEVER_FROM_JANUARY]) {
+        const [created, health] = await Promise.all([
+          timed(`${base}/v1/partnerships/${partnershipId}/agreements`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${who.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ content: content({ review: { rrule: rule } }) })
+          }),
+          new Promise((resolve) => setTimeout(resolve, 5)).then(() => timed(`${base}/healthz`))
+        ])
+        t.equal(created.status, 400, `${who.name}: ${rule} is a 400`)
+        t.match(JSON.parse(created.body).errors, [{ path: '/content/review/rrule', message: /no occurrence/ }])
+        t.ok(created.ms < 1000, `${who.name}: answered within a second (${Math.round(created.ms)} ms)`)
+        t.equal(health.status, 200, '/healthz answered meanwhile')
+        t.ok(health.ms < 1000, `/healthz within a second (${Math.round(health.ms)} ms)`)
+      }
     }
   }
-})
+)
 
 t.test('a cadence is stored without its RRULE: prefix and in upper case, so equal rules hash equal', async (t) => {
   const ctx = await buildTestApp(t)
@@ -248,25 +416,48 @@ t.test('a cadence is stored without its RRULE: prefix and in upper case, so equa
  * (rrule looping forever on an interval it cannot use) fails this test instead
  * of freezing it.
  */
-function parseInChild (rule: string, timeoutMs = 10_000): Promise<{ returned: boolean, problem: string | null }> {
+function parseInChild(rule: string, timeoutMs = 10_000): Promise<{ returned: boolean; problem: string | null }> {
   const module = new URL('../../src/agreements/cadence.rules.ts', import.meta.url).href
-  const code = 'const { parseCadence } = await import(process.argv[1]); process.stdout.write(JSON.stringify(parseCadence(process.argv[2])))'
+  const code =
+    'const { parseCadence } = await import(process.argv[1]); process.stdout.write(JSON.stringify(parseCadence(process.argv[2])))'
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', code, module, rule], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout) => {
-      if (err) resolve({ returned: false, problem: null })
-      else resolve({ returned: true, problem: (JSON.parse(stdout) as { problem: string | null }).problem })
-    })
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', code, module, rule],
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (err, stdout) => {
+        if (err) resolve({ returned: false, problem: null })
+        else resolve({ returned: true, problem: (JSON.parse(stdout) as { problem: string | null }).problem })
+      }
+    )
   })
 }
 
 t.test('parseCadence checks the syntax of each value', async (t) => {
   const control = await parseInChild('FREQ=WEEKLY;BYHOUR=1', 60_000)
-  t.strictSame(control, { returned: true, problem: 'BYHOUR is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)' }, 'the child process works')
+  t.strictSame(
+    control,
+    {
+      returned: true,
+      problem: 'BYHOUR is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL)'
+    },
+    'the child process works'
+  )
   // INTERVAL=two and INTERVAL=-1 used to send rrule into an endless loop inside request validation.
-  const cases = ['FREQ=WEEKLY;INTERVAL=two', 'FREQ=WEEKLY;INTERVAL=-1', 'FREQ=WEEKLY;INTERVAL=1.5', 'FREQ=WEEKLY;COUNT=abc', 'FREQ=WEEKLY;COUNT=-1', 'FREQ=WEEKLY;COUNT=1.5']
+  const cases = [
+    'FREQ=WEEKLY;INTERVAL=two',
+    'FREQ=WEEKLY;INTERVAL=-1',
+    'FREQ=WEEKLY;INTERVAL=1.5',
+    'FREQ=WEEKLY;COUNT=abc',
+    'FREQ=WEEKLY;COUNT=-1',
+    'FREQ=WEEKLY;COUNT=1.5'
+  ]
   const results = await Promise.all(cases.map((rule) => parseInChild(rule)))
   for (const [i, rule] of cases.entries()) {
-    t.ok(results[i]!.returned && results[i]!.problem !== null, `rejects ${rule} (returned: ${results[i]!.returned}, problem: ${results[i]!.problem})`)
+    t.ok(
+      results[i]!.returned && results[i]!.problem !== null,
+      `rejects ${rule} (returned: ${results[i]!.returned}, problem: ${results[i]!.problem})`
+    )
   }
 })
 
@@ -282,68 +473,201 @@ t.test('activation sets nextReviewAt to the first occurrence after it, across a 
   const newYork = (await k.partnership(alice, [bob], [], { timezone: NEW_YORK })).pid
 
   /** Alice proposes, Bob signs: the agreement is active; returns what a client reads back. */
-  const activate = async (pid: string, rrule: string): Promise<{ nextReviewAt: string, activatedAt: string }> => {
-    const content = { title: `Review ${rrule}`, category: 'communication', clauses: [{ key: 'check-in', text: 'We check in with each other.' }], review: { rrule, time: '19:00' } }
-    const created = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements`, token: alice.token, body: { content } })
+  const activate = async (pid: string, rrule: string): Promise<{ nextReviewAt: string; activatedAt: string }> => {
+    const content = {
+      title: `Review ${rrule}`,
+      category: 'communication',
+      clauses: [{ key: 'check-in', text: 'We check in with each other.' }],
+      review: { rrule, time: '19:00' }
+    }
+    const created = await ctx.request({
+      method: 'POST',
+      url: `/v1/partnerships/${pid}/agreements`,
+      token: alice.token,
+      body: { content }
+    })
     t.equal(created.statusCode, 201, created.body)
     const a = created.json()
-    const signed = await ctx.request({ method: 'POST', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1/signatures`, token: bob.token, body: { contentHash: a.proposal.contentHash } })
+    const signed = await ctx.request({
+      method: 'POST',
+      url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1/signatures`,
+      token: bob.token,
+      body: { contentHash: a.proposal.contentHash }
+    })
     t.equal(signed.statusCode, 201, signed.body)
     t.equal(signed.json().agreementStatus, 'active')
-    const read = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}`, token: alice.token })).json()
-    const version = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1`, token: alice.token })).json()
+    const read = (
+      await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/agreements/${a.id}`, token: alice.token })
+    ).json()
+    const version = (
+      await ctx.request({
+        method: 'GET',
+        url: `/v1/partnerships/${pid}/agreements/${a.id}/versions/1`,
+        token: alice.token
+      })
+    ).json()
     return { nextReviewAt: read.nextReviewAt, activatedAt: version.activatedAt }
   }
 
-  const cases: Array<{ name: string, pid: string, tz: string, clock: string, change: string, rrule: string, expected: string, wall: string }> = [
+  const cases: Array<{
+    name: string
+    pid: string
+    tz: string
+    clock: string
+    change: string
+    rrule: string
+    expected: string
+    wall: string
+  }> = [
     // New York springs forward at 2026-03-08 07:00Z (02:00 EST → 03:00 EDT): activation at 01:30 EST.
-    { name: 'New York, weekly, activated 30 min before spring-forward', pid: newYork, tz: NEW_YORK, clock: '2026-03-08T06:30:00Z', change: '2026-03-08T07:00:00Z', rrule: 'FREQ=WEEKLY', expected: '2026-03-08T23:00:00.000Z', wall: '2026-03-08 19:00 GMT-4' },
-    { name: 'New York, first Sunday, activated 30 min before spring-forward', pid: newYork, tz: NEW_YORK, clock: '2026-03-08T06:30:00Z', change: '2026-03-08T07:00:00Z', rrule: 'FREQ=MONTHLY;BYDAY=1SU', expected: '2026-04-05T23:00:00.000Z', wall: '2026-04-05 19:00 GMT-4' },
+    {
+      name: 'New York, weekly, activated 30 min before spring-forward',
+      pid: newYork,
+      tz: NEW_YORK,
+      clock: '2026-03-08T06:30:00Z',
+      change: '2026-03-08T07:00:00Z',
+      rrule: 'FREQ=WEEKLY',
+      expected: '2026-03-08T23:00:00.000Z',
+      wall: '2026-03-08 19:00 GMT-4'
+    },
+    {
+      name: 'New York, first Sunday, activated 30 min before spring-forward',
+      pid: newYork,
+      tz: NEW_YORK,
+      clock: '2026-03-08T06:30:00Z',
+      change: '2026-03-08T07:00:00Z',
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      expected: '2026-04-05T23:00:00.000Z',
+      wall: '2026-04-05 19:00 GMT-4'
+    },
     // Paris springs forward at 2026-03-29 01:00Z (02:00 CET → 03:00 CEST): activation at 01:30 CET.
-    { name: 'Paris, weekly, activated 30 min before spring-forward', pid: paris, tz: PARIS, clock: '2026-03-29T00:30:00Z', change: '2026-03-29T01:00:00Z', rrule: 'FREQ=WEEKLY', expected: '2026-03-29T17:00:00.000Z', wall: '2026-03-29 19:00 GMT+2' },
-    { name: 'Paris, first Sunday, activated 30 min before spring-forward', pid: paris, tz: PARIS, clock: '2026-03-29T00:30:00Z', change: '2026-03-29T01:00:00Z', rrule: 'FREQ=MONTHLY;BYDAY=1SU', expected: '2026-04-05T17:00:00.000Z', wall: '2026-04-05 19:00 GMT+2' },
+    {
+      name: 'Paris, weekly, activated 30 min before spring-forward',
+      pid: paris,
+      tz: PARIS,
+      clock: '2026-03-29T00:30:00Z',
+      change: '2026-03-29T01:00:00Z',
+      rrule: 'FREQ=WEEKLY',
+      expected: '2026-03-29T17:00:00.000Z',
+      wall: '2026-03-29 19:00 GMT+2'
+    },
+    {
+      name: 'Paris, first Sunday, activated 30 min before spring-forward',
+      pid: paris,
+      tz: PARIS,
+      clock: '2026-03-29T00:30:00Z',
+      change: '2026-03-29T01:00:00Z',
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      expected: '2026-04-05T17:00:00.000Z',
+      wall: '2026-04-05 19:00 GMT+2'
+    },
     // Paris falls back at 2026-10-25 01:00Z (03:00 CEST → 02:00 CET): activation at 01:30 CEST.
-    { name: 'Paris, weekly, activated 30 min before fall-back', pid: paris, tz: PARIS, clock: '2026-10-24T23:30:00Z', change: '2026-10-25T01:00:00Z', rrule: 'FREQ=WEEKLY', expected: '2026-10-25T18:00:00.000Z', wall: '2026-10-25 19:00 GMT+1' },
-    { name: 'Paris, first Sunday, activated 30 min before fall-back', pid: paris, tz: PARIS, clock: '2026-10-24T23:30:00Z', change: '2026-10-25T01:00:00Z', rrule: 'FREQ=MONTHLY;BYDAY=1SU', expected: '2026-11-01T18:00:00.000Z', wall: '2026-11-01 19:00 GMT+1' },
+    {
+      name: 'Paris, weekly, activated 30 min before fall-back',
+      pid: paris,
+      tz: PARIS,
+      clock: '2026-10-24T23:30:00Z',
+      change: '2026-10-25T01:00:00Z',
+      rrule: 'FREQ=WEEKLY',
+      expected: '2026-10-25T18:00:00.000Z',
+      wall: '2026-10-25 19:00 GMT+1'
+    },
+    {
+      name: 'Paris, first Sunday, activated 30 min before fall-back',
+      pid: paris,
+      tz: PARIS,
+      clock: '2026-10-24T23:30:00Z',
+      change: '2026-10-25T01:00:00Z',
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      expected: '2026-11-01T18:00:00.000Z',
+      wall: '2026-11-01 19:00 GMT+1'
+    },
     // New York falls back at 2026-11-01 06:00Z (02:00 EDT → 01:00 EST): activation at 01:30 EDT.
-    { name: 'New York, weekly, activated 30 min before fall-back', pid: newYork, tz: NEW_YORK, clock: '2026-11-01T05:30:00Z', change: '2026-11-01T06:00:00Z', rrule: 'FREQ=WEEKLY', expected: '2026-11-02T00:00:00.000Z', wall: '2026-11-01 19:00 GMT-5' },
-    { name: 'New York, first Sunday, activated 30 min before fall-back (the change day is the first Sunday)', pid: newYork, tz: NEW_YORK, clock: '2026-11-01T05:30:00Z', change: '2026-11-01T06:00:00Z', rrule: 'FREQ=MONTHLY;BYDAY=1SU', expected: '2026-11-02T00:00:00.000Z', wall: '2026-11-01 19:00 GMT-5' }
+    {
+      name: 'New York, weekly, activated 30 min before fall-back',
+      pid: newYork,
+      tz: NEW_YORK,
+      clock: '2026-11-01T05:30:00Z',
+      change: '2026-11-01T06:00:00Z',
+      rrule: 'FREQ=WEEKLY',
+      expected: '2026-11-02T00:00:00.000Z',
+      wall: '2026-11-01 19:00 GMT-5'
+    },
+    {
+      name: 'New York, first Sunday, activated 30 min before fall-back (the change day is the first Sunday)',
+      pid: newYork,
+      tz: NEW_YORK,
+      clock: '2026-11-01T05:30:00Z',
+      change: '2026-11-01T06:00:00Z',
+      rrule: 'FREQ=MONTHLY;BYDAY=1SU',
+      expected: '2026-11-02T00:00:00.000Z',
+      wall: '2026-11-01 19:00 GMT-5'
+    }
   ]
   for (const c of cases) {
     setClock(c.clock)
     // Tokens are verified against the injected clock: mint them after each move.
     await k.refresh([alice, bob])
     const { nextReviewAt, activatedAt } = await activate(c.pid, c.rrule)
-    t.ok(new Date(activatedAt) >= new Date(c.clock) && new Date(activatedAt) < new Date(c.change), `${c.name}: activated at ${activatedAt}, before the change at ${c.change}`)
+    t.ok(
+      new Date(activatedAt) >= new Date(c.clock) && new Date(activatedAt) < new Date(c.change),
+      `${c.name}: activated at ${activatedAt}, before the change at ${c.change}`
+    )
     t.equal(nextReviewAt, c.expected, `${c.name}: nextReviewAt`)
     t.equal(local(new Date(nextReviewAt), c.tz), c.wall, `${c.name}: 19:00 on the partnership's wall`)
   }
 })
 
-t.test('firstReviewAfter (kept per local date) equals nextOccurrence from the activation, around every DST change', async (t) => {
-  const rules = ['FREQ=WEEKLY', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=SU', 'FREQ=WEEKLY;BYDAY=MO,TH', 'FREQ=MONTHLY;BYDAY=1SU', 'FREQ=MONTHLY;BYMONTHDAY=-1',
-    'FREQ=MONTHLY;COUNT=1', 'FREQ=WEEKLY;COUNT=2', 'FREQ=YEARLY;BYMONTH=3', 'FREQ=DAILY;INTERVAL=7', 'FREQ=WEEKLY;UNTIL=20261101T000000Z']
-  const times = ['00:30', '02:30', '19:00', '23:59']
-  const zones = [PARIS, NEW_YORK, 'Pacific/Auckland', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC']
-  // Two days around each 2026 change (US, EU, New Zealand both ways, Lord Howe's half hour), and two quiet days.
-  const days = ['2026-03-07', '2026-03-28', '2026-04-04', '2026-09-26', '2026-10-03', '2026-10-24', '2026-10-31', '2026-06-15', '2026-12-31']
-  const mismatches: string[] = []
-  let compared = 0
-  for (const rrule of rules) {
-    for (const time of times) {
-      for (const tz of zones) {
-        for (const day of days) {
-          for (let minute = 0; minute < 2 * 24 * 60; minute += 97) {
-            const at = new Date(Date.parse(`${day}T00:00:00Z`) + minute * 60_000)
-            const expected = nextOccurrence({ rrule, time }, tz, at, at)?.toISOString() ?? null
-            const got = firstReviewAfter({ rrule, time }, tz, at)?.toISOString() ?? null
-            compared++
-            if (got !== expected) mismatches.push(`${rrule} at ${time} in ${tz}, activated ${at.toISOString()}: ${got} instead of ${expected}`)
+t.test(
+  'firstReviewAfter (kept per local date) equals nextOccurrence from the activation, around every DST change',
+  async (t) => {
+    const rules = [
+      'FREQ=WEEKLY',
+      'FREQ=WEEKLY;INTERVAL=2;BYDAY=SU',
+      'FREQ=WEEKLY;BYDAY=MO,TH',
+      'FREQ=MONTHLY;BYDAY=1SU',
+      'FREQ=MONTHLY;BYMONTHDAY=-1',
+      'FREQ=MONTHLY;COUNT=1',
+      'FREQ=WEEKLY;COUNT=2',
+      'FREQ=YEARLY;BYMONTH=3',
+      'FREQ=DAILY;INTERVAL=7',
+      'FREQ=WEEKLY;UNTIL=20261101T000000Z'
+    ]
+    const times = ['00:30', '02:30', '19:00', '23:59']
+    const zones = [PARIS, NEW_YORK, 'Pacific/Auckland', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC']
+    // Two days around each 2026 change (US, EU, New Zealand both ways, Lord Howe's half hour), and two quiet days.
+    const days = [
+      '2026-03-07',
+      '2026-03-28',
+      '2026-04-04',
+      '2026-09-26',
+      '2026-10-03',
+      '2026-10-24',
+      '2026-10-31',
+      '2026-06-15',
+      '2026-12-31'
+    ]
+    const mismatches: string[] = []
+    let compared = 0
+    for (const rrule of rules) {
+      for (const time of times) {
+        for (const tz of zones) {
+          for (const day of days) {
+            for (let minute = 0; minute < 2 * 24 * 60; minute += 97) {
+              const at = new Date(Date.parse(`${day}T00:00:00Z`) + minute * 60_000)
+              const expected = nextOccurrence({ rrule, time }, tz, at, at)?.toISOString() ?? null
+              const got = firstReviewAfter({ rrule, time }, tz, at)?.toISOString() ?? null
+              compared++
+              if (got !== expected)
+                mismatches.push(
+                  `${rrule} at ${time} in ${tz}, activated ${at.toISOString()}: ${got} instead of ${expected}`
+                )
+            }
           }
         }
       }
     }
+    t.same(mismatches.slice(0, 20), [], `${compared} activations compared`)
+    t.ok(compared > 50_000)
   }
-  t.same(mismatches.slice(0, 20), [], `${compared} activations compared`)
-  t.ok(compared > 50_000)
-})
+)

@@ -11,18 +11,30 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const config = join(root, '.dependency-cruiser.cjs')
 const depcruise = join(root, 'node_modules/.bin/depcruise')
 
-function cruise (cwd: string): Promise<{ code: number, violations: Array<{ rule: { name: string }, from: string, to: string }> }> {
+function cruise(
+  cwd: string
+): Promise<{ code: number; violations: Array<{ rule: { name: string }; from: string; to: string }> }> {
   return new Promise((resolve) => {
-    execFile(depcruise, ['src', '--config', config, '--output-type', 'json'], { cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => {
-      const out = JSON.parse(stdout) as { summary: { violations: Array<{ rule: { name: string }, from: string, to: string }> } }
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, violations: out.summary.violations })
-    })
+    execFile(
+      depcruise,
+      ['src', '--config', config, '--output-type', 'json'],
+      { cwd, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => {
+        const out = JSON.parse(stdout) as {
+          summary: { violations: Array<{ rule: { name: string }; from: string; to: string }> }
+        }
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, violations: out.summary.violations })
+      }
+    )
   })
 }
 
 t.test('src/ keeps every dependency rule', async (t) => {
   const { code, violations } = await cruise(root)
-  t.same(violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`), [])
+  t.same(
+    violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
+    []
+  )
   t.equal(code, 0, 'depcruise ran')
 })
 
@@ -35,19 +47,19 @@ t.test('each rule fires on a tree that breaks it', async (t) => {
   }
   // One offence per rule, each in files of its own.
   file('src/lib/a.ts', "import { x } from '../agreements/b.service.ts'\nexport const a = x\n")
-  file('src/agreements/b.service.ts', "export const x = 1\n")
+  file('src/agreements/b.service.ts', 'export const x = 1\n')
   file('src/errors.ts', "import { y } from './http/c.ts'\nexport const e = y\n")
   file('src/http/c.ts', "import { z } from '../invitations/d.service.ts'\nexport const y = z\n")
   file('src/invitations/d.service.ts', "import { w } from '../agreements/e.service.ts'\nexport const z = w\n")
-  file('src/agreements/e.service.ts', "export const w = 2\n")
+  file('src/agreements/e.service.ts', 'export const w = 2\n')
   file('src/partnerships/f.service.ts', "import { v } from '../reviews/g.service.ts'\nexport const f = v\n")
-  file('src/reviews/g.service.ts', "export const v = 3\n")
+  file('src/reviews/g.service.ts', 'export const v = 3\n')
   file('src/calendar/h.service.ts', "import { v } from '../reviews/g.service.ts'\nexport const h = v\n")
   file('src/reviews/i.service.ts', "import { z } from '../invitations/d.service.ts'\nexport const i = z\n")
   file('src/users/j.service.ts', "import { k } from '../orchestration/k.service.ts'\nexport const j = k\n")
-  file('src/orchestration/k.service.ts', "export const k = 4\n")
+  file('src/orchestration/k.service.ts', 'export const k = 4\n')
   file('src/agreements/l.rules.ts', "import { m } from './m.repo.ts'\nexport const l = m\n")
-  file('src/agreements/m.repo.ts', "export const m = 5\n")
+  file('src/agreements/m.repo.ts', 'export const m = 5\n')
   file('src/agreements/n.routes.ts', "import { m } from './m.repo.ts'\nexport const n = m\n")
   file('src/agreements/o.service.ts', "import { sql } from 'drizzle-orm'\nexport const o = sql\n")
   file('src/audit/p.service.ts', "import { q } from './q.service.ts'\nexport const p = q\n")
@@ -59,7 +71,20 @@ t.test('each rule fires on a tree that breaks it', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 200))
   const { violations } = await cruise(dir)
   const fired = new Set(violations.map((v) => v.rule.name))
-  for (const rule of ['no-circular', 'lib-is-pure', 'domain-errors-stand-alone', 'infrastructure-below-capabilities', 'schema-barrel-lists-tables-only', 'kernel-below-features', 'features-apart', 'reviews-are-of-agreements', 'nothing-imports-the-top', 'rules-are-pure', 'routes-hold-no-sql', 'sql-only-from-repos']) {
+  for (const rule of [
+    'no-circular',
+    'lib-is-pure',
+    'domain-errors-stand-alone',
+    'infrastructure-below-capabilities',
+    'schema-barrel-lists-tables-only',
+    'kernel-below-features',
+    'features-apart',
+    'reviews-are-of-agreements',
+    'nothing-imports-the-top',
+    'rules-are-pure',
+    'routes-hold-no-sql',
+    'sql-only-from-repos'
+  ]) {
     t.ok(fired.has(rule), `${rule} fires`)
   }
 })

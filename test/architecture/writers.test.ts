@@ -19,11 +19,16 @@ const truth = await buildTestApp(t, { database: ctx.database, clock: ctx.clock, 
 const k = agreementKit(ctx)
 const r = reviewKit(ctx, k)
 
-interface World { pid: string, alice: Person, bob: Person, carol: Person }
+interface World {
+  pid: string
+  alice: Person
+  bob: Person
+  carol: Person
+}
 /** Arranges what the write needs (writers of its own run then), and returns the write itself. */
 type Scenario = (w: World) => Promise<() => Promise<{ statusCode: number }>>
 
-async function world (): Promise<World> {
+async function world(): Promise<World> {
   const [alice, bob, carol] = [await k.person('Alice'), await k.person('Bob'), await k.person('Carol')]
   const pid = await r.partnership('Europe/Paris', alice, [bob, carol])
   return { pid, alice, bob, carol }
@@ -32,19 +37,33 @@ const req = ctx.request
 const agreementUrl = (w: World, aid: string) => k.agreementUrl(w.pid, aid)
 
 const scenarios: Record<string, Scenario> = {
-  updatePartnership: async (w) => () => req({ method: 'PATCH', url: `/v1/partnerships/${w.pid}`, token: w.alice.token, headers: { 'if-match': '*' }, body: { name: 'Renamed' } }),
+  updatePartnership: async (w) => () =>
+    req({
+      method: 'PATCH',
+      url: `/v1/partnerships/${w.pid}`,
+      token: w.alice.token,
+      headers: { 'if-match': '*' },
+      body: { name: 'Renamed' }
+    }),
   leavePartnership: async (w) => {
     await k.create(w.alice, w.pid) // an open proposal that a partner leaving voids
     return () => req({ method: 'DELETE', url: `/v1/partnerships/${w.pid}/members/me`, token: w.carol.token })
   },
-  createInvitation: async (w) => () => req({ method: 'POST', url: `/v1/partnerships/${w.pid}/invitations`, token: w.alice.token, body: { role: 'partner' } }),
+  createInvitation: async (w) => () =>
+    req({
+      method: 'POST',
+      url: `/v1/partnerships/${w.pid}/invitations`,
+      token: w.alice.token,
+      body: { role: 'partner' }
+    }),
   revokeInvitation: async (w) => {
     const inv = await k.invite(w.alice, w.pid, 'partner')
     return () => req({ method: 'DELETE', url: `/v1/partnerships/${w.pid}/invitations/${inv.id}`, token: w.alice.token })
   },
   approveInvitation: async (w) => {
     const inv = await k.invite(w.alice, w.pid, 'observer')
-    return () => req({ method: 'POST', url: `/v1/partnerships/${w.pid}/invitations/${inv.id}/approvals`, token: w.bob.token })
+    return () =>
+      req({ method: 'POST', url: `/v1/partnerships/${w.pid}/invitations/${inv.id}/approvals`, token: w.bob.token })
   },
   acceptInvitation: async (w) => {
     await k.create(w.alice, w.pid) // a partner joining voids it
@@ -52,14 +71,22 @@ const scenarios: Record<string, Scenario> = {
     const dan = await k.person('Dan')
     return () => req({ method: 'POST', url: '/v1/invitations/accept', token: dan.token, body: { token: inv.token } })
   },
-  createAgreement: async (w) => () => req({ method: 'POST', url: k.agreementsUrl(w.pid), token: w.alice.token, body: { content: content() } }),
+  createAgreement: async (w) => () =>
+    req({ method: 'POST', url: k.agreementsUrl(w.pid), token: w.alice.token, body: { content: content() } }),
   proposeVersion: async (w) => {
     const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
     return () => k.proposeVersion(w.bob, w.pid, aid, { basedOn: 1, content: content({ title: 'Revised' }) })
   },
   updateDraft: async (w) => {
     const a = await k.create(w.alice, w.pid, { content: content(), draft: true })
-    return () => req({ method: 'PATCH', url: k.versionUrl(w.pid, a.id, 1), token: w.alice.token, headers: { 'if-match': '*' }, body: { content: content({ title: 'Edited draft' }) } })
+    return () =>
+      req({
+        method: 'PATCH',
+        url: k.versionUrl(w.pid, a.id, 1),
+        token: w.alice.token,
+        headers: { 'if-match': '*' },
+        body: { content: content({ title: 'Edited draft' }) }
+      })
   },
   deleteDraft: async (w) => {
     const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
@@ -90,7 +117,13 @@ const scenarios: Record<string, Scenario> = {
   },
   declineVersion: async (w) => {
     const a = await k.create(w.alice, w.pid)
-    return () => req({ method: 'POST', url: `${k.versionUrl(w.pid, a.id, 1)}/decline`, token: w.bob.token, body: { reason: 'Not yet' } })
+    return () =>
+      req({
+        method: 'POST',
+        url: `${k.versionUrl(w.pid, a.id, 1)}/decline`,
+        token: w.bob.token,
+        body: { reason: 'Not yet' }
+      })
   },
   withdrawVersion: async (w) => {
     const a = await k.create(w.alice, w.pid)
@@ -110,17 +143,18 @@ const scenarios: Record<string, Scenario> = {
 
 // Writes that touch no partnership (the caller's own profile and feeds, token minting), or that start one.
 const exempt: Record<string, string> = {
-  updateMe: 'the caller\'s profile belongs to no partnership',
-  createCalendarToken: 'the caller\'s feeds belong to no partnership',
-  revokeCalendarToken: 'the caller\'s feeds belong to no partnership',
+  updateMe: "the caller's profile belongs to no partnership",
+  createCalendarToken: "the caller's feeds belong to no partnership",
+  revokeCalendarToken: "the caller's feeds belong to no partnership",
   createDevToken: 'mints a token; writes nothing',
   createPartnership: 'starts a log of its own (tested below)'
 }
 
 /** What every agreement of the partnership shows (its GET body, uncached) and its ETag, and the head of the log. */
-async function observe (w: World): Promise<{ head: number, agreements: Map<string, { body: string, etag: string }> }> {
-  const list = (await req({ method: 'GET', url: `${k.agreementsUrl(w.pid)}?limit=100`, token: w.alice.token })).json().items as Array<{ id: string }>
-  const agreements = new Map<string, { body: string, etag: string }>()
+async function observe(w: World): Promise<{ head: number; agreements: Map<string, { body: string; etag: string }> }> {
+  const list = (await req({ method: 'GET', url: `${k.agreementsUrl(w.pid)}?limit=100`, token: w.alice.token })).json()
+    .items as Array<{ id: string }>
+  const agreements = new Map<string, { body: string; etag: string }>()
   for (const a of list) {
     const res = await truth.request({ method: 'GET', url: agreementUrl(w, a.id), token: w.alice.token })
     if (res.statusCode !== 200) throw new Error(`GET agreement (uncached): ${res.statusCode} ${res.body}`)
@@ -129,21 +163,39 @@ async function observe (w: World): Promise<{ head: number, agreements: Map<strin
   return { head: await k.headSeq(w.alice, w.pid), agreements }
 }
 
-function holds (t: Tap, what: string, before: Awaited<ReturnType<typeof observe>>, after: Awaited<ReturnType<typeof observe>>): void {
+function holds(
+  t: Tap,
+  what: string,
+  before: Awaited<ReturnType<typeof observe>>,
+  after: Awaited<ReturnType<typeof observe>>
+): void {
   t.ok(after.head > before.head, `${what}: appended to the partnership's log (${before.head} → ${after.head})`)
   for (const [aid, was] of before.agreements) {
     const now = after.agreements.get(aid)
     if (now === undefined || now.body === was.body) continue
-    t.not(now.etag, was.etag, `${what}: agreement ${aid.slice(-6)} shows something else, so its ETag moved`, { was: was.body, now: now.body })
+    t.not(now.etag, was.etag, `${what}: agreement ${aid.slice(-6)} shows something else, so its ETag moved`, {
+      was: was.body,
+      now: now.body
+    })
   }
 }
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
 
 t.test('every write operation of the API document is covered here', async (t) => {
-  const doc = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, { operationId: string }>> }
-  const writers = Object.values(doc.paths).flatMap((item) => Object.entries(item).filter(([m]) => m !== 'get').map(([, op]) => op.operationId))
+  const doc = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as {
+    paths: Record<string, Record<string, { operationId: string }>>
+  }
+  const writers = Object.values(doc.paths).flatMap((item) =>
+    Object.entries(item)
+      .filter(([m]) => m !== 'get')
+      .map(([, op]) => op.operationId)
+  )
   const covered = new Set(Object.keys(scenarios).map((name) => name.split('#')[0]))
-  t.same(writers.filter((id) => !covered.has(id) && !(id in exempt)), [], 'each has a scenario or a reason to have none')
+  t.same(
+    writers.filter((id) => !covered.has(id) && !(id in exempt)),
+    [],
+    'each has a scenario or a reason to have none'
+  )
 })
 
 for (const [operation, scenario] of Object.entries(scenarios)) {
@@ -157,14 +209,14 @@ for (const [operation, scenario] of Object.entries(scenarios)) {
   })
 }
 
-t.test('the scheduler\'s writers: a review opened when due, and marked overdue', async (t) => {
+t.test("the scheduler's writers: a review opened when due, and marked overdue", async (t) => {
   const w = await world()
   const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid, weekly('Due'))
   const people = [w.alice, w.bob, w.carol]
   const due = new Date((await k.agreement(w.alice, w.pid, aid)).body.nextReviewAt)
   let before = await observe(w)
   await r.advancePast(due, people)
-  t.ok((await runDueWork(ctx.deps)).opened >= 1, 'a review opened (other scenarios\' may open too: one clock)')
+  t.ok((await runDueWork(ctx.deps)).opened >= 1, "a review opened (other scenarios' may open too: one clock)")
   holds(t, 'opening a due review', before, await observe(w))
   before = await observe(w)
   await r.advancePast(new Date(due.getTime() + 8 * 86_400_000), people)
@@ -174,7 +226,15 @@ t.test('the scheduler\'s writers: a review opened when due, and marked overdue',
 
 t.test('createPartnership starts a log of its own', async (t) => {
   const erin = await k.person('Erin')
-  const res = await req({ method: 'POST', url: '/v1/partnerships', token: erin.token, body: { name: 'Fresh', timezone: 'UTC' } })
+  const res = await req({
+    method: 'POST',
+    url: '/v1/partnerships',
+    token: erin.token,
+    body: { name: 'Fresh', timezone: 'UTC' }
+  })
   t.equal(res.statusCode, 201)
-  t.same((await k.eventsAfter(erin, res.json().id, 0)).map((e) => e.type), ['partnership.created', 'member.joined'])
+  t.same(
+    (await k.eventsAfter(erin, res.json().id, 0)).map((e) => e.type),
+    ['partnership.created', 'member.joined']
+  )
 })

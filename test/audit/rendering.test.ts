@@ -17,18 +17,55 @@ t.test('every page of the log equals the schema rendering of the same rows', asy
   const [alice, bob] = await Promise.all([kit.person('Alice'), kit.person('Bob')])
   const { pid } = await kit.partnership(alice, [bob])
   // Events with text that needs escaping, nested data, signatures, an activation and a revocation.
-  kit.expectStatus(await ctx.request({ method: 'PATCH', url: `/v1/partnerships/${pid}`, token: alice.token, headers: { 'if-match': (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}`, token: alice.token })).headers.etag as string }, body: { name: 'Quotes " \\ tabs\t emoji 🫶 </script>' } }), 200, 'rename')
+  kit.expectStatus(
+    await ctx.request({
+      method: 'PATCH',
+      url: `/v1/partnerships/${pid}`,
+      token: alice.token,
+      headers: {
+        'if-match': (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}`, token: alice.token })).headers
+          .etag as string
+      },
+      body: { name: 'Quotes " \\ tabs\t emoji 🫶 </script>' }
+    }),
+    200,
+    'rename'
+  )
   const aid = await kit.activeAgreement(alice, [bob], pid, content({ title: 'Ünïcödé "title"' }))
   const declined = await kit.create(bob, pid, { content: content({ title: 'To decline' }) })
-  kit.expectStatus(await ctx.request({ method: 'POST', url: `${kit.versionUrl(pid, declined.id, 1)}/decline`, token: alice.token, body: { reason: 'Not yet — "maybe" later\nline two' } }), 200, 'decline')
-  kit.expectStatus(await ctx.request({ method: 'DELETE', url: `${kit.versionUrl(pid, aid, 1)}/signatures/me`, token: bob.token }), 204, 'revoke')
+  kit.expectStatus(
+    await ctx.request({
+      method: 'POST',
+      url: `${kit.versionUrl(pid, declined.id, 1)}/decline`,
+      token: alice.token,
+      body: { reason: 'Not yet — "maybe" later\nline two' }
+    }),
+    200,
+    'decline'
+  )
+  kit.expectStatus(
+    await ctx.request({ method: 'DELETE', url: `${kit.versionUrl(pid, aid, 1)}/signatures/me`, token: bob.token }),
+    204,
+    'revoke'
+  )
   const head = await kit.headSeq(alice, pid)
   t.ok(head >= 8, `a log of ${head} events`)
 
-  const reference = async (afterSeq: number, limit: number) => Page.parse(paginate(await listEvents(ctx.deps, { partnershipId: pid, userId: alice.id, afterSeq, limit: limit + 1 }), limit, (e) => ({ seq: e.seq })))
+  const reference = async (afterSeq: number, limit: number) =>
+    Page.parse(
+      paginate(
+        await listEvents(ctx.deps, { partnershipId: pid, userId: alice.id, afterSeq, limit: limit + 1 }),
+        limit,
+        (e) => ({ seq: e.seq })
+      )
+    )
   for (const limit of [1, 2, 3, 50, 100]) {
     for (const after of [0, 1, head - 1, head, head + 5]) {
-      const res = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events?after=${after}&limit=${limit}`, token: bob.token })
+      const res = await ctx.request({
+        method: 'GET',
+        url: `/v1/partnerships/${pid}/events?after=${after}&limit=${limit}`,
+        token: bob.token
+      })
       t.equal(res.statusCode, 200)
       t.match(res.headers['content-type'], /^application\/json; charset=utf-8$/)
       t.strictSame(res.json(), await reference(after, limit), `after=${after} limit=${limit}`)
@@ -40,13 +77,19 @@ t.test('every page of the log equals the schema rendering of the same rows', asy
   let after = 0
   const seqs: number[] = []
   while (url !== null) {
-    const page: { items: Array<{ seq: number }>, nextCursor: string | null } = (await ctx.request({ method: 'GET', url, token: alice.token })).json()
+    const page: { items: Array<{ seq: number }>; nextCursor: string | null } = (
+      await ctx.request({ method: 'GET', url, token: alice.token })
+    ).json()
     t.strictSame(page, await reference(after, 3), `page after ${after}`)
     seqs.push(...page.items.map((e) => e.seq))
     after = page.items.at(-1)?.seq ?? after
     url = page.nextCursor === null ? null : `/v1/partnerships/${pid}/events?limit=3&cursor=${page.nextCursor}`
   }
-  t.strictSame(seqs, Array.from({ length: head }, (_, i) => i + 1), 'every event once, in order')
+  t.strictSame(
+    seqs,
+    Array.from({ length: head }, (_, i) => i + 1),
+    'every event once, in order'
+  )
 })
 
 t.test('strangers and former members get the unknown-partnership 404, never a page', async (t) => {
@@ -58,6 +101,20 @@ t.test('strangers and former members get the unknown-partnership 404, never a pa
   isProblem(t, stranger, 404, 'not-found', 'a stranger')
   t.strictSame(problemShape(stranger), problemShape(nothing), 'the same answer as an unknown id')
   await kit.leave(bob, pid)
-  t.equal((await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events`, token: bob.token })).statusCode, 404, 'a partner who left reads nothing')
-  t.equal((await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events?cursor=not-a-cursor`, token: alice.token })).statusCode, 400, 'a cursor it never gave out')
+  t.equal(
+    (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events`, token: bob.token })).statusCode,
+    404,
+    'a partner who left reads nothing'
+  )
+  t.equal(
+    (
+      await ctx.request({
+        method: 'GET',
+        url: `/v1/partnerships/${pid}/events?cursor=not-a-cursor`,
+        token: alice.token
+      })
+    ).statusCode,
+    400,
+    'a cursor it never gave out'
+  )
 })

@@ -2,7 +2,9 @@ import t from 'tap'
 import { Batcher } from '../../src/db/batch.ts'
 
 /** A run whose batches are recorded and which finishes when the test says so. */
-function recorder<I> (answer: (input: I) => PromiseSettledResult<string> = (i) => ({ status: 'fulfilled', value: `done ${String(i)}` })) {
+function recorder<I>(
+  answer: (input: I) => PromiseSettledResult<string> = (i) => ({ status: 'fulfilled', value: `done ${String(i)}` })
+) {
   const batches: I[][] = []
   const pending: Array<() => void> = []
   const run = async (inputs: I[]) => {
@@ -10,7 +12,10 @@ function recorder<I> (answer: (input: I) => PromiseSettledResult<string> = (i) =
     await new Promise<void>((resolve) => pending.push(resolve))
     return inputs.map(answer)
   }
-  const finishNext = async () => { pending.shift()?.(); await new Promise((resolve) => setImmediate(resolve)) }
+  const finishNext = async () => {
+    pending.shift()?.()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   return { batches, run, finishNext }
 }
 
@@ -42,31 +47,57 @@ t.test('maxInFlight batches run at once, and no batch exceeds maxBatch', async (
   t.equal((await Promise.all(all)).length, 8)
 })
 
-t.test('with a key, a batch holds at most one call per key; the others keep their order for later batches', async (t) => {
-  const r = recorder<string>()
-  const batcher = new Batcher({ run: r.run, key: (s: string) => s[0]!, maxInFlight: 1 })
-  const all = ['a1', 'a2', 'b1', 'a3', 'c1', 'b2'].map((s) => batcher.submit(s))
-  t.same(r.batches, [['a1']])
-  await r.finishNext()
-  t.same(r.batches[1], ['a2', 'b1', 'c1'])
-  await r.finishNext()
-  t.same(r.batches[2], ['a3', 'b2'])
-  await r.finishNext()
-  t.same(await Promise.all(all), ['a1', 'a2', 'b1', 'a3', 'c1', 'b2'].map((s) => `done ${s}`))
-})
+t.test(
+  'with a key, a batch holds at most one call per key; the others keep their order for later batches',
+  async (t) => {
+    const r = recorder<string>()
+    const batcher = new Batcher({ run: r.run, key: (s: string) => s[0]!, maxInFlight: 1 })
+    const all = ['a1', 'a2', 'b1', 'a3', 'c1', 'b2'].map((s) => batcher.submit(s))
+    t.same(r.batches, [['a1']])
+    await r.finishNext()
+    t.same(r.batches[1], ['a2', 'b1', 'c1'])
+    await r.finishNext()
+    t.same(r.batches[2], ['a3', 'b2'])
+    await r.finishNext()
+    t.same(
+      await Promise.all(all),
+      ['a1', 'a2', 'b1', 'a3', 'c1', 'b2'].map((s) => `done ${s}`)
+    )
+  }
+)
 
 t.test('each call of a batch succeeds or fails on its own; a run that throws fails the whole batch', async (t) => {
-  const r = recorder<number>((i) => i % 2 === 0 ? { status: 'rejected', reason: new Error(`bad ${i}`) } : { status: 'fulfilled', value: `ok ${i}` })
+  const r = recorder<number>((i) =>
+    i % 2 === 0 ? { status: 'rejected', reason: new Error(`bad ${i}`) } : { status: 'fulfilled', value: `ok ${i}` }
+  )
   const batcher = new Batcher({ run: r.run, maxInFlight: 1 })
-  const results = [1, 2, 3].map((i) => batcher.submit(i).then((v) => v, (e: Error) => e.message))
+  const results = [1, 2, 3].map((i) =>
+    batcher.submit(i).then(
+      (v) => v,
+      (e: Error) => e.message
+    )
+  )
   await r.finishNext()
   await r.finishNext()
   t.same(await Promise.all(results), ['ok 1', 'bad 2', 'ok 3'])
 
   let calls = 0
-  const throwing = new Batcher<number, string>({ run: async () => { calls++; throw new Error('connection lost') }, maxInFlight: 1 })
+  const throwing = new Batcher<number, string>({
+    run: async () => {
+      calls++
+      throw new Error('connection lost')
+    },
+    maxInFlight: 1
+  })
   const failed = await Promise.allSettled([1, 2, 3].map((i) => throwing.submit(i)))
-  t.same(failed.map((f) => f.status === 'rejected' ? (f.reason as Error).message : 'fulfilled'), ['connection lost', 'connection lost', 'connection lost'])
+  t.same(
+    failed.map((f) => (f.status === 'rejected' ? (f.reason as Error).message : 'fulfilled')),
+    ['connection lost', 'connection lost', 'connection lost']
+  )
   t.equal(calls, 2, 'the first alone, then the two that waited')
-  t.equal(await throwing.submit(4).catch((e: Error) => e.message), 'connection lost', 'and it keeps serving after a failure')
+  t.equal(
+    await throwing.submit(4).catch((e: Error) => e.message),
+    'connection lost',
+    'and it keeps serving after a failure'
+  )
 })

@@ -17,30 +17,63 @@ t.test('every handle, the pool and a transaction, carries its session and the dr
   await db.transaction(async (tx) => {
     const client = clientOf(tx)
     t.ok(client, 'tx.session.client')
-    t.type(onPostgres ? client!.unsafe : client!.query, 'function', onPostgres ? 'postgres.js: unsafe()' : 'PGlite: query()')
+    t.type(
+      onPostgres ? client!.unsafe : client!.query,
+      'function',
+      onPostgres ? 'postgres.js: unsafe()' : 'PGlite: query()'
+    )
   })
 })
 
-t.test('execute() runs raw SQL on the handle\'s own connection, and prepared() binds a built statement to it', async (t) => {
-  const [user] = await db.insert(users).values({ issuer: 'driver-test', subject: 'a', displayName: 'Before', timezone: 'UTC', createdAt: new Date(), updatedAt: new Date() }).returning()
-  const byId = (h: DbOrTx) => prepared(h, 'driver_test_user', (h) => h.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare('driver_test_user'))
-  await db.transaction(async (tx) => {
-    await tx.update(users).set({ displayName: 'Inside' }).where(eq(users.id, user!.id))
-    const [raw] = await execute(tx, 'select display_name from users where id = $1', [user!.id])
-    t.equal(raw!.display_name, 'Inside', 'execute() sees the transaction\'s own uncommitted write')
-    const [row] = await byId(tx).execute({ id: user!.id })
-    t.equal(row!.displayName, 'Inside', 'so does the prepared statement run on the transaction')
-    throw new Error('roll back')
-  }).catch(() => {})
-  const [after] = await byId(db).execute({ id: user!.id })
-  t.equal(after!.displayName, 'Before', 'and on the pool, after the rollback, the committed value')
-})
+t.test(
+  "execute() runs raw SQL on the handle's own connection, and prepared() binds a built statement to it",
+  async (t) => {
+    const [user] = await db
+      .insert(users)
+      .values({
+        issuer: 'driver-test',
+        subject: 'a',
+        displayName: 'Before',
+        timezone: 'UTC',
+        createdAt: new Date(),
+        updatedAt: new Date()
+      })
+      .returning()
+    const byId = (h: DbOrTx) =>
+      prepared(h, 'driver_test_user', (h) =>
+        h
+          .select()
+          .from(users)
+          .where(eq(users.id, sql.placeholder('id')))
+          .prepare('driver_test_user')
+      )
+    await db
+      .transaction(async (tx) => {
+        await tx.update(users).set({ displayName: 'Inside' }).where(eq(users.id, user!.id))
+        const [raw] = await execute(tx, 'select display_name from users where id = $1', [user!.id])
+        t.equal(raw!.display_name, 'Inside', "execute() sees the transaction's own uncommitted write")
+        const [row] = await byId(tx).execute({ id: user!.id })
+        t.equal(row!.displayName, 'Inside', 'so does the prepared statement run on the transaction')
+        throw new Error('roll back')
+      })
+      .catch(() => {})
+    const [after] = await byId(db).execute({ id: user!.id })
+    t.equal(after!.displayName, 'Before', 'and on the pool, after the rollback, the committed value')
+  }
+)
 
-t.test('on PostgreSQL, drizzle\'s queries run as named prepared statements (the patch of PostgresJsSession.prepareQuery)', { skip: onPostgres ? false : 'postgres.js only: PGlite has no named statements to check' }, async (t) => {
-  const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
-  const prepareQuery = (PostgresJsSession.prototype as unknown as { prepareQuery?: (...args: unknown[]) => unknown }).prepareQuery
-  t.type(prepareQuery, 'function', 'drizzle still has PostgresJsSession.prototype.prepareQuery')
-  await db.select().from(users).where(eq(users.subject, 'driver-test-named')).limit(1)
-  const named = await ctx.database.rows<{ statement: string }>(sql`select statement from pg_prepared_statements where statement like '%"subject" = $1%'`)
-  t.ok(named.length > 0, 'the query drizzle built is a prepared statement on the (one) connection')
-})
+t.test(
+  "on PostgreSQL, drizzle's queries run as named prepared statements (the patch of PostgresJsSession.prepareQuery)",
+  { skip: onPostgres ? false : 'postgres.js only: PGlite has no named statements to check' },
+  async (t) => {
+    const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
+    const prepareQuery = (PostgresJsSession.prototype as unknown as { prepareQuery?: (...args: unknown[]) => unknown })
+      .prepareQuery
+    t.type(prepareQuery, 'function', 'drizzle still has PostgresJsSession.prototype.prepareQuery')
+    await db.select().from(users).where(eq(users.subject, 'driver-test-named')).limit(1)
+    const named = await ctx.database.rows<{ statement: string }>(
+      sql`select statement from pg_prepared_statements where statement like '%"subject" = $1%'`
+    )
+    t.ok(named.length > 0, 'the query drizzle built is a prepared statement on the (one) connection')
+  }
+)

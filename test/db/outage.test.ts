@@ -19,10 +19,15 @@ const CONNECT_TIMEOUT_S = 2
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Runs a request against a timer: the response and how long it took, or null when the bound passed first. */
-async function timed (run: () => Promise<LightMyRequestResponse>, boundMs = BOUND_MS): Promise<{ res: LightMyRequestResponse | null, ms: number }> {
+async function timed(
+  run: () => Promise<LightMyRequestResponse>,
+  boundMs = BOUND_MS
+): Promise<{ res: LightMyRequestResponse | null; ms: number }> {
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), boundMs) })
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), boundMs)
+  })
   try {
     const res = await Promise.race([run(), timeout])
     return { res, ms: Math.round(performance.now() - started) }
@@ -32,7 +37,9 @@ async function timed (run: () => Promise<LightMyRequestResponse>, boundMs = BOUN
 }
 
 /** Like timed(), but a hang fails the test right here. */
-async function answered (run: () => Promise<LightMyRequestResponse>): Promise<{ res: LightMyRequestResponse, ms: number }> {
+async function answered(
+  run: () => Promise<LightMyRequestResponse>
+): Promise<{ res: LightMyRequestResponse; ms: number }> {
   const { res, ms } = await timed(run)
   if (!res) throw new Error(`no answer within ${BOUND_MS} ms`)
   return { res, ms }
@@ -47,14 +54,17 @@ interface Rig {
 }
 
 /** A fresh database, a proxy in front of the real server, and an app that reaches the database only through it. */
-async function rig (sub: string, env: Record<string, string> = {}): Promise<Rig> {
+async function rig(sub: string, env: Record<string, string> = {}): Promise<Rig> {
   const real = new URL(PG_URL!)
   const proxy = await startTcpProxy({ host: real.hostname || '127.0.0.1', port: Number(real.port || 5432) })
   t.teardown(() => proxy.stop())
   const viaProxy = new URL(await freshPostgresUrl(t))
   viaProxy.hostname = '127.0.0.1'
   viaProxy.port = String(proxy.port)
-  const ctx = await buildTestApp(t, { databaseUrl: viaProxy.toString(), env: { DATABASE_CONNECT_TIMEOUT_S: String(CONNECT_TIMEOUT_S), ...env } })
+  const ctx = await buildTestApp(t, {
+    databaseUrl: viaProxy.toString(),
+    env: { DATABASE_CONNECT_TIMEOUT_S: String(CONNECT_TIMEOUT_S), ...env }
+  })
   // Signing is local: the token needs no database, so it is minted before any outage.
   const token = await ctx.token(sub, { name: sub })
   return {
@@ -67,7 +77,7 @@ async function rig (sub: string, env: Record<string, string> = {}): Promise<Rig>
 }
 
 /** Switches the proxy: open connections are dropped, so only new connections meet the new mode. */
-async function become (proxy: TcpProxy, mode: 'down' | 'forward' | 'reset' | 'close' | 'blackhole'): Promise<void> {
+async function become(proxy: TcpProxy, mode: 'down' | 'forward' | 'reset' | 'close' | 'blackhole'): Promise<void> {
   await proxy.stop()
   if (mode !== 'down') await proxy.start(mode)
 }
@@ -77,7 +87,9 @@ if (!onPostgres) {
 } else {
   const { proxy, me, readyz, healthz } = await rig('Olivia')
   const measured: Record<string, number[]> = {}
-  const record = (phase: string, ms: number) => { (measured[phase] ??= []).push(ms) }
+  const record = (phase: string, ms: number) => {
+    ;(measured[phase] ??= []).push(ms)
+  }
 
   /** A 503 database-unavailable problem that tells nothing about the query, the driver or the database. */
   const assertUnavailable = (t: Test, res: LightMyRequestResponse) => {
@@ -85,8 +97,16 @@ if (!onPostgres) {
     const p = problemOf(res)
     t.equal(p.status, 503)
     t.ok(Number(res.headers['retry-after']) > 0, 'a Retry-After header')
-    t.same(Object.keys(p).sort(), ['code', 'detail', 'instance', 'requestId', 'status', 'title', 'type'], 'only the problem members')
-    t.notMatch(res.body, /stack|\bat .+:\d+|node_modules|select |from "|insert |where |olivia|ECONN|CONNECT_TIMEOUT|accord_t_|postgres/i, 'no stack, SQL or driver detail')
+    t.same(
+      Object.keys(p).sort(),
+      ['code', 'detail', 'instance', 'requestId', 'status', 'title', 'type'],
+      'only the problem members'
+    )
+    t.notMatch(
+      res.body,
+      /stack|\bat .+:\d+|node_modules|select |from "|insert |where |olivia|ECONN|CONNECT_TIMEOUT|accord_t_|postgres/i,
+      'no stack, SQL or driver detail'
+    )
     t.notOk(res.body.includes(`127.0.0.1:${proxy.port}`), 'no database address')
   }
 

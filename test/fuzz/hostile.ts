@@ -9,13 +9,19 @@
 /** A JSON number or literal sent exactly as written (JSON.stringify would round 2^53+1 or refuse 1e309). */
 export class RawJson {
   readonly text: string
-  constructor (text: string) { this.text = text }
+  constructor(text: string) {
+    this.text = text
+  }
 }
 
 /** Nesting as JSON text: V8's JSON.stringify overflows its stack long before 5,000 levels, JSON.parse does not. */
-const nested = (depth: number, open: string, close: string): RawJson => new RawJson(`${open.repeat(depth)}0${close.repeat(depth)}`)
+const nested = (depth: number, open: string, close: string): RawJson =>
+  new RawJson(`${open.repeat(depth)}0${close.repeat(depth)}`)
 
-export interface Hostile { name: string, value: unknown }
+export interface Hostile {
+  name: string
+  value: unknown
+}
 
 /** Values put in place of one body field (or of the whole body). */
 export const HOSTILE_VALUES: readonly Hostile[] = [
@@ -71,7 +77,7 @@ export const HOSTILE_QUERY: readonly Hostile[] = [
 ]
 
 /** Wire-level path segments; `real` is the real id the segment stands for (or undefined). */
-export function hostileSegments (real: string | undefined): Hostile[] {
+export function hostileSegments(real: string | undefined): Hostile[] {
   const segments: Hostile[] = [
     { name: 'not-a-uuid', value: 'not-a-uuid' },
     { name: 'nul', value: '%00' },
@@ -95,7 +101,10 @@ export function hostileSegments (real: string | undefined): Hostile[] {
   ]
   if (real !== undefined) {
     segments.push(
-      { name: 'percent-encoded-letters', value: [...real].map((c) => /[a-z]/i.test(c) ? `%${c.charCodeAt(0).toString(16).toUpperCase()}` : c).join('') },
+      {
+        name: 'percent-encoded-letters',
+        value: [...real].map((c) => (/[a-z]/i.test(c) ? `%${c.charCodeAt(0).toString(16).toUpperCase()}` : c)).join('')
+      },
       { name: 'upper-case', value: real.toUpperCase() },
       { name: 'real-with-nul', value: `${real}%00` },
       { name: 'real-with-suffix', value: `${real}x` },
@@ -119,7 +128,7 @@ export const HOSTILE_HEADER: readonly Hostile[] = [
 ]
 
 /** Bodies that are not the JSON the route reads: another media type, broken JSON, JSON of another charset. */
-export const HOSTILE_MEDIA: ReadonlyArray<{ name: string, contentType: string | undefined, payload: string }> = [
+export const HOSTILE_MEDIA: ReadonlyArray<{ name: string; contentType: string | undefined; payload: string }> = [
   { name: 'text-plain', contentType: 'text/plain', payload: '{}' },
   { name: 'form-urlencoded', contentType: 'application/x-www-form-urlencoded', payload: 'a=1' },
   { name: 'no-content-type', contentType: undefined, payload: '{}' },
@@ -132,21 +141,30 @@ export const HOSTILE_MEDIA: ReadonlyArray<{ name: string, contentType: string | 
 ]
 
 /** JSON text of `value`, with every RawJson written as is. */
-export function toJsonText (value: unknown): string {
+export function toJsonText(value: unknown): string {
   const raws: string[] = []
   const text = JSON.stringify(value, (_key, v: unknown) => {
-    if (v instanceof RawJson) { raws.push(v.text); return `\u0001raw${raws.length - 1}\u0001` }
+    if (v instanceof RawJson) {
+      raws.push(v.text)
+      return `\u0001raw${raws.length - 1}\u0001`
+    }
     return v
   })
   return raws.length === 0 ? text : text.replace(/"\\u0001raw(\d+)\\u0001"/g, (_m, i: string) => raws[Number(i)]!)
 }
 
 /** A short, faithful description of a value for the report (a 5,000-deep array is not printed). */
-export function describeValue (value: unknown): string {
-  if (value instanceof RawJson) return value.text.length > 80 ? `${value.text.slice(0, 20)}… (${value.text.length} chars of JSON)` : value.text
-  if (typeof value === 'string') return value.length > 80 ? `"${value.slice(0, 20)}…" (${value.length} chars)` : JSON.stringify(value)
+export function describeValue(value: unknown): string {
+  if (value instanceof RawJson)
+    return value.text.length > 80 ? `${value.text.slice(0, 20)}… (${value.text.length} chars of JSON)` : value.text
+  if (typeof value === 'string')
+    return value.length > 80 ? `"${value.slice(0, 20)}…" (${value.length} chars)` : JSON.stringify(value)
   const text = toJsonText(value)
-  return text === undefined ? String(value) : text.length > 200 ? `${text.slice(0, 60)}… (${text.length} chars of JSON)` : text
+  return text === undefined
+    ? String(value)
+    : text.length > 200
+      ? `${text.slice(0, 60)}… (${text.length} chars of JSON)`
+      : text
 }
 
 /**
@@ -155,20 +173,25 @@ export function describeValue (value: unknown): string {
  * every leaf of a real cursor of the same list.
  */
 export const CURSOR_FORGERIES: Readonly<Record<string, (leaf: unknown) => unknown>> = {
-  'int32-overflow': (v) => typeof v === 'number' ? 2 ** 31 : v,
-  'beyond-safe-integer': (v) => typeof v === 'number' ? new RawJson('9007199254740993') : v,
-  negative: (v) => typeof v === 'number' ? -1 : v,
-  fraction: (v) => typeof v === 'number' ? 1.5 : v,
-  'nul-in-string': (v) => typeof v === 'string' ? `${v}\u0000` : v,
-  'lone-surrogate': (v) => typeof v === 'string' ? `${v}\ud800` : v,
-  'not-a-uuid': (v) => typeof v === 'string' ? 'not-a-uuid' : v,
-  'wrong-type': (v) => typeof v === 'number' ? String(v) : typeof v === 'string' ? 1 : v,
+  'int32-overflow': (v) => (typeof v === 'number' ? 2 ** 31 : v),
+  'beyond-safe-integer': (v) => (typeof v === 'number' ? new RawJson('9007199254740993') : v),
+  negative: (v) => (typeof v === 'number' ? -1 : v),
+  fraction: (v) => (typeof v === 'number' ? 1.5 : v),
+  'nul-in-string': (v) => (typeof v === 'string' ? `${v}\u0000` : v),
+  'lone-surrogate': (v) => (typeof v === 'string' ? `${v}\ud800` : v),
+  'not-a-uuid': (v) => (typeof v === 'string' ? 'not-a-uuid' : v),
+  'wrong-type': (v) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? 1 : v),
   'null-leaves': () => null
 }
 
 /** A real cursor with every leaf rewritten by `forge`. (No real cursor yet: a bare forged leaf.) */
-export function forgeCursor (real: string | undefined, forge: (leaf: unknown) => unknown): string {
+export function forgeCursor(real: string | undefined, forge: (leaf: unknown) => unknown): string {
   const decoded: unknown = real === undefined ? 1 : JSON.parse(Buffer.from(real, 'base64url').toString('utf8'))
-  const rewrite = (v: unknown): unknown => Array.isArray(v) ? v.map(rewrite) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)])) : forge(v)
+  const rewrite = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(rewrite)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)]))
+        : forge(v)
   return Buffer.from(toJsonText(rewrite(decoded))).toString('base64url')
 }

@@ -12,19 +12,26 @@ import type { Caller, World } from './world.ts'
 export class Real {
   readonly name: string
   readonly offset: number
-  constructor (name: string, offset: number) { this.name = name; this.offset = offset }
+  constructor(name: string, offset: number) {
+    this.name = name
+    this.offset = offset
+  }
 }
 
 /** A real cursor of the request's list, forged (see CURSOR_FORGERIES) when the request is sent. */
 export class ForgedCursor {
   readonly how: string
-  constructor (how: string) { this.how = how }
+  constructor(how: string) {
+    this.how = how
+  }
 }
 
 /** A path segment or query value already percent-encoded, sent as is. */
 export class Wire {
   readonly text: string
-  constructor (text: string) { this.text = text }
+  constructor(text: string) {
+    this.text = text
+  }
 }
 
 export type Value = unknown // JSON, with Real, Wire and RawJson leaves
@@ -45,7 +52,7 @@ export interface FuzzRequest {
   /** Header parameters the document declares (If-Match and Idempotency-Key have fields of their own). */
   headers: Array<[string, Value]>
   body?: Value
-  media?: { contentType: string | undefined, payload: string }
+  media?: { contentType: string | undefined; payload: string }
   ifMatch?: 'etag' | 'stale' | '*' | { raw: string }
   idempotencyKey?: 'fresh' | 'reused' | { raw: string }
   /** Which real resources the placeholders point at (see Real). */
@@ -56,29 +63,39 @@ export interface FuzzRequest {
 export class SegmentOf {
   readonly name: string
   readonly how: string
-  constructor (name: string, how: string) { this.name = name; this.how = how }
-  apply (real: string): string {
+  constructor(name: string, how: string) {
+    this.name = name
+    this.how = how
+  }
+  apply(real: string): string {
     const found = hostileSegments(real).find((h) => h.name === this.how)
     return String(found?.value ?? real)
   }
 }
 
 /** Percent-encodes any JS string, lone surrogates included (as the WTF-8 bytes a sloppy client would send). */
-export function wireEncode (s: string): string {
+export function wireEncode(s: string): string {
   let out = ''
   for (const ch of s) {
     const code = ch.codePointAt(0)!
-    out += code >= 0xd800 && code <= 0xdfff
-      ? [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join('')
-      : encodeURIComponent(ch)
+    out +=
+      code >= 0xd800 && code <= 0xdfff
+        ? [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)]
+            .map((b) => `%${b.toString(16).toUpperCase()}`)
+            .join('')
+        : encodeURIComponent(ch)
   }
   return out
 }
 
 /** JSON pointers of every property and first array element in `value`, depth first. */
-export function fieldsOf (value: Value, pointer = ''): string[] {
+export function fieldsOf(value: Value, pointer = ''): string[] {
   if (value === null || typeof value !== 'object' || value instanceof Real || value instanceof RawJson) return []
-  const entries: Array<[string, unknown]> = Array.isArray(value) ? (value.length > 0 ? [['0', value[0]]] : []) : Object.entries(value)
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.length > 0
+      ? [['0', value[0]]]
+      : []
+    : Object.entries(value)
   return entries.flatMap(([k, v]) => {
     const here = `${pointer}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`
     return [here, ...fieldsOf(v, here)]
@@ -86,17 +103,20 @@ export function fieldsOf (value: Value, pointer = ''): string[] {
 }
 
 /** The value at a JSON pointer of `value`. */
-export function valueAt (value: Value, pointer: string): Value {
-  return pointer.slice(1).split('/').reduce<Value>((v, key) => (v as Record<string, Value>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], value)
+export function valueAt(value: Value, pointer: string): Value {
+  return pointer
+    .slice(1)
+    .split('/')
+    .reduce<Value>((v, key) => (v as Record<string, Value>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], value)
 }
 
 /** A copy of `value` with the field at `pointer` replaced (own `__proto__` keys stay own properties). */
-export function replaceAt (value: Value, pointer: string, replacement: unknown): Value {
+export function replaceAt(value: Value, pointer: string, replacement: unknown): Value {
   if (pointer === '') return replacement
   const [head, ...rest] = pointer.slice(1).split('/')
   const key = head!.replaceAll('~1', '/').replaceAll('~0', '~')
   const inner = replaceAt((value as Record<string, unknown>)[key], rest.length ? `/${rest.join('/')}` : '', replacement)
-  if (Array.isArray(value)) return value.map((v, i) => String(i) === key ? inner : v)
+  if (Array.isArray(value)) return value.map((v, i) => (String(i) === key ? inner : v))
   return { ...(value as object), [key]: inner }
 }
 
@@ -111,7 +131,7 @@ export interface Resolved {
 }
 
 /** Fills the world's real values into `req` and encodes it for app.inject. */
-export function resolveRequest (req: FuzzRequest, world: World, etag: string | undefined): Resolved {
+export function resolveRequest(req: FuzzRequest, world: World, etag: string | undefined): Resolved {
   // Cursors are per list: a cursor is looked up among those the same operation handed out.
   const poolOf = (name: string): unknown[] => world.real[name === 'cursor' ? `cursor ${req.op.path}` : name] ?? []
   const real = (r: Real): unknown => {
@@ -137,7 +157,8 @@ export function resolveRequest (req: FuzzRequest, world: World, etag: string | u
   }
   const path = req.op.path.replace(/\{(\w+)\}/g, (_m, name: string) => segment(name, req.path[name]))
   const query = req.query.flatMap(([k, v]) => {
-    if (v instanceof ForgedCursor) return [`${k}=${forgeCursor(real(new Real('cursor', 0)) as string | undefined, CURSOR_FORGERIES[v.how]!)}`]
+    if (v instanceof ForgedCursor)
+      return [`${k}=${forgeCursor(real(new Real('cursor', 0)) as string | undefined, CURSOR_FORGERIES[v.how]!)}`]
     const text = v instanceof Wire ? v.text : fill(v) === undefined ? undefined : encodeURIComponent(String(fill(v)))
     return text === undefined ? [] : [`${encodeURIComponent(k)}=${text}`]
   })
@@ -164,8 +185,20 @@ export function resolveRequest (req: FuzzRequest, world: World, etag: string | u
     payload = toJsonText(fill(req.body))
     headers['content-type'] = 'application/json'
   }
-  const shownHeaders = Object.entries(headers).map(([k, v]) => `${k}: ${k === 'authorization' ? `<${req.caller}>` : v.length > 80 ? `${v.slice(0, 20)}… (${v.length} chars)` : v}`)
+  const shownHeaders = Object.entries(headers).map(
+    ([k, v]) =>
+      `${k}: ${k === 'authorization' ? `<${req.caller}>` : v.length > 80 ? `${v.slice(0, 20)}… (${v.length} chars)` : v}`
+  )
   const shownUrl = url.length > 300 ? `${url.slice(0, 120)}… (${url.length} chars)` : url
-  const shownBody = payload === undefined ? '' : ` ${payload.length > 300 ? `${payload.slice(0, 150)}… (${payload.length} chars)` : payload}`
-  return { method: req.op.method, url, headers, payload, printable: `${req.op.method} ${shownUrl} [${shownHeaders.join('; ')}]${shownBody}` }
+  const shownBody =
+    payload === undefined
+      ? ''
+      : ` ${payload.length > 300 ? `${payload.slice(0, 150)}… (${payload.length} chars)` : payload}`
+  return {
+    method: req.op.method,
+    url,
+    headers,
+    payload,
+    printable: `${req.op.method} ${shownUrl} [${shownHeaders.join('; ')}]${shownBody}`
+  }
 }

@@ -49,15 +49,19 @@ export class Fuzzer {
   /** FUZZ_TRACE: a regular expression over "METHOD /path input class"; matching requests are printed with their answers. */
   private readonly trace: RegExp | undefined
 
-  constructor (ctx: TestApp, doc: OpenApiDocument, options: { checkEvery: number, trace?: string }) {
+  constructor(ctx: TestApp, doc: OpenApiDocument, options: { checkEvery: number; trace?: string }) {
     this.ctx = ctx
     this.checker = new ContractChecker(doc)
-    this.getPaths = new Set(Object.entries(doc.paths).filter(([, item]) => 'get' in item).map(([p]) => p))
+    this.getPaths = new Set(
+      Object.entries(doc.paths)
+        .filter(([, item]) => 'get' in item)
+        .map(([p]) => p)
+    )
     this.checkEvery = options.checkEvery
     this.trace = options.trace ? new RegExp(options.trace) : undefined
   }
 
-  async arrange (): Promise<World> {
+  async arrange(): Promise<World> {
     const started = performance.now()
     this.cast ??= await castOf(this.ctx)
     // Cursors outlive a world: they still exercise the decoding of cursors, whichever partnership they came from.
@@ -69,59 +73,86 @@ export class Fuzzer {
   }
 
   /** Arranges the world anew if a successful write since the last check changed what it needs. */
-  async ensureArranged (): Promise<void> {
+  async ensureArranged(): Promise<void> {
     this.sinceChecked = 0
     if (!this.dirty) return
     this.dirty = false
-    if (!await stillArranged(this.ctx, this.world)) await this.arrange()
+    if (!(await stillArranged(this.ctx, this.world))) await this.arrange()
   }
 
-  async send (req: FuzzRequest): Promise<void> {
+  async send(req: FuzzRequest): Promise<void> {
     if (this.sinceChecked >= this.checkEvery) await this.ensureArranged()
     const etag = req.ifMatch === 'etag' ? await this.etagFor(req) : undefined
     const resolved = resolveRequest(req, this.world, etag)
     let answer: Answer
     try {
-      const res = await this.ctx.app.inject({ method: resolved.method as 'GET', url: resolved.url, headers: resolved.headers, ...(resolved.payload === undefined ? {} : { payload: resolved.payload }) })
+      const res = await this.ctx.app.inject({
+        method: resolved.method as 'GET',
+        url: resolved.url,
+        headers: resolved.headers,
+        ...(resolved.payload === undefined ? {} : { payload: resolved.payload })
+      })
       answer = { statusCode: res.statusCode, headers: res.headers, body: res.body }
     } catch (err) {
       // A request inject refuses to send is the fuzzer's mistake, but say so rather than hide it.
-      this.record(req, resolved.printable, 0, { kind: 'not-sendable', detail: `inject threw: ${(err as Error).message}` })
+      this.record(req, resolved.printable, 0, {
+        kind: 'not-sendable',
+        detail: `inject threw: ${(err as Error).message}`
+      })
       return
     }
     this.sent++
     this.sinceChecked++
-    if (this.trace?.test(`${req.op.id} ${req.inputClass}`)) process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 1000)}\n`)
+    if (this.trace?.test(`${req.op.id} ${req.inputClass}`))
+      process.stderr.write(`${resolved.printable}\n  → ${answer.statusCode} ${answer.body.slice(0, 1000)}\n`)
     const byStatus = this.reached.get(req.op.id) ?? new Map<number, number>()
     byStatus.set(answer.statusCode, (byStatus.get(answer.statusCode) ?? 0) + 1)
     this.reached.set(req.op.id, byStatus)
     if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
-    for (const v of this.checker.check(req.op, answer, resolved.headers)) this.record(req, resolved.printable, answer.statusCode, v)
+    for (const v of this.checker.check(req.op, answer, resolved.headers))
+      this.record(req, resolved.printable, answer.statusCode, v)
     this.harvest(req.op, answer)
     if (answer.statusCode < 300 && req.inputClass.startsWith('valid')) this.remember(req)
   }
 
-  private remember (req: FuzzRequest): void {
+  private remember(req: FuzzRequest): void {
     const known = this.accepted.get(req.op.id) ?? []
     const shape = fieldsOf(req.body).join(' ')
-    if (known.length < 3 && !known.some((r) => fieldsOf(r.body).join(' ') === shape)) this.accepted.set(req.op.id, [...known, req])
+    if (known.length < 3 && !known.some((r) => fieldsOf(r.body).join(' ') === shape))
+      this.accepted.set(req.op.id, [...known, req])
   }
 
   /** Findings grouped by kind, then operation and status; inside, one line per class of input. */
-  groups (): Array<{ title: string, findings: Finding[] }> {
+  groups(): Array<{ title: string; findings: Finding[] }> {
     const groups = new Map<string, Finding[]>()
     for (const f of this.findings.values()) {
       const title = `${f.kind}: ${f.op} ${f.about ? `reads ${f.about}` : `→ ${f.status || 'no answer'}`}`
       groups.set(title, [...(groups.get(title) ?? []), f])
     }
-    return [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([title, findings]) => ({ title, findings: findings.sort((a, b) => a.inputClass.localeCompare(b.inputClass)) }))
+    return [...groups]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([title, findings]) => ({
+        title,
+        findings: findings.sort((a, b) => a.inputClass.localeCompare(b.inputClass))
+      }))
   }
 
-  private record (req: FuzzRequest, printable: string, status: number, v: Violation): void {
+  private record(req: FuzzRequest, printable: string, status: number, v: Violation): void {
     const key = `${v.kind}|${req.op.id}|${v.about ?? status}|${req.inputClass}`
     const found = this.findings.get(key)
     if (!found) {
-      this.findings.set(key, { kind: v.kind, op: req.op.id, status, about: v.about, inputClass: req.inputClass, count: 1, example: printable, hostile: req.hostile, detail: v.detail, inputs: req.hostile ? [req.hostile] : [] })
+      this.findings.set(key, {
+        kind: v.kind,
+        op: req.op.id,
+        status,
+        about: v.about,
+        inputClass: req.inputClass,
+        count: 1,
+        example: printable,
+        hostile: req.hostile,
+        detail: v.detail,
+        inputs: req.hostile ? [req.hostile] : []
+      })
       return
     }
     found.count++
@@ -129,23 +160,40 @@ export class Fuzzer {
   }
 
   /** The ETag a GET of the request's resource (or of its parent) shows, as a client would send it back in If-Match. */
-  private async etagFor (req: FuzzRequest): Promise<string | undefined> {
+  private async etagFor(req: FuzzRequest): Promise<string | undefined> {
     const template = req.op.path
     for (const candidate of [template, template.replace(/\/[^/]+$/, '')]) {
       if (!this.getPaths.has(candidate)) continue
-      const { url } = resolveRequest({ ...req, op: { ...req.op, method: 'GET', path: candidate }, query: [], headers: [], body: undefined, media: undefined, ifMatch: undefined, idempotencyKey: undefined }, this.world, undefined)
-      const res = await this.ctx.app.inject({ method: 'GET', url, headers: { authorization: this.world.authorization[req.caller] ?? '' } })
+      const { url } = resolveRequest(
+        {
+          ...req,
+          op: { ...req.op, method: 'GET', path: candidate },
+          query: [],
+          headers: [],
+          body: undefined,
+          media: undefined,
+          ifMatch: undefined,
+          idempotencyKey: undefined
+        },
+        this.world,
+        undefined
+      )
+      const res = await this.ctx.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: this.world.authorization[req.caller] ?? '' }
+      })
       if (typeof res.headers.etag === 'string') return res.headers.etag
     }
     return undefined
   }
 
   /** Remembers the cursors each list hands out, so that later requests page (or forge) with real ones. */
-  private harvest (op: Operation, answer: Answer): void {
+  private harvest(op: Operation, answer: Answer): void {
     if (answer.statusCode !== 200 || !answer.body.includes('"nextCursor":"')) return
     const cursor = (JSON.parse(answer.body) as { nextCursor?: unknown }).nextCursor
     const name = `cursor ${op.path}`
-    const pool = this.cursors[name] ??= []
+    const pool = (this.cursors[name] ??= [])
     this.world.real[name] = pool
     if (typeof cursor === 'string' && !pool.includes(cursor)) pool.push(cursor)
     if (pool.length > 20) pool.shift()

@@ -3,8 +3,17 @@ import type { TestApp } from '../helpers/app.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
 
 /** Who sends a request: a partner, another partner, an observer, a stranger, a token lacking scopes, or no valid token at all. */
-export const CALLERS = ['partner', 'otherPartner', 'observer', 'stranger', 'wrongScope', 'noToken', 'garbageToken', 'malformedHeader'] as const
-export type Caller = typeof CALLERS[number]
+export const CALLERS = [
+  'partner',
+  'otherPartner',
+  'observer',
+  'stranger',
+  'wrongScope',
+  'noToken',
+  'garbageToken',
+  'malformedHeader'
+] as const
+export type Caller = (typeof CALLERS)[number]
 
 /**
  * Real data the generated requests point at, by the name of the parameter or
@@ -20,12 +29,20 @@ export interface World {
 }
 
 /** The people of every world: Bob (partner), Olivia (observer) and Sam (stranger) are provisioned once; each world has a new Alice. */
-export interface Cast { bob: Person, olivia: Person, sam: Person, problemCodes: string[] }
+export interface Cast {
+  bob: Person
+  olivia: Person
+  sam: Person
+  problemCodes: string[]
+}
 
-export async function castOf (ctx: TestApp): Promise<Cast> {
+export async function castOf(ctx: TestApp): Promise<Cast> {
   const k = agreementKit(ctx)
   const [bob, olivia, sam] = await Promise.all([k.person('Bob'), k.person('Olivia'), k.person('Sam')])
-  const problemCodes = k.expectStatus(await ctx.request({ method: 'GET', url: '/problems' }), 200, 'problems').json().items.map((p: { code: string }) => p.code)
+  const problemCodes = k
+    .expectStatus(await ctx.request({ method: 'GET', url: '/problems' }), 200, 'problems')
+    .json()
+    .items.map((p: { code: string }) => p.code)
   return { bob, olivia, sam, problemCodes }
 }
 
@@ -38,13 +55,20 @@ export async function castOf (ctx: TestApp): Promise<Cast> {
  * with no membership. Alice is new every time: the fuzzer creates calendar
  * feeds as her, and a user may have only ten.
  */
-export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
+export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
   const k = agreementKit(ctx)
   const { bob, olivia, sam } = cast
   const alice = await k.person('Alice')
-  const send = async (by: { token: string }, method: 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> => {
+  const send = async (
+    by: { token: string },
+    method: 'POST',
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = {}
+  ): Promise<any> => {
     const res = await ctx.request({ method, url, token: by.token, headers, body })
-    if (res.statusCode !== 201) throw new Error(`arranging the world: ${method} ${url} answered ${res.statusCode} ${res.body}`)
+    if (res.statusCode !== 201)
+      throw new Error(`arranging the world: ${method} ${url} answered ${res.statusCode} ${res.body}`)
     return res.json()
   }
   const { pid, url: at } = await k.partnership(alice, [bob])
@@ -57,15 +81,35 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
   const a = await send(alice, 'POST', `${at}/agreements`, { content: content() })
   const aid: string = a.id
   await send(bob, 'POST', `${at}/agreements/${aid}/versions/1/signatures`, { contentHash: a.proposal.contentHash })
-  const draft = await send(alice, 'POST', `${at}/agreements/${aid}/versions`, { basedOn: 1, draft: true, content: content({ title: 'Phones, drafted' }) }, { 'if-match': '*' })
-  const proposal = await send(bob, 'POST', `${at}/agreements/${aid}/versions`, { basedOn: 1, content: content({ title: 'Phones, proposed', note: 'Counter-offer' }) }, { 'if-match': '*' })
+  const draft = await send(
+    alice,
+    'POST',
+    `${at}/agreements/${aid}/versions`,
+    { basedOn: 1, draft: true, content: content({ title: 'Phones, drafted' }) },
+    { 'if-match': '*' }
+  )
+  const proposal = await send(
+    bob,
+    'POST',
+    `${at}/agreements/${aid}/versions`,
+    { basedOn: 1, content: content({ title: 'Phones, proposed', note: 'Counter-offer' }) },
+    { 'if-match': '*' }
+  )
   const review = await send(alice, 'POST', `${at}/agreements/${aid}/reviews`)
   // Agreement B: proposed by Bob, not yet signed by Alice.
   const b = await send(bob, 'POST', `${at}/agreements`, { content: content({ title: 'Weekends', category: 'time' }) })
   // Agreement C: version 1 active, 2 a draft by Alice, nothing open: a review can be opened, the draft proposed.
-  const c = await send(alice, 'POST', `${at}/agreements`, { content: content({ title: 'Money', category: 'finances' }) })
+  const c = await send(alice, 'POST', `${at}/agreements`, {
+    content: content({ title: 'Money', category: 'finances' })
+  })
   await send(bob, 'POST', `${at}/agreements/${c.id}/versions/1/signatures`, { contentHash: c.proposal.contentHash })
-  const cDraft = await send(alice, 'POST', `${at}/agreements/${c.id}/versions`, { basedOn: 1, draft: true, content: content({ title: 'Money, drafted', category: 'finances' }) }, { 'if-match': '*' })
+  const cDraft = await send(
+    alice,
+    'POST',
+    `${at}/agreements/${c.id}/versions`,
+    { basedOn: 1, draft: true, content: content({ title: 'Money, drafted', category: 'finances' }) },
+    { 'if-match': '*' }
+  )
 
   const pendingPartner = await send(alice, 'POST', `${at}/invitations`, { role: 'partner' })
   const pendingObserver = await send(bob, 'POST', `${at}/invitations`, { role: 'observer' })
@@ -87,7 +131,14 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
       pid: [pid],
       aid: [aid, aid, aid, b.id, c.id, c.id],
       n: [1, 2, 3, 1, 1, 2],
-      contentHash: [a.proposal.contentHash, draft.contentHash, proposal.contentHash, b.proposal.contentHash, c.proposal.contentHash, cDraft.contentHash],
+      contentHash: [
+        a.proposal.contentHash,
+        draft.contentHash,
+        proposal.contentHash,
+        b.proposal.contentHash,
+        c.proposal.contentHash,
+        cDraft.contentHash
+      ],
       basedOn: [1, 1, 3, 1, 1, 1],
       counterTo: [3, 3, 3, 1, 1, 1],
       against: [2, 3, 1, 1, 2, 1],
@@ -113,7 +164,7 @@ export async function arrangeWorld (ctx: TestApp, cast: Cast): Promise<World> {
  * a new world after every successful write. (Lesser changes, such as the
  * observer leaving or a revoked feed, are left: the checks hold in any state.)
  */
-export async function stillArranged (ctx: TestApp, world: World): Promise<boolean> {
+export async function stillArranged(ctx: TestApp, world: World): Promise<boolean> {
   const [pid, aid, second, rid] = [world.real.pid![0], world.real.aid![0], world.real.aid![3], world.real.rid![0]]
   const read = async (url: string): Promise<any> => {
     const res = await ctx.app.inject({ method: 'GET', url, headers: { authorization: world.authorization.partner! } })
@@ -122,8 +173,11 @@ export async function stillArranged (ctx: TestApp, world: World): Promise<boolea
   const agreement = `/v1/partnerships/${pid}/agreements/${aid}`
   if ((await read(`/v1/partnerships/${pid}`))?.status !== 'active') return false
   const a = await read(agreement)
-  return a?.activeVersion === 1 && a.openProposal === 3 &&
+  return (
+    a?.activeVersion === 1 &&
+    a.openProposal === 3 &&
     (await read(`/v1/partnerships/${pid}/agreements/${second}`))?.openProposal === 1 &&
     (await read(`${agreement}/versions/2`))?.status === 'draft' &&
     (await read(`${agreement}/reviews/${rid}`))?.status === 'open'
+  )
 }

@@ -14,13 +14,17 @@ import { loggerOptions } from '../../src/http/logging.ts'
 export const PG_URL = process.env.TEST_DATABASE_URL
 export const onPostgres = PG_URL !== undefined && PG_URL !== ''
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 /** A clock tests can move; it runs with real time from wherever it was set. */
 export class TestClock {
   offsetMs = 0
   now = (): Date => new Date(Date.now() + this.offsetMs)
-  advance (ms: number): void { this.offsetMs += ms }
+  advance(ms: number): void {
+    this.offsetMs += ms
+  }
 }
 
 export interface TestApp {
@@ -31,20 +35,27 @@ export interface TestApp {
   /** Every log line the app wrote, as written (only with `captureLogs`). */
   logs: string[]
   /** A token for `sub` minted by the service's own issuer. */
-  token(sub: string, options?: { name?: string, scope?: string }): Promise<string>
+  token(sub: string, options?: { name?: string; scope?: string }): Promise<string>
   /** app.inject with an optional bearer token and JSON body. */
-  request(options: Omit<InjectOptions, 'body'> & { token?: string, body?: unknown }): Promise<LightMyRequestResponse>
+  request(options: Omit<InjectOptions, 'body'> & { token?: string; body?: unknown }): Promise<LightMyRequestResponse>
 }
 
 type Operation = { responses?: Record<string, { content?: Record<string, unknown> }> }
-const api = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>> }
+const api = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as {
+  paths: Record<string, Record<string, Operation>>
+}
 
 /**
  * What an answer does that the API document does not say: a status the
  * operation does not list, or a content type it does not list for that status.
  * Null when documented, or when the route is not in the document (test-only routes, /docs).
  */
-export function undocumented (method: string, route: string | undefined, status: number, contentType: string | undefined): string | null {
+export function undocumented(
+  method: string,
+  route: string | undefined,
+  status: number,
+  contentType: string | undefined
+): string | null {
   if (route === undefined || method === 'HEAD' || method === 'OPTIONS') return null
   const operation = api.paths[route.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()]
   if (operation === undefined) return null
@@ -52,13 +63,17 @@ export function undocumented (method: string, route: string | undefined, status:
   if (documented === undefined) return `${method} ${route} answered ${status}, which it does not document`
   const type = contentType?.split(';')[0]?.trim()
   const types = Object.keys(documented.content ?? {})
-  if (type === undefined || type === '') return types.length === 0 || status === 204 ? null : `${method} ${route} ${status} had no content type (documented: ${types.join(', ')})`
-  if (!types.includes(type)) return `${method} ${route} ${status} was ${type} (documented: ${types.join(', ') || 'no body'})`
+  if (type === undefined || type === '')
+    return types.length === 0 || status === 204
+      ? null
+      : `${method} ${route} ${status} had no content type (documented: ${types.join(', ')})`
+  if (!types.includes(type))
+    return `${method} ${route} ${status} was ${type} (documented: ${types.join(', ') || 'no body'})`
   return null
 }
 
 /** Creates an empty PostgreSQL database for one test file and drops it afterwards. */
-export async function freshPostgresUrl (t: Teardown): Promise<string> {
+export async function freshPostgresUrl(t: Teardown): Promise<string> {
   const admin = postgres(PG_URL!, { max: 1, onnotice: () => {} })
   const name = `accord_t_${process.pid}_${randomBytes(4).toString('hex')}`
   await admin.unsafe(`create database ${name}`)
@@ -74,7 +89,18 @@ export async function freshPostgresUrl (t: Teardown): Promise<string> {
 }
 
 /** Boots a migrated database (one per test file) and builds the app on it. */
-export async function buildTestApp (t: Teardown, options: { env?: Record<string, string>, databaseUrl?: string, database?: Database, captureLogs?: boolean, allowInternalErrors?: boolean, clock?: TestClock, register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void } = {}): Promise<TestApp> {
+export async function buildTestApp(
+  t: Teardown,
+  options: {
+    env?: Record<string, string>
+    databaseUrl?: string
+    database?: Database
+    captureLogs?: boolean
+    allowInternalErrors?: boolean
+    clock?: TestClock
+    register?: (app: FastifyInstance, deps: Deps) => Promise<void> | void
+  } = {}
+): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (options.database || !onPostgres ? undefined : await freshPostgresUrl(t))
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -86,19 +112,34 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     ...options.env
   })
   const clock = options.clock ?? new TestClock()
-  const database = options.database ?? await createDb(config.database)
+  const database = options.database ?? (await createDb(config.database))
   await database.migrate()
   const deps = await assembleDeps(config, database, clock.now)
   const logs: string[] = []
   // The production logger configuration, at trace level, written to memory.
-  const logger = options.captureLogs ? { ...(loggerOptions('trace') as object), stream: new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } }) } : false
+  const logger = options.captureLogs
+    ? {
+        ...(loggerOptions('trace') as object),
+        stream: new Writable({
+          write(chunk, _encoding, done) {
+            logs.push(String(chunk))
+            done()
+          }
+        })
+      }
+    : false
   const app = await buildApp(deps, { logger })
   if (options.register) await options.register(app, deps)
   // Every answer any test provokes is held to the API document: status and content type.
   const surprises = new Set<string>()
   app.addHook('onResponse', (request, reply, done) => {
     if (options.allowInternalErrors && reply.statusCode === 500) return done()
-    const surprise = undocumented(request.method, request.routeOptions.url, reply.statusCode, reply.getHeader('content-type') as string | undefined)
+    const surprise = undocumented(
+      request.method,
+      request.routeOptions.url,
+      reply.statusCode,
+      reply.getHeader('content-type') as string | undefined
+    )
     if (surprise !== null) surprises.add(surprise)
     done()
   })
@@ -106,7 +147,10 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
   t.teardown(async () => {
     await app.close()
     if (!options.database) await database.close()
-    if (surprises.size > 0) throw new Error(`answers the API document does not describe (openapi/openapi.json):\n  ${[...surprises].join('\n  ')}`)
+    if (surprises.size > 0)
+      throw new Error(
+        `answers the API document does not describe (openapi/openapi.json):\n  ${[...surprises].join('\n  ')}`
+      )
   })
   return {
     app,
@@ -114,10 +158,10 @@ export async function buildTestApp (t: Teardown, options: { env?: Record<string,
     database,
     clock,
     logs,
-    async token (sub, o = {}) {
+    async token(sub, o = {}) {
       return (await mintDevToken(deps, { sub, ...o })).accessToken
     },
-    async request ({ token, body, headers, ...rest }) {
+    async request({ token, body, headers, ...rest }) {
       const h: Record<string, string> = { ...(headers as Record<string, string> | undefined) }
       if (token) h.authorization = `Bearer ${token}`
       const opts: InjectOptions = { ...rest, headers: h }

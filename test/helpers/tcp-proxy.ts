@@ -22,7 +22,10 @@ export interface TcpProxy {
 }
 
 /** A TCP proxy on 127.0.0.1 in front of `target`, to simulate database outages. */
-export async function startTcpProxy (target: { host: string, port: number }, mode: ProxyMode = 'forward'): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  mode: ProxyMode = 'forward'
+): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>()
   let server: net.Server | null = null
   let port = 0
@@ -38,9 +41,18 @@ export async function startTcpProxy (target: { host: string, port: number }, mod
   const onConnection = (client: net.Socket): void => {
     accepted++
     track(client)
-    if (current === 'reset') { client.resetAndDestroy(); return }
-    if (current === 'close') { client.once('data', () => client.end()); return }
-    if (current === 'blackhole') { client.pause(); return }
+    if (current === 'reset') {
+      client.resetAndDestroy()
+      return
+    }
+    if (current === 'close') {
+      client.once('data', () => client.end())
+      return
+    }
+    if (current === 'blackhole') {
+      client.pause()
+      return
+    }
     const upstream = net.connect(target.port, target.host)
     track(upstream)
     client.pipe(upstream)
@@ -50,20 +62,27 @@ export async function startTcpProxy (target: { host: string, port: number }, mod
   }
 
   const proxy: TcpProxy = {
-    get port () { return port },
-    get accepted () { return accepted },
-    async start (m = current) {
+    get port() {
+      return port
+    },
+    get accepted() {
+      return accepted
+    },
+    async start(m = current) {
       current = m
       if (server) return
       const s = net.createServer(onConnection)
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject)
-        s.listen({ port, host: '127.0.0.1' }, () => { s.off('error', reject); resolve() })
+        s.listen({ port, host: '127.0.0.1' }, () => {
+          s.off('error', reject)
+          resolve()
+        })
       })
       server = s
       port = (s.address() as net.AddressInfo).port
     },
-    async stop () {
+    async stop() {
       const s = server
       server = null
       for (const sock of sockets) sock.destroy()

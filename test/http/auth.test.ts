@@ -10,12 +10,20 @@ import { users } from '../../src/users/user.sql.ts'
 import { buildTestApp, type TestApp } from '../helpers/app.ts'
 import { isProblem } from '../helpers/problems.ts'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 /** A loopback HTTP server on an ephemeral port, closed (with its open sockets) when the test ends. */
-async function serve (t: Teardown, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ port: number, url: (path: string) => string, hits: () => number }> {
+async function serve(
+  t: Teardown,
+  handler: (req: IncomingMessage, res: ServerResponse) => void
+): Promise<{ port: number; url: (path: string) => string; hits: () => number }> {
   let hits = 0
-  const server = createServer((req, res) => { hits++; handler(req, res) })
+  const server = createServer((req, res) => {
+    hits++
+    handler(req, res)
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     server.closeAllConnections()
@@ -26,7 +34,7 @@ async function serve (t: Teardown, handler: (req: IncomingMessage, res: ServerRe
 }
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
-async function deadPort (): Promise<number> {
+async function deadPort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
@@ -34,18 +42,19 @@ async function deadPort (): Promise<number> {
   return port
 }
 
-const b64u = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+const b64u = (value: unknown): string =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 const epoch = (): number => Math.floor(Date.now() / 1000)
 
 /** A compact JWS over any header and payload, signed with an Ed25519 CryptoKey, with no library checks in the way. */
-async function forge (header: Record<string, unknown>, payload: unknown, key: CryptoKey): Promise<string> {
+async function forge(header: Record<string, unknown>, payload: unknown, key: CryptoKey): Promise<string> {
   const input = `${b64u(header)}.${b64u(payload)}`
   const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key, new TextEncoder().encode(input))
   return `${input}.${Buffer.from(signature).toString('base64url')}`
 }
 
 /** The same, HMAC-SHA256 with the given secret (the algorithm-confusion attack). */
-async function forgeHs256 (header: Record<string, unknown>, payload: unknown, secret: Uint8Array): Promise<string> {
+async function forgeHs256(header: Record<string, unknown>, payload: unknown, secret: Uint8Array): Promise<string> {
   const input = `${b64u(header)}.${b64u(payload)}`
   const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
   const signature = await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(input))
@@ -82,7 +91,7 @@ if (!servicePublic?.x) throw new Error('the service JWKS does not publish its ac
 const activeRow = await findActiveKey(ctx.deps.db)
 if (!activeRow) throw new Error('no active service key')
 /** The service's private key: lets each forged token differ from a valid one by exactly one defect. */
-const serviceKey = await importJWK(activeRow.privateJwk as JWK, 'EdDSA') as CryptoKey
+const serviceKey = (await importJWK(activeRow.privateJwk as JWK, 'EdDSA')) as CryptoKey
 const attacker = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
 const attackerRsa = await generateKeyPair('RS256', { extractable: true })
 const attackerJwk = await exportJWK(attacker.publicKey)
@@ -95,45 +104,105 @@ const trap = await serve(t, (_req, res) => {
 /** Claims of a token that would be valid if signed by the service key under its kid. */
 const claims = (over: Record<string, unknown> = {}, drop: string[] = []): Record<string, unknown> => {
   const now = epoch()
-  const c: Record<string, unknown> = { iss: publicUrl, aud: audience, sub: 'mallory', iat: now, exp: now + 600, ...over }
+  const c: Record<string, unknown> = {
+    iss: publicUrl,
+    aud: audience,
+    sub: 'mallory',
+    iat: now,
+    exp: now + 600,
+    ...over
+  }
   for (const k of drop) delete c[k]
   return c
 }
 const ours = { alg: 'EdDSA', kid, typ: 'JWT' }
 
-interface ForgedCase { name: string, authorization: string, code: 'token-invalid' | 'token-expired' }
-const bearer = (name: string, token: string, code: ForgedCase['code'] = 'token-invalid'): ForgedCase => ({ name, authorization: `Bearer ${token}`, code })
+interface ForgedCase {
+  name: string
+  authorization: string
+  code: 'token-invalid' | 'token-expired'
+}
+const bearer = (name: string, token: string, code: ForgedCase['code'] = 'token-invalid'): ForgedCase => ({
+  name,
+  authorization: `Bearer ${token}`,
+  code
+})
 
 const alice = await ctx.token('alice')
 const bob = await ctx.token('bob')
 const [aliceH, aliceP, aliceS] = parts(alice)
-const tamperedPayload = { ...JSON.parse(Buffer.from(aliceP, 'base64url').toString()) as Record<string, unknown>, sub: 'mallory' }
+const tamperedPayload = {
+  ...(JSON.parse(Buffer.from(aliceP, 'base64url').toString()) as Record<string, unknown>),
+  sub: 'mallory'
+}
 
 const corpus: ForgedCase[] = [
   bearer('alg none, unsigned', `${b64u({ alg: 'none' })}.${b64u(claims())}.`),
   bearer('alg None with our kid, unsigned', `${b64u({ alg: 'None', kid, typ: 'JWT' })}.${b64u(claims())}.`),
-  bearer('HS256 keyed with the public JWK x string', await forgeHs256({ alg: 'HS256', kid, typ: 'JWT' }, claims(), new TextEncoder().encode(servicePublic.x))),
-  bearer('HS256 keyed with the raw public key bytes', await forgeHs256({ alg: 'HS256', kid, typ: 'JWT' }, claims(), Buffer.from(servicePublic.x, 'base64url'))),
-  bearer('RS256 signed by an attacker key under our kid', await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid }).sign(attackerRsa.privateKey)),
-  bearer('a valid signature under the alg label Ed25519 (algorithm not pinned)', await forge({ alg: 'Ed25519', kid, typ: 'JWT' }, claims(), serviceKey)),
+  bearer(
+    'HS256 keyed with the public JWK x string',
+    await forgeHs256({ alg: 'HS256', kid, typ: 'JWT' }, claims(), new TextEncoder().encode(servicePublic.x))
+  ),
+  bearer(
+    'HS256 keyed with the raw public key bytes',
+    await forgeHs256({ alg: 'HS256', kid, typ: 'JWT' }, claims(), Buffer.from(servicePublic.x, 'base64url'))
+  ),
+  bearer(
+    'RS256 signed by an attacker key under our kid',
+    await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid }).sign(attackerRsa.privateKey)
+  ),
+  bearer(
+    'a valid signature under the alg label Ed25519 (algorithm not pinned)',
+    await forge({ alg: 'Ed25519', kid, typ: 'JWT' }, claims(), serviceKey)
+  ),
   bearer('no exp', await forge(ours, claims({}, ['exp']), serviceKey)),
   bearer('exp that is not a number', await forge(ours, claims({ exp: String(epoch() + 600) }), serviceKey)),
-  bearer('expired 120 s ago (beyond the 60 s tolerance)', await forge(ours, claims({ iat: epoch() - 900, exp: epoch() - 120 }), serviceKey), 'token-expired'),
+  bearer(
+    'expired 120 s ago (beyond the 60 s tolerance)',
+    await forge(ours, claims({ iat: epoch() - 900, exp: epoch() - 120 }), serviceKey),
+    'token-expired'
+  ),
   bearer('nbf 5 minutes in the future', await forge(ours, claims({ nbf: epoch() + 300 }), serviceKey)),
   bearer('a wrong iss', await forge(ours, claims({ iss: 'https://evil.test' }), serviceKey)),
   bearer('no iss', await forge(ours, claims({}, ['iss']), serviceKey)),
   bearer('iss that is a list', await forge(ours, claims({ iss: [publicUrl] }), serviceKey)),
   bearer('a wrong aud', await forge(ours, claims({ aud: 'someone-else' }), serviceKey)),
   bearer('no aud', await forge(ours, claims({}, ['aud']), serviceKey)),
-  bearer('an unknown kid', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid: 'no-such-kid' }).sign(attacker.privateKey)),
-  bearer('an attacker Ed25519 key under our kid', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid }).sign(attacker.privateKey)),
-  bearer('an embedded jwk header with the attacker key', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', jwk: attackerJwk }).sign(attacker.privateKey)),
-  bearer('an embedded jwk header under our kid', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid, jwk: attackerJwk }).sign(attacker.privateKey)),
-  bearer('a jku header pointing to a loopback URL', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid: 'attacker', jku: trap.url('/jwks.json') }).sign(attacker.privateKey)),
-  bearer('an x5u header pointing to a loopback URL', await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid: 'attacker', x5u: trap.url('/cert.pem') }).sign(attacker.privateKey)),
+  bearer(
+    'an unknown kid',
+    await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid: 'no-such-kid' }).sign(attacker.privateKey)
+  ),
+  bearer(
+    'an attacker Ed25519 key under our kid',
+    await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid }).sign(attacker.privateKey)
+  ),
+  bearer(
+    'an embedded jwk header with the attacker key',
+    await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', jwk: attackerJwk }).sign(attacker.privateKey)
+  ),
+  bearer(
+    'an embedded jwk header under our kid',
+    await new SignJWT(claims()).setProtectedHeader({ alg: 'EdDSA', kid, jwk: attackerJwk }).sign(attacker.privateKey)
+  ),
+  bearer(
+    'a jku header pointing to a loopback URL',
+    await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'attacker', jku: trap.url('/jwks.json') })
+      .sign(attacker.privateKey)
+  ),
+  bearer(
+    'an x5u header pointing to a loopback URL',
+    await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'attacker', x5u: trap.url('/cert.pem') })
+      .sign(attacker.privateKey)
+  ),
   bearer('a garbage string', 'not-a-jwt'),
   bearer('three base64url segments that are not JSON', 'aGVsbG8.d29ybGQ.c2ln'),
-  { name: 'characters outside the token68 syntax', authorization: 'Bearer <script>alert(1)</script>', code: 'token-invalid' },
+  {
+    name: 'characters outside the token68 syntax',
+    authorization: 'Bearer <script>alert(1)</script>',
+    code: 'token-invalid'
+  },
   bearer('a truncated signature', alice.slice(0, -6)),
   bearer('no signature at all', `${aliceH}.${aliceP}.`),
   bearer('the signature of another valid token', `${aliceH}.${aliceP}.${parts(bob)[2]}`),
@@ -152,14 +221,34 @@ const corpus: ForgedCase[] = [
   bearer('name that is not a string', await forge(ours, claims({ name: ['Mallory'] }), serviceKey)),
   // Class: tokens from the future (a stolen signing key's tokens minted ahead, or a broken issuer clock).
   bearer('iat 5 minutes in the future', await forge(ours, claims({ iat: epoch() + 300 }), serviceKey)),
-  bearer('iat a year in the future', await forge(ours, claims({ iat: epoch() + 365 * 86400, exp: epoch() + 366 * 86400 }), serviceKey)),
-  bearer('a crit header naming an unknown extension', await forge({ ...ours, crit: ['urn:example:must-understand'], 'urn:example:must-understand': true }, claims(), serviceKey)),
+  bearer(
+    'iat a year in the future',
+    await forge(ours, claims({ iat: epoch() + 365 * 86400, exp: epoch() + 366 * 86400 }), serviceKey)
+  ),
+  bearer(
+    'a crit header naming an unknown extension',
+    await forge(
+      { ...ours, crit: ['urn:example:must-understand'], 'urn:example:must-understand': true },
+      claims(),
+      serviceKey
+    )
+  ),
   bearer('b64: false (unencoded payload)', await forge({ ...ours, b64: false, crit: ['b64'] }, claims(), serviceKey)),
-  bearer('a JWE-shaped 5-part token', `${b64u({ alg: 'dir', enc: 'A256GCM', kid })}..${b64u('0123456789ab')}.${b64u('ciphertext')}.${b64u('0123456789abcdef')}`),
-  bearer('longer than 8192 characters (validly signed)', await forge(ours, claims({ pad: 'x'.repeat(8200) }), serviceKey)),
+  bearer(
+    'a JWE-shaped 5-part token',
+    `${b64u({ alg: 'dir', enc: 'A256GCM', kid })}..${b64u('0123456789ab')}.${b64u('ciphertext')}.${b64u('0123456789abcdef')}`
+  ),
+  bearer(
+    'longer than 8192 characters (validly signed)',
+    await forge(ours, claims({ pad: 'x'.repeat(8200) }), serviceKey)
+  ),
   bearer('scope that is a number', await forge(ours, claims({ scope: 7 }), serviceKey)),
   bearer('scp that is not a list of strings', await forge(ours, claims({ scp: 'audit:read' }), serviceKey)),
-  { name: 'the Basic scheme', authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}`, code: 'token-invalid' },
+  {
+    name: 'the Basic scheme',
+    authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}`,
+    code: 'token-invalid'
+  },
   { name: 'Bearer with nothing after it', authorization: 'Bearer ', code: 'token-invalid' },
   { name: 'the token with no scheme', authorization: alice, code: 'token-invalid' }
 ]
@@ -198,7 +287,7 @@ t.test('GET /v1/me', async (t) => {
     t.test('and none of them provisions a user', async (t) => {
       t.equal(await usersCount(ctx), before)
     })
-    t.test('and none of them makes the verifier fetch a key from the token\'s jku or x5u', async (t) => {
+    t.test("and none of them makes the verifier fetch a key from the token's jku or x5u", async (t) => {
       t.equal(trap.hits(), 0)
     })
   })
@@ -213,8 +302,9 @@ t.test('GET /v1/me', async (t) => {
 
 // -- scopes --------------------------------------------------------------------
 
-t.test('a route declaring secured(\'audit:read\')', async (t) => {
-  const audit = async (token?: string) => ctx.request({ method: 'GET', url: '/v1/test/audit', ...(token ? { token } : {}) })
+t.test("a route declaring secured('audit:read')", async (t) => {
+  const audit = async (token?: string) =>
+    ctx.request({ method: 'GET', url: '/v1/test/audit', ...(token ? { token } : {}) })
 
   t.test('answers 200 to a token with that scope', async (t) => {
     const res = await audit(await ctx.token('carol', { scope: 'audit:read' }))
@@ -244,11 +334,25 @@ t.test('a route declaring secured(\'audit:read\')', async (t) => {
   })
 
   t.test('answers 403 to a token whose scope is empty (it has none)', async (t) => {
-    isProblem(t, await audit(await forge(ours, claims({ sub: 'carol', scope: '' }), serviceKey)), 403, 'insufficient-scope')
+    isProblem(
+      t,
+      await audit(await forge(ours, claims({ sub: 'carol', scope: '' }), serviceKey)),
+      403,
+      'insufficient-scope'
+    )
   })
 
   t.test('checks the token before the scope: a forged token is 401, not 403', async (t) => {
-    isProblem(t, await audit(await new SignJWT(claims({ scope: 'agreements:read' })).setProtectedHeader({ alg: 'EdDSA', kid }).sign(attacker.privateKey)), 401, 'token-invalid')
+    isProblem(
+      t,
+      await audit(
+        await new SignJWT(claims({ scope: 'agreements:read' }))
+          .setProtectedHeader({ alg: 'EdDSA', kid })
+          .sign(attacker.privateKey)
+      ),
+      401,
+      'token-invalid'
+    )
   })
 
   t.test('answers 401 token-required without a token', async (t) => {
@@ -267,7 +371,16 @@ t.test('a route declaring secured(\'audit:read\')', async (t) => {
   })
 
   t.test('GET /v1/me (secured with no scope) accepts any scope', async (t) => {
-    t.equal((await ctx.request({ method: 'GET', url: '/v1/me', token: await ctx.token('carol', { scope: 'agreements:read' }) })).statusCode, 200)
+    t.equal(
+      (
+        await ctx.request({
+          method: 'GET',
+          url: '/v1/me',
+          token: await ctx.token('carol', { scope: 'agreements:read' })
+        })
+      ).statusCode,
+      200
+    )
   })
 })
 
@@ -277,19 +390,34 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
   const idpKeys = await generateKeyPair('ES256', { extractable: true })
   const idpJwk = { ...(await exportJWK(idpKeys.publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' }
   const idp = await serve(t, (req, res) => {
-    if (req.url !== '/jwks.json') { res.statusCode = 404; res.end(); return }
+    if (req.url !== '/jwks.json') {
+      res.statusCode = 404
+      res.end()
+      return
+    }
     res.setHeader('content-type', 'application/json')
     res.end(JSON.stringify({ keys: [idpJwk] }))
   })
   const issuer = 'https://idp.test'
-  const ext = await buildTestApp(t, { env: { AUTH_ISSUERS: JSON.stringify([{ issuer, jwksUri: idp.url('/jwks.json'), audience: 'accord' }]) } })
-  const idpToken = async (over: Record<string, unknown> = {}, key: CryptoKey = idpKeys.privateKey, header: Record<string, unknown> = { kid: 'idp-1' }) =>
-    new SignJWT({ name: 'Ext Alice', ...over }).setProtectedHeader({ alg: 'ES256', ...header })
-      .setIssuer(typeof over.iss === 'string' ? over.iss : issuer).setAudience('accord').setSubject(typeof over.sub === 'string' ? over.sub : 'alice')
-      .setIssuedAt().setExpirationTime('10m').sign(key)
+  const ext = await buildTestApp(t, {
+    env: { AUTH_ISSUERS: JSON.stringify([{ issuer, jwksUri: idp.url('/jwks.json'), audience: 'accord' }]) }
+  })
+  const idpToken = async (
+    over: Record<string, unknown> = {},
+    key: CryptoKey = idpKeys.privateKey,
+    header: Record<string, unknown> = { kid: 'idp-1' }
+  ) =>
+    new SignJWT({ name: 'Ext Alice', ...over })
+      .setProtectedHeader({ alg: 'ES256', ...header })
+      .setIssuer(typeof over.iss === 'string' ? over.iss : issuer)
+      .setAudience('accord')
+      .setSubject(typeof over.sub === 'string' ? over.sub : 'alice')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(key)
   const me = async (token: string) => ext.request({ method: 'GET', url: '/v1/me', token })
 
-  t.test('answers 200 to its token, as a user distinct from the same sub under the service\'s issuer', async (t) => {
+  t.test("answers 200 to its token, as a user distinct from the same sub under the service's issuer", async (t) => {
     const external = await me(await idpToken())
     t.equal(external.statusCode, 200)
     t.equal(external.json().displayName, 'Ext Alice')
@@ -313,7 +441,13 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
   })
 
   t.test('answers 401 to a token for that issuer with another audience', async (t) => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('not-accord').setSubject('alice').setExpirationTime('10m').sign(idpKeys.privateKey)
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+      .setIssuer(issuer)
+      .setAudience('not-accord')
+      .setSubject('alice')
+      .setExpirationTime('10m')
+      .sign(idpKeys.privateKey)
     isProblem(t, await me(token), 401, 'token-invalid')
   })
 
@@ -323,18 +457,28 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
 
   t.test('answers 401 when the service key signs a token claiming to be from it', async (t) => {
     const activeExt = await findActiveKey(ext.deps.db)
-    const extServiceKey = await importJWK(activeExt!.privateJwk as JWK, 'EdDSA') as CryptoKey
-    const token = await forge({ alg: 'EdDSA', kid: ext.deps.keys.kid, typ: 'JWT' }, { iss: issuer, aud: 'accord', sub: 'alice', exp: epoch() + 600 }, extServiceKey)
+    const extServiceKey = (await importJWK(activeExt!.privateJwk as JWK, 'EdDSA')) as CryptoKey
+    const token = await forge(
+      { alg: 'EdDSA', kid: ext.deps.keys.kid, typ: 'JWT' },
+      { iss: issuer, aud: 'accord', sub: 'alice', exp: epoch() + 600 },
+      extServiceKey
+    )
     isProblem(t, await me(token), 401, 'token-invalid')
   })
 
   t.test('answers 401 token-expired to its expired token', async (t) => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('accord').setSubject('alice').setExpirationTime(epoch() - 120).sign(idpKeys.privateKey)
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+      .setIssuer(issuer)
+      .setAudience('accord')
+      .setSubject('alice')
+      .setExpirationTime(epoch() - 120)
+      .sign(idpKeys.privateKey)
     isProblem(t, await me(token), 401, 'token-expired')
   })
 })
 
-t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached or not', async (t) => {
+t.test("a key removed from an external issuer's JWKS stops its tokens, cached or not", async (t) => {
   const keyA = await generateKeyPair('ES256', { extractable: true })
   const keyB = await generateKeyPair('ES256', { extractable: true })
   const jwkA = { ...(await exportJWK(keyA.publicKey)), kid: 'a', alg: 'ES256', use: 'sig' }
@@ -346,8 +490,18 @@ t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached o
   })
   const issuer = 'https://rotating-idp.test'
   // Keys are fetched again after 4 s at the latest; an unknown kid may refetch them after 1 s.
-  const ext = await buildTestApp(t, { env: { AUTH_ISSUERS: JSON.stringify([{ issuer, jwksUri: idp.url('/jwks.json') }]), JWKS_CACHE_MAX_AGE_MS: '4000' } })
-  const sign = (key: CryptoKey, kid: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setIssuer(issuer).setAudience('accord').setSubject('rotated').setIssuedAt().setExpirationTime('10m').sign(key)
+  const ext = await buildTestApp(t, {
+    env: { AUTH_ISSUERS: JSON.stringify([{ issuer, jwksUri: idp.url('/jwks.json') }]), JWKS_CACHE_MAX_AGE_MS: '4000' }
+  })
+  const sign = (key: CryptoKey, kid: string) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid })
+      .setIssuer(issuer)
+      .setAudience('accord')
+      .setSubject('rotated')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(key)
   const me = (token: string) => ext.request({ method: 'GET', url: '/v1/me', token })
   const tokenA = await sign(keyA.privateKey, 'a')
   t.equal((await me(tokenA)).statusCode, 200, 'key a signs valid tokens')
@@ -372,13 +526,24 @@ t.test('a key removed from an external issuer\'s JWKS stops its tokens, cached o
   })
 })
 
-t.test('when an external issuer\'s keys cannot be fetched', async (t) => {
+t.test("when an external issuer's keys cannot be fetched", async (t) => {
   const idpKeys = await generateKeyPair('ES256', { extractable: true })
   const dead = await deadPort()
-  const hanging = await serve(t, () => { /* accepts the request and never answers */ })
-  const badJson = await serve(t, (_req, res) => { res.setHeader('content-type', 'application/json'); res.end('{"keys": [') })
-  const notJwks = await serve(t, (_req, res) => { res.setHeader('content-type', 'application/json'); res.end('{"hello":"world"}') })
-  const failing = await serve(t, (_req, res) => { res.statusCode = 502; res.end('bad gateway') })
+  const hanging = await serve(t, () => {
+    /* accepts the request and never answers */
+  })
+  const badJson = await serve(t, (_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end('{"keys": [')
+  })
+  const notJwks = await serve(t, (_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end('{"hello":"world"}')
+  })
+  const failing = await serve(t, (_req, res) => {
+    res.statusCode = 502
+    res.end('bad gateway')
+  })
   const issuers = {
     dead: `http://127.0.0.1:${dead}/jwks.json`,
     hanging: hanging.url('/jwks.json'),
@@ -389,12 +554,23 @@ t.test('when an external issuer\'s keys cannot be fetched', async (t) => {
   const down = await buildTestApp(t, {
     env: {
       JWKS_TIMEOUT_MS: '300',
-      AUTH_ISSUERS: JSON.stringify(Object.entries(issuers).map(([name, jwksUri]) => ({ issuer: `https://${name}.idp.test`, jwksUri, audience: 'accord' })))
+      AUTH_ISSUERS: JSON.stringify(
+        Object.entries(issuers).map(([name, jwksUri]) => ({
+          issuer: `https://${name}.idp.test`,
+          jwksUri,
+          audience: 'accord'
+        }))
+      )
     }
   })
   const tokenFor = async (name: keyof typeof issuers) =>
-    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'never-seen' }).setIssuer(`https://${name}.idp.test`).setAudience('accord').setSubject('alice')
-      .setExpirationTime('10m').sign(idpKeys.privateKey)
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'never-seen' })
+      .setIssuer(`https://${name}.idp.test`)
+      .setAudience('accord')
+      .setSubject('alice')
+      .setExpirationTime('10m')
+      .sign(idpKeys.privateKey)
   const unavailable = (t: Tap, res: LightMyRequestResponse) => {
     t.not(res.statusCode, 500, 'never 500')
     t.not(res.statusCode, 200, 'never 200')
@@ -402,7 +578,8 @@ t.test('when an external issuer\'s keys cannot be fetched', async (t) => {
     t.ok(res.headers['retry-after'], 'a retry-after header')
     t.ok(Number(res.headers['retry-after']) > 0, 'retry-after is a number of seconds')
   }
-  const meWith = async (name: keyof typeof issuers) => down.request({ method: 'GET', url: '/v1/me', token: await tokenFor(name) })
+  const meWith = async (name: keyof typeof issuers) =>
+    down.request({ method: 'GET', url: '/v1/me', token: await tokenFor(name) })
 
   t.test('answers 503 auth-unavailable when nothing listens at jwksUri', async (t) => {
     unavailable(t, await meWith('dead'))
@@ -426,7 +603,7 @@ t.test('when an external issuer\'s keys cannot be fetched', async (t) => {
     unavailable(t, await meWith('failing'))
   })
 
-  t.test('still answers 200 to the service\'s own tokens meanwhile', async (t) => {
+  t.test("still answers 200 to the service's own tokens meanwhile", async (t) => {
     t.equal((await down.request({ method: 'GET', url: '/v1/me', token: await down.token('alice') })).statusCode, 200)
   })
 })

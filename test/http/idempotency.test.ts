@@ -15,19 +15,42 @@ let gate: Promise<void> | null = null
 let entered: (() => void) | null = null
 let failNext = false
 const ctx = await buildTestApp(t, {
-  register (app, deps) {
-    app.post('/v1/test/renames', {
-      schema: { security: secured(), body: z.strictObject({ displayName: z.string().min(1), outcome: z.enum(['ok', 'conflict', 'slow', 'lost']).default('ok') }) }
-    }, async (request, reply) => {
-      const body = request.body as { displayName: string, outcome: string }
-      if (body.outcome === 'slow') { entered?.(); await gate }
-      if (failNext) { failNext = false; throw new Error('transient') }
-      if (body.outcome === 'conflict') throw new DomainError('CONFLICT', 'not now')
-      const user = await updateProfile(deps, { userId: callerOf(request).userId, precondition: anyVersion, patch: { displayName: body.displayName } })
-      // The work committed, then the answer was lost (as when the process dies before recording it).
-      if (body.outcome === 'lost') throw new Error('died after the commit')
-      return reply.code(201).header('location', `/v1/test/renames/${user.revision}`).send({ version: user.revision, nonce: randomUUID() })
-    })
+  register(app, deps) {
+    app.post(
+      '/v1/test/renames',
+      {
+        schema: {
+          security: secured(),
+          body: z.strictObject({
+            displayName: z.string().min(1),
+            outcome: z.enum(['ok', 'conflict', 'slow', 'lost']).default('ok')
+          })
+        }
+      },
+      async (request, reply) => {
+        const body = request.body as { displayName: string; outcome: string }
+        if (body.outcome === 'slow') {
+          entered?.()
+          await gate
+        }
+        if (failNext) {
+          failNext = false
+          throw new Error('transient')
+        }
+        if (body.outcome === 'conflict') throw new DomainError('CONFLICT', 'not now')
+        const user = await updateProfile(deps, {
+          userId: callerOf(request).userId,
+          precondition: anyVersion,
+          patch: { displayName: body.displayName }
+        })
+        // The work committed, then the answer was lost (as when the process dies before recording it).
+        if (body.outcome === 'lost') throw new Error('died after the commit')
+        return reply
+          .code(201)
+          .header('location', `/v1/test/renames/${user.revision}`)
+          .send({ version: user.revision, nonce: randomUUID() })
+      }
+    )
   }
 })
 
@@ -62,8 +85,12 @@ t.test('Idempotency-Key', async (t) => {
   t.test('the same key while the first request runs is 409; afterwards it replays', async (t) => {
     const key = randomUUID()
     let release!: () => void
-    gate = new Promise((resolve) => { release = resolve })
-    const inside = new Promise<void>((resolve) => { entered = resolve })
+    gate = new Promise((resolve) => {
+      release = resolve
+    })
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve
+    })
     const first = post(alice, key, { displayName: 'C1', outcome: 'slow' })
     await inside
     const concurrent = await post(alice, key, { displayName: 'C1', outcome: 'slow' })
@@ -83,7 +110,7 @@ t.test('Idempotency-Key', async (t) => {
     const a = await post(alice, key, { displayName: 'D1' })
     const b = await post(bob, key, { displayName: 'D1' })
     t.equal(b.statusCode, 201)
-    t.not(b.body, a.body, 'another caller\'s key is another key')
+    t.not(b.body, a.body, "another caller's key is another key")
     for (const spelling of ['/v1/test/renames/', '/v1/test/renames?x=1', '/v1/test/renames/?']) {
       const again = await post(alice, key, { displayName: 'D1' }, spelling)
       t.equal(again.headers['idempotent-replayed'], 'true', `${spelling} is the same route: replayed`)
@@ -91,28 +118,62 @@ t.test('Idempotency-Key', async (t) => {
     }
   })
 
-  t.test('the scope is the matched route and its parameters, however the URL is spelled (class: one request done twice)', async (t) => {
-    const carol = await ctx.token('carol-scope')
-    const key = randomUUID()
-    const created: string[] = []
-    for (const url of ['/v1/partnerships', '/v1/partnerships/', '/v1/partnerships?via=query', '/v1/partnerships//']) {
-      const res = await ctx.request({ method: 'POST', url, token: carol, headers: { 'idempotency-key': key }, body: { name: 'Once', timezone: 'Europe/Paris' } })
-      if (res.statusCode === 201) created.push(res.json().id)
+  t.test(
+    'the scope is the matched route and its parameters, however the URL is spelled (class: one request done twice)',
+    async (t) => {
+      const carol = await ctx.token('carol-scope')
+      const key = randomUUID()
+      const created: string[] = []
+      for (const url of ['/v1/partnerships', '/v1/partnerships/', '/v1/partnerships?via=query', '/v1/partnerships//']) {
+        const res = await ctx.request({
+          method: 'POST',
+          url,
+          token: carol,
+          headers: { 'idempotency-key': key },
+          body: { name: 'Once', timezone: 'Europe/Paris' }
+        })
+        if (res.statusCode === 201) created.push(res.json().id)
+      }
+      t.equal(new Set(created).size, 1, 'one partnership, whatever the spelling')
+      const list = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: carol })).json()
+      t.equal(list.items.filter((p: { name: string }) => p.name === 'Once').length, 1, 'and only one exists')
+      // Another resource under the same key is other work: an invitation to each of two partnerships.
+      const other = (
+        await ctx.request({
+          method: 'POST',
+          url: '/v1/partnerships',
+          token: carol,
+          body: { name: 'Twice', timezone: 'Europe/Paris' }
+        })
+      ).json().id
+      const inviteKey = randomUUID()
+      const first = await ctx.request({
+        method: 'POST',
+        url: `/v1/partnerships/${created[0]}/invitations`,
+        token: carol,
+        headers: { 'idempotency-key': inviteKey },
+        body: { role: 'partner' }
+      })
+      const upper = await ctx.request({
+        method: 'POST',
+        url: `/v1/partnerships/${String(created[0]).toUpperCase()}/invitations`,
+        token: carol,
+        headers: { 'idempotency-key': inviteKey },
+        body: { role: 'partner' }
+      })
+      t.equal(upper.headers['idempotent-replayed'], 'true', 'the same id in upper case is the same resource')
+      t.equal(upper.body, first.body)
+      const second = await ctx.request({
+        method: 'POST',
+        url: `/v1/partnerships/${other}/invitations`,
+        token: carol,
+        headers: { 'idempotency-key': inviteKey },
+        body: { role: 'partner' }
+      })
+      t.equal(second.statusCode, 201, 'the same key on another partnership is another request')
+      t.notOk(second.headers['idempotent-replayed'])
     }
-    t.equal(new Set(created).size, 1, 'one partnership, whatever the spelling')
-    const list = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: carol })).json()
-    t.equal(list.items.filter((p: { name: string }) => p.name === 'Once').length, 1, 'and only one exists')
-    // Another resource under the same key is other work: an invitation to each of two partnerships.
-    const other = (await ctx.request({ method: 'POST', url: '/v1/partnerships', token: carol, body: { name: 'Twice', timezone: 'Europe/Paris' } })).json().id
-    const inviteKey = randomUUID()
-    const first = await ctx.request({ method: 'POST', url: `/v1/partnerships/${created[0]}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
-    const upper = await ctx.request({ method: 'POST', url: `/v1/partnerships/${String(created[0]).toUpperCase()}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
-    t.equal(upper.headers['idempotent-replayed'], 'true', 'the same id in upper case is the same resource')
-    t.equal(upper.body, first.body)
-    const second = await ctx.request({ method: 'POST', url: `/v1/partnerships/${other}/invitations`, token: carol, headers: { 'idempotency-key': inviteKey }, body: { role: 'partner' } })
-    t.equal(second.statusCode, 201, 'the same key on another partnership is another request')
-    t.notOk(second.headers['idempotent-replayed'])
-  })
+  )
 
   t.test('client errors are stored and replayed; server errors are not (a retry does the work)', async (t) => {
     const key = randomUUID()
@@ -132,36 +193,83 @@ t.test('Idempotency-Key', async (t) => {
     t.notOk(retried.headers['idempotent-replayed'])
   })
 
-  t.test('work that committed is never done again, even when its answer was lost (class: a retry after a crash doing the work twice)', async (t) => {
-    const key = randomUUID()
-    const revision = async () => Number(String((await ctx.request({ method: 'GET', url: '/v1/me', token: alice })).headers.etag).replace(/\D/g, ''))
-    const before = await revision()
-    const lost = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
-    isProblem(t, lost, 503, 'saved-answer-lost', 'the answer was lost, and it says the change was saved, not that nothing changed')
-    t.equal(await revision(), before + 1, 'but the work was done')
-    for (let i = 0; i < 3; i++) {
-      const retry = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
-      isProblem(t, retry, 409, 'idempotent-request-done', `retry ${i + 1}: it says the work was done and will not run again`)
+  t.test(
+    'work that committed is never done again, even when its answer was lost (class: a retry after a crash doing the work twice)',
+    async (t) => {
+      const key = randomUUID()
+      const revision = async () =>
+        Number(
+          String((await ctx.request({ method: 'GET', url: '/v1/me', token: alice })).headers.etag).replace(/\D/g, '')
+        )
+      const before = await revision()
+      const lost = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
+      isProblem(
+        t,
+        lost,
+        503,
+        'saved-answer-lost',
+        'the answer was lost, and it says the change was saved, not that nothing changed'
+      )
+      t.equal(await revision(), before + 1, 'but the work was done')
+      for (let i = 0; i < 3; i++) {
+        const retry = await post(alice, key, { displayName: 'L1', outcome: 'lost' })
+        isProblem(
+          t,
+          retry,
+          409,
+          'idempotent-request-done',
+          `retry ${i + 1}: it says the work was done and will not run again`
+        )
+      }
+      t.equal(await revision(), before + 1, 'and it was not done again')
+      isProblem(
+        t,
+        await post(alice, key, { displayName: 'L2', outcome: 'lost' }),
+        422,
+        'idempotency-key-reused',
+        'another body under that key'
+      )
     }
-    t.equal(await revision(), before + 1, 'and it was not done again')
-    isProblem(t, await post(alice, key, { displayName: 'L2', outcome: 'lost' }), 422, 'idempotency-key-reused', 'another body under that key')
-  })
+  )
 
-  t.test('an answer that cannot be kept for retries is not sent as a success (class: a replay promised and not given)', async (t) => {
-    const dana = await ctx.token('dana-record')
-    const key = randomUUID()
-    await ctx.database.rows(sql.raw(`create function refuse_done() returns trigger language plpgsql as $$ begin raise exception using message = 'stand-in for a database gone after the commit', errcode = '08006'; end $$`))
-    await ctx.database.rows(sql.raw(`create trigger refuse_done before update on idempotency_keys for each row when (new.state = 'done') execute function refuse_done()`))
-    const first = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
-    await ctx.database.rows(sql.raw('drop trigger refuse_done on idempotency_keys'))
-    await ctx.database.rows(sql.raw('drop function refuse_done()'))
-    isProblem(t, first, 503, 'saved-answer-lost', 'not a 201 nobody could replay: it says the change was saved')
-    t.notOk(first.headers.location, 'and names no resource')
-    const retry = await ctx.request({ method: 'POST', url: '/v1/partnerships', token: dana, headers: { 'idempotency-key': key }, body: { name: 'Kept once', timezone: 'UTC' } })
-    isProblem(t, retry, 409, 'idempotent-request-done', 'the retry learns it was done')
-    const mine = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: dana })).json().items
-    t.equal(mine.filter((p: { name: string }) => p.name === 'Kept once').length, 1, 'and it was done once')
-  })
+  t.test(
+    'an answer that cannot be kept for retries is not sent as a success (class: a replay promised and not given)',
+    async (t) => {
+      const dana = await ctx.token('dana-record')
+      const key = randomUUID()
+      await ctx.database.rows(
+        sql.raw(
+          `create function refuse_done() returns trigger language plpgsql as $$ begin raise exception using message = 'stand-in for a database gone after the commit', errcode = '08006'; end $$`
+        )
+      )
+      await ctx.database.rows(
+        sql.raw(
+          `create trigger refuse_done before update on idempotency_keys for each row when (new.state = 'done') execute function refuse_done()`
+        )
+      )
+      const first = await ctx.request({
+        method: 'POST',
+        url: '/v1/partnerships',
+        token: dana,
+        headers: { 'idempotency-key': key },
+        body: { name: 'Kept once', timezone: 'UTC' }
+      })
+      await ctx.database.rows(sql.raw('drop trigger refuse_done on idempotency_keys'))
+      await ctx.database.rows(sql.raw('drop function refuse_done()'))
+      isProblem(t, first, 503, 'saved-answer-lost', 'not a 201 nobody could replay: it says the change was saved')
+      t.notOk(first.headers.location, 'and names no resource')
+      const retry = await ctx.request({
+        method: 'POST',
+        url: '/v1/partnerships',
+        token: dana,
+        headers: { 'idempotency-key': key },
+        body: { name: 'Kept once', timezone: 'UTC' }
+      })
+      isProblem(t, retry, 409, 'idempotent-request-done', 'the retry learns it was done')
+      const mine = (await ctx.request({ method: 'GET', url: '/v1/partnerships', token: dana })).json().items
+      t.equal(mine.filter((p: { name: string }) => p.name === 'Kept once').length, 1, 'and it was done once')
+    }
+  )
 
   t.test('a request that failed validation claims nothing', async (t) => {
     const key = randomUUID()
@@ -192,8 +300,12 @@ t.test('Idempotency-Key', async (t) => {
   t.test('a key held by a request whose process died is taken over after its lease', async (t) => {
     const key = randomUUID()
     let release!: () => void
-    gate = new Promise((resolve) => { release = resolve })
-    const inside = new Promise<void>((resolve) => { entered = resolve })
+    gate = new Promise((resolve) => {
+      release = resolve
+    })
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve
+    })
     const fresh = await ctx.token('alice')
     const stuck = post(fresh, key, { displayName: 'I1', outcome: 'slow' })
     await inside

@@ -9,18 +9,24 @@ import { isProblem, problemOf } from '../helpers/problems.ts'
 
 // The helpers exercised through a real route over a real table (users, by id).
 const ctx = await buildTestApp(t, {
-  register (app, deps) {
+  register(app, deps) {
     app.get('/v1/test/users', { schema: { security: secured(), querystring: PageQuerySchema } }, async (request) => {
       const { limit, cursor } = request.query as z.infer<typeof PageQuerySchema>
       const after = decodeCursor(cursor, z.object({ id: z.uuid() }))
-      const rows = await deps.db.select({ id: users.id }).from(users).where(after ? gt(users.id, after.id) : undefined).orderBy(asc(users.id)).limit(limit + 1)
+      const rows = await deps.db
+        .select({ id: users.id })
+        .from(users)
+        .where(after ? gt(users.id, after.id) : undefined)
+        .orderBy(asc(users.id))
+        .limit(limit + 1)
       return paginate(rows, limit, (r) => ({ id: r.id }))
     })
   }
 })
 
 const token = await ctx.token('u-000')
-for (let i = 1; i < 45; i++) await ctx.request({ method: 'GET', url: '/v1/me', token: await ctx.token(`u-${String(i).padStart(3, '0')}`) })
+for (let i = 1; i < 45; i++)
+  await ctx.request({ method: 'GET', url: '/v1/me', token: await ctx.token(`u-${String(i).padStart(3, '0')}`) })
 
 t.test('cursor pagination', async (t) => {
   t.test('walks every row once, in order, and ends with a null cursor', async (t) => {
@@ -28,9 +34,13 @@ t.test('cursor pagination', async (t) => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const res = await ctx.request({ method: 'GET', url: `/v1/test/users?limit=20${cursor ? `&cursor=${cursor}` : ''}`, token })
+      const res = await ctx.request({
+        method: 'GET',
+        url: `/v1/test/users?limit=20${cursor ? `&cursor=${cursor}` : ''}`,
+        token
+      })
       t.equal(res.statusCode, 200)
-      const page = res.json() as { items: Array<{ id: string }>, nextCursor: string | null }
+      const page = res.json() as { items: Array<{ id: string }>; nextCursor: string | null }
       seen.push(...page.items.map((i) => i.id))
       cursor = page.nextCursor
       pages++
@@ -52,7 +62,11 @@ t.test('cursor pagination', async (t) => {
       t.equal(res.statusCode, 400, q)
       t.match(problemOf(res), { code: 'validation-failed', errors: [{ in: 'query', path: '/limit' }] })
     }
-    for (const c of ['nope', Buffer.from('{"id":"not-a-uuid"}').toString('base64url'), Buffer.from('[1,2]').toString('base64url')]) {
+    for (const c of [
+      'nope',
+      Buffer.from('{"id":"not-a-uuid"}').toString('base64url'),
+      Buffer.from('[1,2]').toString('base64url')
+    ]) {
       const res = await ctx.request({ method: 'GET', url: `/v1/test/users?cursor=${c}`, token })
       isProblem(t, res, 400, 'invalid-cursor', c)
     }

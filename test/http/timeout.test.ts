@@ -15,16 +15,23 @@ const ctx = await buildTestApp(t, {
   env: { REQUEST_TIMEOUT_MS: '1000' },
   register: (app) => {
     app.get('/test/hangs', { schema: { security: publicRoute } }, async () => new Promise(() => {}))
-    app.get('/test/slow', { schema: { security: publicRoute } }, async () => { await new Promise((resolve) => setTimeout(resolve, 600)); return { ok: true } })
-    // A use case whose transaction writes, then is still busy at the deadline, then would commit.
-    app.post('/test/slow-rename', { schema: { security: secured(), body: z.strictObject({ displayName: z.string(), busyMs: z.int() }) } }, async (request) => {
-      const { displayName, busyMs } = request.body as { displayName: string, busyMs: number }
-      await transaction(deps.db, async (tx) => {
-        await updateUser(tx, callerOf(request).userId, { displayName }, new Date())
-        await sleep(busyMs)
-      })
+    app.get('/test/slow', { schema: { security: publicRoute } }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 600))
       return { ok: true }
     })
+    // A use case whose transaction writes, then is still busy at the deadline, then would commit.
+    app.post(
+      '/test/slow-rename',
+      { schema: { security: secured(), body: z.strictObject({ displayName: z.string(), busyMs: z.int() }) } },
+      async (request) => {
+        const { displayName, busyMs } = request.body as { displayName: string; busyMs: number }
+        await transaction(deps.db, async (tx) => {
+          await updateUser(tx, callerOf(request).userId, { displayName }, new Date())
+          await sleep(busyMs)
+        })
+        return { ok: true }
+      }
+    )
   }
 })
 const { deps } = ctx
@@ -46,25 +53,45 @@ t.test('a handler that answers in time is answered as it wrote, and nothing fire
   t.same(res.json(), { ok: true })
   await new Promise((resolve) => setTimeout(resolve, 600))
   const again = await ctx.request({ method: 'GET', url: '/healthz' })
-  t.equal(again.statusCode, 200, 'the app still answers after the first request\'s limit has passed')
+  t.equal(again.statusCode, 200, "the app still answers after the first request's limit has passed")
 })
 
-t.test('a request answered 503 at its deadline changes nothing, even when its work finishes later (class: failed but applied)', async (t) => {
-  const token = await ctx.token(`slow-${randomUUID()}`, { name: 'Before' })
-  const me = async () => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
-  t.equal((await me()).displayName, 'Before')
-  for (const key of [undefined, randomUUID()]) {
-    const res = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'After', busyMs: 1500 }, headers: key ? { 'idempotency-key': key } : {} })
-    isProblem(t, res, 503, 'timed-out', `answered at the deadline${key ? ' (with an Idempotency-Key)' : ''}`)
-    await sleep(1000) // the work finishes meanwhile, and is refused at its commit
-    t.equal((await me()).displayName, 'Before', 'its write was rolled back, not committed late')
-    if (key) {
-      const retry = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'Retried', busyMs: 0 }, headers: { 'idempotency-key': key } })
-      t.equal(retry.statusCode, 200, 'the key was released with the work undone: the retry runs, and once')
-      t.equal((await me()).displayName, 'Retried')
+t.test(
+  'a request answered 503 at its deadline changes nothing, even when its work finishes later (class: failed but applied)',
+  async (t) => {
+    const token = await ctx.token(`slow-${randomUUID()}`, { name: 'Before' })
+    const me = async () => (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
+    t.equal((await me()).displayName, 'Before')
+    for (const key of [undefined, randomUUID()]) {
+      const res = await ctx.request({
+        method: 'POST',
+        url: '/test/slow-rename',
+        token,
+        body: { displayName: 'After', busyMs: 1500 },
+        headers: key ? { 'idempotency-key': key } : {}
+      })
+      isProblem(t, res, 503, 'timed-out', `answered at the deadline${key ? ' (with an Idempotency-Key)' : ''}`)
+      await sleep(1000) // the work finishes meanwhile, and is refused at its commit
+      t.equal((await me()).displayName, 'Before', 'its write was rolled back, not committed late')
+      if (key) {
+        const retry = await ctx.request({
+          method: 'POST',
+          url: '/test/slow-rename',
+          token,
+          body: { displayName: 'Retried', busyMs: 0 },
+          headers: { 'idempotency-key': key }
+        })
+        t.equal(retry.statusCode, 200, 'the key was released with the work undone: the retry runs, and once')
+        t.equal((await me()).displayName, 'Retried')
+      }
     }
+    const fast = await ctx.request({
+      method: 'POST',
+      url: '/test/slow-rename',
+      token,
+      body: { displayName: 'In time', busyMs: 0 }
+    })
+    t.equal(fast.statusCode, 200)
+    t.equal((await me()).displayName, 'In time', 'work within the deadline commits')
   }
-  const fast = await ctx.request({ method: 'POST', url: '/test/slow-rename', token, body: { displayName: 'In time', busyMs: 0 } })
-  t.equal(fast.statusCode, 200)
-  t.equal((await me()).displayName, 'In time', 'work within the deadline commits')
-})
+)

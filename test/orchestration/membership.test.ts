@@ -21,7 +21,10 @@ t.test('partners joining or leaving void open proposals; observers do not', asyn
   const before = await k.headSeq(alice, pid)
   await k.join(carol, pid, 'partner', alice)
   const joined = await k.eventsAfter(alice, pid, before)
-  t.same(joined.map((e) => e.type), ['invitation.created', 'member.joined', 'version.voided'])
+  t.same(
+    joined.map((e) => e.type),
+    ['invitation.created', 'member.joined', 'version.voided']
+  )
   t.match(joined.at(-1), { actorId: carol.id, data: { agreementId: a.id, number: 1, reason: 'partner-joined' } })
   t.match((await k.version(alice, pid, a.id, 1)).body, { status: 'voided' })
   t.match((await k.agreement(alice, pid, a.id)).body, { openProposal: null, proposal: null })
@@ -63,8 +66,21 @@ t.test('a dissolved partnership ends its agreements', async (t) => {
     t.match((await k.agreement(alice, pid, aid)).body, { status: 'ended', nextReviewAt: null, openProposal: null })
   }
   t.match((await k.agreement(alice, pid, retired)).body, { status: 'retired' }, 'a retired agreement stays retired')
-  const ended = (await ctx.request({ method: 'GET', url: `${agreements}?status=ended`, token: alice.token })).json().items.map((x: { id: string }) => x.id)
+  const ended = (await ctx.request({ method: 'GET', url: `${agreements}?status=ended`, token: alice.token }))
+    .json()
+    .items.map((x: { id: string }) => x.id)
   t.same(sorted(ended), sorted([active, proposed, draft]))
-  isProblem(t, await ctx.request({ method: 'POST', url: agreements, token: alice.token, body: { content: content(), draft: true } }), 409, 'partnership-dissolved', 'a dissolved partnership is read-only')
+  isProblem(
+    t,
+    await ctx.request({
+      method: 'POST',
+      url: agreements,
+      token: alice.token,
+      body: { content: content(), draft: true }
+    }),
+    409,
+    'partnership-dissolved',
+    'a dissolved partnership is read-only'
+  )
   t.match(await k.verify(alice, pid), { valid: true })
 })

@@ -17,17 +17,39 @@ t.test('updating a partnership', async (t) => {
   t.test('without If-Match is 428 and changes nothing', async (t) => {
     const { alice, pid, url: base } = await k.couple()
     const before = await read(alice, pid)
-    isProblem(t, await ctx.request({ method: 'PATCH', url: base, token: alice.token, body: { name: 'New' } }), 428, 'precondition-required')
+    isProblem(
+      t,
+      await ctx.request({ method: 'PATCH', url: base, token: alice.token, body: { name: 'New' } }),
+      428,
+      'precondition-required'
+    )
     t.same(await read(alice, pid), before)
   })
 
   t.test('with a stale If-Match is 412 and changes nothing', async (t) => {
     const { alice, bob, pid, url: base } = await k.couple()
     const stale = (await read(alice, pid)).etag
-    t.equal((await ctx.request({ method: 'PATCH', url: base, token: bob.token, headers: { 'if-match': stale }, body: { name: 'Bob\'s name' } })).statusCode, 200)
+    t.equal(
+      (
+        await ctx.request({
+          method: 'PATCH',
+          url: base,
+          token: bob.token,
+          headers: { 'if-match': stale },
+          body: { name: "Bob's name" }
+        })
+      ).statusCode,
+      200
+    )
     const before = await read(alice, pid)
     t.not(before.etag, stale)
-    const res = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': stale }, body: { name: 'Alice\'s name' } })
+    const res = await ctx.request({
+      method: 'PATCH',
+      url: base,
+      token: alice.token,
+      headers: { 'if-match': stale },
+      body: { name: "Alice's name" }
+    })
     isProblem(t, res, 412, 'precondition-failed')
     t.equal(res.headers.etag, before.etag, 'the 412 names the current ETag')
     t.same(await read(alice, pid), before)
@@ -45,14 +67,28 @@ t.test('updating a partnership', async (t) => {
       [{ name: 'Ok', colour: 'blue' }, '/colour']
     ]
     for (const [body, path] of cases) {
-      const res = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': before.etag }, body })
+      const res = await ctx.request({
+        method: 'PATCH',
+        url: base,
+        token: alice.token,
+        headers: { 'if-match': before.etag },
+        body
+      })
       isProblem(t, res, 400, 'validation-failed')
       const errors = problemOf(res).errors ?? []
       // An unknown field is reported at the object that holds it (path '', as for /v1/me), its message naming the field.
-      const named = errors.some((e) => e.path === path || (path === '/colour' && e.path === '' && e.message.includes('colour')))
+      const named = errors.some(
+        (e) => e.path === path || (path === '/colour' && e.path === '' && e.message.includes('colour'))
+      )
       t.ok(named, `${JSON.stringify(body)} names ${path} (got ${JSON.stringify(errors)})`)
     }
-    const empty = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': before.etag }, body: {} })
+    const empty = await ctx.request({
+      method: 'PATCH',
+      url: base,
+      token: alice.token,
+      headers: { 'if-match': before.etag },
+      body: {}
+    })
     isProblem(t, empty, 400, 'validation-failed')
     t.same(await read(alice, pid), before, 'same ETag, same body, no new event')
   })
@@ -60,14 +96,23 @@ t.test('updating a partnership', async (t) => {
   t.test('a valid change bumps the ETag and appends partnership.updated', async (t) => {
     const { alice, pid, url: base } = await k.couple()
     const before = await read(alice, pid)
-    const res = await ctx.request({ method: 'PATCH', url: base, token: alice.token, headers: { 'if-match': before.etag }, body: { name: '  Us two  ', timezone: 'America/New_York' } })
+    const res = await ctx.request({
+      method: 'PATCH',
+      url: base,
+      token: alice.token,
+      headers: { 'if-match': before.etag },
+      body: { name: '  Us two  ', timezone: 'America/New_York' }
+    })
     t.equal(res.statusCode, 200)
     t.match(res.json(), { name: 'Us two', timezone: 'America/New_York' })
     const after = await read(alice, pid)
     t.not(after.etag, before.etag)
     t.equal(res.headers.etag, after.etag)
     t.equal(after.events, before.events + 1)
-    t.match((await k.eventsAfter(alice, pid, 0)).at(-1), { type: 'partnership.updated', data: { name: 'Us two', timezone: 'America/New_York' } })
+    t.match((await k.eventsAfter(alice, pid, 0)).at(-1), {
+      type: 'partnership.updated',
+      data: { name: 'Us two', timezone: 'America/New_York' }
+    })
   })
 })
 
@@ -91,7 +136,22 @@ t.test('listing my partnerships with limit=2 walks all five, without duplicates'
   t.equal(pages, 3)
   t.equal(new Set(seen).size, seen.length, 'no duplicates')
   t.same([...seen].sort(), [...created].sort(), 'every partnership, once')
-  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=2&cursor=bogus', token: pat.token }), 400, 'invalid-cursor')
-  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=0', token: pat.token }), 400, 'validation-failed')
-  isProblem(t, await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=101', token: pat.token }), 400, 'validation-failed')
+  isProblem(
+    t,
+    await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=2&cursor=bogus', token: pat.token }),
+    400,
+    'invalid-cursor'
+  )
+  isProblem(
+    t,
+    await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=0', token: pat.token }),
+    400,
+    'validation-failed'
+  )
+  isProblem(
+    t,
+    await ctx.request({ method: 'GET', url: '/v1/partnerships?limit=101', token: pat.token }),
+    400,
+    'validation-failed'
+  )
 })

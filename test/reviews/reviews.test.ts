@@ -15,7 +15,14 @@ const CADENCE = { rrule: 'FREQ=WEEKLY', time: '19:00' }
 
 const sorted = (ids: string[]): string[] => [...ids].sort()
 /** Weekday and local time of an instant in a zone. */
-const wall = (d: Date, tz: string): string => new Intl.DateTimeFormat('en-US', { timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d)
+const wall = (d: Date, tz: string): string =>
+  new Intl.DateTimeFormat('en-US', {
+    timeZone: tz,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23'
+  }).format(d)
 
 t.test('all keep: the review completes and the next date is the next occurrence after the due date', async (t) => {
   const alice = await k.person('Alice')
@@ -26,7 +33,15 @@ t.test('all keep: the review completes and the next date is the next occurrence 
   const activatedAt = new Date((await k.agreement(alice, pid, aid)).body.active.activatedAt)
 
   const { review, due } = await r.scheduledReview(alice, pid, aid, people)
-  t.match(review, { trigger: 'schedule', status: 'open', dueAt: due.toISOString(), outcome: null, closedAt: null, versionNumber: 1, responses: [] })
+  t.match(review, {
+    trigger: 'schedule',
+    status: 'open',
+    dueAt: due.toISOString(),
+    outcome: null,
+    closedAt: null,
+    versionNumber: 1,
+    responses: []
+  })
   t.same(sorted(review.requiredResponders), sorted([alice.id, bob.id]), 'the partners at opening are asked')
 
   const first = await r.answer(alice, pid, aid, review.id, { outcome: 'keep', rating: 4 })
@@ -42,40 +57,59 @@ t.test('all keep: the review completes and the next date is the next occurrence 
   const after = (await k.agreement(alice, pid, aid)).body
   t.equal(after.status, 'active')
   const next = new Date(after.nextReviewAt)
-  const expected = nextOccurrence(CADENCE, 'Europe/Paris', activatedAt, new Date(Math.max(due.getTime(), Date.parse(closed.closedAt))))!
+  const expected = nextOccurrence(
+    CADENCE,
+    'Europe/Paris',
+    activatedAt,
+    new Date(Math.max(due.getTime(), Date.parse(closed.closedAt)))
+  )!
   t.equal(next.toISOString(), expected.toISOString(), 'the first occurrence after the due date')
   t.ok(Math.abs(next.getTime() - due.getTime() - WEEK) <= 3600_000, 'a week after the due date (±1 h across DST)')
   t.equal(wall(next, 'Europe/Paris'), wall(due, 'Europe/Paris'), 'same weekday and local time')
   t.ok(next.getTime() > ctx.clock.now().getTime(), 'in the future')
 })
 
-t.test('three partners keep a review left open for weeks: the next date is in the future, not in the past', async (t) => {
-  const alice = await k.person('Alice')
-  const bob = await k.person('Bob')
-  const carol = await k.person('Carol')
-  const people = [alice, bob, carol]
-  const pid = await r.partnership('Europe/Paris', alice, [bob, carol])
-  const aid = await k.activeAgreement(alice, [bob, carol], pid, weekly('Chores'))
-  const activatedAt = new Date((await k.agreement(alice, pid, aid)).body.active.activatedAt)
-  const { review, due } = await r.scheduledReview(alice, pid, aid, people)
-  t.equal(review.requiredResponders.length, 3)
+t.test(
+  'three partners keep a review left open for weeks: the next date is in the future, not in the past',
+  async (t) => {
+    const alice = await k.person('Alice')
+    const bob = await k.person('Bob')
+    const carol = await k.person('Carol')
+    const people = [alice, bob, carol]
+    const pid = await r.partnership('Europe/Paris', alice, [bob, carol])
+    const aid = await k.activeAgreement(alice, [bob, carol], pid, weekly('Chores'))
+    const activatedAt = new Date((await k.agreement(alice, pid, aid)).body.active.activatedAt)
+    const { review, due } = await r.scheduledReview(alice, pid, aid, people)
+    t.equal(review.requiredResponders.length, 3)
 
-  // Three more occurrences pass while the review is open.
-  await r.advancePast(new Date(due.getTime() + 3 * WEEK + 5 * 3600_000), people, 0)
-  const now = ctx.clock.now()
-  t.equal((await r.answer(alice, pid, aid, review.id, { outcome: 'keep', rating: 3 })).json().status, 'open')
-  t.equal((await r.answer(bob, pid, aid, review.id, { outcome: 'keep', rating: 4 })).json().status, 'open', 'two of three: still open')
-  const done = await r.answer(carol, pid, aid, review.id, { outcome: 'keep', rating: 5 })
-  t.match(done.json(), { status: 'completed', outcome: 'keep' })
+    // Three more occurrences pass while the review is open.
+    await r.advancePast(new Date(due.getTime() + 3 * WEEK + 5 * 3600_000), people, 0)
+    const now = ctx.clock.now()
+    t.equal((await r.answer(alice, pid, aid, review.id, { outcome: 'keep', rating: 3 })).json().status, 'open')
+    t.equal(
+      (await r.answer(bob, pid, aid, review.id, { outcome: 'keep', rating: 4 })).json().status,
+      'open',
+      'two of three: still open'
+    )
+    const done = await r.answer(carol, pid, aid, review.id, { outcome: 'keep', rating: 5 })
+    t.match(done.json(), { status: 'completed', outcome: 'keep' })
 
-  const next = new Date((await k.agreement(alice, pid, aid)).body.nextReviewAt)
-  t.ok(next.getTime() > now.getTime(), `the next date ${next.toISOString()} is after now ${now.toISOString()}`)
-  t.ok(next.getTime() - now.getTime() <= WEEK, 'and it is the first one after now (within a week)')
-  t.equal(next.toISOString(), nextOccurrence(CADENCE, 'Europe/Paris', activatedAt, new Date(done.json().closedAt))!.toISOString(), 'the first occurrence after now')
-  t.equal(wall(next, 'Europe/Paris'), wall(due, 'Europe/Paris'), 'still on the cadence: same weekday and local time')
-  const weeks = (next.getTime() - due.getTime()) / WEEK
-  t.ok(Math.abs(weeks - Math.round(weeks)) * WEEK <= 3600_000 && Math.round(weeks) === 4, `four occurrences after the due date (${weeks} weeks)`)
-})
+    const next = new Date((await k.agreement(alice, pid, aid)).body.nextReviewAt)
+    t.ok(next.getTime() > now.getTime(), `the next date ${next.toISOString()} is after now ${now.toISOString()}`)
+    t.ok(next.getTime() - now.getTime() <= WEEK, 'and it is the first one after now (within a week)')
+    t.equal(
+      next.toISOString(),
+      nextOccurrence(CADENCE, 'Europe/Paris', activatedAt, new Date(done.json().closedAt))!.toISOString(),
+      'the first occurrence after now'
+    )
+    t.equal(wall(next, 'Europe/Paris'), wall(due, 'Europe/Paris'), 'still on the cadence: same weekday and local time')
+    const weeks = (next.getTime() - due.getTime()) / WEEK
+    t.ok(
+      Math.abs(weeks - Math.round(weeks)) * WEEK <= 3600_000 && Math.round(weeks) === 4,
+      `four occurrences after the due date (${weeks} weeks)`
+    )
+  }
+)
 
 t.test('all retire: the agreement is retired with no next review', async (t) => {
   const alice = await k.person('Alice')
@@ -98,11 +132,17 @@ t.test('all retire: the agreement is retired with no next review', async (t) => 
   t.equal(a.status, 'retired')
   t.equal(a.nextReviewAt, null)
   const events = await k.eventsAfter(alice, pid, before)
-  t.same(events.map((e) => e.type), ['review.responded', 'review.responded', 'review.responded', 'review.completed', 'agreement.retired'])
+  t.same(
+    events.map((e) => e.type),
+    ['review.responded', 'review.responded', 'review.responded', 'review.completed', 'agreement.retired']
+  )
   const retired = events.filter((e) => e.type === 'agreement.retired')
   t.equal(retired.length, 1, 'agreement.retired once')
   t.match(retired[0], { actorId: carol.id, subject: { type: 'agreement', id: aid }, data: { reviewId: rid } })
-  t.match(events.find((e) => e.type === 'review.completed'), { subject: { type: 'review', id: rid }, data: { agreementId: aid, outcome: 'retire' } })
+  t.match(
+    events.find((e) => e.type === 'review.completed'),
+    { subject: { type: 'review', id: rid }, data: { agreementId: aid, outcome: 'retire' } }
+  )
 
   // A retired agreement cannot be reviewed again.
   isProblem(t, await r.openEarly(alice, pid, aid), 409, 'agreement-not-active', 'early review of a retired agreement')
@@ -119,7 +159,11 @@ t.test('mixed answers: revise, and the agreement is in revision', async (t) => {
     const aid = await k.activeAgreement(alice, [bob], pid, weekly('Screens'))
     const rid = (await r.openEarly(alice, pid, aid)).json().id
     await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 4 })
-    const done = await r.answer(bob, pid, aid, rid, { outcome: 'revise', rating: 2, note: 'Needs a weekend exception.' })
+    const done = await r.answer(bob, pid, aid, rid, {
+      outcome: 'revise',
+      rating: 2,
+      note: 'Needs a weekend exception.'
+    })
     t.match(done.json(), { status: 'completed', outcome: 'revise' })
     const a = (await k.agreement(alice, pid, aid)).body
     t.equal(a.status, 'in_revision')
@@ -155,7 +199,14 @@ t.test('answers change while open; a completed review is closed to answers', asy
 
   // GET …/reviews/{rid} and GET …/reviews show the answers.
   const one = await r.getReview(bob, pid, aid, rid)
-  t.match(one, { id: rid, agreementId: aid, status: 'open', trigger: 'early', overdue: false, responses: [{ userId: alice.id, outcome: 'keep', rating: 4 }] })
+  t.match(one, {
+    id: rid,
+    agreementId: aid,
+    status: 'open',
+    trigger: 'early',
+    overdue: false,
+    responses: [{ userId: alice.id, outcome: 'keep', rating: 4 }]
+  })
   const list = await r.listReviews(bob, pid, aid)
   t.equal(list.length, 1)
   t.same(list[0], one, 'the list shows the same review')
@@ -163,11 +214,35 @@ t.test('answers change while open; a completed review is closed to answers', asy
   const done = await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 5 })
   t.match(done.json(), { status: 'completed', outcome: 'keep' })
   const snapshot = { review: await r.getReview(alice, pid, aid, rid), head: await k.headSeq(alice, pid) }
-  isProblem(t, await r.answer(alice, pid, aid, rid, { outcome: 'retire', rating: 1 }), 409, 'review-closed', 'changing an answer after completion')
-  isProblem(t, await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 5 }), 409, 'review-closed', 'answering a completed review')
-  t.same({ review: await r.getReview(alice, pid, aid, rid), head: await k.headSeq(alice, pid) }, snapshot, 'nothing changed')
-  t.match(await r.listReviews(alice, pid, aid), [{ id: rid, status: 'completed', outcome: 'keep', responses: [{}, {}] }])
-  isProblem(t, await r.answer(alice, pid, aid, randomUUID(), { outcome: 'keep', rating: 5 }), 404, 'not-found', 'an unknown review')
+  isProblem(
+    t,
+    await r.answer(alice, pid, aid, rid, { outcome: 'retire', rating: 1 }),
+    409,
+    'review-closed',
+    'changing an answer after completion'
+  )
+  isProblem(
+    t,
+    await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 5 }),
+    409,
+    'review-closed',
+    'answering a completed review'
+  )
+  t.same(
+    { review: await r.getReview(alice, pid, aid, rid), head: await k.headSeq(alice, pid) },
+    snapshot,
+    'nothing changed'
+  )
+  t.match(await r.listReviews(alice, pid, aid), [
+    { id: rid, status: 'completed', outcome: 'keep', responses: [{}, {}] }
+  ])
+  isProblem(
+    t,
+    await r.answer(alice, pid, aid, randomUUID(), { outcome: 'keep', rating: 5 }),
+    404,
+    'not-found',
+    'an unknown review'
+  )
 })
 
 t.test('early reviews: only of an active agreement, one open at a time', async (t) => {
@@ -176,28 +251,51 @@ t.test('early reviews: only of an active agreement, one open at a time', async (
   const pid = await r.partnership('Europe/Paris', alice, [bob])
 
   const proposed = await k.create(alice, pid, { content: weekly('Proposed') })
-  isProblem(t, await r.openEarly(alice, pid, proposed.id), 409, 'agreement-not-active', 'early review of a proposed agreement')
+  isProblem(
+    t,
+    await r.openEarly(alice, pid, proposed.id),
+    409,
+    'agreement-not-active',
+    'early review of a proposed agreement'
+  )
   const draft = await k.create(alice, pid, { content: weekly('Draft'), draft: true })
   isProblem(t, await r.openEarly(alice, pid, draft.id), 409, 'agreement-not-active', 'early review of a draft')
 
   const suspended = await k.activeAgreement(alice, [bob], pid, weekly('Suspended'))
-  k.expectStatus(await ctx.request({ method: 'DELETE', url: `${k.versionUrl(pid, suspended, 1)}/signatures/me`, token: bob.token }), 204, 'revoke consent')
+  k.expectStatus(
+    await ctx.request({ method: 'DELETE', url: `${k.versionUrl(pid, suspended, 1)}/signatures/me`, token: bob.token }),
+    204,
+    'revoke consent'
+  )
   t.equal((await k.agreement(alice, pid, suspended)).body.status, 'suspended')
-  isProblem(t, await r.openEarly(alice, pid, suspended), 409, 'agreement-not-active', 'early review of a suspended agreement')
+  isProblem(
+    t,
+    await r.openEarly(alice, pid, suspended),
+    409,
+    'agreement-not-active',
+    'early review of a suspended agreement'
+  )
 
   const aid = await k.activeAgreement(alice, [bob], pid, weekly('Active'))
   const before = await k.headSeq(alice, pid)
   const first = await r.openEarly(bob, pid, aid)
   t.equal(first.statusCode, 201)
   t.match(first.json(), { trigger: 'early', status: 'open', versionNumber: 1, outcome: null })
-  t.ok(Math.abs(Date.parse(first.json().dueAt) - Date.parse(first.json().openedAt)) < 1000, 'an early review is due when it opens')
+  t.ok(
+    Math.abs(Date.parse(first.json().dueAt) - Date.parse(first.json().openedAt)) < 1000,
+    'an early review is due when it opens'
+  )
   const again = await r.openEarly(alice, pid, aid)
   isProblem(t, again, 409, 'review-open', 'a second early review')
   t.equal(again.json().reviewId, first.json().id, 'the 409 names the open review')
   t.match(again.json().detail, first.json().id, 'in its detail too')
   isProblem(t, await r.openEarly(bob, pid, aid), 409, 'review-open', 'a second early review by the same partner')
   t.equal((await r.listReviews(alice, pid, aid)).length, 1, 'only one review')
-  t.same((await k.eventsAfter(alice, pid, before)).map((e) => e.type), ['review.opened'], 'one event')
+  t.same(
+    (await k.eventsAfter(alice, pid, before)).map((e) => e.type),
+    ['review.opened'],
+    'one event'
+  )
   isProblem(t, await r.openEarly(alice, pid, randomUUID()), 404, 'not-found', 'early review of an unknown agreement')
 })
 
@@ -212,8 +310,18 @@ t.test('observers read reviews but neither open nor answer them; strangers get 4
   isProblem(t, await r.openEarly(olivia, pid, aid), 403, 'observer-read-only', 'an observer opens a review')
   const rid = (await r.openEarly(alice, pid, aid)).json().id
   t.notOk((await r.getReview(alice, pid, aid, rid)).requiredResponders.includes(olivia.id), 'observers are not asked')
-  isProblem(t, await r.answer(olivia, pid, aid, rid, { outcome: 'retire', rating: 1 }), 403, 'observer-read-only', 'an observer answers')
-  t.equal((await r.getReview(olivia, pid, aid, rid)).responses.length, 0, 'the observer reads the review; nothing was recorded')
+  isProblem(
+    t,
+    await r.answer(olivia, pid, aid, rid, { outcome: 'retire', rating: 1 }),
+    403,
+    'observer-read-only',
+    'an observer answers'
+  )
+  t.equal(
+    (await r.getReview(olivia, pid, aid, rid)).responses.length,
+    0,
+    'the observer reads the review; nothing was recorded'
+  )
   t.equal((await r.listReviews(olivia, pid, aid)).length, 1)
 
   // A stranger gets exactly what an unknown id gets.
@@ -222,7 +330,12 @@ t.test('observers read reviews but neither open nor answer them; strangers get 4
     ['POST', r.reviewsUrl(pid, aid), r.reviewsUrl(xp, xa), undefined],
     ['GET', r.reviewsUrl(pid, aid), r.reviewsUrl(xp, xa), undefined],
     ['GET', r.reviewUrl(pid, aid, rid), r.reviewUrl(xp, xa, xr), undefined],
-    ['PUT', `${r.reviewUrl(pid, aid, rid)}/responses/me`, `${r.reviewUrl(xp, xa, xr)}/responses/me`, { outcome: 'keep', rating: 3 }]
+    [
+      'PUT',
+      `${r.reviewUrl(pid, aid, rid)}/responses/me`,
+      `${r.reviewUrl(xp, xa, xr)}/responses/me`,
+      { outcome: 'keep', rating: 3 }
+    ]
   ]
   for (const [method, real, unknown, body] of pairs) {
     const stranger = await ctx.request({ method: method as 'GET', url: real, token: mallory.token, body })
@@ -230,7 +343,10 @@ t.test('observers read reviews but neither open nor answer them; strangers get 4
     t.equal(stranger.statusCode, 404, `${method} ${real} by a stranger: 404`)
     t.same(problemShape(stranger), problemShape(missing), `${method}: the same body as for unknown ids`)
     // And what a member gets for an unknown partnership.
-    t.same(problemShape(await ctx.request({ method: method as 'GET', url: unknown, token: alice.token, body })), problemShape(missing))
+    t.same(
+      problemShape(await ctx.request({ method: method as 'GET', url: unknown, token: alice.token, body })),
+      problemShape(missing)
+    )
   }
   t.equal((await r.getReview(alice, pid, aid, rid)).responses.length, 0, 'nothing was recorded')
 })
@@ -243,9 +359,19 @@ t.test('a partner who joins after a review opened is not asked', async (t) => {
   const aid = await k.activeAgreement(alice, [bob], pid, weekly('Late joiner'))
   const rid = (await r.openEarly(alice, pid, aid)).json().id
   await k.join(dan, pid, 'partner', alice)
-  isProblem(t, await r.answer(dan, pid, aid, rid, { outcome: 'keep', rating: 3 }), 403, 'not-a-reviewer', 'a partner who joined later answers')
+  isProblem(
+    t,
+    await r.answer(dan, pid, aid, rid, { outcome: 'keep', rating: 3 }),
+    403,
+    'not-a-reviewer',
+    'a partner who joined later answers'
+  )
   await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 3 })
-  t.match((await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 3 })).json(), { status: 'completed', outcome: 'keep' }, 'the partners asked complete it')
+  t.match(
+    (await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 3 })).json(),
+    { status: 'completed', outcome: 'keep' },
+    'the partners asked complete it'
+  )
 })
 
 t.test('a partner who leaves does not block an open review', async (t) => {
@@ -257,7 +383,13 @@ t.test('a partner who leaves does not block an open review', async (t) => {
   const rid = (await r.openEarly(alice, pid, aid)).json().id
   await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 4 })
   await k.leave(carol, pid)
-  isProblem(t, await r.answer(carol, pid, aid, rid, { outcome: 'keep', rating: 4 }), 404, 'not-found', 'the partner who left cannot answer')
+  isProblem(
+    t,
+    await r.answer(carol, pid, aid, rid, { outcome: 'keep', rating: 4 }),
+    404,
+    'not-found',
+    'the partner who left cannot answer'
+  )
   const last = await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 4 })
   t.equal(last.statusCode, 200)
   t.equal(last.json().status, 'completed', 'every partner still asked has answered: it completes')
@@ -284,14 +416,22 @@ t.test('an answer is validated and each error names its path', async (t) => {
     [{ outcome: 'keep', rating: 3, note: '   ' }, '/note', 'a blank note']
   ]
   for (const [body, path, what] of cases) isInvalid(t, await r.answer(alice, pid, aid, rid, body), path, what)
-  t.equal((await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 3, note: 'x'.repeat(2000) })).statusCode, 200, 'a 2000-char note is fine')
+  t.equal(
+    (await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 3, note: 'x'.repeat(2000) })).statusCode,
+    200,
+    'a 2000-char note is fine'
+  )
 
   const unknown = await r.answer(bob, pid, aid, rid, { outcome: 'keep', rating: 3, mood: 'great' })
   isInvalid(t, unknown, '/mood', 'an unknown field')
   t.match(JSON.stringify(problemOf(unknown).errors), /mood/, 'the problem names the unknown field')
 
   t.equal((await r.getReview(alice, pid, aid, rid)).responses.length, 1, 'only the valid answer was recorded')
-  t.same((await k.eventsAfter(alice, pid, before)).map((e) => e.type), ['review.responded'], 'invalid answers append nothing')
+  t.same(
+    (await k.eventsAfter(alice, pid, before)).map((e) => e.type),
+    ['review.responded'],
+    'invalid answers append nothing'
+  )
 })
 
 t.test('scopes: reviews:write opens and answers, agreements:read alone does not', async (t) => {
@@ -310,12 +450,28 @@ t.test('scopes: reviews:write opens and answers, agreements:read alone does not'
   t.equal(opened.statusCode, 201, 'POST review with reviews:write')
   const rid = opened.json().id
 
-  isProblem(t, await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 4 }, readOnly), 403, 'insufficient-scope', 'PUT response with agreements:read')
-  t.equal((await ctx.request({ method: 'GET', url: r.reviewUrl(pid, aid, rid), token: readOnly })).json().responses.length, 0, 'agreements:read reads; nothing was recorded')
+  isProblem(
+    t,
+    await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 4 }, readOnly),
+    403,
+    'insufficient-scope',
+    'PUT response with agreements:read'
+  )
+  t.equal(
+    (await ctx.request({ method: 'GET', url: r.reviewUrl(pid, aid, rid), token: readOnly })).json().responses.length,
+    0,
+    'agreements:read reads; nothing was recorded'
+  )
   const answered = await r.answer(alice, pid, aid, rid, { outcome: 'keep', rating: 4 }, writer)
   t.equal(answered.statusCode, 200, 'PUT response with reviews:write')
   t.equal(answered.json().responses.length, 1)
-  isProblem(t, await ctx.request({ method: 'GET', url: r.reviewUrl(pid, aid, rid), token: writer }), 403, 'insufficient-scope', 'reading needs agreements:read')
+  isProblem(
+    t,
+    await ctx.request({ method: 'GET', url: r.reviewUrl(pid, aid, rid), token: writer }),
+    403,
+    'insufficient-scope',
+    'reading needs agreements:read'
+  )
 })
 
 t.test('GET /v1/me/reviews lists the open reviews of every partnership the caller is still in', async (t) => {
@@ -342,24 +498,65 @@ t.test('GET /v1/me/reviews lists the open reviews of every partnership the calle
   await r.answer(carol, p1, a1b, r1b, { outcome: 'keep', rating: 5 })
 
   const mine = async (who: Person, query = '?status=open'): Promise<any[]> =>
-    k.expectStatus(await ctx.request({ method: 'GET', url: `/v1/me/reviews${query}`, token: who.token }), 200, 'GET /v1/me/reviews').json().items
+    k
+      .expectStatus(
+        await ctx.request({ method: 'GET', url: `/v1/me/reviews${query}`, token: who.token }),
+        200,
+        'GET /v1/me/reviews'
+      )
+      .json().items
   t.same(sorted((await mine(carol)).map((x) => x.id)), sorted([r1, r2, r3]), 'open reviews across three partnerships')
   t.same(sorted((await mine(carol, '')).map((x) => x.id)), sorted([r1, r2, r3]), 'status=open is the default')
 
-  k.expectStatus(await ctx.request({ method: 'DELETE', url: `/v1/partnerships/${p3}/members/me`, token: carol.token }), 204, 'leave')
+  k.expectStatus(
+    await ctx.request({ method: 'DELETE', url: `/v1/partnerships/${p3}/members/me`, token: carol.token }),
+    204,
+    'leave'
+  )
   const listed = await mine(carol)
   t.same(sorted(listed.map((x) => x.id)), sorted([r1, r2]), 'none of the partnership Carol left')
-  t.match(listed.find((x) => x.id === r2), { agreementId: a2, status: 'open', trigger: 'early' })
-  t.same((await mine(frank)).map((x) => x.id), [r3], 'the others still see theirs')
-  t.same((await mine(alice)).map((x) => x.id), [r1])
+  t.match(
+    listed.find((x) => x.id === r2),
+    { agreementId: a2, status: 'open', trigger: 'early' }
+  )
+  t.same(
+    (await mine(frank)).map((x) => x.id),
+    [r3],
+    'the others still see theirs'
+  )
+  t.same(
+    (await mine(alice)).map((x) => x.id),
+    [r1]
+  )
 
   // Pagination walks the same set.
-  const first = k.expectStatus(await ctx.request({ method: 'GET', url: '/v1/me/reviews?status=open&limit=1', token: carol.token }), 200, 'page 1').json()
+  const first = k
+    .expectStatus(
+      await ctx.request({ method: 'GET', url: '/v1/me/reviews?status=open&limit=1', token: carol.token }),
+      200,
+      'page 1'
+    )
+    .json()
   t.equal(first.items.length, 1)
   t.type(first.nextCursor, 'string')
-  const second = k.expectStatus(await ctx.request({ method: 'GET', url: `/v1/me/reviews?status=open&limit=1&cursor=${first.nextCursor}`, token: carol.token }), 200, 'page 2').json()
+  const second = k
+    .expectStatus(
+      await ctx.request({
+        method: 'GET',
+        url: `/v1/me/reviews?status=open&limit=1&cursor=${first.nextCursor}`,
+        token: carol.token
+      }),
+      200,
+      'page 2'
+    )
+    .json()
   t.same(sorted([...first.items, ...second.items].map((x: { id: string }) => x.id)), sorted([r1, r2]))
-  isInvalid(t, await ctx.request({ method: 'GET', url: '/v1/me/reviews?status=completed', token: carol.token }), '/status', 'status=completed')
+  isInvalid(
+    t,
+    await ctx.request({ method: 'GET', url: '/v1/me/reviews?status=completed', token: carol.token }),
+    '/status',
+    'status=completed'
+  )
 })
 
 t.test('the audit log records each review step once, and the chain verifies', async (t) => {
@@ -374,20 +571,41 @@ t.test('the audit log records each review step once, and the chain verifies', as
   const { review: scheduled, due } = await r.scheduledReview(alice, pid, aid, people)
   t.equal((await runDueWork(ctx.deps)).opened, 0, 'a second run opens nothing')
   let events = await k.eventsAfter(alice, pid, start)
-  t.same(events.map((e) => e.type), ['review.opened'])
-  t.match(events[0], { actorId: null, subject: { type: 'review', id: scheduled.id }, data: { agreementId: aid, trigger: 'schedule', versionNumber: 1, dueAt: due.toISOString() } })
+  t.same(
+    events.map((e) => e.type),
+    ['review.opened']
+  )
+  t.match(events[0], {
+    actorId: null,
+    subject: { type: 'review', id: scheduled.id },
+    data: { agreementId: aid, trigger: 'schedule', versionNumber: 1, dueAt: due.toISOString() }
+  })
 
   let seq = await k.headSeq(alice, pid)
   await r.answer(alice, pid, aid, scheduled.id, { outcome: 'keep', rating: 4 })
   events = await k.eventsAfter(alice, pid, seq)
-  t.same(events.map((e) => e.type), ['review.responded'])
-  t.match(events[0], { actorId: alice.id, subject: { type: 'review', id: scheduled.id }, data: { agreementId: aid, outcome: 'keep', rating: 4 } })
+  t.same(
+    events.map((e) => e.type),
+    ['review.responded']
+  )
+  t.match(events[0], {
+    actorId: alice.id,
+    subject: { type: 'review', id: scheduled.id },
+    data: { agreementId: aid, outcome: 'keep', rating: 4 }
+  })
 
   seq = await k.headSeq(alice, pid)
   await r.answer(bob, pid, aid, scheduled.id, { outcome: 'keep', rating: 5 })
   events = await k.eventsAfter(alice, pid, seq)
-  t.same(events.map((e) => e.type), ['review.responded', 'review.completed'])
-  t.match(events[1], { actorId: bob.id, subject: { type: 'review', id: scheduled.id }, data: { agreementId: aid, outcome: 'keep' } })
+  t.same(
+    events.map((e) => e.type),
+    ['review.responded', 'review.completed']
+  )
+  t.match(events[1], {
+    actorId: bob.id,
+    subject: { type: 'review', id: scheduled.id },
+    data: { agreementId: aid, outcome: 'keep' }
+  })
 
   // Early.
   seq = await k.headSeq(alice, pid)
@@ -395,8 +613,15 @@ t.test('the audit log records each review step once, and the chain verifies', as
   await r.answer(alice, pid, aid, early.id, { outcome: 'keep', rating: 3 })
   await r.answer(bob, pid, aid, early.id, { outcome: 'revise', rating: 2 })
   events = await k.eventsAfter(alice, pid, seq)
-  t.same(events.map((e) => e.type), ['review.opened', 'review.responded', 'review.responded', 'review.completed'])
-  t.match(events[0], { actorId: bob.id, subject: { type: 'review', id: early.id }, data: { agreementId: aid, trigger: 'early' } })
+  t.same(
+    events.map((e) => e.type),
+    ['review.opened', 'review.responded', 'review.responded', 'review.completed']
+  )
+  t.match(events[0], {
+    actorId: bob.id,
+    subject: { type: 'review', id: early.id },
+    data: { agreementId: aid, trigger: 'early' }
+  })
   t.match(events[3], { data: { outcome: 'revise' } })
 
   const all = await k.eventsAfter(alice, pid, start)

@@ -12,9 +12,28 @@ const DAY = 24 * 3600_000
 t.test('an agreement comes back for review on its cadence, once, and shows in the calendar', async (t) => {
   const [alice, bob] = [await k.person('Alice'), await k.person('Bob')]
   const { pid, agreements: base } = await k.partnership(alice, [bob], [], { timezone: 'America/New_York' })
-  const a = (await ctx.request({ method: 'POST', url: base, token: alice.token, body: { content: { title: 'Evenings', category: 'time', clauses: [{ key: 'phones-away', text: 'Phones away after 21:00.' }], review: { rrule: 'FREQ=WEEKLY' } } } })).json()
+  const a = (
+    await ctx.request({
+      method: 'POST',
+      url: base,
+      token: alice.token,
+      body: {
+        content: {
+          title: 'Evenings',
+          category: 'time',
+          clauses: [{ key: 'phones-away', text: 'Phones away after 21:00.' }],
+          review: { rrule: 'FREQ=WEEKLY' }
+        }
+      }
+    })
+  ).json()
   const v1 = (await ctx.request({ method: 'GET', url: `${base}/${a.id}/versions/1`, token: bob.token })).json()
-  await ctx.request({ method: 'POST', url: `${base}/${a.id}/versions/1/signatures`, token: bob.token, body: { contentHash: v1.contentHash } })
+  await ctx.request({
+    method: 'POST',
+    url: `${base}/${a.id}/versions/1/signatures`,
+    token: bob.token,
+    body: { contentHash: v1.contentHash }
+  })
   const active = (await ctx.request({ method: 'GET', url: `${base}/${a.id}`, token: alice.token })).json()
   const due = new Date(active.nextReviewAt)
 
@@ -41,17 +60,59 @@ t.test('an agreement comes back for review on its cadence, once, and shows in th
   t.equal(mine.length, 1)
   t.match(mine[0], { trigger: 'schedule', status: 'open', dueAt: due.toISOString() })
   const rid = mine[0].id
-  isProblem(t, await ctx.request({ method: 'POST', url: `${base}/${a.id}/reviews`, token: alice.token }), 409, 'review-open', 'an early review while one is open')
+  isProblem(
+    t,
+    await ctx.request({ method: 'POST', url: `${base}/${a.id}/reviews`, token: alice.token }),
+    409,
+    'review-open',
+    'an early review while one is open'
+  )
 
   // Both keep: completed, and the next date is the next occurrence after the due date.
-  t.equal((await ctx.request({ method: 'PUT', url: `${base}/${a.id}/reviews/${rid}/responses/me`, token: alice.token, body: { outcome: 'revise', rating: 3 } })).json().status, 'open')
-  t.equal((await ctx.request({ method: 'PUT', url: `${base}/${a.id}/reviews/${rid}/responses/me`, token: alice.token, body: { outcome: 'keep', rating: 4, note: 'Better.' } })).json().responses.length, 1, 'an answer can change')
-  const done = await ctx.request({ method: 'PUT', url: `${base}/${a.id}/reviews/${rid}/responses/me`, token: bob.token, body: { outcome: 'keep', rating: 5 } })
+  t.equal(
+    (
+      await ctx.request({
+        method: 'PUT',
+        url: `${base}/${a.id}/reviews/${rid}/responses/me`,
+        token: alice.token,
+        body: { outcome: 'revise', rating: 3 }
+      })
+    ).json().status,
+    'open'
+  )
+  t.equal(
+    (
+      await ctx.request({
+        method: 'PUT',
+        url: `${base}/${a.id}/reviews/${rid}/responses/me`,
+        token: alice.token,
+        body: { outcome: 'keep', rating: 4, note: 'Better.' }
+      })
+    ).json().responses.length,
+    1,
+    'an answer can change'
+  )
+  const done = await ctx.request({
+    method: 'PUT',
+    url: `${base}/${a.id}/reviews/${rid}/responses/me`,
+    token: bob.token,
+    body: { outcome: 'keep', rating: 5 }
+  })
   t.match(done.json(), { status: 'completed', outcome: 'keep' })
   const after = (await ctx.request({ method: 'GET', url: `${base}/${a.id}`, token: alice.token })).json()
-  const wall = (d: Date) => new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d)
+  const wall = (d: Date) =>
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: 'America/New_York',
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23'
+    }).format(d)
   const next = new Date(after.nextReviewAt)
-  t.ok(Math.abs(next.getTime() - due.getTime() - 7 * DAY) <= 3600_000, 'a week after the due date (±1 h across a DST change)')
+  t.ok(
+    Math.abs(next.getTime() - due.getTime() - 7 * DAY) <= 3600_000,
+    'a week after the due date (±1 h across a DST change)'
+  )
   t.equal(wall(next), wall(due), 'same weekday and local time in New York')
 
   // An early review left unanswered becomes overdue after 7 days, once.
@@ -62,10 +123,31 @@ t.test('an agreement comes back for review on its cadence, once, and shows in th
   const r = await runDueWork(ctx.deps)
   t.equal(r.overdue, 1)
   t.equal((await runDueWork(ctx.deps)).overdue, 0)
-  const events = (await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events?limit=100`, token: alice.token })).json().items.map((e: { type: string, data: { trigger?: string } }) => e.type + (e.data.trigger ? `:${e.data.trigger}` : ''))
-  t.same(events.filter((e: string) => e.startsWith('review.')), ['review.opened:schedule', 'review.responded', 'review.responded', 'review.responded', 'review.completed', 'review.opened:early', 'review.overdue'])
+  const events = (
+    await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events?limit=100`, token: alice.token })
+  )
+    .json()
+    .items.map(
+      (e: { type: string; data: { trigger?: string } }) => e.type + (e.data.trigger ? `:${e.data.trigger}` : '')
+    )
+  t.same(
+    events.filter((e: string) => e.startsWith('review.')),
+    [
+      'review.opened:schedule',
+      'review.responded',
+      'review.responded',
+      'review.responded',
+      'review.completed',
+      'review.opened:early',
+      'review.overdue'
+    ]
+  )
 
   // A revoked calendar token is 404.
-  t.equal((await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${cal.json().id}`, token: bob.token })).statusCode, 204)
+  t.equal(
+    (await ctx.request({ method: 'DELETE', url: `/v1/me/calendar-tokens/${cal.json().id}`, token: bob.token }))
+      .statusCode,
+    204
+  )
   t.equal((await ctx.request({ method: 'GET', url: new URL(cal.json().url).pathname })).statusCode, 404)
 })
