@@ -1,7 +1,7 @@
 // npm run bench: Accord's hot paths against the machine's own ceilings, measured in the same run.
 // Loopback only, bounded in time, stops by itself. Needs PostgreSQL (BENCH_DATABASE_URL, default the
 // local server) and pgbench. Prints a table and, last, one JSON line.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

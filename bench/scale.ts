@@ -1,14 +1,14 @@
 // npm run bench:scale: the hot read and the scheduler's due-review query at 10,000 and at 1,000,000
 // agreements, on PostgreSQL: latency at both sizes and the query plans (EXPLAIN ANALYZE) at the larger.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table, the plans, then one JSON line.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
+import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
-import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
-import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
@@ -63,12 +63,10 @@ async function main() {
     await new Promise((r) => setTimeout(r, 100))
   }
   const readers = await Promise.all(
-    seeded.readers
-      .slice(0, 1000)
-      .map(async (r) => ({
-        ...r,
-        auth: `Bearer ${await keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: r.subject, ttlSeconds: 3600, now: new Date() })}`
-      }))
+    seeded.readers.slice(0, 1000).map(async (r) => ({
+      ...r,
+      auth: `Bearer ${await keys.signJwt({}, { issuer: publicUrl, audience: config.auth.audience, subject: r.subject, ttlSeconds: 3600, now: new Date() })}`
+    }))
   )
 
   const due = dueAgreementsQuery(database.db, new Date(), 100).toSQL()

@@ -7,9 +7,9 @@
 // Flags: --db pglite|postgres|both  --cycles N  --pg-kills N  --soak-seconds N  --seed N
 import { type ApiKillResult, runApiKills } from './faults/api-kill.ts'
 import { parseOptions } from './faults/args.ts'
+import { cleanupAll, cleanupOnSignals } from './faults/cleanup.ts'
 import { type PgKillResult, runPgKills } from './faults/pg-kill.ts'
 import { runSoak, type SoakResult } from './faults/soak.ts'
-import { cleanupAll, cleanupOnSignals } from './faults/cleanup.ts'
 import { newTally, violationCount } from './faults/tally.ts'
 import { log, percentile, rngOf, round } from './faults/util.ts'
 

@@ -5,8 +5,8 @@
 // has), else the server at PUBLIC_URL (or HOST:PORT). When none answers it mints from the database itself:
 // PostgreSQL, or a PGlite DATA_DIR that no process holds (never one a server has open).
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from '../src/config.ts'
-import { createDb } from '../src/db/client.ts'
+import { type Config, ConfigError, loadConfig } from '../src/config.ts'
+import { createDb, type Database } from '../src/db/client.ts'
 import { DataDirHeld, dataDirHolder } from '../src/db/data-dir-lock.ts'
 import { mintDevToken } from '../src/dev/dev.service.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
@@ -19,7 +19,7 @@ const { positionals, values } = parseArgs({
 const sub = positionals[0]
 if (!sub) fail(usage, 2)
 
-let config
+let config: Config
 try {
   config = loadConfig()
 } catch (err) {
@@ -67,7 +67,7 @@ process.stdout.write(`${token}\n`)
 
 /** No server answered: mint with the key kept in the database, for a server started with this same configuration. */
 async function mintFromDatabase(): Promise<string> {
-  let database
+  let database: Database
   try {
     database = await createDb(config!.database, { holderUrl: 'npm run token' })
   } catch (err) {

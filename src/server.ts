@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig } from './config.ts'
-import { createDb } from './db/client.ts'
+import { type Config, ConfigError, loadConfig } from './config.ts'
+import { createDb, type Database } from './db/client.ts'
 import { DataDirHeld } from './db/data-dir-lock.ts'
 import { assembleDeps } from './deps.ts'
 import { startScheduler } from './scheduler/scheduler.ts'
@@ -12,7 +12,7 @@ import { startScheduler } from './scheduler/scheduler.ts'
  * SHUTDOWN_GRACE_MS), closes the database and exits 0.
  */
 async function main(): Promise<void> {
-  let config
+  let config: Config
   try {
     config = loadConfig()
   } catch (err) {
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  let database
+  let database: Database
   try {
     database = await createDb(config.database, { holderUrl: config.publicUrl })
   } catch (err) {

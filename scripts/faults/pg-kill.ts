@@ -2,9 +2,10 @@
 // down every request must be answered 503 problem+json within seconds (never a hang, never a 500);
 // once it is back the same process must serve writes again on its own; nothing acknowledged before,
 // during or after the outage may be missing.
-import { join } from 'node:path'
+
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { freePort, freshDatabase } from '../../bench/common.ts'
 import { apiEnv } from './api-kill.ts'
 import { baseUrlOf, countLines, errorLines, startApi, stopApi } from './api-process.ts'

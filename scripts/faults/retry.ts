@@ -3,7 +3,7 @@
 // marked Idempotent-Replayed), and run an unknown one at most once (a key still held by the dead
 // process answers 409 idempotency-key-in-use until its lease lapses: we wait, then retry).
 import { type Api, is2xx, isTransient, type Reply } from './client.ts'
-import { alreadyDone, type Attempt, firstAck, type Op, outcomeOf, send } from './journal.ts'
+import { type Attempt, alreadyDone, firstAck, type Op, outcomeOf, send } from './journal.ts'
 import { note, type Tally, violate } from './tally.ts'
 import { inPool, sleep } from './util.ts'
 

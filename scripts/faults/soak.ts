@@ -1,9 +1,10 @@
 // A bounded soak on PostgreSQL: mixed traffic at 50 connections for --soak-seconds, the API's RSS
 // read from /proc every second. A leak shows as RSS still climbing once warmed up; a slow leak in
 // time (a growing queue, a cache without bound) as a p99 that drifts up minute after minute.
-import { join } from 'node:path'
+
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import postgres from 'postgres'
 import { freePort, freshDatabase } from '../../bench/common.ts'
 import { apiEnv } from './api-kill.ts'

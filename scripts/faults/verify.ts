@@ -1,8 +1,9 @@
 // One check pass after a recovery: retry what the client is unsure of, then read everything the
 // cycle touched back through the API and judge it, plus a sample of what earlier cycles touched.
-import type { Api } from './client.ts'
+
 import { checkActivations, checkChain } from './chain.ts'
 import { checkAgreement, checkCreatorCopies, checkOp, checkPartnership } from './checks.ts'
+import type { Api } from './client.ts'
 import { firstAck, type Op } from './journal.ts'
 import { retryAfterCrash } from './retry.ts'
 import { note, type Tally } from './tally.ts'

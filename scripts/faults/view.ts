@@ -1,7 +1,8 @@
 // What the checks read back through the API, each thing once per check pass (a pass reads a lot:
 // every event of every touched partnership, every version of every touched agreement).
-import type { Actor, Api, Reply } from './client.ts'
+
 import { type Event, loadEvents } from './chain.ts'
+import type { Actor, Api, Reply } from './client.ts'
 import type { Registry } from './world.ts'
 
 export interface View {

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { prepared } from '../db/driver.ts'
 import { memberships } from '../partnerships/partnership.sql.ts'
@@ -229,7 +229,10 @@ export async function findAgreementDetailForMember(
   for (const r of rows) {
     if (!r.v) continue
     let entry = versions.get(r.v.id)
-    if (entry === undefined) versions.set(r.v.id, (entry = { version: r.v, signatures: [] }))
+    if (entry === undefined) {
+      entry = { version: r.v, signatures: [] }
+      versions.set(r.v.id, entry)
+    }
     if (r.s) entry.signatures.push(r.s)
   }
   return { agreement: rows[0]!.a, versions: [...versions.values()] }

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { DateTimeSchema, isoOrNull as iso, pgInt, pgIntParam } from '../http/schemas.ts'
-import type { AgreementRow, SignatureRow } from './agreement.sql.ts'
 import type { AgreementDetail, VersionWithSignatures } from './agreement.service.ts'
+import type { AgreementRow, SignatureRow } from './agreement.sql.ts'
 import { CATEGORIES, TermsContentSchema } from './content.schemas.ts'
 import { agreementStatus } from './version.rules.ts'
 
@@ -91,12 +91,10 @@ export const SignatureSchema = z
     versionNumber: z.int(),
     contentHash: z.string(),
     signedAt: DateTimeSchema,
-    receipt: z
-      .string()
-      .meta({
-        description:
-          'Compact JWS (EdDSA) over {agreementId, version, contentHash, signerId, signedAt}; verify with /.well-known/jwks.json'
-      }),
+    receipt: z.string().meta({
+      description:
+        'Compact JWS (EdDSA) over {agreementId, version, contentHash, signerId, signedAt}; verify with /.well-known/jwks.json'
+    }),
     revokedAt: DateTimeSchema.nullable()
   })
   .meta({ id: 'Signature' })
@@ -108,12 +106,10 @@ export const VersionSchema = z
     kind: z.enum(['terms', 'retirement']),
     status: z.enum(['draft', 'proposed', 'active', 'superseded', 'declined', 'withdrawn', 'voided']),
     content: z.union([TermsOut, RetirementOut]),
-    contentHash: z
-      .string()
-      .meta({
-        description:
-          '`sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of {agreementId, number, kind, previousHash, content}'
-      }),
+    contentHash: z.string().meta({
+      description:
+        '`sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of {agreementId, number, kind, previousHash, content}'
+    }),
     previousHash: z.string().nullable(),
     basedOn: z.int().nullable(),
     authorId: z.uuid(),

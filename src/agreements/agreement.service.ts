@@ -1,10 +1,10 @@
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
-import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement-access.service.ts'
 import * as render from './agreement.render.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
+import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement-access.service.ts'
 import { diffContent, type VersionDiff } from './diff.rules.ts'
 
 export interface VersionWithSignatures {

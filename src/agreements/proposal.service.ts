@@ -1,18 +1,18 @@
 import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
-import type { Precondition } from '../http/etag.ts'
 import { DomainError } from '../errors.ts'
+import type { Precondition } from '../http/etag.ts'
 import { beginPartnerWrite, currentPartners } from '../partnerships/membership.service.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
-import { assertAppliesToPartners, beginAgreementWrite, lockVersion } from './agreement-access.service.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, VersionRow } from './agreement.sql.ts'
+import { assertAppliesToPartners, beginAgreementWrite, lockVersion } from './agreement-access.service.ts'
 import type { TermsContent, VersionContent } from './content.schemas.ts'
 import { recordSignature } from './signature.service.ts'
 import { assertOpenForProposals, contentHashOf, type VersionKind } from './version.rules.ts'
-import { transaction } from '../db/transaction.ts'
 
 type ProposalDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 

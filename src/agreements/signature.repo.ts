@@ -2,8 +2,8 @@
 import { type Column, getTableColumns, type Table } from 'drizzle-orm'
 import { toSnakeCase } from 'drizzle-orm/casing'
 import type { EventRow } from '../audit/event.sql.ts'
-import type { DbOrTx } from '../db/client.ts'
 import { Batcher } from '../db/batch.ts'
+import type { DbOrTx } from '../db/client.ts'
 import { execute } from '../db/driver.ts'
 import { type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import {
@@ -109,13 +109,11 @@ const readers = new WeakMap<object, Batcher<SignatureTarget, ForSigning | undefi
 export function readForSigning(db: DbOrTx, input: SignatureTarget): Promise<ForSigning | undefined> {
   let reader = readers.get(db)
   if (reader === undefined) {
-    readers.set(
-      db,
-      (reader = new Batcher({
-        run: async (keys) =>
-          (await readSigning(db, READ_FOR_SIGNING, keys)).map((value) => ({ status: 'fulfilled', value }))
-      }))
-    )
+    reader = new Batcher({
+      run: async (keys) =>
+        (await readSigning(db, READ_FOR_SIGNING, keys)).map((value) => ({ status: 'fulfilled', value }))
+    })
+    readers.set(db, reader)
   }
   return reader.submit(input)
 }
@@ -259,21 +257,19 @@ const writers = new WeakMap<object, Batcher<SignatureWrite, void>>()
 export function writeSignatureGrouped(db: DbOrTx, write: SignatureWrite): Promise<void> {
   let writer = writers.get(db)
   if (writer === undefined) {
-    writers.set(
-      db,
-      (writer = new Batcher({
-        key: (w) => w.partnershipId,
-        run: async (writes) => {
-          try {
-            await writeSignatures(db, writes)
-            return writes.map(() => ({ status: 'fulfilled', value: undefined }))
-          } catch (err) {
-            if (writes.length === 1) throw err
-            return Promise.allSettled(writes.map((w) => writeSignature(db, w)))
-          }
+    writer = new Batcher({
+      key: (w) => w.partnershipId,
+      run: async (writes) => {
+        try {
+          await writeSignatures(db, writes)
+          return writes.map(() => ({ status: 'fulfilled', value: undefined }))
+        } catch (err) {
+          if (writes.length === 1) throw err
+          return Promise.allSettled(writes.map((w) => writeSignature(db, w)))
         }
-      }))
-    )
+      }
+    })
+    writers.set(db, writer)
   }
   return writer.submit(write)
 }

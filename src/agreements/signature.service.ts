@@ -1,18 +1,18 @@
 import { appendEvent } from '../audit/append.service.ts'
 import { chainEvents, type NewEvent } from '../audit/event.rules.ts'
 import type { DbOrTx } from '../db/client.ts'
-import type { Deps } from '../deps.ts'
-import { DomainError } from '../errors.ts'
 import { newId } from '../db/columns.ts'
 import { pgErrorOf } from '../db/errors.ts'
+import { committingWrite, transaction } from '../db/transaction.ts'
+import type { Deps } from '../deps.ts'
+import { DomainError } from '../errors.ts'
 import { noSuchPartnership } from '../partnerships/membership.service.ts'
 import { lockPartnership } from '../partnerships/partnership.repo.ts'
-import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement-access.service.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
+import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement-access.service.ts'
 import * as signatureRepo from './signature.repo.ts'
 import { activationOf, assertSignable, RECEIPT_TYP, receiptClaims } from './signature.rules.ts'
-import { committingWrite, transaction } from '../db/transaction.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 

@@ -3,13 +3,13 @@ import { getVtimezoneComponent } from '@touch4it/ical-timezones'
 import ical from 'ical-generator'
 import { DateTime } from 'luxon'
 import { newId } from '../db/columns.ts'
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { secretHash } from '../lib/hash.ts'
 import { lockUser } from '../users/user.repo.ts'
 import * as repo from './calendar.repo.ts'
 import type { CalendarTokenRow } from './calendar-token.sql.ts'
-import { transaction } from '../db/transaction.ts'
 
 const REVIEW_MINUTES = 60
 /** Working feeds per user: enough for every calendar app a person uses, few enough to keep track of. */

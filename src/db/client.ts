@@ -4,9 +4,8 @@ import { type SQL, sql } from 'drizzle-orm'
 import type { Config } from '../config.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { preparedByDefault } from './driver.ts'
-import * as schema from './schema.ts'
-
 import type { Db } from './handles.ts'
+import * as schema from './schema.ts'
 
 export type { Db, DbOrTx, Schema, Tx } from './handles.ts'
 

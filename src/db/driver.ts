@@ -48,9 +48,15 @@ const statements = new Map<unknown, Map<string, object>>()
 export function prepared<T extends object>(handle: DbOrTx, name: string, build: (handle: DbOrTx) => T): T {
   const session = (handle as unknown as Handle).session
   let byName = statements.get(session.constructor)
-  if (byName === undefined) statements.set(session.constructor, (byName = new Map()))
+  if (byName === undefined) {
+    byName = new Map()
+    statements.set(session.constructor, byName)
+  }
   let statement = byName.get(name) as T | undefined
-  if (statement === undefined) byName.set(name, (statement = build(handle)))
+  if (statement === undefined) {
+    statement = build(handle)
+    byName.set(name, statement)
+  }
   const client = session.client
   // postgres.js honours DATABASE_PREPARE=false (PgBouncer in transaction mode) through its own option.
   return Object.create(statement, {

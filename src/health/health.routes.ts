@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
-import { publicRoute } from '../http/auth.ts'
 import { DomainError } from '../errors.ts'
+import { publicRoute } from '../http/auth.ts'
 import { problems } from '../http/schemas.ts'
 
 const READY_TIMEOUT_MS = 2000

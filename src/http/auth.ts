@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { Deps } from '../deps.ts'
-import type { Principal } from './authenticator.ts'
 import { DomainError } from '../errors.ts'
+import type { Principal } from './authenticator.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
 
 export const SCOPES = [

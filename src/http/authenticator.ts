@@ -1,10 +1,10 @@
-import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createRemoteJWKSet, decodeJwt, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.ts'
+import { DomainError } from '../errors.ts'
 import type { ServiceKeys } from '../keys/key.service.ts'
 import { SERVICE_ALG } from '../keys/key.service.ts'
 import { unstorableText } from '../lib/text.ts'
-import { DomainError } from '../errors.ts'
 import { ProblemError } from './problem-catalog.ts'
 
 /** Who a verified token speaks for. `scopes` is null when the token carries no scope (it then has all). */

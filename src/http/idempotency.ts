@@ -4,11 +4,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
+import { commitWith } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
+import * as repo from '../idempotency/idempotency.repo.ts'
 import { problemBody, savedAnswerLost } from './problem.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
-import { commitWith } from '../db/transaction.ts'
-import * as repo from '../idempotency/idempotency.repo.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
 
 declare module 'fastify' {

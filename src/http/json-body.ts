@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
-import { unstorableText } from '../lib/text.ts'
 import { DomainError, type ErrorDetail } from '../errors.ts'
+import { unstorableText } from '../lib/text.ts'
 
 /** Deeper than any body the API takes (an agreement is 5 levels): deeper input is refused before anything walks it. */
 export const MAX_JSON_DEPTH = 32
@@ -44,7 +44,7 @@ function unstorableValues(value: unknown, where: string): ErrorDetail[] {
     } else if (typeof v === 'number' && !Number.isFinite(v)) {
       found.push({ in: where, path: pointer(path), message: 'a number too large for any finite value' })
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
+      for (const [i, item] of v.entries()) stack.push({ value: item, path: [...path, i] })
     } else if (v !== null && typeof v === 'object') {
       for (const [k, item] of Object.entries(v)) {
         const problem = unstorableText(k)

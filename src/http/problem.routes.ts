@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { ErrorCode } from '../errors.ts'
 import { publicRoute } from './auth.ts'
-import { type ErrorCode } from '../errors.ts'
 import { problemCatalog, statusOf, titleOf, wireCode } from './problem-catalog.ts'
 import { problems } from './schemas.ts'
 

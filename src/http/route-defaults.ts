@@ -23,7 +23,8 @@ type Schema = {
  */
 export function addRouteDefaults(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    const schema = (route.schema ??= {}) as Schema
+    route.schema ??= {}
+    const schema = route.schema as Schema
     if (schema.hide === true) return
     const methods = [route.method].flat()
     const secured = schema.security === undefined || schema.security.length > 0
@@ -40,7 +41,8 @@ export function addRouteDefaults(app: FastifyInstance): void {
       statuses.push(409, 422)
       schema.headers = z.looseObject({ ...schema.headers?.shape, ...IdempotencyKeyHeaders })
     }
-    const response = (schema.response ??= {})
+    schema.response ??= {}
+    const response = schema.response
     const missing = statuses.filter((s) => response[s] === undefined)
     Object.assign(response, problems(...missing))
   })

@@ -49,25 +49,17 @@ const describe: Record<number, string> = {
 /** `Idempotency-Key`: 1–255 visible ASCII characters (a UUID is a good choice). */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 export const IdempotencyKeyHeaders = {
-  'idempotency-key': z
-    .string()
-    .regex(IDEMPOTENCY_KEY)
-    .optional()
-    .meta({
-      description:
-        'Makes the POST safe to retry: the same key and body within 24 h answer what the first answered, without doing the work again (another body: 422; while the first runs: 409)'
-    })
+  'idempotency-key': z.string().regex(IDEMPOTENCY_KEY).optional().meta({
+    description:
+      'Makes the POST safe to retry: the same key and body within 24 h answer what the first answered, without doing the work again (another body: 422; while the first runs: 409)'
+  })
 }
 /** The header of a change that needs the ETag the client last read (the server answers 428 without it, 412 when stale). */
 export const IfMatchHeaders = z.looseObject({
-  'if-match': z
-    .string()
-    .max(1000)
-    .optional()
-    .meta({
-      description:
-        'Required: the ETag you last read (`"v3"`), or `*`. Without it the change is refused with 428, with a stale one 412'
-    })
+  'if-match': z.string().max(1000).optional().meta({
+    description:
+      'Required: the ETag you last read (`"v3"`), or `*`. Without it the change is refused with 428, with a stale one 412'
+  })
 })
 
 /** PostgreSQL's `integer`: every integer a request carries into a query fits it, or the request is a 400, not a 500. */

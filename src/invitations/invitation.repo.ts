@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { invitationApprovals, type InvitationRow, invitations } from './invitation.sql.ts'
+import { type InvitationRow, invitationApprovals, invitations } from './invitation.sql.ts'
 
 export async function insertInvitation(db: DbOrTx, row: typeof invitations.$inferInsert): Promise<InvitationRow> {
   const [created] = await db.insert(invitations).values(row).returning()

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { secretHash } from '../lib/hash.ts'
@@ -19,7 +20,6 @@ import {
   pendingApprovals
 } from './invitation.rules.ts'
 import type { InvitationRow } from './invitation.sql.ts'
-import { transaction } from '../db/transaction.ts'
 
 export interface InvitationView {
   invitation: InvitationRow

@@ -1,12 +1,12 @@
 import { appendEvent } from '../audit/append.service.ts'
 import { newId } from '../db/columns.ts'
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import type { Precondition } from '../http/etag.ts'
 import { beginPartnerWrite, requireMembership } from './membership.service.ts'
-import * as repo from './partnership.repo.ts'
 import type { MemberView } from './partnership.repo.ts'
+import * as repo from './partnership.repo.ts'
 import type { PartnershipRow } from './partnership.sql.ts'
-import { transaction } from '../db/transaction.ts'
 
 export interface PartnershipWithMembers {
   partnership: PartnershipRow

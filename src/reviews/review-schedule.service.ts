@@ -1,11 +1,11 @@
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import { appendEvent } from '../audit/append.service.ts'
+import type { Tx } from '../db/client.ts'
 import { pgErrorOf } from '../db/errors.ts'
 import { transaction } from '../db/transaction.ts'
-import type { Tx } from '../db/client.ts'
 import type { Deps } from '../deps.ts'
-import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import { tryLockPartnership } from '../partnerships/partnership.repo.ts'
+import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as reviewRepo from './review.repo.ts'
 import { OVERDUE_AFTER_MS } from './review.rules.ts'
 import { openReview } from './review.service.ts'
@@ -26,12 +26,7 @@ export async function openDueReviews(deps: Pick<Deps, 'db' | 'now'>): Promise<nu
     async (tx, partnership, candidate) => {
       const agreement = await agreementRepo.findAgreement(tx, candidate.partnershipId, candidate.id, true)
       // Re-check under the lock: another instance may have opened it, or the agreement changed.
-      if (
-        !agreement ||
-        agreement.lifecycle !== 'active' ||
-        !agreement.nextReviewAt ||
-        agreement.nextReviewAt > deps.now()
-      )
+      if (agreement?.lifecycle !== 'active' || !agreement.nextReviewAt || agreement.nextReviewAt > deps.now())
         return false
       if (await reviewRepo.findOpenReview(tx, agreement.id)) return false
       await openReview(tx, deps.now, {
@@ -54,7 +49,7 @@ export async function markOverdueReviews(deps: Pick<Deps, 'db' | 'now'>): Promis
     (limit) => reviewRepo.findOverdueReviews(deps.db, cutoff(), limit),
     async (tx, partnership, candidate) => {
       const review = await reviewRepo.findReview(tx, candidate.agreementId, candidate.id, true)
-      if (!review || review.status !== 'open' || review.overdueAt !== null) return false
+      if (review?.status !== 'open' || review.overdueAt !== null) return false
       await reviewRepo.updateReview(tx, review.id, { overdueAt: deps.now() })
       await appendEvent(tx, deps.now, {
         partnershipId: partnership.id,

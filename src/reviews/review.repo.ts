@@ -2,7 +2,7 @@ import { and, asc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm'
 import { agreements } from '../agreements/agreement.sql.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { memberships } from '../partnerships/partnership.sql.ts'
-import { reviewResponses, type ReviewResponseRow, type ReviewRow, reviews } from './review.sql.ts'
+import { type ReviewResponseRow, type ReviewRow, reviewResponses, reviews } from './review.sql.ts'
 
 export async function insertReview(db: DbOrTx, row: typeof reviews.$inferInsert): Promise<ReviewRow> {
   const [created] = await db.insert(reviews).values(row).returning()

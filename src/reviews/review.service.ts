@@ -1,11 +1,12 @@
-import { beginAgreementWrite, readAgreement } from '../agreements/agreement-access.service.ts'
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import type { AgreementRow } from '../agreements/agreement.sql.ts'
+import { beginAgreementWrite, readAgreement } from '../agreements/agreement-access.service.ts'
 import { nextOccurrence } from '../agreements/cadence.rules.ts'
 import { isTerms } from '../agreements/content.schemas.ts'
 import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
@@ -13,7 +14,6 @@ import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
 import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
-import { transaction } from '../db/transaction.ts'
 
 export interface ReviewView {
   review: ReviewRow

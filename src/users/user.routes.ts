@@ -3,7 +3,7 @@ import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { preconditionOf, setEtag } from '../http/etag.ts'
 import { authProblems, IfMatchHeaders, problems } from '../http/schemas.ts'
-import { UpdateMeSchema, toUser, UserSchema } from './user.schemas.ts'
+import { toUser, UpdateMeSchema, UserSchema } from './user.schemas.ts'
 import { getUser, updateProfile } from './user.service.ts'
 
 export const userRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {

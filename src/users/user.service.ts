@@ -1,11 +1,11 @@
+import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
-import type { Principal } from '../http/authenticator.ts'
 import { DomainError } from '../errors.ts'
+import type { Principal } from '../http/authenticator.ts'
 import type { Precondition } from '../http/etag.ts'
 import { TimezoneSchema } from '../http/schemas.ts'
 import * as repo from './user.repo.ts'
 import type { UserRow } from './user.sql.ts'
-import { transaction } from '../db/transaction.ts'
 
 /**
  * The Accord user behind a verified token, created on the first call. The display

@@ -925,7 +925,7 @@ t.test('every action appends its events, and the chain stays valid', async (t) =
   const { pid } = await k.partnership(alice, [bob])
   const start = await k.headSeq(alice, pid)
   const step = async (
-    action: () => Promise<LightMyRequestResponse | void>,
+    action: () => Promise<LightMyRequestResponse | undefined>,
     expected: string[],
     what: string
   ): Promise<void> => {

@@ -1,5 +1,5 @@
-import t from 'tap'
 import type { Test } from 'tap'
+import t from 'tap'
 import { AgreementDetailSchema, toAgreementDetail } from '../../src/agreements/agreement.schemas.ts'
 import { getAgreement } from '../../src/agreements/agreement.service.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'

@@ -1,5 +1,5 @@
-import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
 import { buildTestApp, freshPostgresUrl, onPostgres, PG_URL, type TestApp } from '../helpers/app.ts'
 import { isProblem, problemOf } from '../helpers/problems.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'

@@ -5,6 +5,7 @@ import addFormats from 'ajv-formats'
 // Both are CommonJS modules whose module.exports also carries the class (function) as `default`: that one both Node and TypeScript see.
 const Ajv = Ajv2020.default
 const withFormats = addFormats.default
+
 import type { Schema } from './schema-arbitrary.ts'
 
 export interface Parameter {

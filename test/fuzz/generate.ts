@@ -12,9 +12,9 @@ import {
   toJsonText
 } from './hostile.ts'
 import {
-  fieldsOf,
   ForgedCursor,
   type FuzzRequest,
+  fieldsOf,
   Real,
   replaceAt,
   SegmentOf,

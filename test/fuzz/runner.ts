@@ -1,6 +1,6 @@
 import type { TestApp } from '../helpers/app.ts'
 import { type Answer, ContractChecker, type OpenApiDocument, type Operation, type Violation } from './contract.ts'
-import { fieldsOf, type FuzzRequest, resolveRequest } from './request.ts'
+import { type FuzzRequest, fieldsOf, resolveRequest } from './request.ts'
 import { arrangeWorld, type Cast, castOf, stillArranged, type World } from './world.ts'
 
 /** One group of the report: the same defect, on the same operation and status, for the same class of input. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { TestApp } from '../helpers/app.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
+import type { TestApp } from '../helpers/app.ts'
 
 /** Who sends a request: a partner, another partner, an observer, a stranger, a token lacking scopes, or no valid token at all. */
 export const CALLERS = [

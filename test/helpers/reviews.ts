@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
-import type { TestApp } from './app.ts'
 import { agreementKit, content, type Person } from './agreements.ts'
+import type { TestApp } from './app.ts'
 
 type Kit = ReturnType<typeof agreementKit>
 
