@@ -15,7 +15,8 @@ import {
   VersionSchema
 } from './agreement.schemas.ts'
 import { diffVersions, getVersion, listVersions } from './agreement.service.ts'
-import { deleteDraft, proposeDraft, proposeVersion, updateDraft } from './proposal.service.ts'
+import { deleteDraft, proposeDraft, updateDraft } from './draft.service.ts'
+import { proposeVersion } from './proposal.service.ts'
 
 const tags = ['versions']
 const AfterNumberCursor = z.object({ n: pgInt() })
