@@ -138,15 +138,15 @@ t.test(
     const quickStart = blockOf(readme, 'quick-start')
     const walkthrough = blockOf(readme, 'walkthrough')
 
-    // The server block is the install, which CI has done (npm ci; running it again here would rewrite
-    // node_modules under the other test files), then the start command, which this test runs as written.
+    // The server block is the README's two commands: install and start, then the tests. The install CI has
+    // done (npm ci; running it again here would rewrite node_modules under the other test files); the start
+    // command this test runs as written; the tests are what runs this file.
     const commands = serverBlock
       .split('\n')
       .map((l) => l.replace(/\s+#.*$/, '').trim())
       .filter(Boolean)
-    t.equal(commands.length, 2, 'the server block is two commands: the install and the start')
-    t.equal(commands[0], 'npm install', 'the first installs')
-    const startCommand = commands.at(-1)!
+    t.same(commands, ['npm install && npm start', 'npm test'], 'the README opens with its two commands')
+    const startCommand = commands[0]!.split('&&').at(-1)!.trim()
     t.ok(serverBlock.includes(README_URL), `it says the API listens on ${README_URL}, where the blocks call it`)
 
     if ((await tryConnect(3000)) === 'connected') {
