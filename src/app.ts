@@ -4,12 +4,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
@@ -27,7 +22,7 @@ import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers, sendProblem } from './http/problem.ts'
 import { addRequestLifecycle } from './http/request-lifecycle.ts'
-import { addRouteDefaults } from './http/route-defaults.ts'
+import { addRouteDefaults, documentRoute } from './http/route-defaults.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
 import { membershipRoutes } from './orchestration/membership.routes.ts'
@@ -157,7 +152,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
         { name: 'operations', description: 'Health, readiness and the error catalog' }
       ]
     },
-    transform: jsonSchemaTransform,
+    transform: documentRoute,
     transformObject
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

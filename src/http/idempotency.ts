@@ -59,8 +59,11 @@ async function idempotencyPlugin(
     if (key === undefined) return null
     if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
       throw new DomainError(
-        'INVALID_IDEMPOTENCY_KEY',
-        'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)'
+        'VALIDATION_FAILED',
+        'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)',
+        {
+          errors: [{ in: 'header', path: '/idempotency-key', message: 'must be 1–255 visible ASCII characters' }]
+        }
       )
     }
     const scope = {

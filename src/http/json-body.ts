@@ -114,8 +114,18 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   )
 }
 
+const allStorable = (parameters: unknown): boolean => {
+  if (parameters === null || typeof parameters !== 'object') return true
+  for (const value of Object.values(parameters)) {
+    if (typeof value !== 'string' || unstorableText(value) !== null) return false
+  }
+  return true
+}
+
 /** The same refusal for query and path parameters (a `%00` decodes to NUL), before schema validation. */
 export function assertStorableParameters(request: FastifyRequest): void {
+  // Query and path parameters are flat strings: a quick pass over them, the walk only when one is suspect.
+  if (allStorable(request.query) && allStorable(request.params)) return
   const bad = [...unstorableValues(request.query, 'query'), ...unstorableValues(request.params, 'path')]
   if (bad.length > 0)
     throw new DomainError(

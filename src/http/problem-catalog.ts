@@ -11,7 +11,6 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   VALIDATION_FAILED: [400, 'The request is not valid'],
   MALFORMED_JSON: [400, 'The body is not valid JSON'],
   INVALID_CURSOR: [400, 'The cursor is not valid'],
-  INVALID_IDEMPOTENCY_KEY: [400, 'The Idempotency-Key header is not valid'],
   TOKEN_REQUIRED: [401, 'A bearer token is required'],
   TOKEN_INVALID: [401, 'The bearer token is not valid'],
   TOKEN_EXPIRED: [401, 'The bearer token has expired'],

@@ -124,7 +124,7 @@ export class ContractChecker {
     const readsKey =
       answer.headers['idempotent-replayed'] !== undefined ||
       answer.statusCode === 422 ||
-      answer.body.includes('"code":"invalid-idempotency-key"')
+      answer.body.includes('"path":"/idempotency-key"')
     if (key !== undefined && readsKey && !declared.has('idempotency-key')) {
       out.push({
         kind: 'undeclared-header',
