@@ -1,8 +1,9 @@
 // The dependency rules of src/ (ARCHITECTURE.md explains them). `npm run lint:deps` checks them; CI runs it.
 // Type-only imports are allowed everywhere: they vanish at run time and only name shapes (e.g. Deps); see options.
-const capabilities = 'agreements|audit|calendar|dev|health|idempotency|invitations|keys|partnerships|reviews|users'
+const capabilities =
+  'agenda|agreements|audit|calendar|dev|health|idempotency|incidents|invitations|keys|partnerships|reviews|users'
 const kernel = 'audit|idempotency|keys|partnerships|users'
-const features = 'agreements|calendar|dev|health|invitations|reviews'
+const features = 'agenda|agreements|calendar|dev|health|incidents|invitations|reviews'
 const runtime = { dependencyTypesNot: ['type-only'] }
 
 module.exports = {
@@ -58,16 +59,16 @@ module.exports = {
       severity: 'error',
       comment:
         "A feature never imports another feature: what spans them lives in src/orchestration. Any repo may read another's table in a join (*.sql.ts).",
-      from: { path: '^src/(agreements|calendar|dev|health|invitations)/' },
+      from: { path: '^src/(agenda|agreements|calendar|dev|health|invitations)/' },
       to: { path: `^src/(${features})/`, pathNot: ['^src/$1/', '\\.sql\\.ts$'], ...runtime }
     },
     {
-      name: 'reviews-are-of-agreements',
+      name: 'reviews-and-incidents-are-of-agreements',
       severity: 'error',
       comment:
-        'The one allowed direction between features: a review is of an agreement (its active version, its cadence).',
-      from: { path: '^src/reviews/' },
-      to: { path: `^src/(${features})/`, pathNot: ['^src/(reviews|agreements)/', '\\.sql\\.ts$'], ...runtime }
+        'The one allowed direction between features: a review, an incident or an appreciation is of an agreement (its active version, its clauses, its cadence).',
+      from: { path: '^src/(reviews|incidents)/' },
+      to: { path: `^src/(${features})/`, pathNot: ['^src/$1/', '^src/agreements/', '\\.sql\\.ts$'], ...runtime }
     },
     {
       name: 'nothing-imports-the-top',

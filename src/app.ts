@@ -23,6 +23,7 @@ import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers, sendProblem } from './http/problem.ts'
 import { addRequestLifecycle } from './http/request-lifecycle.ts'
 import { addRouteDefaults, documentRoute } from './http/route-defaults.ts'
+import { incidentRoutes } from './incidents/incident.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
 import { membershipRoutes } from './orchestration/membership.routes.ts'
@@ -145,6 +146,11 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
         { name: 'versions', description: 'Immutable texts of an agreement: drafts, proposals, diffs' },
         { name: 'signatures', description: 'Consent bound to a content hash, with verifiable receipts' },
         { name: 'reviews', description: 'Scheduled and early revisits: keep, revise or retire' },
+        {
+          name: 'incidents',
+          description:
+            'Between reviews: crossed boundaries and the consequences agreed for them, appreciations, insights and the check-in agenda'
+        },
         { name: 'calendar', description: 'A private iCalendar feed of upcoming reviews' },
         { name: 'audit', description: 'The append-only, hash-chained log of every change' },
         { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
@@ -194,6 +200,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(versionRoutes, { deps })
   await app.register(signatureRoutes, { deps })
   await app.register(reviewRoutes, { deps })
+  await app.register(incidentRoutes, { deps })
   await app.register(calendarRoutes, { deps })
   await app.register(auditRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })

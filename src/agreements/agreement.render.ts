@@ -28,6 +28,7 @@ export const AGREEMENT_DETAIL_JSON = `select a.revision, json_build_object(
     'id', a.id, 'partnershipId', a.partnership_id, 'title', a.title, 'category', a.category,
     'status', case when ${inRevisionSql('a')} then 'in_revision' else a.lifecycle end,
     'activeVersion', a.active_version, 'openProposal', a.open_proposal, 'nextReviewAt', ${iso('a.next_review_at')},
+    'openIncidents', a.open_incidents, 'lastIncidentAt', ${iso('a.last_incident_at')},
     'createdBy', a.created_by, 'createdAt', ${iso('a.created_at')}, 'updatedAt', ${iso('a.updated_at')},
     'active', ${versionJson('va')} from agreement_versions va where va.agreement_id = a.id and va.number = a.active_version),
     'proposal', ${versionJson('vp')} from agreement_versions vp where vp.agreement_id = a.id and vp.number = a.open_proposal)

@@ -135,6 +135,8 @@ export const AgreementSchema = z
     activeVersion: z.int().nullable(),
     openProposal: z.int().nullable(),
     nextReviewAt: DateTimeSchema.nullable(),
+    openIncidents: z.int().meta({ description: 'Incidents reported against it and not yet resolved' }),
+    lastIncidentAt: DateTimeSchema.nullable().meta({ description: 'When the latest reported incident occurred' }),
     createdBy: z.uuid(),
     createdAt: DateTimeSchema,
     updatedAt: DateTimeSchema
@@ -188,6 +190,8 @@ export const toAgreement = (a: AgreementRow): z.infer<typeof AgreementSchema> =>
   activeVersion: a.activeVersion,
   openProposal: a.openProposal,
   nextReviewAt: iso(a.nextReviewAt),
+  openIncidents: a.openIncidents,
+  lastIncidentAt: iso(a.lastIncidentAt),
   createdBy: a.createdBy,
   createdAt: a.createdAt.toISOString(),
   updatedAt: a.updatedAt.toISOString()

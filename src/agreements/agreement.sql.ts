@@ -28,6 +28,9 @@ export const agreements = pgTable(
     everProposed: boolean().notNull().default(false),
     /** Moves with every change of what GET agreement shows: its ETag (agreement.repo's reviseAgreement). */
     revision: integer().notNull().default(1),
+    /** Incidents not yet resolved, and when the latest one occurred: kept by the incident use cases, shown by GET. */
+    openIncidents: integer().notNull().default(0),
+    lastIncidentAt: at(),
     createdBy: uuid()
       .notNull()
       .references(() => users.id, { onDelete: 'restrict' }),

@@ -10,7 +10,7 @@ export const RespondSchema = z
     rating: z.int().min(1).max(5).meta({ description: 'How well the agreement is working, 1–5' }),
     note: z.string().trim().min(1).max(2000).optional()
   })
-  .meta({ id: 'ReviewResponseInput' })
+  .meta({ id: 'ReviewResponse' })
 
 export const ReviewSchema = z
   .object({

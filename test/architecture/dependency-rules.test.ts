@@ -56,6 +56,8 @@ t.test('each rule fires on a tree that breaks it', async (t) => {
   file('src/reviews/g.service.ts', 'export const v = 3\n')
   file('src/calendar/h.service.ts', "import { v } from '../reviews/g.service.ts'\nexport const h = v\n")
   file('src/reviews/i.service.ts', "import { z } from '../invitations/d.service.ts'\nexport const i = z\n")
+  file('src/incidents/r.service.ts', "import { v } from '../reviews/g.service.ts'\nexport const r = v\n")
+  file('src/incidents/s.service.ts', "import { w } from '../agreements/e.service.ts'\nexport const s = w\n")
   file('src/users/j.service.ts', "import { k } from '../orchestration/k.service.ts'\nexport const j = k\n")
   file('src/orchestration/k.service.ts', 'export const k = 4\n')
   file('src/agreements/l.rules.ts', "import { m } from './m.repo.ts'\nexport const l = m\n")
@@ -79,7 +81,7 @@ t.test('each rule fires on a tree that breaks it', async (t) => {
     'schema-barrel-lists-tables-only',
     'kernel-below-features',
     'features-apart',
-    'reviews-are-of-agreements',
+    'reviews-and-incidents-are-of-agreements',
     'nothing-imports-the-top',
     'rules-are-pure',
     'routes-hold-no-sql',
@@ -87,4 +89,11 @@ t.test('each rule fires on a tree that breaks it', async (t) => {
   ]) {
     t.ok(fired.has(rule), `${rule} fires`)
   }
+  const from = (path: string) => violations.filter((v) => v.from === path).map((v) => v.rule.name)
+  t.same(
+    from('src/incidents/r.service.ts'),
+    ['reviews-and-incidents-are-of-agreements'],
+    'an incident reaching into reviews'
+  )
+  t.same(from('src/incidents/s.service.ts'), [], 'an incident reading its agreement is the allowed direction')
 })

@@ -138,8 +138,61 @@ const scenarios: Record<string, Scenario> = {
     const review = (await r.openEarly(w.alice, w.pid, aid)).json()
     for (const p of [w.alice, w.bob]) await r.answer(p, w.pid, aid, review.id, { outcome: 'revise', rating: 2 })
     return () => r.answer(w.carol, w.pid, aid, review.id, { outcome: 'revise', rating: 2 }) // the last answer closes it: in revision
+  },
+  reportIncident: async (w) => {
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
+    return () => report(w, aid) // GET agreement shows openIncidents and lastIncidentAt
+  },
+  acknowledgeIncident: async (w) => {
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
+    const iid = (await report(w, aid)).json().id
+    return () => req({ method: 'POST', url: incidentUrl(w, aid, iid, 'acknowledge'), token: w.bob.token, body: {} })
+  },
+  disputeIncident: async (w) => {
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
+    const iid = (await report(w, aid)).json().id
+    return () =>
+      req({ method: 'POST', url: incidentUrl(w, aid, iid, 'dispute'), token: w.bob.token, body: { note: 'No' } })
+  },
+  resolveIncident: async (w) => {
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
+    const iid = (await report(w, aid)).json().id
+    await req({ method: 'POST', url: incidentUrl(w, aid, iid, 'acknowledge'), token: w.bob.token, body: {} })
+    return () =>
+      req({
+        method: 'POST',
+        url: incidentUrl(w, aid, iid, 'resolve'),
+        token: w.carol.token,
+        body: { consequenceIndex: 0, note: 'Done' }
+      })
+  },
+  addAppreciation: async (w) => {
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
+    return () =>
+      req({
+        method: 'POST',
+        url: `${agreementUrl(w, aid)}/appreciations`,
+        token: w.carol.token,
+        body: { text: 'Thank you' }
+      })
   }
 }
+
+function report(w: World, aid: string) {
+  return req({
+    method: 'POST',
+    url: `${agreementUrl(w, aid)}/incidents`,
+    token: w.alice.token,
+    body: {
+      clauseKey: 'no-hidden-chats',
+      subjectId: w.bob.id,
+      occurredAt: ctx.clock.now().toISOString(),
+      description: 'Hid it'
+    }
+  })
+}
+const incidentUrl = (w: World, aid: string, iid: string, action: string) =>
+  `${agreementUrl(w, aid)}/incidents/${iid}/${action}`
 
 // Writes that touch no partnership (the caller's own profile and feeds, token minting), or that start one.
 const exempt: Record<string, string> = {
