@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { agendaRoutes } from './agenda/agenda.routes.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
@@ -201,6 +202,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(signatureRoutes, { deps })
   await app.register(reviewRoutes, { deps })
   await app.register(incidentRoutes, { deps })
+  await app.register(agendaRoutes, { deps })
   await app.register(calendarRoutes, { deps })
   await app.register(auditRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })

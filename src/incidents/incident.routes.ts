@@ -14,6 +14,7 @@ import {
   IncidentParamsSchema,
   IncidentQuerySchema,
   IncidentSchema,
+  InsightsSchema,
   ReportIncidentSchema,
   ResolveSchema,
   toAppreciation,
@@ -29,6 +30,7 @@ import {
   reportIncident,
   resolveIncident
 } from './incident.service.ts'
+import { agreementInsights } from './insights.service.ts'
 
 const tags = ['incidents']
 const IdCursor = z.object({ id: z.uuid() })
@@ -256,5 +258,28 @@ export const incidentRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       const page = paginate(rows, request.query.limit, (a) => ({ id: a.id }))
       return { items: page.items.map(toAppreciation), nextCursor: page.nextCursor }
     }
+  )
+
+  app.get(
+    `${agreement}/insights`,
+    {
+      schema: {
+        summary:
+          "The agreement's insights: incidents and small wins by month, reviews on time, rating trend, keep streak",
+        description:
+          "Computed in the partnership's time zone. About the agreement, never a score of a person: nothing is counted by partner.",
+        operationId: 'getInsights',
+        tags,
+        security: secured('agreements:read'),
+        params: AgreementParamsSchema,
+        response: { 200: InsightsSchema, ...authProblems }
+      }
+    },
+    async (request) =>
+      agreementInsights(deps, {
+        partnershipId: request.params.pid,
+        agreementId: request.params.aid,
+        userId: callerOf(request).userId
+      })
   )
 }

@@ -140,3 +140,40 @@ export const toAppreciation = (a: AppreciationRow): z.infer<typeof AppreciationS
   text: a.text,
   createdAt: a.createdAt.toISOString()
 })
+
+const Average = z.number().min(1).max(5).nullable()
+export const InsightsSchema = z
+  .object({
+    agreementId: z.uuid(),
+    timezone: z.string().meta({ description: "The partnership's time zone: days and months are counted in it" }),
+    asOf: DateTimeSchema,
+    incidents: z.object({
+      total: z.int(),
+      open: z.int(),
+      lastOccurredAt: DateTimeSchema.nullable(),
+      daysSinceLast: z.int().nullable().meta({ description: 'Whole local days since the latest incident occurred' })
+    }),
+    appreciations: z.object({ total: z.int() }),
+    months: z
+      .array(
+        z.object({ month: z.string().meta({ examples: ['2026-11'] }), incidents: z.int(), appreciations: z.int() })
+      )
+      .meta({ description: 'The last 12 local months, oldest first, this month included' }),
+    reviews: z.object({
+      completed: z.int(),
+      completedOnTime: z.int().meta({ description: 'Completed within 7 days of their due date' }),
+      averageRating: Average.meta({ description: 'The mean of every rating given in completed reviews' }),
+      trend: z
+        .object({
+          recent: Average.meta({ description: 'Mean rating of the last three completed reviews' }),
+          previous: Average.meta({ description: 'Mean rating of the three before them' }),
+          direction: z.enum(['up', 'down', 'steady']).nullable().meta({ description: 'steady: within 0.25' })
+        })
+        .meta({ description: 'Whether the agreement is working better or worse lately' }),
+      keepStreak: z.int().meta({ description: 'Consecutive completed reviews, latest first, where everyone said keep' })
+    })
+  })
+  .meta({
+    id: 'AgreementInsights',
+    description: 'About the agreement, never a score of a person: nothing here is counted by partner.'
+  })
