@@ -25,7 +25,9 @@ const retryAfter: Partial<Record<ErrorCode, string>> = {
 }
 
 export function problemBody(publicUrl: string, request: FastifyRequest, err: DomainError): Problem {
+  // A use case's facts (`extra`) come first: they can add members, never replace the ones RFC 9457 and our clients read.
   const body: Problem = {
+    ...err.extra,
     type: `${publicUrl}/problems/${wireCode(err.code)}`,
     title: titleOf(err.code),
     status: statusOf(err.code),
@@ -35,7 +37,6 @@ export function problemBody(publicUrl: string, request: FastifyRequest, err: Dom
     requestId: request.id
   }
   if (err.errors) body.errors = err.errors
-  if (err.extra) Object.assign(body, err.extra)
   return body
 }
 

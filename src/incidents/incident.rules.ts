@@ -47,7 +47,7 @@ export function assertOccurredWithin(occurredAt: Date, activatedAt: Date, now: D
 }
 
 const conflict = (status: IncidentStatus, allowed: string): DomainError =>
-  new DomainError('INCIDENT_STATUS', `the incident is ${status}; ${allowed}`, { extra: { status } })
+  new DomainError('INCIDENT_STATUS', `the incident is ${status}; ${allowed}`, { extra: { incidentStatus: status } })
 
 /** Only the subject answers, once, while it is reported. */
 export function assertAnswerable(incident: { status: string; subjectId: string }, userId: string): void {

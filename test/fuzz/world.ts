@@ -96,6 +96,24 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
     { 'if-match': '*' }
   )
   const review = await send(alice, 'POST', `${at}/agreements/${aid}/reviews`)
+  // On A's active version: an incident about Bob still reported, one he acknowledged, and an appreciation.
+  const incident = (subject: { id: string }) =>
+    send(alice, 'POST', `${at}/agreements/${aid}/incidents`, {
+      clauseKey: 'no-hidden-chats',
+      subjectId: subject.id,
+      occurredAt: ctx.clock.now().toISOString(),
+      description: 'Deleted a thread'
+    })
+  const reported = await incident(bob)
+  const acknowledged = await incident(bob)
+  const ack = await ctx.request({
+    method: 'POST',
+    url: `${at}/agreements/${aid}/incidents/${acknowledged.id}/acknowledge`,
+    token: bob.token,
+    body: { note: 'Sorry' }
+  })
+  if (ack.statusCode !== 200) throw new Error(`arranging the world: acknowledge answered ${ack.statusCode} ${ack.body}`)
+  const appreciation = await send(bob, 'POST', `${at}/agreements/${aid}/appreciations`, { text: 'Thank you' })
   // Agreement B: proposed by Bob, not yet signed by Alice.
   const b = await send(bob, 'POST', `${at}/agreements`, { content: content({ title: 'Weekends', category: 'time' }) })
   // Agreement C: version 1 active, 2 a draft by Alice, nothing open: a review can be opened, the draft proposed.
@@ -143,7 +161,13 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
       counterTo: [3, 3, 3, 1, 1, 1],
       against: [2, 3, 1, 1, 2, 1],
       rid: [review.id],
-      iid: [pendingPartner.id, pendingObserver.id, observerInvitation.id],
+      // invitations and incidents share the name: both pools are real for one route or the other
+      iid: [pendingPartner.id, pendingObserver.id, observerInvitation.id, reported.id, acknowledged.id],
+      apid: [appreciation.id],
+      clauseKey: ['no-hidden-chats'],
+      subjectId: [alice.id, bob.id],
+      consequenceIndex: [0, null],
+      occurredAt: [ctx.clock.now().toISOString()],
       id: [calendar.id],
       file: [`${calendar.token}.ics`],
       token: [pendingPartner.token, pendingObserver.token, observerInvitation.token],
