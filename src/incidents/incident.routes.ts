@@ -134,7 +134,7 @@ export const incidentRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         schema: {
           summary,
           description:
-            '403 `not-the-subject` for anyone but the partner the incident is about; 409 `incident-status` (with `status`) unless it is `reported`.',
+            '403 `not-the-subject` for anyone but the partner the incident is about; 409 `incident-status` (with `incidentStatus`, its current status) unless it is `reported`.',
           operationId,
           tags,
           security: secured('incidents:write'),
@@ -160,7 +160,7 @@ export const incidentRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       schema: {
         summary: 'Resolve it (any partner), naming the agreed consequence applied, or null for none',
         description:
-          "Once its subject acknowledged or disputed it (or, when the subject is no longer a partner, as it is). 409 `incident-status` (with `status`) otherwise; 400 when `consequenceIndex` is not one of the clause's consequences.",
+          "Once its subject acknowledged or disputed it (or, when the subject is no longer a partner, as it is). 409 `incident-status` (with `incidentStatus`, its current status) otherwise; 400 when `consequenceIndex` is not one of the clause's consequences.",
         operationId: 'resolveIncident',
         tags,
         security: secured('incidents:write'),

@@ -46,8 +46,9 @@ export function assertOccurredWithin(occurredAt: Date, activatedAt: Date, now: D
     )
 }
 
+// Named `incidentStatus`: a problem's own `status` member is the HTTP status (RFC 9457), which an extension must not replace.
 const conflict = (status: IncidentStatus, allowed: string): DomainError =>
-  new DomainError('INCIDENT_STATUS', `the incident is ${status}; ${allowed}`, { extra: { status } })
+  new DomainError('INCIDENT_STATUS', `the incident is ${status}; ${allowed}`, { extra: { incidentStatus: status } })
 
 /** Only the subject answers, once, while it is reported. */
 export function assertAnswerable(incident: { status: string; subjectId: string }, userId: string): void {
