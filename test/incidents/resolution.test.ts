@@ -196,3 +196,49 @@ t.test('an incident keeps the clause and consequences of its version after a new
     'after version 3 too'
   )
 })
+
+t.test('a clause with ten consequences takes indices 0 to 9', async (t) => {
+  const { pid, alice, bob } = await arrange()
+  const ten = Array.from({ length: 10 }, (_, n) => `Consequence number ${n}.`)
+  const aid = await k.activeAgreement(
+    alice,
+    [bob],
+    pid,
+    content({ title: 'Ten', clauses: [{ key: 'many', text: 'A clause with ten consequences.', consequences: ten }] })
+  )
+  ctx.clock.advance(1000)
+  const incident = await i.reported(alice, pid, aid, i.reportBody(bob, { clauseKey: 'many' }))
+  t.equal((await i.acknowledge(bob, pid, aid, incident.id, {})).statusCode, 200)
+  isInvalid(
+    t,
+    await i.resolve(alice, pid, aid, incident.id, { consequenceIndex: 10, note: 'x' }),
+    '/consequenceIndex',
+    'index 10'
+  )
+  const ninth = await i.resolve(alice, pid, aid, incident.id, { consequenceIndex: 9, note: 'The last one.' })
+  t.equal(ninth.statusCode, 200, ninth.body)
+  t.match(ninth.json().resolution, { consequenceIndex: 9, consequence: 'Consequence number 9.' })
+})
+
+t.test('incidents of an agreement that was suspended or retired can still be answered and resolved', async (t) => {
+  const { pid, aid, alice, bob } = await arrange()
+  const open = await i.reported(alice, pid, aid, i.reportBody(bob))
+  const answered = await i.reported(bob, pid, aid, i.reportBody(alice))
+  t.equal((await i.dispute(alice, pid, aid, answered.id, { note: 'No.' })).statusCode, 200)
+  const revoked = await ctx.request({
+    method: 'DELETE',
+    url: `${k.versionUrl(pid, aid, 1)}/signatures/me`,
+    token: bob.token
+  })
+  t.equal(revoked.statusCode, 204, revoked.body)
+  t.equal((await k.agreement(alice, pid, aid)).body.status, 'suspended')
+  isProblem(t, await i.report(alice, pid, aid, i.reportBody(bob)), 409, 'agreement-not-active', 'no new incident')
+  const acked = await i.acknowledge(bob, pid, aid, open.id, { note: 'Still sorry.' })
+  t.equal(acked.statusCode, 200, acked.body)
+  const resolved = await i.resolve(bob, pid, aid, answered.id, { consequenceIndex: 1, note: 'Closed anyway.' })
+  t.equal(resolved.statusCode, 200, resolved.body)
+  t.equal(resolved.json().resolution.consequence, 'We see our counselor together.', "v1's consequence")
+  const last = await i.resolve(alice, pid, aid, open.id, { consequenceIndex: null, note: 'Closed.' })
+  t.equal(last.statusCode, 200, last.body)
+  t.match((await k.agreement(alice, pid, aid)).body, { status: 'suspended', openIncidents: 0 })
+})
