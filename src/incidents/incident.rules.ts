@@ -46,6 +46,7 @@ export function assertOccurredWithin(occurredAt: Date, activatedAt: Date, now: D
     )
 }
 
+// Named `incidentStatus`: a problem's own `status` member is the HTTP status (RFC 9457), which an extension must not replace.
 const conflict = (status: IncidentStatus, allowed: string): DomainError =>
   new DomainError('INCIDENT_STATUS', `the incident is ${status}; ${allowed}`, { extra: { incidentStatus: status } })
 
