@@ -56,13 +56,14 @@ export const AGENDA_FACTS = `with me as (
           r.overdue_at is not null as overdue, ${asked('r.required_responders')} as "youAreAsked",
           exists (select 1 from review_responses rr where rr.review_id = r.id and rr.user_id = $2) as "youAnswered"
         from reviews r join agreements a on a.id = r.agreement_id
-        where r.partnership_id = $1 and r.status = 'open' order by r.due_at limit ${AGENDA_LIMIT})
+        where r.partnership_id = $1 and r.status = 'open' order by r.due_at, r.agreement_id limit ${AGENDA_LIMIT})
       union all
       (select null, a.id, a.title, 'upcoming', ${iso('a.next_review_at')}, false, me.role = 'partner', false
         from agreements a
         where a.partnership_id = $1 and a.lifecycle = 'active' and a.next_review_at <= $3::timestamptz
           and not exists (select 1 from reviews r where r.agreement_id = a.id and r.status = 'open')
-        order by a.next_review_at limit ${AGENDA_LIMIT})) x)::text as reviews,
+        order by a.next_review_at, a.id limit ${AGENDA_LIMIT})
+      order by "dueAt", "agreementId" limit ${AGENDA_LIMIT}) x)::text as reviews,
     (select coalesce(json_agg(x order by x."proposedAt", x."agreementId"), '[]') from (
       select a.id as "agreementId", a.title, v.number as "versionNumber", ${iso('v.proposed_at')} as "proposedAt"
       from agreements a join agreement_versions v on v.agreement_id = a.id and v.number = a.open_proposal

@@ -44,6 +44,9 @@ export function insightsOf(facts: InsightFacts, now: Date): Insights {
   const recent = reviews.slice(-3)
   const previous = reviews.slice(-6, -3)
   const [r, p] = [mean(recent), previous.length === 0 ? null : mean(previous)]
+  // Compared in whole hundredths (both means are rounded to two decimals): 4.14 − 3.89 is 0.2499… in floating point.
+  const change = r === null || p === null ? null : Math.round((r - p) * 100)
+  const threshold = Math.round(TREND_THRESHOLD * 100)
   let keepStreak = 0
   for (let i = reviews.length - 1; i >= 0 && reviews[i]!.outcome === 'keep'; i--) keepStreak++
   return {
@@ -68,14 +71,7 @@ export function insightsOf(facts: InsightFacts, now: Date): Insights {
       trend: {
         recent: r,
         previous: p,
-        direction:
-          r === null || p === null
-            ? null
-            : r - p >= TREND_THRESHOLD
-              ? 'up'
-              : p - r >= TREND_THRESHOLD
-                ? 'down'
-                : 'steady'
+        direction: change === null ? null : change >= threshold ? 'up' : -change >= threshold ? 'down' : 'steady'
       },
       keepStreak
     }
