@@ -73,15 +73,17 @@ export const AGENDA_FACTS = `with me as (
     (select coalesce(json_agg(x order by x.id), '[]') from (
       select i.id, i.agreement_id as "agreementId", i.clause_key as "clauseKey", i.status, ${iso('i.occurred_at')} as "occurredAt",
         i.subject_id = $2 and i.status = 'reported' as "awaitingYourAnswer"
-      from incidents i where i.partnership_id = $1 and i.status <> 'resolved' order by i.id limit ${AGENDA_LIMIT}) x)::text as incidents,
+      from incidents i where i.partnership_id = $1 and i.status <> 'resolved'
+        and exists (select 1 from partnerships p where p.id = $1 and p.status = 'active') -- a dissolved one resolves nothing
+      order by i.id limit ${AGENDA_LIMIT}) x)::text as incidents,
     (select coalesce(json_agg(x order by x."agreementId"), '[]') from (
       select a.id as "agreementId", a.title, ${iso('a.updated_at')} as "updatedAt"
       from agreements a where a.partnership_id = $1 and a.lifecycle = 'suspended' order by a.id limit ${AGENDA_LIMIT}) x)::text as suspended,
     (select coalesce(json_agg(json_build_object('agreementId', g.id, 'title', g.title, 'since', ${iso('g.since')},
-        'incidentCount', (select count(*) from incidents i where i.agreement_id = g.id and (g.since is null or i.occurred_at > g.since)),
+        'incidentCount', (select count(*) from incidents i where i.agreement_id = g.id and (g.since is null or i.reported_at > g.since)),
         'appreciationCount', (select count(*) from appreciations x where x.agreement_id = g.id and (g.since is null or x.created_at > g.since)),
         'incidents', (select coalesce(json_agg(json_build_object('id', y.id, 'occurredAt', ${iso('y.occurred_at')}) order by y.occurred_at desc), '[]')
-          from (select i.id, i.occurred_at from incidents i where i.agreement_id = g.id and (g.since is null or i.occurred_at > g.since)
+          from (select i.id, i.occurred_at, i.reported_at from incidents i where i.agreement_id = g.id and (g.since is null or i.reported_at > g.since)
             order by i.occurred_at desc limit ${RECENT_LIMIT}) y),
         'appreciations', (select coalesce(json_agg(json_build_object('id', y.id, 'createdAt', ${iso('y.created_at')}) order by y.created_at desc), '[]')
           from (select x.id, x.created_at from appreciations x where x.agreement_id = g.id and (g.since is null or x.created_at > g.since)

@@ -66,7 +66,7 @@ export const AgendaSchema = z
       )
       .meta({
         description:
-          'For each active or suspended agreement: incidents and appreciations since its last completed review (the 20 latest of each, and their counts)'
+          'For each active or suspended agreement: the incidents reported and appreciations noted since its last completed review (the 20 latest of each, and their counts)'
       })
   })
   .meta({ id: 'Agenda' })
