@@ -110,20 +110,21 @@ export async function reportIncident(
   })
 }
 
+/** Opens a write on an incident: the agreement write's locks and checks, then the incident's row lock (404 if absent). */
+async function beginIncidentWrite(tx: DbOrTx, input: IncidentTarget) {
+  const { partnership, agreement } = await beginAgreementWrite(tx, input.partnershipId, input.agreementId, input.userId)
+  const found = await repo.findIncident(tx, agreement.id, input.incidentId, true)
+  if (!found) throw noSuchIncident()
+  return { partnership, agreement, found }
+}
+
 /** The subject acknowledges (a note optional) or disputes (a note required) a reported incident. */
 export async function answerIncident(
   deps: Use,
   input: IncidentTarget & { answer: IncidentAnswer; note: string | null }
 ): Promise<IncidentRow> {
   return transaction(deps.db, async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(
-      tx,
-      input.partnershipId,
-      input.agreementId,
-      input.userId
-    )
-    const found = await repo.findIncident(tx, agreement.id, input.incidentId, true)
-    if (!found) throw noSuchIncident()
+    const { partnership, agreement, found } = await beginIncidentWrite(tx, input)
     assertAnswerable(found, input.userId)
     const now = deps.now()
     const incident = await repo.updateIncident(tx, found.id, {
@@ -153,14 +154,7 @@ export async function resolveIncident(
   input: IncidentTarget & { consequenceIndex: number | null; note: string }
 ): Promise<IncidentRow> {
   return transaction(deps.db, async (tx) => {
-    const { partnership, agreement } = await beginAgreementWrite(
-      tx,
-      input.partnershipId,
-      input.agreementId,
-      input.userId
-    )
-    const found = await repo.findIncident(tx, agreement.id, input.incidentId, true)
-    if (!found) throw noSuchIncident()
+    const { partnership, agreement, found } = await beginIncidentWrite(tx, input)
     assertResolvable(found, await currentPartners(tx, partnership.id))
     consequenceAt(found.clause, input.consequenceIndex)
     const now = deps.now()
