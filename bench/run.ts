@@ -216,7 +216,16 @@ async function main() {
   const seeded = await seed(
     sql,
     keys,
-    { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 },
+    {
+      issuer: publicUrl,
+      partnerships: PARTNERSHIPS,
+      proposalsPer: PROPOSALS_PER,
+      eventHeavy: 1000,
+      withReviews: 1000,
+      incidentsPer: 20,
+      appreciationsPer: 20,
+      completedReviews: 6
+    },
     log
   )
   log(

@@ -34,7 +34,16 @@ async function main() {
   const seeded = await seed(
     sql,
     keys,
-    { issuer: publicUrl, partnerships: BASE, proposalsPer: 0, eventHeavy: 0, withReviews: 1000 },
+    {
+      issuer: publicUrl,
+      partnerships: BASE,
+      proposalsPer: 0,
+      eventHeavy: 0,
+      withReviews: 1000,
+      incidentsPer: 20,
+      appreciationsPer: 20,
+      completedReviews: 6
+    },
     log
   )
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
