@@ -13,6 +13,7 @@ import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
+import { statementCounter } from './statements.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB_NAME = 'accord_bench'
@@ -23,6 +24,8 @@ const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 10_000)
 // Enough fresh proposals for warm-up and every round at ~6,000 sign-offs/s (the sign-off rounds
 // stop being a measurement when they run out: see failed_requests).
 const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 24)
+/** Incidents, and as many appreciations, per active agreement (spread over its last 12 months). */
+const INCIDENTS_PER = Number(process.env.BENCH_INCIDENTS_PER ?? 20)
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 /** The pool size of both Accord and the baseline: postgres.js pipelines queries and sign-offs are grouped, so on 2 vCPUs a few connections beat many. */
 const POOL = process.env.BENCH_POOL ?? '4'
@@ -177,27 +180,87 @@ const median = (all: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
+interface Reader {
+  partnershipId: string
+  agreementId: string
+  auth: string
+}
+/** The GETs measured for each reader (a partner of an active agreement's partnership). */
+const paths = {
+  get_agreement: (r: Reader) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`,
+  get_agenda: (r: Reader) => `/v1/partnerships/${r.partnershipId}/agenda`,
+  get_insights: (r: Reader) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}/insights`
+}
+
+/**
+ * Statements per request, counted on the wire: a second Accord, started like the first but reaching PostgreSQL
+ * through a counting proxy (statements.ts), serves 100 requests one at a time to 100 readers it has not seen
+ * (`first`: each token's first request, which also looks its user up), then the same 100 again (`again`: as
+ * under load, where every token has been seen). Each GET has its own 100 readers.
+ */
+async function statementsPerRequest(
+  env: Record<string, string>,
+  readers: Reader[]
+): Promise<Record<keyof typeof paths, { first: number; again: number }>> {
+  const counter = await statementCounter(env.DATABASE_URL!)
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  // The same PUBLIC_URL (the tokens' issuer and audience) as the Accord under load; another port.
+  const child = await start(
+    [...startFlags, 'src/server.ts'],
+    { ...env, DATABASE_URL: counter.url, PORT: String(port) },
+    `${base}/healthz`
+  )
+  const get = async (path: string, auth: string) => {
+    const res = await fetch(`${base}${path}`, { headers: { authorization: auth } })
+    await res.arrayBuffer()
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`)
+  }
+  // Opens the pool's connections (postgres.js fetches types on each) with readers outside the measured ones.
+  const spare = readers.slice(-50)
+  await Promise.all(spare.map((r) => get(paths.get_agreement(r), r.auth)))
+  const N = 100
+  const out = {} as Record<keyof typeof paths, { first: number; again: number }>
+  let k = 0
+  for (const [name, path] of Object.entries(paths) as Array<[keyof typeof paths, (r: Reader) => string]>) {
+    const some = readers.slice(k * N, ++k * N)
+    const c0 = counter.count()
+    for (const r of some) await get(path(r), r.auth)
+    const c1 = counter.count()
+    for (const r of some) await get(path(r), r.auth)
+    const c2 = counter.count()
+    out[name] = { first: (c1 - c0) / N, again: (c2 - c1) / N }
+    log(`statements per ${name}: ${out[name].first} (a token's first request), ${out[name].again} (after)`)
+  }
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+  await counter.close()
+  return out
+}
+
 async function main() {
   const DATABASE_URL = await freshDatabase(ADMIN_URL, DB_NAME)
 
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
+  const accordEnv = {
+    ...startEnv,
+    DATABASE_URL,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: publicUrl,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    SCHEDULER_INTERVAL_MS: '0',
+    DATABASE_POOL_MAX: POOL,
+    DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true'
+  }
   const accord = await start(
     [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
-    {
-      ...startEnv,
-      DATABASE_URL,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: publicUrl,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      SCHEDULER_INTERVAL_MS: '0',
-      DATABASE_POOL_MAX: POOL,
-      DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true'
-    },
+    accordEnv,
     `${publicUrl}/healthz`
   )
   const basePort = await freePort()
@@ -211,12 +274,23 @@ async function main() {
   const database = await createDb(config.database)
   const keys = await loadServiceKeys(database.db, () => new Date())
   const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {} })
-  log(`seeding ${PARTNERSHIPS} partnerships (each: an active agreement and ${PROPOSALS_PER} open proposals)…`)
+  log(
+    `seeding ${PARTNERSHIPS} partnerships (each: an active agreement with ${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations and 6 completed reviews, and ${PROPOSALS_PER} open proposals)…`
+  )
   const t0 = Date.now()
   const seeded = await seed(
     sql,
     keys,
-    { issuer: publicUrl, partnerships: PARTNERSHIPS, proposalsPer: PROPOSALS_PER, eventHeavy: 1000, withReviews: 1000 },
+    {
+      issuer: publicUrl,
+      partnerships: PARTNERSHIPS,
+      proposalsPer: PROPOSALS_PER,
+      eventHeavy: 1000,
+      withReviews: 1000,
+      incidentsPer: INCIDENTS_PER,
+      appreciationsPer: INCIDENTS_PER,
+      completedReviews: 6
+    },
     log
   )
   log(
@@ -257,6 +331,23 @@ async function main() {
   }
 
   let duration = DURATION_S
+  /** GETs of `path`, each by a partner of the partnership, over the 1,000 readers in turn. */
+  const readerGet = (path: (r: (typeof readers)[number]) => string) => {
+    const pick = rr(readers)
+    return load(
+      publicUrl,
+      [
+        {
+          method: 'GET',
+          setupRequest: (req) => {
+            const r = pick()
+            return { ...req, path: path(r), headers: { authorization: r.auth } }
+          }
+        }
+      ],
+      duration
+    )
+  }
   const scenarios: Record<string, () => Promise<Sample>> = {
     baseline_get: () => {
       const pick = rr(readers)
@@ -266,26 +357,7 @@ async function main() {
         duration
       )
     },
-    get_agreement: () => {
-      const pick = rr(readers)
-      return load(
-        publicUrl,
-        [
-          {
-            method: 'GET',
-            setupRequest: (req) => {
-              const r = pick()
-              return {
-                ...req,
-                path: `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`,
-                headers: { authorization: r.auth }
-              }
-            }
-          }
-        ],
-        duration
-      )
-    },
+    get_agreement: () => readerGet(paths.get_agreement),
     pgbench_tx: () => pgbench(DATABASE_URL, duration),
     sign_off: () => {
       return load(
@@ -308,26 +380,9 @@ async function main() {
         duration
       )
     },
-    get_events: () => {
-      const pick = rr(readers)
-      return load(
-        publicUrl,
-        [
-          {
-            method: 'GET',
-            setupRequest: (req) => {
-              const r = pick()
-              return {
-                ...req,
-                path: `/v1/partnerships/${r.partnershipId}/events?limit=50`,
-                headers: { authorization: r.auth }
-              }
-            }
-          }
-        ],
-        duration
-      )
-    },
+    get_events: () => readerGet((r) => `/v1/partnerships/${r.partnershipId}/events?limit=50`),
+    get_agenda: () => readerGet(paths.get_agenda),
+    get_insights: () => readerGet(paths.get_insights),
     my_open_reviews: () => {
       const pick = rr(reviewers)
       return load(
@@ -342,6 +397,17 @@ async function main() {
       )
     }
   }
+  // The seeded chains verify (the seed appends the incidents', appreciations' and reviews' events too).
+  for (const r of [readers[0]!, readers[readers.length - 1]!]) {
+    const v = (await (
+      await fetch(`${publicUrl}/v1/partnerships/${r.partnershipId}/audit/verify`, {
+        headers: { authorization: r.auth }
+      })
+    ).json()) as { valid: boolean; eventCount: number }
+    if (!v.valid) throw new Error(`the seeded chain of partnership ${r.partnershipId} does not verify`)
+    log(`chain of partnership ${r.partnershipId}: ${v.eventCount} events, valid`)
+  }
+  const statements = await statementsPerRequest(accordEnv, readers)
   // BENCH_SCENARIOS=get_agreement,baseline_get runs a subset (for iterating; the summary then has gaps).
   const only = process.env.BENCH_SCENARIOS?.split(',')
   if (only) for (const k of Object.keys(scenarios)) if (!only.includes(k)) delete scenarios[k]
@@ -411,6 +477,11 @@ async function main() {
   process.stdout.write(
     `\nAccord peak RSS: ${peakRss.toFixed(0)} MB; active versions ${signed} (seeded ${seeded.readers.length}), version.activated events ${activations}\n`
   )
+  process.stdout.write(
+    `Statements per request (on the wire; a token's first request / after): ${Object.entries(statements)
+      .map(([k, v]) => `${k} ${v.first} / ${v.again}`)
+      .join(', ')}\n`
+  )
   const summary = {
     get_agreement_rps: Math.round(med('get_agreement', 'rps')),
     get_agreement_ratio: ratio('get_agreement', 'baseline_get'),
@@ -419,6 +490,15 @@ async function main() {
     get_p99_ms: med('get_agreement', 'p99'),
     sign_p99_ms: med('sign_off', 'p99'),
     events_rps: Math.round(med('get_events', 'rps')),
+    agenda_rps: Math.round(med('get_agenda', 'rps')),
+    agenda_ratio: ratio('get_agenda', 'baseline_get'),
+    agenda_p99_ms: med('get_agenda', 'p99'),
+    insights_rps: Math.round(med('get_insights', 'rps')),
+    insights_ratio: ratio('get_insights', 'baseline_get'),
+    insights_p99_ms: med('get_insights', 'p99'),
+    // Statements Accord sent to PostgreSQL per request, counted on the wire (statements.ts): with a token it has
+    // seen (as under load), and with a token it has not (its first request also looks up the caller).
+    statements_per_request: statements,
     my_reviews_rps: Math.round(med('my_open_reviews', 'rps')),
     baseline_get_rps: Math.round(med('baseline_get', 'rps')),
     pgbench_tps: Math.round(med('pgbench_tx', 'rps')),

@@ -1,12 +1,16 @@
-// npm run bench:scale: the hot read and the scheduler's due-review query at 10,000 and at 1,000,000
-// agreements, on PostgreSQL: latency at both sizes and the query plans (EXPLAIN ANALYZE) at the larger.
+// npm run bench:scale: the hot read, the scheduler's due-review query, and the agenda's and insights'
+// statements at 10,000 and at 1,000,000 agreements, on PostgreSQL: latency at both sizes and the query plans
+// (EXPLAIN ANALYZE) at the larger.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table, the plans, then one JSON line.
 import { type ChildProcess, spawn } from 'node:child_process'
 import autocannon from 'autocannon'
-import postgres from 'postgres'
+import postgres, { type Sql } from 'postgres'
+import { AGENDA_FACTS } from '../src/agenda/agenda.render.ts'
+import { AGENDA_HORIZON_MS } from '../src/agenda/agenda.service.ts'
 import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
+import { INSIGHT_FACTS } from '../src/incidents/insights.render.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
@@ -16,10 +20,90 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const DB_NAME = 'accord_scale'
 const BASE = 10_000
 const TARGET = Number(process.env.BENCH_SCALE_AGREEMENTS ?? 1_000_000)
+/** Incidents, and as many appreciations, per seeded agreement (20: the issue's figure). */
+const INCIDENTS_PER = 20
+/**
+ * Incidents, and as many appreciations, per bulk-added agreement. 20 keeps the seeded proportion (20 million rows
+ * in each table, about 8 more minutes on this machine kind); the default 2 still makes both tables ten times the
+ * seeded ones, so a plan that scanned them would show.
+ */
+const FILLER_PER = Number(process.env.BENCH_SCALE_FILLER_PER ?? 2)
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
 let accord: ChildProcess | undefined
 process.on('exit', () => accord?.kill('SIGTERM'))
+
+/** When the k-th (1-based) of a bulk-added agreement's incidents occurred: spread over the last 12 months, as seeded. */
+const occurredAt = (k: string) => `(now() - interval '365 days' + (${k} - 0.5) * interval '${365 / FILLER_PER} days')`
+/** The seed's mix (seed.ts, incidentStatus): the two newest reported, then two acknowledged, two disputed, the rest resolved. */
+const fillerStatus = `case when ${FILLER_PER} - k < 2 then 'reported' when ${FILLER_PER} - k < 4 then 'acknowledged'
+  when ${FILLER_PER} - k < 6 then 'disputed' else 'resolved' end`
+
+/**
+ * FILLER_PER incidents and appreciations for each bulk-added agreement (about 20 million rows each at the default),
+ * with time-ordered ids. Like the bulk-added agreements they are filler (their clause is no version's), written
+ * the way bulk loads are: each table's secondary indexes are dropped and rebuilt around the insert, and a superuser
+ * skips the foreign-key triggers (every reference is to an existing row). The two tables load side by side.
+ */
+async function fillerIncidents(sql: Sql) {
+  log(`adding ${FILLER_PER} incidents and ${FILLER_PER} appreciations to each bulk-added agreement…`)
+  const t0 = Date.now()
+  const [{ superuser }] =
+    (await sql`select rolsuper as superuser from pg_roles where rolname = current_user`) as unknown as [
+      { superuser: boolean }
+    ]
+  const filler = `select a.id, a.partnership_id, a.created_by, k, row_number() over () as n
+    from agreements a cross join generate_series(1, ${FILLER_PER}) k where a.title = 'Filler'`
+  const id = (marker: string) =>
+    `(lpad(to_hex(n), 8, '0') || '-${marker}-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid`
+  const bulk = (table: string, insert: string) =>
+    sql.begin(async (tx) => {
+      if (superuser) await tx.unsafe('set local session_replication_role = replica')
+      await tx.unsafe(`set local maintenance_work_mem = '512MB'`)
+      const indexes = await tx`select indexname, indexdef from pg_indexes
+        where schemaname = current_schema() and tablename = ${table} and indexname <> ${`${table}_pkey`}`
+      for (const i of indexes) await tx.unsafe(`drop index ${i.indexname as string}`)
+      await tx.unsafe(insert)
+      for (const i of indexes) await tx.unsafe(i.indexdef as string)
+    })
+  await Promise.all([
+    bulk(
+      'incidents',
+      `insert into incidents (id, partnership_id, agreement_id, version_number, clause_key, clause, subject_id, reporter_id,
+          status, occurred_at, description, reported_at, answer, answer_note, answered_at, consequence_index, resolution_note,
+          resolved_by, resolved_at, updated_at)
+        select ${id('0001')}, partnership_id, id, 1, 'filler', '{"key":"filler","text":"Filler.","consequences":["Filler."]}',
+          created_by, created_by, status, at, 'Filler', at + interval '2 hours',
+          case status when 'reported' then null when 'resolved' then 'acknowledged' else status end,
+          case status when 'disputed' then 'Filler.' end,
+          case when status <> 'reported' then at + interval '26 hours' end,
+          null, case status when 'resolved' then 'Filler.' end, case status when 'resolved' then created_by end,
+          case status when 'resolved' then at + interval '74 hours' end,
+          at + case status when 'reported' then interval '2 hours' when 'resolved' then interval '74 hours' else interval '26 hours' end
+        from (select f.*, ${fillerStatus} as status, ${occurredAt('k')} as at from (${filler}) f) x`
+    ),
+    bulk(
+      'appreciations',
+      `insert into appreciations (id, partnership_id, agreement_id, version_number, clause_key, author_id, text, created_at)
+        select ${id('0002')}, partnership_id, id, 1, null, created_by, 'Filler', ${occurredAt('k')} - interval '1 day'
+        from (${filler}) f`
+    )
+  ])
+  log(`  added in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+}
+
+/** The plan PostgreSQL makes for any parameters (a prepared statement's generic plan), run with these ones. */
+async function explainGeneric(sql: Sql, text: string, params: string[]): Promise<string> {
+  return sql.begin(async (tx) => {
+    await tx.unsafe('set local plan_cache_mode = force_generic_plan')
+    await tx.unsafe(`prepare bench_generic as ${text}`)
+    const plan = await tx.unsafe(
+      `explain (analyze, buffers, costs off, timing off, summary off) execute bench_generic(${params.map((p) => `'${p}'`).join(', ')})`
+    )
+    await tx.unsafe('deallocate bench_generic')
+    return plan.map((r) => r['QUERY PLAN']).join('\n')
+  })
+}
 
 async function main() {
   const DATABASE_URL = await freshDatabase(ADMIN_URL, DB_NAME)
@@ -30,11 +114,22 @@ async function main() {
   await database.migrate()
   const keys = await loadServiceKeys(database.db, () => new Date())
   const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
-  log(`seeding ${BASE} partnerships, one active agreement each…`)
+  log(
+    `seeding ${BASE} partnerships, one active agreement each (${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations, 6 completed reviews)…`
+  )
   const seeded = await seed(
     sql,
     keys,
-    { issuer: publicUrl, partnerships: BASE, proposalsPer: 0, eventHeavy: 0, withReviews: 1000 },
+    {
+      issuer: publicUrl,
+      partnerships: BASE,
+      proposalsPer: 0,
+      eventHeavy: 0,
+      withReviews: 1000,
+      incidentsPer: INCIDENTS_PER,
+      appreciationsPer: INCIDENTS_PER,
+      completedReviews: 6
+    },
     log
   )
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
@@ -78,6 +173,19 @@ async function main() {
   )
   const detailParamsOf = (r: (typeof readers)[number]) => [r.partnershipId, r.agreementId, userIds.get(r.subject)!]
   const detailParams = detailParamsOf(readers[0]!)
+  // The agenda's and the insights' statements, with the parameters their services pass (agenda.service.ts,
+  // insights.service.ts): partnership, caller, horizon; partnership, agreement, caller, now.
+  const agendaParamsOf = (r: (typeof readers)[number]) => [
+    r.partnershipId,
+    userIds.get(r.subject)!,
+    new Date(Date.now() + AGENDA_HORIZON_MS).toISOString()
+  ]
+  const insightParamsOf = (r: (typeof readers)[number]) => [
+    r.partnershipId,
+    r.agreementId,
+    userIds.get(r.subject)!,
+    new Date().toISOString()
+  ]
   /** A statement's own execution time in the server (EXPLAIN ANALYZE), 200 runs, sorted. */
   const serverTimes = async (text: string, paramsOf: (k: number) => unknown[]) => {
     const times: number[] = []
@@ -121,6 +229,8 @@ async function main() {
     // sub-millisecond queries measured through a client would mostly measure the round trip.
     const dueTimes = await serverTimes(due.sql, () => due.params)
     const renderTimes = await serverTimes(AGREEMENT_DETAIL_JSON, (k) => detailParamsOf(readers[k % readers.length]!))
+    const agendaTimes = await serverTimes(AGENDA_FACTS, (k) => agendaParamsOf(readers[k % readers.length]!))
+    const insightTimes = await serverTimes(INSIGHT_FACTS, (k) => insightParamsOf(readers[k % readers.length]!))
     const ms = (x: number) => Number(x.toFixed(3))
     const [{ n }] = (await sql`select count(*)::int as n from agreements`) as unknown as [{ n: number }]
     const row = {
@@ -132,6 +242,12 @@ async function main() {
       render_query_p50_ms: ms(renderTimes[100]!),
       due_query_p50_ms: ms(dueTimes[100]!),
       due_query_p99_ms: ms(dueTimes[198]!),
+      agenda_query_p50_ms: ms(agendaTimes[100]!),
+      agenda_query_p99_ms: ms(agendaTimes[198]!),
+      insights_query_p50_ms: ms(insightTimes[100]!),
+      insights_query_p99_ms: ms(insightTimes[198]!),
+      incidents: (await sql`select count(*)::int as n from incidents`)[0]!.n as number,
+      appreciations: (await sql`select count(*)::int as n from appreciations`)[0]!.n as number,
       errors: http.non2xx + http.errors + probeErrors
     }
     log(`${label}: ${JSON.stringify(row)}`)
@@ -139,26 +255,36 @@ async function main() {
   }
 
   const small = await measure('10k')
-  log(`adding ${TARGET - BASE} agreements (with a version and a signature each) in bulk…`)
+  // One in ten bulk-added agreements has an open proposal (a version 2 signed by its author), so the agenda's
+  // proposals are planned against a table that has them.
+  log(`adding ${TARGET - BASE} agreements (with a version and a signature each, one in ten a proposal too) in bulk…`)
   const per = 10
   const extraPartnerships = Math.ceil((TARGET - BASE) / per)
   const [owner] = await sql`select id from users limit 1`
   await sql.unsafe(`
     insert into partnerships (id, name, timezone, status, revision, created_at, updated_at)
-      select uuidv7_like, 'Filler ' || g, 'Europe/Paris', 'active', 1, now(), now()
+      select uuidv7_like, 'Filler ' || g, 'Europe/Paris', 'active', 1, now() - interval '400 days', now()
       from (select g, (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid as uuidv7_like from generate_series(1, ${extraPartnerships}) g) s`)
   await sql.unsafe(`
-    insert into agreements (id, partnership_id, title, category, lifecycle, active_version, open_proposal, last_version_number, next_review_at, revision_requested, ever_proposed, revision, created_by, created_at, updated_at)
+    insert into agreements (id, partnership_id, title, category, lifecycle, active_version, open_proposal, last_version_number, next_review_at, revision_requested, ever_proposed, revision, created_by, created_at, updated_at, open_incidents, last_incident_at)
       select gen_random_uuid(), (lpad(to_hex(1 + (g - 1) / ${per}), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(1 + (g - 1) / ${per}), 12, '0'))::uuid,
-        'Filler', 'transparency', 'active', 1, null, 1, now() + (g % 365) * interval '1 day', false, true, 1, '${owner!.id}', now(), now()
+        'Filler', 'transparency', 'active', 1, case when g % 10 = 0 then 2 end, case when g % 10 = 0 then 2 else 1 end,
+        now() + (g % 365) * interval '1 day', false, true, 1, '${owner!.id}', now() - interval '400 days', now(),
+        ${Math.min(FILLER_PER, 6)}, ${FILLER_PER > 0 ? `${occurredAt(String(FILLER_PER))}` : 'null'}
       from generate_series(1, ${TARGET - BASE}) g`)
   await sql.unsafe(`
     insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, author_id, required_signers, revision, created_at, proposed_at, activated_at)
-      select gen_random_uuid(), a.id, 1, 'terms', 'active', '{"title":"Filler"}'::jsonb, 'sha256:filler', a.created_by, '[]'::jsonb, 1, now(), now(), now()
+      select gen_random_uuid(), a.id, 1, 'terms', 'active', '{"title":"Filler"}'::jsonb, 'sha256:filler', a.created_by, '[]'::jsonb, 1, a.created_at, a.created_at, a.created_at
       from agreements a where a.title = 'Filler'`)
   await sql.unsafe(`
+    insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, previous_hash, based_on, author_id, required_signers, revision, created_at, proposed_at)
+      select gen_random_uuid(), a.id, 2, 'terms', 'proposed', '{"title":"Filler"}'::jsonb, 'sha256:filler', 'sha256:filler', 1, a.created_by,
+        jsonb_build_array(a.created_by), 1, now(), now()
+      from agreements a where a.title = 'Filler' and a.open_proposal = 2`)
+  await sql.unsafe(`
     insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
-      select gen_random_uuid(), v.id, v.author_id, v.content_hash, now(), 'filler' from agreement_versions v where v.content_hash = 'sha256:filler'`)
+      select gen_random_uuid(), v.id, v.author_id, v.content_hash, coalesce(v.activated_at, v.proposed_at), 'filler' from agreement_versions v where v.content_hash = 'sha256:filler'`)
+  if (FILLER_PER > 0) await fillerIncidents(sql)
   const large = await measure('1M')
 
   const explain = async (text: string, params: unknown[]) =>
@@ -169,7 +295,15 @@ async function main() {
   const plans = {
     get_agreement_check: await explain(AGREEMENT_REVISION_FOR_MEMBER, detailParams),
     get_agreement_render: await explain(AGREEMENT_DETAIL_JSON, detailParams),
-    due_reviews: await explain(due.sql, due.params)
+    due_reviews: await explain(due.sql, due.params),
+    agenda: await explain(AGENDA_FACTS, agendaParamsOf(readers[0]!)),
+    insights: await explain(INSIGHT_FACTS, insightParamsOf(readers[0]!))
+  }
+  // The service runs them as prepared statements, which PostgreSQL may plan once for any parameters (a generic
+  // plan) after five runs: those plans are checked too.
+  const generic = {
+    agenda: await explainGeneric(sql, AGENDA_FACTS, agendaParamsOf(readers[0]!)),
+    insights: await explainGeneric(sql, INSIGHT_FACTS, insightParamsOf(readers[0]!))
   }
   process.stdout.write(
     `\n| size | agreements | GET req/s (10 conns) | GET p50 ms (1 conn) | GET p99 ms (1 conn) | render query p50 ms (server) | due query p50 ms (server) | due query p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`
@@ -179,11 +313,36 @@ async function main() {
       `| ${r.label} | ${r.agreements} | ${r.get_rps} | ${r.get_p50_ms} | ${r.get_p99_ms} | ${r.render_query_p50_ms} | ${r.due_query_p50_ms} | ${r.due_query_p99_ms} |\n`
     )
   process.stdout.write(
-    `\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\n`
+    `\n| size | agreements | incidents | appreciations | agenda p50 ms (server) | agenda p99 ms (server) | insights p50 ms (server) | insights p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`
+  )
+  for (const r of [small, large])
+    process.stdout.write(
+      `| ${r.label} | ${r.agreements} | ${r.incidents} | ${r.appreciations} | ${r.agenda_query_p50_ms} | ${r.agenda_query_p99_ms} | ${r.insights_query_p50_ms} | ${r.insights_query_p99_ms} |\n`
+    )
+  process.stdout.write(
+    `\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\nAgenda (AGENDA_FACTS):\n${plans.agenda}\n\nInsights (INSIGHT_FACTS):\n${plans.insights}\n\nAgenda, generic plan:\n${generic.agenda}\n\nInsights, generic plan:\n${generic.insights}\n\n`
   )
   const ratio = (a: number, b: number) => Number((a / Math.max(b, 0.001)).toFixed(2))
+  const bigTable =
+    /Seq Scan on (agreements|agreement_versions|signatures|memberships|partnerships|users|reviews|review_responses|incidents|appreciations|events)\b/
   process.stdout.write(
-    `${JSON.stringify({ agreements_small: small.agreements, agreements_large: large.agreements, get_p50_ratio: ratio(large.get_p50_ms, small.get_p50_ms), get_p99_ratio: ratio(large.get_p99_ms, small.get_p99_ms), render_p50_ratio: ratio(large.render_query_p50_ms, small.render_query_p50_ms), due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms), get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => /Seq Scan on (agreements|agreement_versions|signatures|memberships)\b/.test(p)), due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews), small, large })}\n`
+    `${JSON.stringify({
+      agreements_small: small.agreements,
+      agreements_large: large.agreements,
+      get_p50_ratio: ratio(large.get_p50_ms, small.get_p50_ms),
+      get_p99_ratio: ratio(large.get_p99_ms, small.get_p99_ms),
+      render_p50_ratio: ratio(large.render_query_p50_ms, small.render_query_p50_ms),
+      due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms),
+      agenda_p50_ratio: ratio(large.agenda_query_p50_ms, small.agenda_query_p50_ms),
+      insights_p50_ratio: ratio(large.insights_query_p50_ms, small.insights_query_p50_ms),
+      get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => bigTable.test(p)),
+      due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews),
+      agenda_uses_index: ![plans.agenda, generic.agenda].some((p) => bigTable.test(p)),
+      insights_uses_index: ![plans.insights, generic.insights].some((p) => bigTable.test(p)),
+      filler_incidents_per_agreement: FILLER_PER,
+      small,
+      large
+    })}\n`
   )
   accord.kill('SIGTERM')
   await sql.end()
