@@ -275,11 +275,17 @@ export const incidentRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         response: { 200: InsightsSchema, ...authProblems }
       }
     },
-    async (request) =>
-      agreementInsights(deps, {
+    async (request, reply) => {
+      const insights = await agreementInsights(deps, {
         partnershipId: request.params.pid,
         agreementId: request.params.aid,
         userId: callerOf(request).userId
       })
+      // Typed by the schema at compile time, so sent as JSON without the response schema's run-time pass (a
+      // third of the request's CPU); the tests check every answer against the document.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(JSON.stringify(insights) as unknown as z.infer<typeof InsightsSchema>)
+    }
   )
 }
