@@ -42,34 +42,37 @@ export interface AgendaFacts {
 
 const asked = (column: string) => `${column} @> jsonb_build_array($2::text)`
 
-// $1 partnership, $2 caller, $3 the horizon of upcoming reviews (ISO).
+// $1 partnership, $2 caller, $3 the horizon of upcoming reviews (ISO). The partnership's agreements are read
+// once (\`mine\`) and every list is taken from them; nothing runs unless the caller is a current member.
 export const AGENDA_FACTS = `with me as (
     select m.role from memberships m where m.partnership_id = $1 and m.user_id = $2 and m.left_at is null),
-  recent as (
-    select a.id, a.title, (select max(r.closed_at) from reviews r
-        where r.agreement_id = a.id and r.status = 'completed' and r.outcome is not null) as since
-    from agreements a where a.partnership_id = $1 and a.lifecycle in ('active', 'suspended')
-    order by a.id limit ${AGENDA_LIMIT})
+  mine as materialized (
+    select a.id, a.title, a.lifecycle, a.open_proposal, a.next_review_at, a.updated_at
+    from agreements a where a.partnership_id = $1),
+  recent as materialized (
+    select g.id, g.title, coalesce((select max(r.closed_at) from reviews r
+        where r.agreement_id = g.id and r.status = 'completed' and r.outcome is not null), '-infinity') as since
+    from mine g where g.lifecycle in ('active', 'suspended') order by g.id limit ${AGENDA_LIMIT})
   select me.role,
     (select coalesce(json_agg(x order by x."dueAt", x."agreementId"), '[]') from (
       (select r.id as "reviewId", r.agreement_id as "agreementId", a.title, 'open' as status, ${iso('r.due_at')} as "dueAt",
           r.overdue_at is not null as overdue, ${asked('r.required_responders')} as "youAreAsked",
           exists (select 1 from review_responses rr where rr.review_id = r.id and rr.user_id = $2) as "youAnswered"
-        from reviews r join agreements a on a.id = r.agreement_id
+        from reviews r join mine a on a.id = r.agreement_id
         where r.partnership_id = $1 and r.status = 'open' order by r.due_at, r.agreement_id limit ${AGENDA_LIMIT})
       union all
       (select null, a.id, a.title, 'upcoming', ${iso('a.next_review_at')}, false, me.role = 'partner', false
-        from agreements a
-        where a.partnership_id = $1 and a.lifecycle = 'active' and a.next_review_at <= $3::timestamptz
+        from mine a
+        where a.lifecycle = 'active' and a.next_review_at <= $3::timestamptz
           and not exists (select 1 from reviews r where r.agreement_id = a.id and r.status = 'open')
         order by a.next_review_at, a.id limit ${AGENDA_LIMIT})
       order by "dueAt", "agreementId" limit ${AGENDA_LIMIT}) x)::text as reviews,
     (select coalesce(json_agg(x order by x."proposedAt", x."agreementId"), '[]') from (
       select a.id as "agreementId", a.title, v.number as "versionNumber", ${iso('v.proposed_at')} as "proposedAt"
-      from agreements a join agreement_versions v on v.agreement_id = a.id and v.number = a.open_proposal
-      where a.partnership_id = $1 and v.status = 'proposed' and ${asked('v.required_signers')}
+      from mine a join agreement_versions v on v.agreement_id = a.id and v.number = a.open_proposal
+      where v.status = 'proposed' and ${asked('v.required_signers')}
         and not exists (select 1 from signatures s where s.version_id = v.id and s.signer_id = $2 and s.revoked_at is null)
-      order by v.proposed_at limit ${AGENDA_LIMIT}) x)::text as proposals,
+      order by v.proposed_at, a.id limit ${AGENDA_LIMIT}) x)::text as proposals,
     (select coalesce(json_agg(x order by x.id), '[]') from (
       select i.id, i.agreement_id as "agreementId", i.clause_key as "clauseKey", i.status, ${iso('i.occurred_at')} as "occurredAt",
         i.subject_id = $2 and i.status = 'reported' as "awaitingYourAnswer"
@@ -78,15 +81,16 @@ export const AGENDA_FACTS = `with me as (
       order by i.id limit ${AGENDA_LIMIT}) x)::text as incidents,
     (select coalesce(json_agg(x order by x."agreementId"), '[]') from (
       select a.id as "agreementId", a.title, ${iso('a.updated_at')} as "updatedAt"
-      from agreements a where a.partnership_id = $1 and a.lifecycle = 'suspended' order by a.id limit ${AGENDA_LIMIT}) x)::text as suspended,
-    (select coalesce(json_agg(json_build_object('agreementId', g.id, 'title', g.title, 'since', ${iso('g.since')},
-        'incidentCount', (select count(*) from incidents i where i.agreement_id = g.id and (g.since is null or i.reported_at > g.since)),
-        'appreciationCount', (select count(*) from appreciations x where x.agreement_id = g.id and (g.since is null or x.created_at > g.since)),
+      from mine a where a.lifecycle = 'suspended' order by a.id limit ${AGENDA_LIMIT}) x)::text as suspended,
+    (select coalesce(json_agg(json_build_object('agreementId', g.id, 'title', g.title,
+        'since', case when g.since = '-infinity' then null else ${iso('g.since')} end,
+        'incidentCount', (select count(*) from incidents i where i.agreement_id = g.id and i.reported_at > g.since),
+        'appreciationCount', (select count(*) from appreciations x where x.agreement_id = g.id and x.created_at > g.since),
         'incidents', (select coalesce(json_agg(json_build_object('id', y.id, 'occurredAt', ${iso('y.occurred_at')}) order by y.occurred_at desc), '[]')
-          from (select i.id, i.occurred_at, i.reported_at from incidents i where i.agreement_id = g.id and (g.since is null or i.reported_at > g.since)
+          from (select i.id, i.occurred_at from incidents i where i.agreement_id = g.id and i.reported_at > g.since
             order by i.occurred_at desc limit ${RECENT_LIMIT}) y),
         'appreciations', (select coalesce(json_agg(json_build_object('id', y.id, 'createdAt', ${iso('y.created_at')}) order by y.created_at desc), '[]')
-          from (select x.id, x.created_at from appreciations x where x.agreement_id = g.id and (g.since is null or x.created_at > g.since)
+          from (select x.id, x.created_at from appreciations x where x.agreement_id = g.id and x.created_at > g.since
             order by x.created_at desc limit ${RECENT_LIMIT}) y)
       ) order by g.id), '[]') from recent g)::text as since_last_review
   from me`

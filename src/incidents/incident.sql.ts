@@ -60,6 +60,8 @@ export const incidents = pgTable(
     check('incidents_consequence_check', sql`${t.consequenceIndex} is null or ${t.consequenceIndex} between 0 and 9`),
     index('incidents_agreement_idx').on(t.agreementId, t.id),
     index('incidents_agreement_occurred_idx').on(t.agreementId, t.occurredAt),
+    // the agenda counts and lists the incidents reported since an agreement's last review
+    index('incidents_agreement_reported_idx').on(t.agreementId, t.reportedAt),
     index('incidents_partnership_unresolved_idx').on(t.partnershipId, t.id).where(sql`${t.status} <> 'resolved'`)
   ]
 )

@@ -49,6 +49,10 @@ export const reviews = pgTable(
     uniqueIndex('reviews_one_open_idx').on(t.agreementId).where(sql`${t.status} = 'open'`),
     uniqueIndex('reviews_scheduled_once_idx').on(t.agreementId, t.dueAt).where(sql`${t.trigger} = 'schedule'`),
     index('reviews_agreement_idx').on(t.agreementId, t.id),
+    // an agreement's last completed review, one index probe (the agenda's "since the last review")
+    index('reviews_agreement_completed_idx')
+      .on(t.agreementId, t.closedAt)
+      .where(sql`${t.status} = 'completed' and ${t.outcome} is not null`),
     index('reviews_open_due_idx').on(t.dueAt).where(sql`${t.status} = 'open' and ${t.overdueAt} is null`),
     index('reviews_partnership_open_idx').on(t.partnershipId).where(sql`${t.status} = 'open'`)
   ]

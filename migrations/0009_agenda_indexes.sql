@@ -1,0 +1,2 @@
+CREATE INDEX "incidents_agreement_reported_idx" ON "incidents" USING btree ("agreement_id","reported_at");--> statement-breakpoint
+CREATE INDEX "reviews_agreement_completed_idx" ON "reviews" USING btree ("agreement_id","closed_at") WHERE "reviews"."status" = 'completed' and "reviews"."outcome" is not null;
