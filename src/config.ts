@@ -81,6 +81,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AGREEMENT_CACHE_MB: int(0, 4096).default(16),
+  AGENDA_CACHE_MB: int(0, 4096).default(8),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
@@ -120,6 +121,8 @@ export interface Config {
   readonly authFailuresPerMinute: number
   /** Memory for rendered GET agreement bodies (validated against the database on every request); 0 turns it off. */
   readonly agreementCacheBytes: number
+  /** Memory for agenda lists kept per caller (validated against the partnership's log on every request); 0 turns it off. */
+  readonly agendaCacheBytes: number
   readonly requestTimeoutMs: number
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
@@ -172,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
     agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,
+    agendaCacheBytes: e.AGENDA_CACHE_MB * 1024 * 1024,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,

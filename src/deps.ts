@@ -1,3 +1,4 @@
+import { type AgendaBodies, agendaBodies } from './agenda/agenda.render.ts'
 import { type AgreementBodies, agreementBodies } from './agreements/agreement.render.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
@@ -13,6 +14,8 @@ export interface Deps {
   readonly authenticator: Authenticator
   /** Rendered GET agreement bodies by ETag version; null when AGREEMENT_CACHE_MB=0. */
   readonly agreementBodies: AgreementBodies | null
+  /** Agenda lists by partnership and caller, validated against the log head; null when AGENDA_CACHE_MB=0. */
+  readonly agendaBodies: AgendaBodies | null
   /** The clock; tests inject one they can move. */
   readonly now: () => Date
 }
@@ -33,6 +36,7 @@ export async function assembleDeps(
     keys,
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
+    agendaBodies: agendaBodies(config.agendaCacheBytes),
     now
   }
 }

@@ -1,5 +1,8 @@
 // What GET …/{pid}/agenda lists, gathered by PostgreSQL in one statement (membership check included). Each list
-// is bounded (AGENDA_LIMIT); agenda.schemas.ts maps the rows to the answer and adds each item's link.
+// is bounded (AGENDA_LIMIT); agenda.schemas.ts maps the rows to the answer and adds each item's link. The lists
+// are kept in memory per caller (AgendaBodies) and served again only while the partnership's log head, the
+// caller's role and the clock say nothing could have changed them (one index probe: AGENDA_CHECK).
+import { LRUCache } from 'lru-cache'
 import type { DbOrTx } from '../db/client.ts'
 import { execute, isoText as iso } from '../db/driver.ts'
 
@@ -9,6 +12,13 @@ export const RECENT_LIMIT = 20
 
 export interface AgendaFacts {
   role: 'partner' | 'observer'
+  /** The partnership's log head when the lists were read: every change to a partnership appends to its log. */
+  head: number
+  /**
+   * The first instant at which the lists could change with no write at all: an agreement's next review then
+   * comes within the horizon (null: none will). Only time moves the agenda without a write.
+   */
+  validUntil: number | null
   reviews: Array<{
     reviewId: string | null
     agreementId: string
@@ -54,6 +64,9 @@ export const AGENDA_FACTS = `with me as (
         where r.agreement_id = g.id and r.status = 'completed' and r.outcome is not null), '-infinity') as since
     from mine g where g.lifecycle in ('active', 'suspended') order by g.id limit ${AGENDA_LIMIT})
   select me.role,
+    (select e.seq from events e where e.partnership_id = $1 order by e.seq desc limit 1) as head,
+    (select ${iso('min(a.next_review_at)')} from mine a where a.lifecycle = 'active' and a.next_review_at > $3::timestamptz)
+      as next_entry,
     (select coalesce(json_agg(x order by x."dueAt", x."agreementId"), '[]') from (
       (select r.id as "reviewId", r.agreement_id as "agreementId", a.title, 'open' as status, ${iso('r.due_at')} as "dueAt",
           r.overdue_at is not null as overdue, ${asked('r.required_responders')} as "youAreAsked",
@@ -98,16 +111,56 @@ export const AGENDA_FACTS = `with me as (
 /** The agenda's facts for a current member; undefined for anyone else. */
 export async function agendaFactsForMember(
   db: DbOrTx,
-  input: { partnershipId: string; userId: string; horizon: Date }
+  input: { partnershipId: string; userId: string; asOf: Date; horizon: Date }
 ): Promise<AgendaFacts | undefined> {
+  const horizonMs = input.horizon.getTime() - input.asOf.getTime()
   const [row] = await execute(db, AGENDA_FACTS, [input.partnershipId, input.userId, input.horizon.toISOString()])
   if (row === undefined) return undefined
+  const nextEntry = row.next_entry as string | null
   return {
     role: row.role as AgendaFacts['role'],
+    head: Number(row.head),
+    validUntil: nextEntry === null ? null : Date.parse(nextEntry) - horizonMs,
     reviews: JSON.parse(row.reviews as string),
     proposals: JSON.parse(row.proposals as string),
     incidents: JSON.parse(row.incidents as string),
     suspended: JSON.parse(row.suspended as string),
     sinceLastReview: JSON.parse(row.since_last_review as string)
   }
+}
+
+// $1 partnership, $2 caller: the caller's role if a current member, and the partnership's log head.
+export const AGENDA_CHECK = `select m.role,
+    (select e.seq from events e where e.partnership_id = $1 order by e.seq desc limit 1) as head
+  from memberships m where m.partnership_id = $1 and m.user_id = $2 and m.left_at is null`
+
+/** What validates agenda lists kept in memory: the caller's role (undefined: not a current member) and the log head. */
+export async function agendaCheck(
+  db: DbOrTx,
+  input: { partnershipId: string; userId: string }
+): Promise<{ role: AgendaFacts['role']; head: number } | undefined> {
+  const [row] = await execute(db, AGENDA_CHECK, [input.partnershipId, input.userId])
+  return row === undefined ? undefined : { role: row.role as AgendaFacts['role'], head: Number(row.head) }
+}
+
+/** An agenda's lists as sent (JSON members after the header), and what they were read at. */
+export interface KeptAgenda {
+  readonly role: AgendaFacts['role']
+  readonly head: number
+  readonly validUntil: number | null
+  readonly lists: string
+}
+
+/**
+ * Agenda lists by partnership and caller, least recently used out first, bounded in bytes. An entry is served
+ * only after the database confirmed, in the same request, that the caller is still a member with the same role
+ * and that the partnership's log head has not moved, and only before its `validUntil`: every change to a
+ * partnership appends to its log in the change's own transaction (test/architecture/writers.test.ts holds it for
+ * every writer, and that the agenda it serves equals one read afresh). Per process; nothing to invalidate.
+ */
+export type AgendaBodies = LRUCache<string, KeptAgenda>
+
+export function agendaBodies(maxBytes: number): AgendaBodies | null {
+  if (maxBytes <= 0) return null
+  return new LRUCache<string, KeptAgenda>({ maxSize: maxBytes, sizeCalculation: (v) => v.lists.length * 2 + 200 })
 }

@@ -9,13 +9,19 @@ import { reviewKit, weekly } from '../helpers/reviews.ts'
 // - every change to what GET agreement shows moves the agreement's revision (its ETag): the body kept in memory
 //   (agreement.render.ts) is served again only while the revision is the same;
 // - every change to a partnership appends to its log: the optimistic sign-off writes only if the log's head is
-//   still the one it read.
+//   still the one it read, and the agenda's lists kept in memory (agenda.render.ts) are served again only while
+//   the log's head is the same: so after each write every member's agenda, read through what was kept, must
+//   equal the agenda read afresh.
 // Each write operation of the API document needs a scenario below (or a reason to have none), so a new writer
 // that forgets either invariant, or a new route nobody thought of, fails here.
 const ctx = await buildTestApp(t)
 // What an agreement shows is read where nothing is kept in memory: through the cache, a writer that forgot to
 // move the revision would be served the old body and never be caught.
-const truth = await buildTestApp(t, { database: ctx.database, clock: ctx.clock, env: { AGREEMENT_CACHE_MB: '0' } })
+const truth = await buildTestApp(t, {
+  database: ctx.database,
+  clock: ctx.clock,
+  env: { AGREEMENT_CACHE_MB: '0', AGENDA_CACHE_MB: '0' }
+})
 const k = agreementKit(ctx)
 const r = reviewKit(ctx, k)
 
@@ -203,8 +209,26 @@ const exempt: Record<string, string> = {
   createPartnership: 'starts a log of its own (tested below)'
 }
 
+/** Each member's agenda (status and body, without the instants of the request) from an app. */
+async function agendas(app: typeof ctx, w: World): Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown> = {}
+  for (const [name, p] of Object.entries({ alice: w.alice, bob: w.bob, carol: w.carol })) {
+    const res = await app.request({ method: 'GET', url: `/v1/partnerships/${w.pid}/agenda`, token: p.token })
+    const { asOf: _a, horizon: _h, ...lists } = res.json()
+    seen[name] = res.statusCode === 200 ? { status: 200, ...lists } : { status: res.statusCode, type: lists.type }
+  }
+  return seen
+}
+
+interface Observed {
+  head: number
+  agreements: Map<string, { body: string; etag: string }>
+  /** The agendas as the app that keeps them serves them, and as read afresh. */
+  agendas: { kept: Record<string, unknown>; fresh: Record<string, unknown> }
+}
+
 /** What every agreement of the partnership shows (its GET body, uncached) and its ETag, and the head of the log. */
-async function observe(w: World): Promise<{ head: number; agreements: Map<string, { body: string; etag: string }> }> {
+async function observe(w: World): Promise<Observed> {
   const list = (await req({ method: 'GET', url: `${k.agreementsUrl(w.pid)}?limit=100`, token: w.alice.token })).json()
     .items as Array<{ id: string }>
   const agreements = new Map<string, { body: string; etag: string }>()
@@ -213,16 +237,16 @@ async function observe(w: World): Promise<{ head: number; agreements: Map<string
     if (res.statusCode !== 200) throw new Error(`GET agreement (uncached): ${res.statusCode} ${res.body}`)
     agreements.set(a.id, { body: res.body, etag: String(res.headers.etag) })
   }
-  return { head: await k.headSeq(w.alice, w.pid), agreements }
+  return {
+    head: await k.headSeq(w.alice, w.pid),
+    agreements,
+    agendas: { kept: await agendas(ctx, w), fresh: await agendas(truth, w) }
+  }
 }
 
-function holds(
-  t: Tap,
-  what: string,
-  before: Awaited<ReturnType<typeof observe>>,
-  after: Awaited<ReturnType<typeof observe>>
-): void {
+function holds(t: Tap, what: string, before: Observed, after: Observed): void {
   t.ok(after.head > before.head, `${what}: appended to the partnership's log (${before.head} → ${after.head})`)
+  t.same(after.agendas.kept, after.agendas.fresh, `${what}: every agenda served from memory equals one read afresh`)
   for (const [aid, was] of before.agreements) {
     const now = after.agreements.get(aid)
     if (now === undefined || now.body === was.body) continue
