@@ -807,18 +807,18 @@ export interface components {
              * @description "all", or the user ids of the partners the clause binds
              * @default all
              */
-            appliesTo: "all" | string[];
+            appliesTo?: "all" | string[];
             /**
              * @description What the partners agreed happens when the clause is crossed
              * @default []
              */
-            consequences: string[];
+            consequences?: string[];
         };
         ReviewCadenceInput: {
             /** @description RFC 5545 RRULE (FREQ DAILY/WEEKLY/MONTHLY/YEARLY; INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL); at most weekly, occurring within 5 years; stored without an `RRULE:` prefix, in upper case */
             rrule: string;
             /** @default 19:00 */
-            time: string;
+            time?: string;
         };
         TermsContentInput: {
             title: string;
@@ -830,7 +830,7 @@ export interface components {
              * @description Why this version
              * @default null
              */
-            note: string | null;
+            note?: string | null;
         };
         CreateAgreementInput: {
             content: components["schemas"]["TermsContentInput"];
@@ -838,7 +838,7 @@ export interface components {
              * @description Save as a draft only you can edit, instead of proposing it
              * @default false
              */
-            draft: boolean;
+            draft?: boolean;
         };
         ProposeVersionInput: {
             /** @description The version this one revises (its hash becomes previousHash) */
@@ -849,13 +849,13 @@ export interface components {
              * @default terms
              * @enum {string}
              */
-            kind: "terms" | "retirement";
+            kind?: "terms" | "retirement";
             /** @description Required for kind terms */
             content?: components["schemas"]["TermsContentInput"];
             /** @description For kind retirement: why the partners end the agreement */
             note?: string;
             /** @default false */
-            draft: boolean;
+            draft?: boolean;
         };
         UpdateDraftInput: {
             content: components["schemas"]["TermsContentInput"];
