@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
+import { generateClientTypes } from '../scripts/client-types.ts'
 import { generateOpenApi } from '../src/openapi.ts'
 import { buildTestApp, undocumented } from './helpers/app.ts'
 
@@ -8,6 +9,15 @@ t.test('openapi/openapi.json', async (t) => {
     const committed = await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8')
     t.equal(committed, await generateOpenApi())
   })
+
+  t.test(
+    'and the client types beside it, openapi/accord.d.ts, are exactly what openapi-typescript makes of it',
+    async (t) => {
+      const committed = await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8')
+      const types = await readFile(new URL('../openapi/accord.d.ts', import.meta.url), 'utf8')
+      t.equal(types, await generateClientTypes(committed))
+    }
+  )
 
   t.test('documents every route with a summary, an operationId and problem+json errors', async (t) => {
     const doc = JSON.parse(await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8'))
