@@ -256,7 +256,10 @@ async function main() {
     RATE_LIMIT_PER_MINUTE: '1000000',
     SCHEDULER_INTERVAL_MS: '0',
     DATABASE_POOL_MAX: POOL,
-    DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true'
+    DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true',
+    // AGENDA_CACHE_MB=0 measures the agenda rendered on every request (the first read of each caller's agenda
+    // after a change); by default the kept lists are served after their one-probe check.
+    ...(process.env.AGENDA_CACHE_MB ? { AGENDA_CACHE_MB: process.env.AGENDA_CACHE_MB } : {})
   }
   const accord = await start(
     [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import autocannon from 'autocannon'
 import postgres, { type Sql } from 'postgres'
-import { AGENDA_FACTS } from '../src/agenda/agenda.render.ts'
+import { AGENDA_CHECK, AGENDA_FACTS } from '../src/agenda/agenda.render.ts'
 import { AGENDA_HORIZON_MS } from '../src/agenda/agenda.service.ts'
 import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
 import { loadConfig } from '../src/config.ts'
@@ -297,6 +297,7 @@ async function main() {
     get_agreement_render: await explain(AGREEMENT_DETAIL_JSON, detailParams),
     due_reviews: await explain(due.sql, due.params),
     agenda: await explain(AGENDA_FACTS, agendaParamsOf(readers[0]!)),
+    agenda_check: await explain(AGENDA_CHECK, agendaParamsOf(readers[0]!).slice(0, 2)),
     insights: await explain(INSIGHT_FACTS, insightParamsOf(readers[0]!))
   }
   // The service runs them as prepared statements, which PostgreSQL may plan once for any parameters (a generic
@@ -320,7 +321,7 @@ async function main() {
       `| ${r.label} | ${r.agreements} | ${r.incidents} | ${r.appreciations} | ${r.agenda_query_p50_ms} | ${r.agenda_query_p99_ms} | ${r.insights_query_p50_ms} | ${r.insights_query_p99_ms} |\n`
     )
   process.stdout.write(
-    `\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\nAgenda (AGENDA_FACTS):\n${plans.agenda}\n\nInsights (INSIGHT_FACTS):\n${plans.insights}\n\nAgenda, generic plan:\n${generic.agenda}\n\nInsights, generic plan:\n${generic.insights}\n\n`
+    `\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\nAgenda (AGENDA_FACTS):\n${plans.agenda}\n\nAgenda, the check of kept lists (AGENDA_CHECK):\n${plans.agenda_check}\n\nInsights (INSIGHT_FACTS):\n${plans.insights}\n\nAgenda, generic plan:\n${generic.agenda}\n\nInsights, generic plan:\n${generic.insights}\n\n`
   )
   const ratio = (a: number, b: number) => Number((a / Math.max(b, 0.001)).toFixed(2))
   const bigTable =
@@ -337,7 +338,7 @@ async function main() {
       insights_p50_ratio: ratio(large.insights_query_p50_ms, small.insights_query_p50_ms),
       get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => bigTable.test(p)),
       due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews),
-      agenda_uses_index: ![plans.agenda, generic.agenda].some((p) => bigTable.test(p)),
+      agenda_uses_index: ![plans.agenda, plans.agenda_check, generic.agenda].some((p) => bigTable.test(p)),
       insights_uses_index: ![plans.insights, generic.insights].some((p) => bigTable.test(p)),
       filler_incidents_per_agreement: FILLER_PER,
       small,

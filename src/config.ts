@@ -81,7 +81,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AGREEMENT_CACHE_MB: int(0, 4096).default(16),
-  AGENDA_CACHE_MB: int(0, 4096).default(8),
+  AGENDA_CACHE_MB: int(0, 4096).default(16),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
