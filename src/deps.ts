@@ -3,6 +3,7 @@ import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
 import type { ServiceKeys } from './keys/key.service.ts'
+import { createMetrics, type Metrics } from './metrics/metrics.ts'
 
 /** What use cases need from the outside world, passed explicitly (no container). */
 export interface Deps {
@@ -13,6 +14,8 @@ export interface Deps {
   readonly authenticator: Authenticator
   /** Rendered GET agreement bodies by ETag version; null when AGREEMENT_CACHE_MB=0. */
   readonly agreementBodies: AgreementBodies | null
+  /** This app's metrics (GET /metrics); capabilities add their own through it. */
+  readonly metrics: Metrics
   /** The clock; tests inject one they can move. */
   readonly now: () => Date
 }
@@ -33,6 +36,7 @@ export async function assembleDeps(
     keys,
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
+    metrics: createMetrics(database),
     now
   }
 }
