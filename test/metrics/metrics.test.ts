@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import type { Db } from '../../src/db/client.ts'
+import { PLANNED_METRICS } from '../../src/metrics/metrics.ts'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
 import { agreementKit } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -166,8 +167,7 @@ t.test('scheduler passes are counted by outcome, with the reviews they opened', 
 t.test('process metrics and the registry others add to', async (t) => {
   const body = await scrape()
   t.ok(sample(body, 'accord_process_resident_memory_bytes'), "prom-client's default process metrics")
-  for (const planned of ['accord_webhook_queue_depth', 'accord_webhook_deliveries_total', 'accord_sse_subscribers'])
-    t.notOk(body.includes(planned), `${planned} is planned, not faked`)
+  for (const planned of PLANNED_METRICS) t.notOk(body.includes(planned), `${planned} is planned, not faked`)
 
   let depth = 0
   ctx.deps.metrics.gauge({
