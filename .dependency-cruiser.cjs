@@ -33,8 +33,8 @@ module.exports = {
       name: 'infrastructure-below-capabilities',
       severity: 'error',
       comment:
-        'db/ and http/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
-      from: { path: '^src/(db|http)/', pathNot: '^src/db/schema\\.ts$' },
+        'db/, http/ and metrics/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
+      from: { path: '^src/(db|http|metrics)/', pathNot: '^src/db/schema\\.ts$' },
       to: {
         path: `^src/(${capabilities}|orchestration|scheduler)/`,
         pathNot: '^src/(idempotency/idempotency\\.(repo|sql)|keys/key\\.service)\\.ts$',
@@ -74,7 +74,7 @@ module.exports = {
       name: 'nothing-imports-the-top',
       severity: 'error',
       comment: 'Orchestration and the scheduler are composed by app.ts and server.ts only.',
-      from: { path: `^src/(${capabilities}|db|http|lib)/` },
+      from: { path: `^src/(${capabilities}|db|http|lib|metrics)/` },
       to: { path: '^src/(orchestration|scheduler|app\\.ts|server\\.ts)', ...runtime }
     },
     {

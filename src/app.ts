@@ -27,6 +27,7 @@ import { addRouteDefaults, documentRoute } from './http/route-defaults.ts'
 import { incidentRoutes } from './incidents/incident.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
+import { metricsRoutes } from './metrics/metrics.routes.ts'
 import { membershipRoutes } from './orchestration/membership.routes.ts'
 import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
@@ -54,7 +55,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     genReqId: requestIdOf,
     logController: new LogController({
       requestIdLogLabel: 'requestId',
-      disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/readyz'
+      disableRequestLogging: (request) =>
+        request.url === '/healthz' || request.url === '/readyz' || request.url === '/metrics'
     }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.requestTimeoutMs,
@@ -87,6 +89,13 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   addRouteDefaults(app)
 
   const setStandardHeaders = addRequestLifecycle(app, config)
+  // One observation per answer, labelled by the route's template (an unmatched URL has none: one shared label).
+  // Fastify measured the time already (routing to the answer's end); no allocation once a route has been seen.
+  const { metrics } = deps
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
+    done()
+  })
 
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
@@ -191,6 +200,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   })
 
   await app.register(healthRoutes, { deps })
+  await app.register(metricsRoutes, { deps })
   await app.register(problemRoutes)
   await app.register(keyRoutes, { deps })
   await app.register(userRoutes, { deps })

@@ -85,6 +85,12 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  /** A bearer token for GET /metrics from anywhere; unset, /metrics answers loopback clients only. */
+  METRICS_TOKEN: z
+    .string()
+    .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')
+    .regex(/^[A-Za-z0-9\-._~+/]+=*$/, 'must be a bearer token: letters, digits and - . _ ~ + / (then = padding)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Set by npm for the script it runs: `start` under `npm start`. */
   npm_lifecycle_event: z.string().optional()
@@ -127,6 +133,8 @@ export interface Config {
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
   readonly schedulerIntervalMs: number
+  /** Required as `Authorization: Bearer …` by GET /metrics when set; null: /metrics is for loopback clients only. */
+  readonly metricsToken: string | null
   readonly logLevel: string
   /** Running under `npm start`: the server stops if npm goes away. */
   readonly startedByNpm: boolean
@@ -179,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
+    metricsToken: e.METRICS_TOKEN ?? null,
     logLevel: e.LOG_LEVEL,
     startedByNpm: e.npm_lifecycle_event === 'start'
   }

@@ -4,6 +4,7 @@ import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
 import type { ServiceKeys } from './keys/key.service.ts'
+import { createMetrics, type Metrics } from './metrics/metrics.ts'
 
 /** What use cases need from the outside world, passed explicitly (no container). */
 export interface Deps {
@@ -16,6 +17,8 @@ export interface Deps {
   readonly agreementBodies: AgreementBodies | null
   /** Agenda lists by partnership and caller, validated against the log head; null when AGENDA_CACHE_MB=0. */
   readonly agendaBodies: AgendaBodies | null
+  /** This app's metrics (GET /metrics); capabilities add their own through it. */
+  readonly metrics: Metrics
   /** The clock; tests inject one they can move. */
   readonly now: () => Date
 }
@@ -37,6 +40,7 @@ export async function assembleDeps(
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),
+    metrics: createMetrics(database),
     now
   }
 }

@@ -3,15 +3,27 @@ import { fileURLToPath } from 'node:url'
 import { type SQL, sql } from 'drizzle-orm'
 import type { Config } from '../config.ts'
 import { lockDataDir } from './data-dir-lock.ts'
-import { preparedByDefault } from './driver.ts'
+import { countingClient, preparedByDefault } from './driver.ts'
 import type { Db } from './handles.ts'
 import * as schema from './schema.ts'
 
 export type { Db, DbOrTx, Schema, Tx } from './handles.ts'
 
+/** How busy the pool is now (for /metrics), as counted by `countingClient` (db/driver.ts explains the count). */
+export interface PoolStats {
+  /** Connections this process may hold: DATABASE_POOL_MAX, or 1 on PGlite. */
+  readonly max: number
+  /** Connections running a statement or holding a transaction for us. */
+  readonly inUse: number
+  /** Statements and transactions waiting for a connection. */
+  readonly waiting: number
+}
+
 export interface Database {
   readonly db: Db
   readonly kind: 'pglite' | 'postgres'
+  /** The pool's activity now: cheap, no query. */
+  pool(): PoolStats
   /** Runs a raw statement and returns its rows, whichever driver is underneath. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>
   /** Closes every connection; queries still running get up to `timeoutMs` (PostgreSQL) before they are cut. */
@@ -38,6 +50,11 @@ function rowsOf<T>(result: unknown): T[] {
 async function countApplied(database: Pick<Database, 'rows'>): Promise<number> {
   const [row] = await database.rows<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)
   return row?.n ?? 0
+}
+
+function poolStats(max: number, inFlight: number): PoolStats {
+  const inUse = Math.min(inFlight, max)
+  return { max, inUse, waiting: inFlight - inUse }
 }
 
 /**
@@ -70,10 +87,12 @@ export async function createDb(config: Config['database'], options: { holderUrl?
           : {}
     }
     const client = postgres(config.url, options)
-    const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
+    const counting = countingClient(client, 'postgres')
+    const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
     const database: Database = {
       db,
       kind: 'postgres',
+      pool: () => poolStats(config.poolMax, counting.inFlight()),
       rows: async (query) => rowsOf(await db.execute(query)),
       async migrate() {
         // A dedicated session holds the advisory lock, so instances starting together migrate one at a time.
@@ -109,10 +128,12 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     release()
     throw err
   }
-  const db = drizzle({ client, schema, casing: 'snake_case' }) as unknown as Db
+  const counting = countingClient(client, 'pglite')
+  const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
   const database: Database = {
     db,
     kind: 'pglite',
+    pool: () => poolStats(1, counting.inFlight()),
     rows: async (query) => rowsOf(await db.execute(query)),
     async migrate() {
       await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder })

@@ -86,3 +86,41 @@ export async function execute(
 /** SQL for a timestamptz column as RFC 3339 UTC with milliseconds: exactly `Date#toISOString` (both truncate microseconds). */
 export const isoText = (column: string): string =>
   `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/**
+ * Wraps a driver client so that every statement and transaction run on the pool is counted while it runs.
+ * Neither driver says how busy its pool is (postgres.js keeps its queues private; PGlite is one connection
+ * behind a mutex), but both hand work to connections in a way that makes the count enough: postgres.js gives a
+ * new statement or transaction an idle connection, else opens one, and only when all `max` are taken does it
+ * queue or pipeline it behind another; PGlite runs one at a time. So in use = min(in flight, max) and
+ * waiting = in flight − in use. Statements inside a transaction are not counted again: its connection is
+ * already counted. Cheap: a counter and one settle callback per statement; nothing of postgres.js's internals.
+ * Only the pool that drizzle is given is counted (not the migrator's own connection).
+ */
+export function countingClient<C extends object>(
+  client: C,
+  kind: 'postgres' | 'pglite'
+): { client: C; inFlight: () => number } {
+  let inFlight = 0
+  const settle = (): void => {
+    inFlight--
+  }
+  const counted = <T>(work: Promise<T>): Promise<T> => {
+    inFlight++
+    work.then(settle, settle)
+    return work
+  }
+  type Start = (...args: never[]) => Promise<unknown>
+  const wrap = (target: Record<string, unknown>, facade: Record<string, unknown>, name: string): void => {
+    const start = (target[name] as Start).bind(target) as (...args: unknown[]) => Promise<unknown>
+    facade[name] = (...args: unknown[]) => counted(start(...args))
+  }
+  // The facade inherits everything else (postgres.js's options, reserve…; PGlite's state) and replaces the two
+  // methods drizzle starts work on the pool with. They run bound to the real client: PGlite's methods need its
+  // private fields. postgres.js's unsafe() returns a lazy query that drizzle may still turn to `.values()`:
+  // attaching a callback starts it only after a microtask, as awaiting it would.
+  const facade = Object.create(client) as Record<string, unknown>
+  const target = client as Record<string, unknown>
+  for (const name of kind === 'postgres' ? ['unsafe', 'begin'] : ['query', 'transaction']) wrap(target, facade, name)
+  return { client: facade as C, inFlight: () => inFlight }
+}

@@ -14,17 +14,27 @@ export interface DueWorkResult {
  * after any downtime), mark reviews overdue 7 days after their due date, purge
  * expired idempotency keys. Safe to run in any number of instances at once:
  * each review is opened, and each overdue event appended, exactly once.
+ * Every pass, whoever runs it, is counted in the metrics with how it ended.
  */
-export async function runDueWork(deps: Pick<Deps, 'db' | 'now'>): Promise<DueWorkResult> {
-  const opened = await openDueReviews(deps)
-  const overdue = await markOverdueReviews(deps)
-  const purged = await purgeExpiredKeys(deps.db, deps.now())
-  return { opened, overdue, purged }
+export async function runDueWork(deps: Pick<Deps, 'db' | 'now' | 'metrics'>): Promise<DueWorkResult> {
+  const started = performance.now()
+  // What a failing pass did before it failed is counted too: those reviews did open.
+  const done = { opened: 0, overdue: 0 }
+  try {
+    done.opened = await openDueReviews(deps)
+    done.overdue = await markOverdueReviews(deps)
+    const purged = await purgeExpiredKeys(deps.db, deps.now())
+    deps.metrics.observeSchedulerRun('ok', (performance.now() - started) / 1000, done)
+    return { ...done, purged }
+  } catch (err) {
+    deps.metrics.observeSchedulerRun('failed', (performance.now() - started) / 1000, done)
+    throw err
+  }
 }
 
 /** Runs the work every `intervalMs` in this process (never overlapping itself) until stopped. */
 export function startScheduler(
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'metrics'>,
   log: FastifyBaseLogger,
   intervalMs: number
 ): { stop(): Promise<void> } {

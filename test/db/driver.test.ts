@@ -77,3 +77,43 @@ t.test(
     t.ok(named.length > 0, 'the query drizzle built is a prepared statement on the (one) connection')
   }
 )
+
+t.test(
+  'every way work starts on the pool is counted (countingClient): the builder, prepared(), execute(), transactions',
+  async (t) => {
+    t.same(ctx.database.pool(), { max: 1, inUse: 0, waiting: 0 }, 'idle: the one connection is free')
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let entered = (): void => {}
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve
+    })
+    const holder = db.transaction(async (tx) => {
+      await execute(tx, 'select 1', [])
+      entered()
+      await held
+    })
+    await inside
+    t.same(ctx.database.pool(), { max: 1, inUse: 1, waiting: 0 }, 'a transaction holds the connection')
+    const byId = prepared(db, 'driver_test_count', (h) =>
+      h
+        .select()
+        .from(users)
+        .where(eq(users.id, sql.placeholder('id')))
+        .prepare('driver_test_count')
+    )
+    const waiting = [
+      db.select().from(users).limit(1),
+      byId.execute({ id: '01900000-0000-7000-8000-000000000000' }),
+      execute(db, 'select 1', []),
+      db.transaction(async (tx) => tx.select().from(users).limit(1))
+    ].map((work) => Promise.resolve(work))
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(ctx.database.pool(), { max: 1, inUse: 1, waiting: 4 }, 'the four others wait, each counted once')
+    release()
+    await Promise.all([holder, ...waiting])
+    t.same(ctx.database.pool(), { max: 1, inUse: 0, waiting: 0 }, 'all settled: nothing counted any more')
+  }
+)
