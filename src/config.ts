@@ -84,6 +84,10 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  STREAM_HEARTBEAT_MS: int(50, 30_000).default(15_000),
+  STREAM_POLL_MS: int(50, 60_000).default(1000),
+  STREAM_MAX_PER_USER: int(1, 1000).default(5),
+  STREAM_MAX_PER_INSTANCE: int(1, 100_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Set by npm for the script it runs: `start` under `npm start`. */
   npm_lifecycle_event: z.string().optional()
@@ -124,6 +128,17 @@ export interface Config {
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
   readonly schedulerIntervalMs: number
+  /** The live event stream (GET …/events/stream) of this instance. */
+  readonly stream: {
+    /** A comment line at least this often on every open stream, so proxies and clients see it alive (≤ 30 s). */
+    readonly heartbeatMs: number
+    /** How often an instance with subscribers checks the logs' heads itself, in case a wake-up was lost. */
+    readonly pollMs: number
+    /** Open streams per user on this instance (beyond: 429). */
+    readonly maxPerUser: number
+    /** Open streams on this instance (beyond: 429). */
+    readonly maxPerInstance: number
+  }
   readonly logLevel: string
   /** Running under `npm start`: the server stops if npm goes away. */
   readonly startedByNpm: boolean
@@ -175,6 +190,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
+    stream: {
+      heartbeatMs: e.STREAM_HEARTBEAT_MS,
+      pollMs: e.STREAM_POLL_MS,
+      maxPerUser: e.STREAM_MAX_PER_USER,
+      maxPerInstance: e.STREAM_MAX_PER_INSTANCE
+    },
     logLevel: e.LOG_LEVEL,
     startedByNpm: e.npm_lifecycle_event === 'start'
   }
