@@ -30,6 +30,8 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
   app.get(
     '/v1/partnerships/:pid/events/stream',
     {
+      // A HEAD would hold a place among the streams for a body it never sends.
+      exposeHeadRoute: false,
       schema: {
         summary: 'Follow the audit log live (Server-Sent Events; `Last-Event-ID` resumes)',
         operationId: 'streamEvents',

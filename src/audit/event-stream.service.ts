@@ -185,11 +185,12 @@ export function createEventStreams(deps: Pick<Deps, 'db' | 'config'>): EventStre
         start(sink) {
           if (sub.closed) return sink.end()
           sub.sink = sink
-          sink.onClose(() => remove(sub))
           if (byPartnership.size === 0) firstIn()
           const subs = byPartnership.get(partnershipId) ?? new Set()
           subs.add(sub)
           byPartnership.set(partnershipId, subs)
+          sink.onClose(() => remove(sub)) // at once if the client is already gone
+          if (sub.closed) return
           sink.write(STREAM_OPENING)
           void read(sub) // what was missed, from the table; then the wake-ups continue from there
         },
