@@ -35,6 +35,24 @@ export function createWakeups(transport?: WakeupTransport): Wakeups {
   const subscribers = new Set<{ onWake: (pid: string) => void; onMissed: () => void }>()
   let outgoing = new Set<string>()
   let flushing = false
+  // Partnerships to NOTIFY: one statement in flight at a time, the next one carrying all that came meanwhile, so
+  // a busy instance sends about one NOTIFY per round trip whatever its write rate (each is a small transaction
+  // that PostgreSQL commits on its own).
+  let remote = new Set<string>()
+  let notifying = false
+  const notifyRemote = (): void => {
+    if (!transport || notifying || remote.size === 0) return
+    const pids = [...remote]
+    remote = new Set()
+    notifying = true
+    transport
+      .notify(pids)
+      .catch(() => {}) // the other instances' polls catch up
+      .finally(() => {
+        notifying = false
+        notifyRemote()
+      })
+  }
   let listening: Promise<{ unlisten(): Promise<unknown> } | null> | null = null
 
   const deliver = (pid: string): void => {
@@ -43,13 +61,15 @@ export function createWakeups(transport?: WakeupTransport): Wakeups {
   const missed = (): void => {
     for (const s of subscribers) s.onMissed()
   }
-  // Every send of one turn of the event loop goes out together: one statement for the lot.
+  // Every send of one turn of the event loop is delivered here together, and joins the next NOTIFY.
   const flush = (): void => {
     flushing = false
     const pids = [...outgoing]
     outgoing = new Set()
     for (const pid of pids) deliver(pid)
-    transport?.notify(pids).catch(() => {}) // the other instances' polls catch up
+    if (!transport) return
+    for (const pid of pids) remote.add(pid)
+    notifyRemote()
   }
   const listen = (): void => {
     if (!transport || listening || subscribers.size === 0) return
