@@ -1,6 +1,7 @@
 import t from 'tap'
 import { EventSchema } from '../../src/audit/audit.schemas.ts'
 import { listEvents } from '../../src/audit/audit.service.ts'
+import { renderEventsAfter } from '../../src/audit/event.render.ts'
 import { pageOf, paginate } from '../../src/http/pagination.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -90,6 +91,36 @@ t.test('every page of the log equals the schema rendering of the same rows', asy
     Array.from({ length: head }, (_, i) => i + 1),
     'every event once, in order'
   )
+})
+
+t.test("the live stream's events (renderEventsAfter) equal the same reference, one by one", async (t) => {
+  const [alice, bob, stranger] = await Promise.all([kit.person('Alice'), kit.person('Bob'), kit.person('Mallory')])
+  const { pid } = await kit.partnership(alice, [bob])
+  await kit.activeAgreement(alice, [bob], pid, content({ title: 'Quotes " \\ tabs\t </script>\nline two' }))
+  const head = await kit.headSeq(alice, pid)
+  for (const [after, limit] of [
+    [0, 100],
+    [2, 3],
+    [head, 10]
+  ] as const) {
+    const rendered = await renderEventsAfter(ctx.deps.db, pid, bob.id, after, limit)
+    const reference = (
+      await listEvents(ctx.deps, { partnershipId: pid, userId: alice.id, afterSeq: after, limit })
+    ).map((e) => EventSchema.parse(e))
+    t.equal(rendered.member, true)
+    t.strictSame(
+      rendered.events.map((e) => JSON.parse(e.json)),
+      reference,
+      `after=${after} limit=${limit}`
+    )
+    t.strictSame(
+      rendered.events.map((e) => [e.seq, e.type]),
+      reference.map((e) => [e.seq, e.type]),
+      'with their seq and type'
+    )
+  }
+  const outsider = await renderEventsAfter(ctx.deps.db, pid, stranger.id, 0, 100)
+  t.equal(outsider.member, false, 'a stranger is no member')
 })
 
 t.test('strangers and former members get the unknown-partnership 404, never a page', async (t) => {
