@@ -21,6 +21,11 @@ const STREAM_DESCRIPTION = [
 /** The live log: Server-Sent Events written straight to the connection (the answer never ends on its own). */
 export const eventStreamRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   const streams = createEventStreams(deps)
+  deps.metrics.gauge({
+    name: 'accord_sse_subscribers',
+    help: 'Event streams open (or admitted and opening) on this instance',
+    collect: (gauge) => gauge.set(streams.size)
+  })
   // Before the server stops accepting and waits for connections: an open stream would hold shutdown up.
   app.addHook('preClose', (done) => {
     streams.close()

@@ -324,9 +324,17 @@ t.test('limits, heartbeat and shutdown', async (t) => {
     await sleep(100)
   })
 
+  /** accord_sse_subscribers as the instance's GET /metrics shows it (asked from loopback). */
+  const subscribers = async (): Promise<number> => {
+    const body = (await limited.app.request({ method: 'GET', url: '/metrics' })).body
+    return Number(/^accord_sse_subscribers (\d+)$/m.exec(body)?.[1] ?? Number.NaN)
+  }
+
   t.test('per user and per instance: 429 beyond, and room again once a stream closes', async (t) => {
+    t.equal(await subscribers(), 0, 'no subscriber yet (GET /metrics)')
     const a1 = await stream(alice, pid, at)
     const a2 = await stream(alice, pid, at)
+    t.equal(await subscribers(), 2, 'two streams open: two subscribers')
     const a3 = await stream(alice, pid, at)
     t.equal(a3.status, 429, 'a third stream of one user')
     t.match(JSON.parse(await a3.text()), { code: 'too-many-streams' })
@@ -340,8 +348,10 @@ t.test('limits, heartbeat and shutdown', async (t) => {
     await sleep(200)
     const b3 = await stream(bob, pid, at)
     t.equal(b3.status, 200, 'room again once one closed')
+    t.equal(await subscribers(), 3, 'three open, the refused ones not counted')
     for (const s of [a2, b1, b3]) s.close()
     await sleep(100)
+    t.equal(await subscribers(), 0, 'none once all closed')
   })
 
   t.test('closing the app ends every open stream at once', async (t) => {
