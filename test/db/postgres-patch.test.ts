@@ -62,7 +62,9 @@ t.test(
   { skip: process.env.TEST_DATABASE_URL ? false : 'needs PostgreSQL (TEST_DATABASE_URL)' },
   async (t) => {
     const { default: postgres } = await import('postgres')
-    const sql = postgres(process.env.TEST_DATABASE_URL!, { max: 2, max_pipeline: 0, onnotice: () => {} })
+    // max_pipeline is a run-time option postgres.js's types do not declare.
+    const options = { max: 2, max_pipeline: 0, onnotice: () => {} } as Parameters<typeof postgres>[1]
+    const sql = postgres(process.env.TEST_DATABASE_URL!, options)
     t.teardown(() => sql.end({ timeout: 1 }))
     const results = await Promise.allSettled(
       [1, 2, 3, 4].map((k) =>
