@@ -2,7 +2,7 @@ import { wakeupsOf } from '../db/wakeups.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
-import { renderEventsAfter } from './event.render.ts'
+import { renderEventsAfter, renderEventsAfterForMembers } from './event.render.ts'
 import { headSeqs } from './event.repo.ts'
 import { eventMessage, HEARTBEAT, STREAM_OPENING } from './event-stream.rules.ts'
 
@@ -45,6 +45,8 @@ interface Subscriber {
   reading: boolean
   /** A wake-up came while reading: read again before resting. */
   again: boolean
+  /** The client's buffer is full: the partnership's reads pass it by until it drained and caught up by itself. */
+  lagging: boolean
   closed: boolean
 }
 
@@ -54,9 +56,13 @@ const BATCH = 100
  * The live log of every partnership this instance has subscribers for. The
  * events table is the truth: a wake-up (this instance's writes, other
  * instances' through PostgreSQL NOTIFY) only says "look", and each subscriber
- * reads what follows the last event it sent, in order, so it never skips nor
- * repeats one. Each read checks membership in the same statement: a member who
- * left (which appends `member.left`, so wakes the stream) is cut off at once.
+ * is sent what follows the last event it sent, in order, so it never skips nor
+ * repeats one. A wake-up reads once per partnership for all its streams here
+ * (from the least of their last events, with which of their users are still
+ * members); a stream replaying what it missed, or whose client fell behind,
+ * reads by itself until it caught up. Each read checks membership in the same
+ * statement: a member who left (which appends `member.left`, so wakes the
+ * stream) is cut off at once.
  * A poll of the logs' heads every STREAM_POLL_MS delivers what a lost wake-up
  * (a crash between a commit and its NOTIFY, a dropped listening connection)
  * would have.
@@ -72,11 +78,68 @@ export function createEventStreams(deps: Pick<Deps, 'db' | 'config'>): EventStre
   let polling = false
 
   const everyone = (): Subscriber[] => [...byPartnership.values()].flatMap((subs) => [...subs])
-  const wake = (partnershipId: string): void => {
-    for (const sub of byPartnership.get(partnershipId) ?? []) void read(sub)
-  }
+  const wake = (partnershipId: string): void => void readTogether(partnershipId)
   const wakeAll = (): void => {
-    for (const sub of everyone()) void read(sub)
+    for (const partnershipId of byPartnership.keys()) void readTogether(partnershipId)
+  }
+
+  /** The partnerships being read for all their streams, each with whether a wake-up came meanwhile. */
+  const together = new Map<string, { again: boolean }>()
+
+  async function readTogether(partnershipId: string): Promise<void> {
+    const running = together.get(partnershipId)
+    if (running) {
+      running.again = true
+      return
+    }
+    const state = { again: false }
+    together.set(partnershipId, state)
+    try {
+      do {
+        state.again = false
+        const subs = [...(byPartnership.get(partnershipId) ?? [])].filter(
+          (sub) => !sub.closed && sub.sink !== null && !sub.reading && !sub.lagging
+        )
+        if (subs.length === 0) break
+        const after = Math.min(...subs.map((sub) => sub.last))
+        const users = [...new Set(subs.map((sub) => sub.userId))]
+        const { members, events } = await renderEventsAfterForMembers(deps.db, partnershipId, users, after, BATCH)
+        for (const sub of subs) {
+          if (sub.closed || sub.sink === null || sub.lagging) continue
+          if (sub.reading) {
+            sub.again = true // its own read (begun meanwhile) reads once more
+            continue
+          }
+          if (!members.has(sub.userId)) {
+            sub.sink.end()
+            continue
+          }
+          for (const event of events) {
+            if (event.seq <= sub.last) continue
+            const room = sub.sink.write(eventMessage(event))
+            sub.last = event.seq
+            if (!room) {
+              fallBehind(sub)
+              break
+            }
+          }
+        }
+        if (events.length === BATCH) state.again = true
+      } while (state.again)
+    } catch {
+      // The database is away: the streams stay open and the next poll reads again from their `last`.
+    } finally {
+      together.delete(partnershipId)
+    }
+  }
+
+  /** A client that does not keep up is read for by itself once it drained, not held up with the others. */
+  function fallBehind(sub: Subscriber): void {
+    sub.lagging = true
+    void sub.sink?.drained().then(() => {
+      sub.lagging = false
+      void read(sub)
+    })
   }
 
   async function read(sub: Subscriber): Promise<void> {
@@ -112,7 +175,7 @@ export function createEventStreams(deps: Pick<Deps, 'db' | 'config'>): EventStre
     try {
       const heads = await headSeqs(deps.db, [...byPartnership.keys()])
       for (const [pid, subs] of byPartnership)
-        for (const sub of subs) if ((heads.get(pid) ?? 0) > sub.last) void read(sub)
+        if ([...subs].some((sub) => (heads.get(pid) ?? 0) > sub.last)) void readTogether(pid)
     } catch {
       // Next time.
     } finally {
@@ -179,6 +242,7 @@ export function createEventStreams(deps: Pick<Deps, 'db' | 'config'>): EventStre
         sink: null,
         reading: false,
         again: false,
+        lagging: false,
         closed: false
       }
       return {

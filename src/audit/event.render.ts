@@ -49,6 +49,40 @@ export const EVENTS_AFTER_JSON = `with shown as (
     left join shown e on true
   order by e.seq`
 
+/**
+ * The same for every stream of one partnership at once: the events after `afterSeq` (the least any of them
+ * sent) and which of `userIds` are current members, in one statement, so that a wake-up costs one read per
+ * partnership and instance however many streams follow it.
+ */
+export const EVENTS_AFTER_FOR_MEMBERS_JSON = `with shown as (
+    select * from events where partnership_id = $1::uuid and seq > $3::int order by seq limit $4::int)
+  select m.members, e.seq, e.type, ${EVENT_JSON}::text as json
+  from (select coalesce((select json_agg(m.user_id) from memberships m
+      where m.partnership_id = $1::uuid and m.user_id = any($2::uuid[]) and m.left_at is null), '[]')::text as members) m
+    left join shown e on true
+  order by e.seq`
+
+export async function renderEventsAfterForMembers(
+  db: DbOrTx,
+  partnershipId: string,
+  userIds: readonly string[],
+  afterSeq: number,
+  limit: number
+): Promise<{ members: Set<string>; events: RenderedEvent[] }> {
+  const rows = await execute(db, EVENTS_AFTER_FOR_MEMBERS_JSON, [
+    partnershipId,
+    `{${userIds.join(',')}}`,
+    afterSeq,
+    limit
+  ])
+  return {
+    members: new Set(JSON.parse((rows[0]?.members as string | undefined) ?? '[]') as string[]),
+    events: rows
+      .filter((r) => r.seq !== null)
+      .map((r) => ({ seq: Number(r.seq), type: String(r.type), json: String(r.json) }))
+  }
+}
+
 export interface RenderedEvent {
   seq: number
   type: string

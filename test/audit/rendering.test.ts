@@ -1,7 +1,7 @@
 import t from 'tap'
 import { EventSchema } from '../../src/audit/audit.schemas.ts'
 import { listEvents } from '../../src/audit/audit.service.ts'
-import { renderEventsAfter } from '../../src/audit/event.render.ts'
+import { renderEventsAfter, renderEventsAfterForMembers } from '../../src/audit/event.render.ts'
 import { pageOf, paginate } from '../../src/http/pagination.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -121,6 +121,21 @@ t.test("the live stream's events (renderEventsAfter) equal the same reference, o
   }
   const outsider = await renderEventsAfter(ctx.deps.db, pid, stranger.id, 0, 100)
   t.equal(outsider.member, false, 'a stranger is no member')
+
+  // The read a wake-up makes once for every stream of the partnership: the same events, and which users are members.
+  for (const [after, limit] of [
+    [0, 100],
+    [2, 3],
+    [head, 10]
+  ] as const) {
+    const together = await renderEventsAfterForMembers(ctx.deps.db, pid, [alice.id, bob.id, stranger.id], after, limit)
+    const alone = await renderEventsAfter(ctx.deps.db, pid, bob.id, after, limit)
+    t.strictSame(together.events, alone.events, `the same events for every stream (after=${after} limit=${limit})`)
+    t.same([...together.members].sort(), [alice.id, bob.id].sort(), 'the members among the users asked about')
+  }
+  await kit.leave(bob, pid)
+  const afterLeaving = await renderEventsAfterForMembers(ctx.deps.db, pid, [alice.id, bob.id], 0, 1)
+  t.same([...afterLeaving.members], [alice.id], 'a member who left is no longer among them')
 })
 
 t.test('strangers and former members get the unknown-partnership 404, never a page', async (t) => {
