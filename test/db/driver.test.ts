@@ -82,20 +82,14 @@ t.test(
   'every way work starts on the pool is counted (countingClient): the builder, prepared(), execute(), transactions',
   async (t) => {
     t.same(ctx.database.pool(), { max: 1, inUse: 0, waiting: 0 }, 'idle: the one connection is free')
-    let release = (): void => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let entered = (): void => {}
-    const inside = new Promise<void>((resolve) => {
-      entered = resolve
-    })
+    const held = Promise.withResolvers<void>()
+    const inside = Promise.withResolvers<void>()
     const holder = db.transaction(async (tx) => {
       await execute(tx, 'select 1', [])
-      entered()
-      await held
+      inside.resolve()
+      await held.promise
     })
-    await inside
+    await inside.promise
     t.same(ctx.database.pool(), { max: 1, inUse: 1, waiting: 0 }, 'a transaction holds the connection')
     const byId = prepared(db, 'driver_test_count', (h) =>
       h
@@ -112,7 +106,7 @@ t.test(
     ].map((work) => Promise.resolve(work))
     await new Promise((resolve) => setImmediate(resolve))
     t.same(ctx.database.pool(), { max: 1, inUse: 1, waiting: 4 }, 'the four others wait, each counted once')
-    release()
+    held.resolve()
     await Promise.all([holder, ...waiting])
     t.same(ctx.database.pool(), { max: 1, inUse: 0, waiting: 0 }, 'all settled: nothing counted any more')
   }

@@ -101,20 +101,14 @@ t.test('the pool gauges show work holding the connection and work waiting for it
   t.equal(sample(idle, 'accord_db_pool_connections_in_use'), 0, 'nothing in use between requests')
   t.equal(sample(idle, 'accord_db_pool_waiting'), 0, 'nothing waiting')
 
-  let release = (): void => {}
-  const held = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  let entered = (): void => {}
-  const inside = new Promise<void>((resolve) => {
-    entered = resolve
-  })
+  const held = Promise.withResolvers<void>()
+  const inside = Promise.withResolvers<void>()
   const transaction = ctx.deps.db.transaction(async (tx) => {
     await tx.execute(sql`select 1`)
-    entered()
-    await held
+    inside.resolve()
+    await held.promise
   })
-  await inside
+  await inside.promise
   const holding = await scrape()
   t.equal(sample(holding, 'accord_db_pool_connections_in_use'), 1, 'an open transaction holds the connection')
   t.equal(sample(holding, 'accord_db_pool_waiting'), 0)
@@ -124,7 +118,7 @@ t.test('the pool gauges show work holding the connection and work waiting for it
   t.equal(sample(queued, 'accord_db_pool_connections_in_use'), 1, 'still one connection')
   t.equal(sample(queued, 'accord_db_pool_waiting'), 1, 'a statement waits for it')
 
-  release()
+  held.resolve()
   await transaction
   t.same(await query, [{ one: 1 }])
   const after = await scrape()
