@@ -71,15 +71,10 @@ export const webhookDeliveries = pgTable(
   },
   (t) => [
     check('webhook_deliveries_status_check', sql`${t.status} in ('pending', 'delivered', 'failed')`),
-    check(
-      'webhook_deliveries_next_attempt_check',
-      sql`(${t.status} = 'pending') = (${t.nextAttemptAt} is not null)`
-    ),
+    check('webhook_deliveries_next_attempt_check', sql`(${t.status} = 'pending') = (${t.nextAttemptAt} is not null)`),
     index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id),
     // The workers' claim and the queue depth read only what is pending: a small index whatever the history.
-    index('webhook_deliveries_due_idx')
-      .on(t.nextAttemptAt)
-      .where(sql`${t.status} = 'pending'`)
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`)
   ]
 )
 
