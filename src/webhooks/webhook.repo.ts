@@ -121,6 +121,8 @@ export async function updateDelivery(
     .where(
       and(
         eq(webhookDeliveries.id, id),
+        // A delivery abandoned meanwhile (its webhook deleted or disabled) stays so.
+        claimedAttempt === undefined ? undefined : eq(webhookDeliveries.status, 'pending'),
         // A sender whose lease ran out records its attempt, but the delivery is the newer claimant's.
         claimedAttempt === undefined ? undefined : eq(webhookDeliveries.attemptCount, claimedAttempt)
       )
@@ -157,7 +159,9 @@ export async function claimDue(db: DbOrTx, now: Date, leaseUntil: Date, limit: n
     .update(d)
     .set({ leaseUntil: leaseUntil, attemptCount: sql`${d.attemptCount} + 1` })
     .from(webhooks)
-    .where(and(eq(webhooks.id, d.webhookId), inArray(d.id, due)))
+    .where(
+      and(eq(webhooks.id, d.webhookId), isNull(webhooks.deletedAt), isNull(webhooks.disabledAt), inArray(d.id, due))
+    )
     .returning({
       delivery: {
         id: d.id,
