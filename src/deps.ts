@@ -45,7 +45,7 @@ export async function assembleDeps(
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),
     metrics,
-    webhookMetrics: createWebhookMetrics(metrics, database.db),
+    webhookMetrics: createWebhookMetrics(metrics),
     now
   }
 }

@@ -91,6 +91,11 @@ export async function disableWebhook(deps: WorkerDeps, partnershipId: string, we
   })
 }
 
+/** Counts the pending deliveries (one count over the partial index of pending rows) for the queue-depth gauge. */
+export async function measureQueue(deps: WorkerDeps): Promise<void> {
+  deps.webhookMetrics.setQueueDepth(await repo.countPending(deps.db))
+}
+
 export interface DeliverResult {
   claimed: number
   delivered: number
@@ -113,5 +118,6 @@ export async function deliverDue(deps: WorkerDeps, limit = CLAIM_BATCH): Promise
     }
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, claimed.length) }, lane))
+  await measureQueue(deps)
   return result
 }

@@ -1,6 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { closeAgents } from './delivery.sender.ts'
-import { CLAIM_BATCH, CONCURRENCY, claimDeliveries, deliverOne, type WorkerDeps } from './delivery.service.ts'
+import {
+  CLAIM_BATCH,
+  CONCURRENCY,
+  claimDeliveries,
+  deliverOne,
+  measureQueue,
+  type WorkerDeps
+} from './delivery.service.ts'
+
+const MEASURE_EVERY_MS = 1000
 
 /**
  * The delivery worker of this instance: keeps up to CONCURRENCY deliveries in flight, claiming more as
@@ -25,8 +34,15 @@ export function startDeliveryWorker(
       }
     })
 
+  let measured = 0
+  const measure = async () => {
+    if (performance.now() - measured < MEASURE_EVERY_MS) return
+    measured = performance.now()
+    await measureQueue(deps).catch((err: unknown) => log.warn({ err }, 'counting pending webhook deliveries failed'))
+  }
   const loop = async () => {
     while (!stopped) {
+      await measure()
       const room = CONCURRENCY * 4 - inFlight.size
       if (room < CONCURRENCY) {
         await Promise.race(inFlight)

@@ -1,26 +1,23 @@
-import type { Db } from '../db/client.ts'
 import type { Metrics } from '../metrics/metrics.ts'
-import { countPending } from './webhook.repo.ts'
 
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed'
 
-/** What the webhook worker reports: each attempt's outcome. */
+/** What the webhook worker reports: each attempt's outcome, and the queue's depth as it last counted it. */
 export interface WebhookMetrics {
   observeAttempt(outcome: DeliveryOutcome): void
+  setQueueDepth(pending: number): void
 }
 
 /**
  * Registers the webhook metrics in this app's registry: `accord_webhook_queue_depth` (pending deliveries in
- * every instance, one count over the partial index of pending rows at scrape time) and
- * `accord_webhook_deliveries_total{outcome}` (this instance's attempts: delivered, retrying, failed).
+ * every instance, as this instance's worker last counted them: a scrape never queries, so it cannot wait for
+ * a busy pool, which is when it matters most) and `accord_webhook_deliveries_total{outcome}` (this
+ * instance's attempts: delivered, retrying, failed).
  */
-export function createWebhookMetrics(metrics: Metrics, db: Db): WebhookMetrics {
-  metrics.gauge({
+export function createWebhookMetrics(metrics: Metrics): WebhookMetrics {
+  const depth = metrics.gauge({
     name: 'accord_webhook_queue_depth',
-    help: 'Webhook deliveries waiting to be sent (pending), in every instance',
-    collect: async (gauge) => {
-      gauge.set(await countPending(db))
-    }
+    help: 'Webhook deliveries waiting to be sent (pending) in every instance, as last counted by this instance'
   })
   const total = metrics.counter({
     name: 'accord_webhook_deliveries_total',
@@ -28,5 +25,8 @@ export function createWebhookMetrics(metrics: Metrics, db: Db): WebhookMetrics {
     labelNames: ['outcome']
   })
   for (const outcome of ['delivered', 'retrying', 'failed'] as const) total.inc({ outcome }, 0)
-  return { observeAttempt: (outcome) => total.inc({ outcome }) }
+  return {
+    observeAttempt: (outcome) => total.inc({ outcome }),
+    setQueueDepth: (pending) => depth.set(pending)
+  }
 }

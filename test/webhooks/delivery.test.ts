@@ -300,7 +300,6 @@ t.test('metrics: the queue depth and the outcomes', async (t) => {
   const hooked = await receiver(t, () => ({ status: 500 }))
   const { pid, alice } = await arrange()
   await drain()
-  await w.created(alice, pid, hooked.url, ['webhook.created'])
   const scrape = async () => (await ctx.request({ method: 'GET', url: '/metrics' })).body
   const sample = (body: string, line: string) =>
     Number(
@@ -309,11 +308,14 @@ t.test('metrics: the queue depth and the outcomes', async (t) => {
         .find((l) => l.startsWith(`${line} `))
         ?.split(' ')[1]
     )
-  let body = await scrape()
-  t.ok(sample(body, 'accord_webhook_queue_depth') >= 1, 'pending counted')
-  const retrying = sample(body, 'accord_webhook_deliveries_total{outcome="retrying"}')
+  const retrying = sample(await scrape(), 'accord_webhook_deliveries_total{outcome="retrying"}')
+  const hook = await w.created(alice, pid, hooked.url, ['webhook.created'])
+  t.equal((await deliverDue(ctx.deps)).retrying, 1)
+  const body = await scrape()
+  t.equal(sample(body, 'accord_webhook_deliveries_total{outcome="retrying"}'), retrying + 1, 'the attempt counted')
+  t.ok(Number.isFinite(sample(body, 'accord_webhook_deliveries_total{outcome="delivered"}')), 'every outcome shown')
+  t.ok(sample(body, 'accord_webhook_queue_depth') >= 1, 'the retry waits: counted by the pass')
+  await ctx.request({ method: 'DELETE', url: `${w.webhooksUrl(pid)}/${hook.id}`, token: alice.token })
   await deliverDue(ctx.deps)
-  body = await scrape()
-  t.equal(sample(body, 'accord_webhook_deliveries_total{outcome="retrying"}'), retrying + 1)
-  t.ok(Number.isFinite(sample(body, 'accord_webhook_deliveries_total{outcome="delivered"}')))
+  t.equal(sample(await scrape(), 'accord_webhook_queue_depth'), 0, 'none left')
 })
