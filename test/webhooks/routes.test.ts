@@ -160,7 +160,8 @@ t.test('refused bodies, each a problem that says why', async (t) => {
       'https://[::1]/hook',
       'https://[::ffff:127.0.0.1]/hook',
       'https://[fd00::1]/hook',
-      'https://100.64.0.1/hook'
+      'https://100.64.0.1/hook',
+      'https://localhost/hook'
     ]
     for (const url of refused) {
       const res = await strict.request({
