@@ -50,7 +50,7 @@ const accord: ChildProcess = spawn(process.execPath, [...startFlags, 'src/server
     PORT: String(port),
     LOG_LEVEL: 'warn',
     DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '8',
-    RATE_LIMIT_PER_MINUTE: '10000000',
+    RATE_LIMIT_PER_MINUTE: '1000000',
     SCHEDULER_INTERVAL_MS: '0',
     WEBHOOK_ALLOW_PRIVATE: 'true',
     ...(process.env.WEBHOOK_WORKER_INTERVAL_MS

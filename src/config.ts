@@ -85,7 +85,7 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
-  WEBHOOK_WORKER_INTERVAL_MS: int(0, 3_600_000).default(500),
+  WEBHOOK_WORKER_INTERVAL_MS: int(0, 3_600_000).default(250),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_TIMEOUT_MS: int(100, 30_000).default(5000),
   WEBHOOK_LEASE_MS: int(1000, 3_600_000).default(60_000),
