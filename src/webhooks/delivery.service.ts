@@ -54,7 +54,7 @@ export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery
       outcome === 'retrying'
         ? { status: 'pending', nextAttemptAt: new Date(at.getTime() + delay!), leaseUntil: null }
         : { status: outcome, nextAttemptAt: null, leaseUntil: null },
-      delivery.attemptCount
+      delivery.leaseUntil!
     )
     if (result.ok) {
       if (claimed.failingSince !== null) await repo.updateWebhook(tx, delivery.webhookId, { failingSince: null })

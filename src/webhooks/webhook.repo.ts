@@ -113,7 +113,7 @@ export async function updateDelivery(
   db: DbOrTx,
   id: string,
   patch: Partial<Pick<DeliveryRow, 'status' | 'nextAttemptAt' | 'leaseUntil'>>,
-  claimedAttempt?: number
+  claimedUntil?: Date
 ): Promise<boolean> {
   const rows = await db
     .update(webhookDeliveries)
@@ -121,10 +121,11 @@ export async function updateDelivery(
     .where(
       and(
         eq(webhookDeliveries.id, id),
-        // A delivery abandoned meanwhile (its webhook deleted or disabled) stays so.
-        claimedAttempt === undefined ? undefined : eq(webhookDeliveries.status, 'pending'),
-        // A sender whose lease ran out records its attempt, but the delivery is the newer claimant's.
-        claimedAttempt === undefined ? undefined : eq(webhookDeliveries.attemptCount, claimedAttempt)
+        // Only while the sender's claim stands: a delivery abandoned meanwhile (its webhook deleted or disabled)
+        // stays so, one replayed meanwhile stays due, one whose lease ran out is the newer claimant's. The
+        // sender records its attempt all the same.
+        claimedUntil === undefined ? undefined : eq(webhookDeliveries.status, 'pending'),
+        claimedUntil === undefined ? undefined : eq(webhookDeliveries.leaseUntil, claimedUntil)
       )
     )
     .returning({ id: webhookDeliveries.id })

@@ -134,8 +134,9 @@ export async function listDeliveries(
 
 /**
  * A partner asks for one more delivery of a message, now, whatever became of it: the same message (the
- * same `webhook-id`), sent by the next worker pass. Not for a disabled webhook (409). Appends no event: it
- * changes nothing of the partnership, only when a message is sent again.
+ * same `webhook-id`), sent by the next worker pass. Not for a disabled webhook (409). The lease is cleared, so
+ * an attempt in flight meanwhile is recorded but does not settle the delivery: the replay still happens.
+ * Appends no event: it changes nothing of the partnership, only when a message is sent again.
  */
 export async function replayDelivery(
   deps: Use,

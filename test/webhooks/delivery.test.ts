@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
-import { deliverDue } from '../../src/webhooks/delivery.service.ts'
+import { claimDeliveries, deliverDue, deliverOne } from '../../src/webhooks/delivery.service.ts'
 import { agreementKit } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { incidentKit, incidentTerms } from '../helpers/incidents.ts'
@@ -122,6 +122,29 @@ t.test('a receiver that fails, then recovers, gets each message once, retried wi
     const again = (await w.deliveries(alice, pid, hook.id)).items.find((x) => x.id === d.id)!
     t.equal(again.attempts.length, 3)
   })
+})
+
+t.test('a replay asked while an attempt is in flight still happens', async (t) => {
+  const hooked = await receiver(t)
+  const { pid, alice } = await arrange()
+  const hook = await w.created(alice, pid, hooked.url, ['webhook.created'])
+  const [claimed] = await claimDeliveries(ctx.deps, 10)
+  t.equal(claimed!.delivery.webhookId, hook.id)
+  const res = await ctx.request({
+    method: 'POST',
+    url: `${w.webhooksUrl(pid)}/${hook.id}/deliveries/${claimed!.delivery.id}/replay`,
+    token: alice.token
+  })
+  t.equal(res.statusCode, 202)
+  t.equal(await deliverOne(ctx.deps, claimed!), 'delivered', 'the attempt in flight succeeds')
+  let [d] = (await w.deliveries(alice, pid, hook.id)).items
+  t.equal(d!.status, 'pending', 'but the replay is still due')
+  t.equal(d!.attempts.length, 1, 'the attempt is recorded')
+  t.equal((await deliverDue(ctx.deps)).delivered, 1)
+  ;[d] = (await w.deliveries(alice, pid, hook.id)).items
+  t.match(d, { status: 'delivered', attempts: [{ statusCode: 204 }, { statusCode: 204 }] })
+  t.equal(hooked.received.length, 2)
+  t.equal(hooked.received[0]!.headers['webhook-id'], hooked.received[1]!.headers['webhook-id'])
 })
 
 t.test('after the last retry a delivery is failed', async (t) => {
