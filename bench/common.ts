@@ -1,4 +1,5 @@
 // What the bench scripts share: how Accord is started, and a free loopback port.
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -35,4 +36,31 @@ export async function freshDatabase(adminUrl: string, name: string): Promise<str
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+const children: ChildProcess[] = []
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGTERM')
+})
+
+/** Starts a child Node process (killed when the bench exits) and resolves once `probe` (a URL on it) answers. */
+export async function start(args: string[], env: Record<string, string>, probe: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', process.env.BENCH_CHILD_LOGS ? 'inherit' : 'ignore', 'inherit']
+  })
+  children.push(child)
+  let exited: number | null = null
+  child.on('exit', (code) => {
+    exited = code ?? -1
+  })
+  for (let i = 0; i < 600; i++) {
+    if (exited !== null) throw new Error(`${args.join(' ')} exited ${exited}`)
+    try {
+      if ((await fetch(probe)).status < 500) return child
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${args.join(' ')} did not start`)
 }

@@ -1,7 +1,7 @@
 // npm run bench: Accord's hot paths against the machine's own ceilings, measured in the same run.
 // Loopback only, bounded in time, stops by itself. Needs PostgreSQL (BENCH_DATABASE_URL, default the
 // local server) and pgbench. Prints a table and, last, one JSON line.
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, start, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -30,33 +30,6 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 /** The pool size of both Accord and the baseline: postgres.js pipelines queries and sign-offs are grouped, so on 2 vCPUs a few connections beat many. */
 const POOL = process.env.BENCH_POOL ?? '4'
 const log = (s: string) => process.stderr.write(`${s}\n`)
-
-const children: ChildProcess[] = []
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGTERM')
-})
-
-/** Starts a child and resolves once `probe` (a URL on it) answers. */
-async function start(args: string[], env: Record<string, string>, probe: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'ignore', 'inherit']
-  })
-  children.push(child)
-  let exited: number | null = null
-  child.on('exit', (code) => {
-    exited = code ?? -1
-  })
-  for (let i = 0; i < 600; i++) {
-    if (exited !== null) throw new Error(`${args.join(' ')} exited ${exited}`)
-    try {
-      if ((await fetch(probe)).status < 500) return child
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`${args.join(' ')} did not start`)
-}
 
 const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') =>
   Number(

@@ -10,6 +10,7 @@ import { agreementRoutes } from './agreements/agreement.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
 import { auditRoutes } from './audit/audit.routes.ts'
+import { eventStreamRoutes } from './audit/event-stream.routes.ts'
 import { calendarRoutes } from './calendar/calendar.routes.ts'
 import type { Deps } from './deps.ts'
 import { devRoutes } from './dev/dev.routes.ts'
@@ -220,6 +221,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(agendaRoutes, { deps })
   await app.register(calendarRoutes, { deps })
   await app.register(auditRoutes, { deps })
+  await app.register(eventStreamRoutes, { deps })
   await app.register(webhookRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 

@@ -95,6 +95,10 @@ const EnvSchema = z.object({
     .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')
     .regex(/^[A-Za-z0-9\-._~+/]+=*$/, 'must be a bearer token: letters, digits and - . _ ~ + / (then = padding)')
     .optional(),
+  STREAM_HEARTBEAT_MS: int(50, 30_000).default(15_000),
+  STREAM_POLL_MS: int(50, 60_000).default(1000),
+  STREAM_MAX_PER_USER: int(1, 1000).default(5),
+  STREAM_MAX_PER_INSTANCE: int(1, 100_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Set by npm for the script it runs: `start` under `npm start`. */
   npm_lifecycle_event: z.string().optional()
@@ -149,6 +153,17 @@ export interface Config {
   }
   /** Required as `Authorization: Bearer …` by GET /metrics when set; null: /metrics is for loopback clients only. */
   readonly metricsToken: string | null
+  /** The live event stream (GET …/events/stream) of this instance. */
+  readonly stream: {
+    /** A comment line at least this often on every open stream, so proxies and clients see it alive (≤ 30 s). */
+    readonly heartbeatMs: number
+    /** How often an instance with subscribers checks the logs' heads itself, in case a wake-up was lost. */
+    readonly pollMs: number
+    /** Open streams per user on this instance (beyond: 429). */
+    readonly maxPerUser: number
+    /** Open streams on this instance (beyond: 429). */
+    readonly maxPerInstance: number
+  }
   readonly logLevel: string
   /** Running under `npm start`: the server stops if npm goes away. */
   readonly startedByNpm: boolean
@@ -212,6 +227,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.WEBHOOK_LEASE_MS
     },
     metricsToken: e.METRICS_TOKEN ?? null,
+    stream: {
+      heartbeatMs: e.STREAM_HEARTBEAT_MS,
+      pollMs: e.STREAM_POLL_MS,
+      maxPerUser: e.STREAM_MAX_PER_USER,
+      maxPerInstance: e.STREAM_MAX_PER_INSTANCE
+    },
     logLevel: e.LOG_LEVEL,
     startedByNpm: e.npm_lifecycle_event === 'start'
   }

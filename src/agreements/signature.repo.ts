@@ -5,6 +5,7 @@ import type { EventRow } from '../audit/event.sql.ts'
 import { Batcher } from '../db/batch.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { execute } from '../db/driver.ts'
+import { eventsAppended } from '../db/wakeups.ts'
 import { type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import {
   type AgreementRow,
@@ -239,6 +240,7 @@ export async function writeSignatures(db: DbOrTx, writes: SignatureWrite[]): Pro
   // Cannot happen while partnerships are never deleted; if it did, nothing was written and the caller must not say otherwise.
   if (Number(row?.signed) !== writes.length)
     throw new Error(`signature write: ${String(row?.signed)} of ${writes.length} written`)
+  for (const w of writes) eventsAppended(db, w.partnershipId)
 }
 
 /** One signature's writes as one statement (see writeSignatures). */

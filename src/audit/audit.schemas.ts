@@ -32,3 +32,13 @@ export const VerificationSchema = z
     reason: z.enum(['seq-gap', 'prev-hash-mismatch', 'hash-mismatch']).nullable()
   })
   .meta({ id: 'ChainVerification' })
+
+export const EventStreamQuerySchema = z.object({
+  after: pgIntParam().optional().meta({ description: 'Start after this seq (`Last-Event-ID` takes precedence)' })
+})
+
+export const EventStreamHeadersSchema = z.looseObject({
+  'last-event-id': pgIntParam()
+    .optional()
+    .meta({ description: 'The seq of the last event received: the stream resumes after it' })
+})

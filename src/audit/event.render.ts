@@ -3,6 +3,11 @@
 import type { DbOrTx } from '../db/client.ts'
 import { execute, isoText } from '../db/driver.ts'
 
+/** One event `e` as the API shows it: the items of GET …/events and the `data:` of the stream are this text. */
+const EVENT_JSON = `json_build_object('seq', e.seq, 'partnershipId', e.partnership_id, 'type', e.type, 'actorId', e.actor_id,
+  'subject', json_build_object('type', e.subject_type, 'id', e.subject_id), 'data', e.data, 'at', ${isoText('e.at')},
+  'prevHash', e.prev_hash, 'hash', e.hash)`
+
 /**
  * A page of the log rendered to JSON by PostgreSQL (the Event schema, field for
  * field what toEventView gives; a test holds the two equal), with whether the
@@ -13,9 +18,7 @@ export const EVENTS_PAGE_JSON = `with page as (
     select * from events where partnership_id = $1::uuid and seq > $3::int order by seq limit $4::int + 1
   ), shown as (select * from page order by seq limit $4::int)
   select exists (select 1 from memberships m where m.partnership_id = $1::uuid and m.user_id = $2::uuid and m.left_at is null) as member,
-    (select json_agg(json_build_object('seq', e.seq, 'partnershipId', e.partnership_id, 'type', e.type, 'actorId', e.actor_id,
-        'subject', json_build_object('type', e.subject_type, 'id', e.subject_id), 'data', e.data, 'at', ${isoText('e.at')},
-        'prevHash', e.prev_hash, 'hash', e.hash) order by e.seq)::text from shown e) as items,
+    (select json_agg(${EVENT_JSON} order by e.seq)::text from shown e) as items,
     (select max(seq) from shown) as last_seq,
     (select count(*) from page) > $4::int as more`
 
@@ -32,5 +35,72 @@ export async function renderEventsPage(
     items: (row!.items as string | null) ?? '[]',
     lastSeq: row!.last_seq === null ? null : Number(row!.last_seq),
     more: row!.more === true
+  }
+}
+
+/**
+ * The events after `afterSeq` (at most `limit`, in order), each as the JSON text GET …/events shows, with
+ * whether `userId` is a current member, in one statement: what a live stream sends next, and whether it may.
+ */
+export const EVENTS_AFTER_JSON = `with shown as (
+    select * from events where partnership_id = $1::uuid and seq > $3::int order by seq limit $4::int)
+  select m.member, e.seq, e.type, ${EVENT_JSON}::text as json
+  from (select exists (select 1 from memberships m where m.partnership_id = $1::uuid and m.user_id = $2::uuid and m.left_at is null) as member) m
+    left join shown e on true
+  order by e.seq`
+
+/**
+ * The same for every stream of one partnership at once: the events after `afterSeq` (the least any of them
+ * sent) and which of `userIds` are current members, in one statement, so that a wake-up costs one read per
+ * partnership and instance however many streams follow it.
+ */
+export const EVENTS_AFTER_FOR_MEMBERS_JSON = `with shown as (
+    select * from events where partnership_id = $1::uuid and seq > $3::int order by seq limit $4::int)
+  select m.members, e.seq, e.type, ${EVENT_JSON}::text as json
+  from (select coalesce((select json_agg(m.user_id) from memberships m
+      where m.partnership_id = $1::uuid and m.user_id = any($2::uuid[]) and m.left_at is null), '[]')::text as members) m
+    left join shown e on true
+  order by e.seq`
+
+export async function renderEventsAfterForMembers(
+  db: DbOrTx,
+  partnershipId: string,
+  userIds: readonly string[],
+  afterSeq: number,
+  limit: number
+): Promise<{ members: Set<string>; events: RenderedEvent[] }> {
+  const rows = await execute(db, EVENTS_AFTER_FOR_MEMBERS_JSON, [
+    partnershipId,
+    `{${userIds.join(',')}}`,
+    afterSeq,
+    limit
+  ])
+  return {
+    members: new Set(JSON.parse((rows[0]?.members as string | undefined) ?? '[]') as string[]),
+    events: rows
+      .filter((r) => r.seq !== null)
+      .map((r) => ({ seq: Number(r.seq), type: String(r.type), json: String(r.json) }))
+  }
+}
+
+export interface RenderedEvent {
+  seq: number
+  type: string
+  json: string
+}
+
+export async function renderEventsAfter(
+  db: DbOrTx,
+  partnershipId: string,
+  userId: string,
+  afterSeq: number,
+  limit: number
+): Promise<{ member: boolean; events: RenderedEvent[] }> {
+  const rows = await execute(db, EVENTS_AFTER_JSON, [partnershipId, userId, afterSeq, limit])
+  return {
+    member: rows[0]?.member === true,
+    events: rows
+      .filter((r) => r.seq !== null)
+      .map((r) => ({ seq: Number(r.seq), type: String(r.type), json: String(r.json) }))
   }
 }

@@ -1,6 +1,8 @@
-import { and, asc, desc, eq, gt, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { prepared } from '../db/driver.ts'
+import { eventsAppended } from '../db/wakeups.ts'
+import { partnerships } from '../partnerships/partnership.sql.ts'
 import { type EventRow, events } from './event.sql.ts'
 
 export async function lastEvent(db: DbOrTx, partnershipId: string): Promise<{ seq: number; hash: string } | undefined> {
@@ -19,6 +21,7 @@ export async function lastEvent(db: DbOrTx, partnershipId: string): Promise<{ se
 
 export async function insertEvent(db: DbOrTx, row: EventRow): Promise<void> {
   await db.insert(events).values(row)
+  eventsAppended(db, row.partnershipId)
 }
 
 export async function listEvents(
@@ -39,4 +42,19 @@ export async function listEvents(
       .prepare('list_events')
   )
   return statement.execute({ partnershipId, afterSeq, limit })
+}
+
+/** The head seq of each partnership's log (0 when empty): one backward index probe each. */
+export async function headSeqs(db: DbOrTx, partnershipIds: readonly string[]): Promise<Map<string, number>> {
+  if (partnershipIds.length === 0) return new Map()
+  const rows = await db
+    .select({
+      id: partnerships.id,
+      seq: sql<number>`coalesce((select max(${events.seq}) from ${events} where ${events.partnershipId} = ${partnerships.id}), 0)`.mapWith(
+        Number
+      )
+    })
+    .from(partnerships)
+    .where(inArray(partnerships.id, [...partnershipIds]))
+  return new Map(rows.map((r) => [r.id, r.seq]))
 }

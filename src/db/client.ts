@@ -6,6 +6,7 @@ import { lockDataDir } from './data-dir-lock.ts'
 import { countingClient, preparedByDefault } from './driver.ts'
 import type { Db } from './handles.ts'
 import * as schema from './schema.ts'
+import { createWakeups, EVENTS_CHANNEL, registerWakeups } from './wakeups.ts'
 
 export type { Db, DbOrTx, Schema, Tx } from './handles.ts'
 
@@ -89,6 +90,19 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     const client = postgres(config.url, options)
     const counting = countingClient(client, 'postgres')
     const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
+    // Wake-ups between instances: NOTIFY on the pool after commit, LISTEN on postgres.js's own dedicated connection
+    // (opened when this instance first has a stream subscriber; it reconnects and listens again by itself).
+    registerWakeups(
+      db,
+      createWakeups({
+        notify: (pids) =>
+          client.unsafe('select pg_notify($1, p) from jsonb_array_elements_text($2::jsonb) as p', [
+            EVENTS_CHANNEL,
+            JSON.stringify(pids)
+          ]),
+        listen: (onWake, onListen) => client.listen(EVENTS_CHANNEL, onWake, onListen)
+      })
+    )
     const database: Database = {
       db,
       kind: 'postgres',
@@ -130,6 +144,8 @@ export async function createDb(config: Config['database'], options: { holderUrl?
   }
   const counting = countingClient(client, 'pglite')
   const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
+  // One process per PGlite database: its wake-ups never leave it.
+  registerWakeups(db, createWakeups())
   const database: Database = {
     db,
     kind: 'pglite',

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { DomainError } from '../errors.ts'
 import type { Db, Tx } from './client.ts'
 import { isDatabaseUnavailable } from './errors.ts'
+import { collectTouched, wakeupsOf } from './wakeups.ts'
 
 /** What the transaction door knows of the request whose work it commits. */
 export interface WorkContext {
@@ -75,12 +76,16 @@ export async function committingWrite<T>(write: () => Promise<T>): Promise<T> {
  * be written with it: that is how an Idempotency-Key's claim is marked done
  * in the transaction that did the work, so a retry after a crash between the
  * commit and the recorded answer knows the work was done.
+ * Once it committed, the live streams of every partnership whose log it
+ * appended to are woken (db/wakeups.ts): after the commit, never inside it.
  */
 export async function transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   const context = contexts.getStore()
   let counted = false
+  let touched: Set<string> | undefined
   try {
     const result = await db.transaction(async (tx) => {
+      touched = collectTouched(tx)
       const done = await work(tx)
       if (context === undefined) return done
       if (context.abandoned) throw abandoned()
@@ -91,6 +96,10 @@ export async function transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Prom
       return done
     })
     if (context) context.committed = true
+    if (touched !== undefined && touched.size > 0) {
+      const wakeups = wakeupsOf(db)
+      for (const pid of touched) wakeups?.send(pid)
+    }
     return result
   } catch (err) {
     // Past its last statement the transaction was committing: a lost connection leaves the outcome unknown.

@@ -59,6 +59,7 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   IDEMPOTENCY_KEY_REUSED: [422, 'This Idempotency-Key was used with another request'],
   PRECONDITION_REQUIRED: [428, 'This change needs an If-Match header'],
   RATE_LIMITED: [429, 'Too many requests'],
+  TOO_MANY_STREAMS: [429, 'Too many open event streams'],
   INTERNAL: [500, 'Internal server error'],
   DATABASE_UNAVAILABLE: [503, 'The database is unavailable'],
   AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],

@@ -20,6 +20,7 @@ const retryAfter: Partial<Record<ErrorCode, string>> = {
   DATABASE_UNAVAILABLE: '5',
   AUTH_UNAVAILABLE: '10',
   OVERLOADED: '5',
+  TOO_MANY_STREAMS: '5',
   TIMED_OUT: '5',
   OUTCOME_UNKNOWN: '5'
 }

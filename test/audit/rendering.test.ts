@@ -1,6 +1,7 @@
 import t from 'tap'
 import { EventSchema } from '../../src/audit/audit.schemas.ts'
 import { listEvents } from '../../src/audit/audit.service.ts'
+import { renderEventsAfter, renderEventsAfterForMembers } from '../../src/audit/event.render.ts'
 import { pageOf, paginate } from '../../src/http/pagination.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
@@ -90,6 +91,51 @@ t.test('every page of the log equals the schema rendering of the same rows', asy
     Array.from({ length: head }, (_, i) => i + 1),
     'every event once, in order'
   )
+})
+
+t.test("the live stream's events (renderEventsAfter) equal the same reference, one by one", async (t) => {
+  const [alice, bob, stranger] = await Promise.all([kit.person('Alice'), kit.person('Bob'), kit.person('Mallory')])
+  const { pid } = await kit.partnership(alice, [bob])
+  await kit.activeAgreement(alice, [bob], pid, content({ title: 'Quotes " \\ tabs\t </script>\nline two' }))
+  const head = await kit.headSeq(alice, pid)
+  for (const [after, limit] of [
+    [0, 100],
+    [2, 3],
+    [head, 10]
+  ] as const) {
+    const rendered = await renderEventsAfter(ctx.deps.db, pid, bob.id, after, limit)
+    const reference = (
+      await listEvents(ctx.deps, { partnershipId: pid, userId: alice.id, afterSeq: after, limit })
+    ).map((e) => EventSchema.parse(e))
+    t.equal(rendered.member, true)
+    t.strictSame(
+      rendered.events.map((e) => JSON.parse(e.json)),
+      reference,
+      `after=${after} limit=${limit}`
+    )
+    t.strictSame(
+      rendered.events.map((e) => [e.seq, e.type]),
+      reference.map((e) => [e.seq, e.type]),
+      'with their seq and type'
+    )
+  }
+  const outsider = await renderEventsAfter(ctx.deps.db, pid, stranger.id, 0, 100)
+  t.equal(outsider.member, false, 'a stranger is no member')
+
+  // The read a wake-up makes once for every stream of the partnership: the same events, and which users are members.
+  for (const [after, limit] of [
+    [0, 100],
+    [2, 3],
+    [head, 10]
+  ] as const) {
+    const together = await renderEventsAfterForMembers(ctx.deps.db, pid, [alice.id, bob.id, stranger.id], after, limit)
+    const alone = await renderEventsAfter(ctx.deps.db, pid, bob.id, after, limit)
+    t.strictSame(together.events, alone.events, `the same events for every stream (after=${after} limit=${limit})`)
+    t.same([...together.members].sort(), [alice.id, bob.id].sort(), 'the members among the users asked about')
+  }
+  await kit.leave(bob, pid)
+  const afterLeaving = await renderEventsAfterForMembers(ctx.deps.db, pid, [alice.id, bob.id], 0, 1)
+  t.same([...afterLeaving.members], [alice.id], 'a member who left is no longer among them')
 })
 
 t.test('strangers and former members get the unknown-partnership 404, never a page', async (t) => {

@@ -33,3 +33,51 @@ t.test('postgres.js is the version the patch was written for, and both of its bu
     )
   }
 })
+
+// postgres.js 3.4.9 can send a transaction's BEGIN without reserving its connection: the hook that reserves it
+// ran last in a short-circuited `&&`, skipped when BEGIN filled the connection's pipeline or met a full socket
+// buffer, and a socket's drain handed an idle connection inside a transaction back to the pool. Under load the
+// transaction then failed with UNSAFE_TRANSACTION (500s found by `npm run bench:sse`: writes through two
+// instances while 1,000 streams read), or unrelated queries ran inside it (porsager/postgres#823, #1189, #1210;
+// PRs #1207, #1211, #1218, unmerged). The patch reserves the connection whenever BEGIN was written and keeps drain
+// off reserved connections. With `max_pipeline: 0` every BEGIN meets the boundary, so the bug shows every time.
+t.test("both builds reserve a transaction's connection whenever BEGIN was written, and drain leaves it", async (t) => {
+  for (const build of ['src/connection.js', 'cjs/src/connection.js']) {
+    const source = readFileSync(`${root}${build}`, 'utf8')
+    t.match(
+      source,
+      /const written = write\(toBuffer\(q\)\)\n\s+if \(q\.options\.onexecute\) \{[\s\S]*?q\.options\.onexecute\(connection\)\n\s+return false/,
+      `${build}: BEGIN reserves its connection once written`
+    )
+    t.match(
+      source,
+      /!query && !connection\.reserved && onopen\(connection\)/,
+      `${build}: drain skips reserved connections`
+    )
+  }
+})
+
+t.test(
+  'a transaction begins where BEGIN fills the pipeline (PostgreSQL)',
+  { skip: process.env.TEST_DATABASE_URL ? false : 'needs PostgreSQL (TEST_DATABASE_URL)' },
+  async (t) => {
+    const { default: postgres } = await import('postgres')
+    // max_pipeline is a run-time option postgres.js's types do not declare.
+    const options = { max: 2, max_pipeline: 0, onnotice: () => {} } as Parameters<typeof postgres>[1]
+    const sql = postgres(process.env.TEST_DATABASE_URL!, options)
+    t.teardown(() => sql.end({ timeout: 1 }))
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map((k) =>
+        sql.begin(async (tx) => {
+          const [row] = await tx`select ${k}::int as k`
+          return row!.k as number
+        })
+      )
+    )
+    t.same(
+      results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as { code?: string }).code)),
+      [1, 2, 3, 4],
+      'each transaction committed its own result (unpatched: UNSAFE_TRANSACTION each time)'
+    )
+  }
+)

@@ -67,6 +67,7 @@ export interface Violation {
     | 'body-not-json'
     | 'body-violates-schema'
     | 'body-on-empty-response'
+    | 'stream-not-open'
     | 'undeclared-header'
     | 'not-sendable'
   detail: string

@@ -1,7 +1,40 @@
+import type { InjectOptions } from 'fastify'
 import type { TestApp } from '../helpers/app.ts'
 import { type Answer, ContractChecker, type OpenApiDocument, type Operation, type Violation } from './contract.ts'
 import { type FuzzRequest, fieldsOf, resolveRequest } from './request.ts'
 import { arrangeWorld, type Cast, castOf, stillArranged, type World } from './world.ts'
+
+/** How long the fuzzer reads a stream that opened before it goes away (the stream sends its first line at once). */
+const STREAM_READ_MS = 2000
+
+/** An operation whose answer is a stream that never ends on its own (Server-Sent Events). */
+const isStreaming = (op: Operation): boolean =>
+  Object.values(op.responses).some((r) => r.content?.['text/event-stream'] !== undefined)
+
+/**
+ * A streaming operation's answer, read as a client reads it: all of it when it is not a stream (a problem),
+ * else what the stream sent first; then the client goes away, so the server ends the stream and frees its
+ * place (the streams per user are limited). app.inject answers at the response's head with payloadAsStream.
+ */
+async function injectStream(ctx: TestApp, options: InjectOptions): Promise<Answer> {
+  const res = await ctx.app.inject({ ...options, payloadAsStream: true })
+  const stream = res.stream()
+  let body = ''
+  if (!String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+    for await (const chunk of stream) body += String(chunk)
+    return { statusCode: res.statusCode, headers: res.headers, body }
+  }
+  body = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve(''), STREAM_READ_MS)
+    stream.once('data', (chunk) => {
+      clearTimeout(timer)
+      resolve(String(chunk))
+    })
+  })
+  res.raw.res.destroy()
+  stream.destroy()
+  return { statusCode: res.statusCode, headers: res.headers, body }
+}
 
 /** One group of the report: the same defect, on the same operation and status, for the same class of input. */
 export interface Finding {
@@ -86,13 +119,17 @@ export class Fuzzer {
     const resolved = resolveRequest(req, this.world, etag)
     let answer: Answer
     try {
-      const res = await this.ctx.app.inject({
+      const options = {
         method: resolved.method as 'GET',
         url: resolved.url,
         headers: resolved.headers,
         ...(resolved.payload === undefined ? {} : { payload: resolved.payload })
-      })
-      answer = { statusCode: res.statusCode, headers: res.headers, body: res.body }
+      }
+      if (isStreaming(req.op)) answer = await injectStream(this.ctx, options)
+      else {
+        const res = await this.ctx.app.inject(options)
+        answer = { statusCode: res.statusCode, headers: res.headers, body: res.body }
+      }
     } catch (err) {
       // A request inject refuses to send is the fuzzer's mistake, but say so rather than hide it.
       this.record(req, resolved.printable, 0, {
@@ -111,6 +148,11 @@ export class Fuzzer {
     if (req.op.method !== 'GET' && answer.statusCode < 300) this.dirty = true
     for (const v of this.checker.check(req.op, answer, resolved.headers))
       this.record(req, resolved.printable, answer.statusCode, v)
+    if (isStreaming(req.op) && answer.statusCode === 200 && !answer.body.startsWith('retry: '))
+      this.record(req, resolved.printable, 200, {
+        kind: 'stream-not-open',
+        detail: `a 200 stream that did not open with its retry field within ${STREAM_READ_MS} ms: ${answer.body.slice(0, 200)}`
+      })
     this.harvest(req.op, answer)
     if (answer.statusCode < 300 && req.inputClass.startsWith('valid')) this.remember(req)
   }
