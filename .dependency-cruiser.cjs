@@ -1,9 +1,9 @@
 // The dependency rules of src/ (ARCHITECTURE.md explains them). `npm run lint:deps` checks them; CI runs it.
 // Type-only imports are allowed everywhere: they vanish at run time and only name shapes (e.g. Deps); see options.
 const capabilities =
-  'agenda|agreements|audit|calendar|dev|health|idempotency|incidents|invitations|keys|partnerships|reviews|users'
+  'agenda|agreements|audit|calendar|dev|health|idempotency|incidents|invitations|keys|partnerships|reviews|users|webhooks'
 const kernel = 'audit|idempotency|keys|partnerships|users'
-const features = 'agenda|agreements|calendar|dev|health|incidents|invitations|reviews'
+const features = 'agenda|agreements|calendar|dev|health|incidents|invitations|reviews|webhooks'
 const runtime = { dependencyTypesNot: ['type-only'] }
 
 module.exports = {
@@ -59,7 +59,7 @@ module.exports = {
       severity: 'error',
       comment:
         "A feature never imports another feature: what spans them lives in src/orchestration. Any repo may read another's table in a join (*.sql.ts).",
-      from: { path: '^src/(agenda|agreements|calendar|dev|health|invitations)/' },
+      from: { path: '^src/(agenda|agreements|calendar|dev|health|invitations|webhooks)/' },
       to: { path: `^src/(${features})/`, pathNot: ['^src/$1/', '\\.sql\\.ts$'], ...runtime }
     },
     {

@@ -34,6 +34,7 @@ import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
 import { userRoutes } from './users/user.routes.ts'
 import { ensureUser } from './users/user.service.ts'
+import { webhookRoutes } from './webhooks/webhook.routes.ts'
 
 export const BODY_LIMIT = 64 * 1024
 export const API_VERSION = '0.1.0'
@@ -164,6 +165,10 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
         },
         { name: 'calendar', description: 'A private iCalendar feed of upcoming reviews' },
         { name: 'audit', description: 'The append-only, hash-chained log of every change' },
+        {
+          name: 'webhooks',
+          description: "Signed deliveries of the events to partners' own services (Standard Webhooks)"
+        },
         { name: 'keys', description: 'Public keys for verifying receipts and checkpoints' },
         { name: 'development', description: 'Local development helpers' },
         { name: 'operations', description: 'Health, readiness and the error catalog' }
@@ -217,6 +222,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(calendarRoutes, { deps })
   await app.register(auditRoutes, { deps })
   await app.register(eventStreamRoutes, { deps })
+  await app.register(webhookRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 
   return app

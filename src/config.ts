@@ -85,6 +85,10 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  WEBHOOK_WORKER_INTERVAL_MS: int(0, 3_600_000).default(250),
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: int(100, 30_000).default(5000),
+  WEBHOOK_LEASE_MS: int(1000, 3_600_000).default(60_000),
   /** A bearer token for GET /metrics from anywhere; unset, /metrics answers loopback clients only. */
   METRICS_TOKEN: z
     .string()
@@ -137,6 +141,16 @@ export interface Config {
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
   readonly schedulerIntervalMs: number
+  readonly webhooks: {
+    /** How often this instance looks for due deliveries when it found none; 0 turns the worker off here. */
+    readonly workerIntervalMs: number
+    /** `http:` URLs and loopback, private and link-local addresses allowed (development and tests only). */
+    readonly allowPrivate: boolean
+    /** The whole of one attempt: connecting, sending, the answer's head and up to 4 KiB of its body. */
+    readonly timeoutMs: number
+    /** How long a claimed delivery is this instance's alone; longer than the timeout, so one sender at a time. */
+    readonly leaseMs: number
+  }
   /** Required as `Authorization: Bearer …` by GET /metrics when set; null: /metrics is for loopback clients only. */
   readonly metricsToken: string | null
   /** The live event stream (GET …/events/stream) of this instance. */
@@ -168,6 +182,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
   }
   const e = parsed.data
+  if (e.WEBHOOK_LEASE_MS < e.WEBHOOK_TIMEOUT_MS + 1000)
+    throw new ConfigError(
+      'invalid configuration:\n  WEBHOOK_LEASE_MS: must be at least WEBHOOK_TIMEOUT_MS + 1000 (one sender of a delivery at a time)'
+    )
   const displayHost = e.HOST === '0.0.0.0' || e.HOST === '::' ? '127.0.0.1' : e.HOST
   const config: Config = {
     env: e.NODE_ENV,
@@ -202,6 +220,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
+    webhooks: {
+      workerIntervalMs: e.WEBHOOK_WORKER_INTERVAL_MS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      leaseMs: e.WEBHOOK_LEASE_MS
+    },
     metricsToken: e.METRICS_TOKEN ?? null,
     stream: {
       heartbeatMs: e.STREAM_HEARTBEAT_MS,

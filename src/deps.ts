@@ -5,6 +5,7 @@ import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
 import type { ServiceKeys } from './keys/key.service.ts'
 import { createMetrics, type Metrics } from './metrics/metrics.ts'
+import { createWebhookMetrics, type WebhookMetrics } from './webhooks/webhook.metrics.ts'
 
 /** What use cases need from the outside world, passed explicitly (no container). */
 export interface Deps {
@@ -19,6 +20,8 @@ export interface Deps {
   readonly agendaBodies: AgendaBodies | null
   /** This app's metrics (GET /metrics); capabilities add their own through it. */
   readonly metrics: Metrics
+  /** What the webhook worker reports (registered in `metrics`). */
+  readonly webhookMetrics: WebhookMetrics
   /** The clock; tests inject one they can move. */
   readonly now: () => Date
 }
@@ -32,6 +35,7 @@ export async function assembleDeps(
   const { loadServiceKeys } = await import('./keys/key.service.ts')
   const { createAuthenticator } = await import('./http/authenticator.ts')
   const keys = await loadServiceKeys(database.db, now)
+  const metrics = createMetrics(database)
   return {
     config,
     database,
@@ -40,7 +44,8 @@ export async function assembleDeps(
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),
-    metrics: createMetrics(database),
+    metrics,
+    webhookMetrics: createWebhookMetrics(metrics),
     now
   }
 }

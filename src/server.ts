@@ -5,6 +5,7 @@ import { createDb, type Database } from './db/client.ts'
 import { DataDirHeld } from './db/data-dir-lock.ts'
 import { assembleDeps } from './deps.ts'
 import { startScheduler } from './scheduler/scheduler.ts'
+import { startDeliveryWorker } from './webhooks/delivery.worker.ts'
 
 /**
  * Process entry: configuration → database → migrations → app → listen. On
@@ -36,11 +37,13 @@ async function main(): Promise<void> {
   const deps = await assembleDeps(config, database)
   const app = await buildApp(deps)
   const scheduler = config.schedulerIntervalMs > 0 ? startScheduler(deps, app.log, config.schedulerIntervalMs) : null
+  const webhookWorker =
+    config.webhooks.workerIntervalMs > 0 ? startDeliveryWorker(deps, app.log, config.webhooks.workerIntervalMs) : null
   // Within the grace period whatever the database is doing: a scheduler pass or queries stuck on a database
   // that went away each get a part of it, so the process exits 0 on SIGTERM instead of being cut at the end.
   app.addHook('onClose', async () => {
     await Promise.race([
-      scheduler?.stop(),
+      Promise.all([scheduler?.stop(), webhookWorker?.stop()]),
       new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs / 4).unref())
     ])
     await database.close(config.shutdownGraceMs / 4)

@@ -47,6 +47,8 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   REVIEW_CLOSED: [409, 'The review is closed'],
   AGREEMENT_NOT_ACTIVE: [409, 'The agreement is not active'],
   INCIDENT_STATUS: [409, 'The incident is not in a state that allows this'],
+  TOO_MANY_WEBHOOKS: [409, 'The partnership has as many webhooks as it may'],
+  WEBHOOK_URL_NOT_ALLOWED: [400, 'The webhook URL is not one Accord may call'],
   GONE: [410, 'Gone'],
   INVITATION_USED: [410, 'The invitation was already used'],
   INVITATION_REVOKED: [410, 'The invitation was revoked'],

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { runDueWork } from '../../src/scheduler/scheduler.ts'
+import { deliverDue } from '../../src/webhooks/delivery.service.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { reviewKit, weekly } from '../helpers/reviews.ts'
@@ -14,13 +15,13 @@ import { reviewKit, weekly } from '../helpers/reviews.ts'
 //   equal the agenda read afresh.
 // Each write operation of the API document needs a scenario below (or a reason to have none), so a new writer
 // that forgets either invariant, or a new route nobody thought of, fails here.
-const ctx = await buildTestApp(t)
+const ctx = await buildTestApp(t, { env: { WEBHOOK_ALLOW_PRIVATE: 'true' } })
 // What an agreement shows is read where nothing is kept in memory: through the cache, a writer that forgot to
 // move the revision would be served the old body and never be caught.
 const truth = await buildTestApp(t, {
   database: ctx.database,
   clock: ctx.clock,
-  env: { AGREEMENT_CACHE_MB: '0', AGENDA_CACHE_MB: '0' }
+  env: { AGREEMENT_CACHE_MB: '0', AGENDA_CACHE_MB: '0', WEBHOOK_ALLOW_PRIVATE: 'true' }
 })
 const k = agreementKit(ctx)
 const r = reviewKit(ctx, k)
@@ -172,6 +173,17 @@ const scenarios: Record<string, Scenario> = {
         body: { consequenceIndex: 0, note: 'Done' }
       })
   },
+  createWebhook: async (w) => () =>
+    req({
+      method: 'POST',
+      url: `/v1/partnerships/${w.pid}/webhooks`,
+      token: w.alice.token,
+      body: { url: 'http://127.0.0.1:9/hook', eventTypes: ['*'] }
+    }),
+  deleteWebhook: async (w) => {
+    const wid = await webhook(w)
+    return () => req({ method: 'DELETE', url: `/v1/partnerships/${w.pid}/webhooks/${wid}`, token: w.bob.token })
+  },
   addAppreciation: async (w) => {
     const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid)
     return () =>
@@ -182,6 +194,17 @@ const scenarios: Record<string, Scenario> = {
         body: { text: 'Thank you' }
       })
   }
+}
+
+async function webhook(w: World): Promise<string> {
+  const res = await req({
+    method: 'POST',
+    url: `/v1/partnerships/${w.pid}/webhooks`,
+    token: w.alice.token,
+    body: { url: 'http://127.0.0.1:9/hook', eventTypes: ['*'] }
+  })
+  if (res.statusCode !== 201) throw new Error(`webhook: ${res.statusCode} ${res.body}`)
+  return res.json().id
 }
 
 function report(w: World, aid: string) {
@@ -206,7 +229,9 @@ const exempt: Record<string, string> = {
   createCalendarToken: "the caller's feeds belong to no partnership",
   revokeCalendarToken: "the caller's feeds belong to no partnership",
   createDevToken: 'mints a token; writes nothing',
-  createPartnership: 'starts a log of its own (tested below)'
+  createPartnership: 'starts a log of its own (tested below)',
+  replayWebhookDelivery:
+    'sends a message again: changes no agreement, agenda nor anything the log records (tested below, under the lock)'
 }
 
 /** Each member's agenda (status and body, without the instants of the request) from an app. */
@@ -313,5 +338,46 @@ t.test('createPartnership starts a log of its own', async (t) => {
   t.same(
     (await k.eventsAfter(erin, res.json().id, 0)).map((e) => e.type),
     ['partnership.created', 'member.joined']
+  )
+})
+
+t.test(
+  "replayWebhookDelivery changes nothing a member reads, and the worker's writes append webhook.disabled",
+  async (t) => {
+    const w = await world()
+    const wid = await webhook(w)
+    const list = await req({
+      method: 'GET',
+      url: `/v1/partnerships/${w.pid}/webhooks/${wid}/deliveries`,
+      token: w.alice.token
+    })
+    const did = list.json().items[0].id
+    const before = await observe(w)
+    const res = await req({
+      method: 'POST',
+      url: `/v1/partnerships/${w.pid}/webhooks/${wid}/deliveries/${did}/replay`,
+      token: w.alice.token
+    })
+    t.equal(res.statusCode, 202)
+    const after = await observe(w)
+    t.equal(after.head, before.head, 'no event: the log is unchanged')
+    t.same(after.agendas, before.agendas)
+    t.same([...after.agreements], [...before.agreements])
+  }
+)
+
+t.test("the webhook worker's writer: a webhook failing for 5 days disabled (webhook.disabled)", async (t) => {
+  const w = await world()
+  await webhook(w) // port 9 on 127.0.0.1: refused, every time
+  await deliverDue(ctx.deps)
+  ctx.clock.advance(5 * 86_400_000 + 60_000)
+  await k.refresh([w.alice, w.bob, w.carol])
+  const before = await observe(w)
+  t.ok((await deliverDue(ctx.deps)).claimed >= 1, 'the retry, due')
+  const after = await observe(w)
+  holds(t, 'disabling a failing webhook', before, after)
+  t.same(
+    (await k.eventsAfter(w.alice, w.pid, before.head)).map((e) => e.type),
+    ['webhook.disabled']
   )
 })

@@ -51,7 +51,7 @@ export async function castOf(ctx: TestApp): Promise<Cast> {
  * observer (approved by both partners), an active agreement with a draft, an
  * open proposal and an open early review, a second agreement still proposed,
  * a third active one with a draft and nothing open, pending partner and
- * observer invitations, a calendar feed, and a stranger
+ * observer invitations, a calendar feed, a webhook with a delivery, and a stranger
  * with no membership. Alice is new every time: the fuzzer creates calendar
  * feeds as her, and a user may have only ten.
  */
@@ -132,6 +132,15 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
   const pendingPartner = await send(alice, 'POST', `${at}/invitations`, { role: 'partner' })
   const pendingObserver = await send(bob, 'POST', `${at}/invitations`, { role: 'observer' })
   const calendar = await send(alice, 'POST', '/v1/me/calendar-tokens')
+  // A webhook on a public address given as an IP (no DNS in tests); its own webhook.created is a delivery.
+  const hookUrl = 'https://93.184.215.14/accord'
+  const webhook = await send(alice, 'POST', `${at}/webhooks`, { url: hookUrl, eventTypes: ['*'] })
+  const deliveries = await ctx.request({
+    method: 'GET',
+    url: `${at}/webhooks/${webhook.id}/deliveries`,
+    token: alice.token
+  })
+  const delivery = k.expectStatus(deliveries, 200, 'deliveries').json().items[0]
 
   return {
     authorization: {
@@ -176,7 +185,11 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
       rrule: ['FREQ=MONTHLY;BYDAY=1SU', 'FREQ=WEEKLY', 'FREQ=YEARLY;COUNT=3'],
       expiresAt: [new Date(ctx.clock.now().getTime() + 86_400_000).toISOString()],
       sub: ['alice-fuzz', 'bob-fuzz'],
-      code: cast.problemCodes
+      code: cast.problemCodes,
+      wid: [webhook.id],
+      did: [delivery.id],
+      url: [hookUrl],
+      eventTypes: [['*'], ['incident.reported', 'version.signed']]
     }
   }
 }

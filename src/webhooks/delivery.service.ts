@@ -1,0 +1,123 @@
+import { appendEvent } from '../audit/append.service.ts'
+import { transaction } from '../db/transaction.ts'
+import type { Deps } from '../deps.ts'
+import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import { sendDelivery } from './delivery.sender.ts'
+import type { DeliveryOutcome } from './webhook.metrics.ts'
+import * as repo from './webhook.repo.ts'
+import { deliveryPayload, retryDelayMs, shouldDisable } from './webhook.rules.ts'
+import { openSecret } from './webhook.secret.ts'
+
+export type WorkerDeps = Pick<Deps, 'db' | 'now' | 'config' | 'webhookMetrics'>
+
+/** Deliveries claimed in one go, and sent at once (each receiver's connections are capped by its agent). */
+export const CLAIM_BATCH = 200
+export const CONCURRENCY = 64
+
+/** Claims up to `limit` due deliveries for this instance (leased for WEBHOOK_LEASE_MS). */
+export function claimDeliveries(deps: WorkerDeps, limit: number): Promise<repo.ClaimedDelivery[]> {
+  const now = deps.now()
+  return repo.claimDue(deps.db, now, new Date(now.getTime() + deps.config.webhooks.leaseMs), limit)
+}
+
+/**
+ * Sends one claimed delivery, outside any transaction, then records the attempt and what follows in one:
+ * delivered; or tried again after the backoff (same `webhook-id`); or failed after the last try. A
+ * webhook failing without a success for 5 days is disabled. Never throws for the receiver's sake; a
+ * database failure while recording leaves the lease to run out, and the delivery is sent again.
+ */
+export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery): Promise<DeliveryOutcome> {
+  const { delivery } = claimed
+  const result = await sendDelivery({
+    url: claimed.url,
+    secret: openSecret({ scheme: claimed.secretScheme, ciphertext: claimed.secretCiphertext }),
+    deliveryId: delivery.id,
+    body: deliveryPayload(delivery),
+    at: deps.now(),
+    timeoutMs: deps.config.webhooks.timeoutMs,
+    allowPrivate: deps.config.webhooks.allowPrivate
+  })
+  const at = deps.now()
+  const delay = result.ok ? null : retryDelayMs(delivery.attemptCount, Math.random())
+  const outcome: DeliveryOutcome = result.ok ? 'delivered' : delay === null ? 'failed' : 'retrying'
+  const failingSince = await transaction(deps.db, async (tx) => {
+    await repo.insertAttempt(tx, {
+      deliveryId: delivery.id,
+      at,
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      error: result.error
+    })
+    await repo.updateDelivery(
+      tx,
+      delivery.id,
+      outcome === 'retrying'
+        ? { status: 'pending', nextAttemptAt: new Date(at.getTime() + delay!), leaseUntil: null }
+        : { status: outcome, nextAttemptAt: null, leaseUntil: null },
+      delivery.leaseUntil!
+    )
+    if (result.ok) {
+      if (claimed.failingSince !== null) await repo.updateWebhook(tx, delivery.webhookId, { failingSince: null })
+      return null
+    }
+    return claimed.failingSince ?? (await repo.markFailing(tx, delivery.webhookId, at))
+  })
+  deps.webhookMetrics.observeAttempt(outcome)
+  if (shouldDisable(failingSince, at)) await disableWebhook(deps, delivery.partnershipId, delivery.webhookId)
+  return outcome
+}
+
+/**
+ * Disables a webhook that has failed for 5 days without a success: under its partnership's lock (as every
+ * event is appended), checked again there, its pending deliveries abandoned, `webhook.disabled` appended.
+ */
+export async function disableWebhook(deps: WorkerDeps, partnershipId: string, webhookId: string): Promise<boolean> {
+  return transaction(deps.db, async (tx) => {
+    if (!(await lockPartnership(tx, partnershipId))) return false
+    const webhook = await repo.lockWebhookById(tx, webhookId)
+    const now = deps.now()
+    if (!webhook || webhook.deletedAt !== null || webhook.disabledAt !== null) return false
+    if (!shouldDisable(webhook.failingSince, now)) return false
+    await repo.updateWebhook(tx, webhook.id, { disabledAt: now })
+    await repo.abandonPending(tx, webhook.id)
+    await appendEvent(tx, deps.now, {
+      partnershipId,
+      type: 'webhook.disabled',
+      actorId: null,
+      subject: { type: 'webhook', id: webhook.id },
+      data: { failingSince: webhook.failingSince!.toISOString() }
+    })
+    return true
+  })
+}
+
+/** Counts the pending deliveries (one count over the partial index of pending rows) for the queue-depth gauge. */
+export async function measureQueue(deps: WorkerDeps): Promise<void> {
+  deps.webhookMetrics.setQueueDepth(await repo.countPending(deps.db))
+}
+
+export interface DeliverResult {
+  claimed: number
+  delivered: number
+  retrying: number
+  failed: number
+}
+
+/**
+ * One pass of the worker (tests call it directly, as `runDueWork`): claims up to `limit` due deliveries,
+ * sends them CONCURRENCY at a time and records each. Safe in any number of instances at once.
+ */
+export async function deliverDue(deps: WorkerDeps, limit = CLAIM_BATCH): Promise<DeliverResult> {
+  const claimed = await claimDeliveries(deps, limit)
+  const result: DeliverResult = { claimed: claimed.length, delivered: 0, retrying: 0, failed: 0 }
+  let next = 0
+  const lane = async () => {
+    while (next < claimed.length) {
+      const one = claimed[next++]!
+      result[await deliverOne(deps, one)]++
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, claimed.length) }, lane))
+  await measureQueue(deps)
+  return result
+}
