@@ -762,6 +762,24 @@ export interface paths {
         /** Recompute the hash chain and report the first broken link */
         get: operations["verifyAuditChain"];
         put?: never;
+        /** Check kept checkpoints against the log as it is now */
+        post: operations["verifyAuditCheckpoints"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partnerships/{pid}/audit/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log's head signed by the service: keep it to detect a rewritten history later */
+        get: operations["getAuditCheckpoint"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -882,6 +900,10 @@ export interface components {
         };
         DeclineVersionInput: {
             reason: string;
+        };
+        VerifyCheckpointsInput: {
+            /** @description Checkpoints kept from GET …/audit/checkpoint (or a certificate), 1 to 100 */
+            checkpoints: string[];
         };
         DevTokenRequestInput: {
             sub: string;
@@ -1327,6 +1349,61 @@ export interface components {
             } | null;
             firstBrokenSeq: number | null;
             reason: ("seq-gap" | "prev-hash-mismatch" | "hash-mismatch") | null;
+        };
+        Checkpoint: {
+            /** @description Compact JWS (EdDSA, header `typ: accord-checkpoint+jws` and `kid`) over {iss, partnershipId, seq, hash, at}: keep it, and send it to POST …/audit/verify later */
+            checkpoint: string;
+            /** @description The key that signed it, in /.well-known/jwks.json */
+            kid: string;
+            iss: string;
+            /** Format: uuid */
+            partnershipId: string;
+            /** @description The head's seq (0 for an empty log) */
+            seq: number;
+            /** @description The head's hash (null for an empty log) */
+            hash: string | null;
+            /**
+             * Format: date-time
+             * @description When the service signed it
+             */
+            at: string;
+        };
+        CheckpointVerification: {
+            /** Format: uuid */
+            partnershipId: string;
+            head: {
+                seq: number;
+                hash: string;
+            } | null;
+            /** @description The first seq at which the chain no longer recomputes, looking up to the greatest seq a checkpoint names (GET …/audit/verify looks at all) */
+            chainBrokenAt: number | null;
+            results: {
+                /** @description Position in the request */
+                index: number;
+                /**
+                 * @description `ok`: the chain recomputes up to `seq` and holds `hash` there. `bad-signature`: not signed by any key of the service. `not-a-checkpoint`: signed by the service, but another kind of JWS (a receipt). `other-partnership`. `missing`: the log is now shorter than `seq`. `rewritten`: some event at or before `seq` is not what the checkpoint saw
+                 * @enum {string}
+                 */
+                status: "ok" | "bad-signature" | "not-a-checkpoint" | "other-partnership" | "missing" | "rewritten";
+                seq: number | null;
+                hash: string | null;
+                at: string | null;
+                kid: string | null;
+                /** @description What the log holds at `seq` now */
+                currentHash: string | null;
+                /** @description rewritten: the greatest seq below this one of an `ok` checkpoint of this request signed no later (events up to it are unchanged), else 0 */
+                differsAfter: number | null;
+                /** @description rewritten: this checkpoint’s seq */
+                differsAtOrBefore: number | null;
+                /** @description rewritten: the first changed seq, when (differsAfter, differsAtOrBefore] is one seq */
+                firstDifferingSeq: number | null;
+            }[];
+            /** @description The narrowest range the rewritten checkpoints give for the first changed event */
+            firstDifference: {
+                after: number;
+                atOrBefore: number;
+                seq: number | null;
+            } | null;
         };
         CalendarToken: {
             /** Format: uuid */
@@ -6869,6 +6946,201 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChainVerification"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifyAuditCheckpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the POST safe to retry: the same key and body within 24 h answer what the first answered, without doing the work again (another body: 422; while the first runs: 409) */
+                "idempotency-key"?: string;
+            };
+            path: {
+                pid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyCheckpointsInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckpointVerification"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description State conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused with another body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
                 };
             };
             /** @description Invalid request */
