@@ -441,6 +441,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/partnerships/{pid}/agreements/{aid}/certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The certificate of completion: JSON, or a printable page with `Accept: text/html` */
+        get: operations["getAgreementCertificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/partnerships/{pid}/agreements/{aid}/reviews": {
         parameters: {
             query?: never;
@@ -1276,47 +1293,6 @@ export interface components {
             versionStatus: string;
             agreementStatus: string;
         };
-        VersionDiff: {
-            from: number;
-            to: number;
-            diff: {
-                title?: {
-                    from: string;
-                    to: string;
-                };
-                category?: {
-                    from: string;
-                    to: string;
-                };
-                kind?: {
-                    from: string;
-                    to: string;
-                };
-                clauses: {
-                    added: unknown[];
-                    removed: unknown[];
-                    changed: ({
-                        key: string;
-                    } & {
-                        [key: string]: unknown;
-                    })[];
-                };
-                review?: {
-                    rrule?: {
-                        from: string;
-                        to: string;
-                    };
-                    time?: {
-                        from: string;
-                        to: string;
-                    };
-                };
-                note?: {
-                    from: string | null;
-                    to: string | null;
-                };
-            };
-        };
         Event: {
             seq: number;
             /** Format: uuid */
@@ -1404,6 +1380,127 @@ export interface components {
                 atOrBefore: number;
                 seq: number | null;
             } | null;
+        };
+        CertificateEvent: {
+            seq: number;
+            type: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            at: string;
+            hash: string;
+        };
+        /** @description Every version but drafts, with its hashes, signers, times, receipts and log events, and a checkpoint of the log */
+        AgreementCertificate: {
+            agreement: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                partnershipId: string;
+                title: string;
+                category: string;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 UTC timestamp
+                 */
+                createdAt: string;
+            };
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            issuedAt: string;
+            versions: {
+                number: number;
+                /** @enum {string} */
+                kind: "terms" | "retirement";
+                /** @description The title this version gives (null for a retirement) */
+                title: string | null;
+                status: string;
+                contentHash: string;
+                previousHash: string | null;
+                basedOn: number | null;
+                author: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                };
+                requiredSigners: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                }[];
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 UTC timestamp
+                 */
+                createdAt: string;
+                proposedAt: string | null;
+                activatedAt: string | null;
+                closedAt: string | null;
+                signatures: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                    contentHash: string;
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339 UTC timestamp
+                     */
+                    signedAt: string;
+                    revokedAt: string | null;
+                    /** @description Compact JWS, typ accord-receipt+jws */
+                    receipt: string;
+                }[];
+                /** @description The log events about this version */
+                events: components["schemas"]["CertificateEvent"][];
+            }[];
+            /** @description The log events about the agreement itself (created, suspended, retired) */
+            events: components["schemas"]["CertificateEvent"][];
+            /** @description The log head, signed when the certificate was made: it covers every event listed */
+            checkpoint: components["schemas"]["Checkpoint"];
+        };
+        VersionDiff: {
+            from: number;
+            to: number;
+            diff: {
+                title?: {
+                    from: string;
+                    to: string;
+                };
+                category?: {
+                    from: string;
+                    to: string;
+                };
+                kind?: {
+                    from: string;
+                    to: string;
+                };
+                clauses: {
+                    added: unknown[];
+                    removed: unknown[];
+                    changed: ({
+                        key: string;
+                    } & {
+                        [key: string]: unknown;
+                    })[];
+                };
+                review?: {
+                    rrule?: {
+                        from: string;
+                        to: string;
+                    };
+                    time?: {
+                        from: string;
+                        to: string;
+                    };
+                };
+                note?: {
+                    from: string | null;
+                    to: string | null;
+                };
+            };
         };
         CalendarToken: {
             /** Format: uuid */
@@ -4929,6 +5026,93 @@ export interface operations {
             };
             /** @description Idempotency key reused with another body */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAgreementCertificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pid: string;
+                aid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The certificate, as JSON or as a self-contained printable HTML page (`Accept: text/html`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementCertificate"];
+                    "text/html": string;
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description None of the accepted media types can be given */
+            406: {
                 headers: {
                     [name: string]: unknown;
                 };
