@@ -207,7 +207,8 @@ const exempt: Record<string, string> = {
   revokeCalendarToken: "the caller's feeds belong to no partnership",
   createDevToken: 'mints a token; writes nothing',
   createPartnership: 'starts a log of its own (tested below)',
-  verifyAuditCheckpoints: 'a POST only for its body (up to 100 checkpoints): it reads the log and changes nothing of a partnership'
+  verifyAuditCheckpoints:
+    'a POST only for its body (up to 100 checkpoints): it reads the log and changes nothing of a partnership'
 }
 
 /** Each member's agenda (status and body, without the instants of the request) from an app. */
