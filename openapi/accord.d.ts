@@ -441,6 +441,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/partnerships/{pid}/agreements/{aid}/certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The certificate of completion: JSON, or a printable page with `Accept: text/html` */
+        get: operations["getAgreementCertificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/partnerships/{pid}/agreements/{aid}/reviews": {
         parameters: {
             query?: never;
@@ -762,6 +779,24 @@ export interface paths {
         /** Recompute the hash chain and report the first broken link */
         get: operations["verifyAuditChain"];
         put?: never;
+        /** Check kept checkpoints against the log as it is now */
+        post: operations["verifyAuditCheckpoints"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partnerships/{pid}/audit/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log's head signed by the service: keep it to detect a rewritten history later */
+        get: operations["getAuditCheckpoint"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -958,6 +993,10 @@ export interface components {
         };
         DeclineVersionInput: {
             reason: string;
+        };
+        VerifyCheckpointsInput: {
+            /** @description Checkpoints kept from GET …/audit/checkpoint (or a certificate), 1 to 100 */
+            checkpoints: string[];
         };
         DevTokenRequestInput: {
             sub: string;
@@ -1340,6 +1379,174 @@ export interface components {
             versionStatus: string;
             agreementStatus: string;
         };
+        Event: {
+            seq: number;
+            /** Format: uuid */
+            partnershipId: string;
+            type: string;
+            actorId: string | null;
+            subject: {
+                type: string;
+                id: string;
+            };
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            at: string;
+            prevHash: string | null;
+            /** @description `sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of this object without `hash` */
+            hash: string;
+        };
+        ChainVerification: {
+            valid: boolean;
+            /** @description Events verified intact (before the first broken link, if any) */
+            eventCount: number;
+            head: {
+                seq: number;
+                hash: string;
+            } | null;
+            firstBrokenSeq: number | null;
+            reason: ("seq-gap" | "prev-hash-mismatch" | "hash-mismatch") | null;
+        };
+        Checkpoint: {
+            /** @description Compact JWS (EdDSA, header `typ: accord-checkpoint+jws` and `kid`) over {iss, partnershipId, seq, hash, at}: keep it, and send it to POST …/audit/verify later */
+            checkpoint: string;
+            /** @description The key that signed it, in /.well-known/jwks.json */
+            kid: string;
+            iss: string;
+            /** Format: uuid */
+            partnershipId: string;
+            /** @description The head's seq (0 for an empty log) */
+            seq: number;
+            /** @description The head's hash (null for an empty log) */
+            hash: string | null;
+            /**
+             * Format: date-time
+             * @description When the service signed it
+             */
+            at: string;
+        };
+        CheckpointVerification: {
+            /** Format: uuid */
+            partnershipId: string;
+            head: {
+                seq: number;
+                hash: string;
+            } | null;
+            /** @description The first seq at which the chain no longer recomputes, looking up to the greatest seq a checkpoint names (GET …/audit/verify looks at all) */
+            chainBrokenAt: number | null;
+            results: {
+                /** @description Position in the request */
+                index: number;
+                /**
+                 * @description `ok`: the chain recomputes up to `seq` and holds `hash` there. `bad-signature`: not signed by any key of the service. `not-a-checkpoint`: signed by the service, but another kind of JWS (a receipt). `other-partnership`. `missing`: the log is now shorter than `seq`. `rewritten`: some event at or before `seq` is not what the checkpoint saw
+                 * @enum {string}
+                 */
+                status: "ok" | "bad-signature" | "not-a-checkpoint" | "other-partnership" | "missing" | "rewritten";
+                seq: number | null;
+                hash: string | null;
+                at: string | null;
+                kid: string | null;
+                /** @description What the log holds at `seq` now */
+                currentHash: string | null;
+                /** @description rewritten: the greatest seq below this one of an `ok` checkpoint of this request signed no later (events up to it are unchanged), else 0 */
+                differsAfter: number | null;
+                /** @description rewritten: this checkpoint’s seq */
+                differsAtOrBefore: number | null;
+                /** @description rewritten: the first changed seq, when (differsAfter, differsAtOrBefore] is one seq */
+                firstDifferingSeq: number | null;
+            }[];
+            /** @description The narrowest range the rewritten checkpoints give for the first changed event */
+            firstDifference: {
+                after: number;
+                atOrBefore: number;
+                seq: number | null;
+            } | null;
+        };
+        CertificateEvent: {
+            seq: number;
+            type: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            at: string;
+            hash: string;
+        };
+        /** @description Every version but drafts, with its hashes, signers, times, receipts and log events, and a checkpoint of the log */
+        AgreementCertificate: {
+            agreement: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                partnershipId: string;
+                title: string;
+                category: string;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 UTC timestamp
+                 */
+                createdAt: string;
+            };
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            issuedAt: string;
+            versions: {
+                number: number;
+                /** @enum {string} */
+                kind: "terms" | "retirement";
+                /** @description The title this version gives (null for a retirement) */
+                title: string | null;
+                status: string;
+                contentHash: string;
+                previousHash: string | null;
+                basedOn: number | null;
+                author: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                };
+                requiredSigners: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                }[];
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 UTC timestamp
+                 */
+                createdAt: string;
+                proposedAt: string | null;
+                activatedAt: string | null;
+                closedAt: string | null;
+                signatures: {
+                    /** Format: uuid */
+                    userId: string;
+                    displayName: string | null;
+                    contentHash: string;
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339 UTC timestamp
+                     */
+                    signedAt: string;
+                    revokedAt: string | null;
+                    /** @description Compact JWS, typ accord-receipt+jws */
+                    receipt: string;
+                }[];
+                /** @description The log events about this version */
+                events: components["schemas"]["CertificateEvent"][];
+            }[];
+            /** @description The log events about the agreement itself (created, suspended, retired) */
+            events: components["schemas"]["CertificateEvent"][];
+            /** @description The log head, signed when the certificate was made: it covers every event listed */
+            checkpoint: components["schemas"]["Checkpoint"];
+        };
         VersionDiff: {
             from: number;
             to: number;
@@ -1380,39 +1587,6 @@ export interface components {
                     to: string | null;
                 };
             };
-        };
-        Event: {
-            seq: number;
-            /** Format: uuid */
-            partnershipId: string;
-            type: string;
-            actorId: string | null;
-            subject: {
-                type: string;
-                id: string;
-            };
-            data: {
-                [key: string]: unknown;
-            };
-            /**
-             * Format: date-time
-             * @description RFC 3339 UTC timestamp
-             */
-            at: string;
-            prevHash: string | null;
-            /** @description `sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of this object without `hash` */
-            hash: string;
-        };
-        ChainVerification: {
-            valid: boolean;
-            /** @description Events verified intact (before the first broken link, if any) */
-            eventCount: number;
-            head: {
-                seq: number;
-                hash: string;
-            } | null;
-            firstBrokenSeq: number | null;
-            reason: ("seq-gap" | "prev-hash-mismatch" | "hash-mismatch") | null;
         };
         CalendarToken: {
             /** Format: uuid */
@@ -5043,6 +5217,93 @@ export interface operations {
             };
         };
     };
+    getAgreementCertificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pid: string;
+                aid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The certificate, as JSON or as a self-contained printable HTML page (`Accept: text/html`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementCertificate"];
+                    "text/html": string;
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description None of the accepted media types can be given */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listReviews: {
         parameters: {
             query?: {
@@ -7033,6 +7294,201 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChainVerification"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifyAuditCheckpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the POST safe to retry: the same key and body within 24 h answer what the first answered, without doing the work again (another body: 422; while the first runs: 409) */
+                "idempotency-key"?: string;
+            };
+            path: {
+                pid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyCheckpointsInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckpointVerification"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description State conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused with another body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
                 };
             };
             /** @description Invalid request */

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { agendaRoutes } from './agenda/agenda.routes.ts'
 import { agreementRoutes } from './agreements/agreement.routes.ts'
+import { certificateRoutes } from './agreements/certificate.routes.ts'
 import { signatureRoutes } from './agreements/signature.routes.ts'
 import { versionRoutes } from './agreements/version.routes.ts'
 import { auditRoutes } from './audit/audit.routes.ts'
@@ -216,6 +217,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(agreementRoutes, { deps })
   await app.register(versionRoutes, { deps })
   await app.register(signatureRoutes, { deps })
+  await app.register(certificateRoutes, { deps })
   await app.register(reviewRoutes, { deps })
   await app.register(incidentRoutes, { deps })
   await app.register(agendaRoutes, { deps })

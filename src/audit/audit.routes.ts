@@ -3,10 +3,18 @@ import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { decodeCursor, encodeCursor, pageOf } from '../http/pagination.ts'
-import { authProblems, pgInt } from '../http/schemas.ts'
+import { authProblems, pgInt, problems } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
-import { EventSchema, EventsQuerySchema, VerificationSchema } from './audit.schemas.ts'
+import {
+  CheckpointSchema,
+  CheckpointVerificationSchema,
+  EventSchema,
+  EventsQuerySchema,
+  VerificationSchema,
+  VerifyCheckpointsSchema
+} from './audit.schemas.ts'
 import { listEventsJson, verifyChain } from './audit.service.ts'
+import { issueCheckpoint, verifyCheckpoints } from './checkpoint.service.ts'
 
 const tags = ['audit']
 const AfterSeqCursor = z.object({ seq: pgInt() })
@@ -61,5 +69,41 @@ export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { 
     async (request) => {
       return verifyChain(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
     }
+  )
+
+  app.get(
+    '/v1/partnerships/:pid/audit/checkpoint',
+    {
+      schema: {
+        summary: "The log's head signed by the service: keep it to detect a rewritten history later",
+        operationId: 'getAuditCheckpoint',
+        tags,
+        security: secured('audit:read'),
+        params: PartnershipParamsSchema,
+        response: { 200: CheckpointSchema, ...authProblems }
+      }
+    },
+    async (request) => issueCheckpoint(deps, { partnershipId: request.params.pid, userId: callerOf(request).userId })
+  )
+
+  app.post(
+    '/v1/partnerships/:pid/audit/verify',
+    {
+      schema: {
+        summary: 'Check kept checkpoints against the log as it is now',
+        operationId: 'verifyAuditCheckpoints',
+        tags,
+        security: secured('audit:read'),
+        params: PartnershipParamsSchema,
+        body: VerifyCheckpointsSchema,
+        response: { 200: CheckpointVerificationSchema, ...authProblems, ...problems(409, 413, 415, 422) }
+      }
+    },
+    async (request) =>
+      verifyCheckpoints(deps, {
+        partnershipId: request.params.pid,
+        userId: callerOf(request).userId,
+        checkpoints: request.body.checkpoints
+      })
   )
 }

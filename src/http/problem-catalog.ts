@@ -56,6 +56,7 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   PRECONDITION_FAILED: [412, 'The resource has changed since you read it'],
   PAYLOAD_TOO_LARGE: [413, 'The body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'The body must be JSON'],
+  NOT_ACCEPTABLE: [406, 'None of the media types the request accepts can be given'],
   IDEMPOTENCY_KEY_REUSED: [422, 'This Idempotency-Key was used with another request'],
   PRECONDITION_REQUIRED: [428, 'This change needs an If-Match header'],
   RATE_LIMITED: [429, 'Too many requests'],

@@ -35,6 +35,7 @@ const describe: Record<number, string> = {
   401: 'Missing or invalid token',
   403: 'Role or scope missing',
   404: 'Not found (or not yours)',
+  406: 'None of the accepted media types can be given',
   409: 'State conflict',
   410: 'Gone',
   412: 'Stale If-Match',

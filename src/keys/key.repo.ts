@@ -17,3 +17,13 @@ export async function findActiveKey(db: DbOrTx): Promise<ServiceKeyRow | undefin
   const [row] = await db.select().from(serviceKeys).where(eq(serviceKeys.status, 'active')).limit(1)
   return row
 }
+
+/** Retires the active key (it stays published for verification); returns how many rows changed (0 or 1). */
+export async function retireActiveKey(db: DbOrTx): Promise<number> {
+  const rows = await db
+    .update(serviceKeys)
+    .set({ status: 'retired' })
+    .where(eq(serviceKeys.status, 'active'))
+    .returning({ kid: serviceKeys.kid })
+  return rows.length
+}

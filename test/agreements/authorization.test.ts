@@ -123,6 +123,14 @@ const routes: Route[] = [
     ok: { as: 'alice', status: 200 }
   },
   {
+    name: 'GET …/agreements/{aid}/certificate',
+    method: 'GET',
+    target: 'A',
+    url: (ids) => `${a(ids)}/certificate`,
+    write: false,
+    ok: { as: 'alice', status: 200 }
+  },
+  {
     name: 'GET …/versions',
     method: 'GET',
     target: 'A',

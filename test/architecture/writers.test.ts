@@ -231,7 +231,9 @@ const exempt: Record<string, string> = {
   createDevToken: 'mints a token; writes nothing',
   createPartnership: 'starts a log of its own (tested below)',
   replayWebhookDelivery:
-    'sends a message again: changes no agreement, agenda nor anything the log records (tested below, under the lock)'
+    'sends a message again: changes no agreement, agenda nor anything the log records (tested below, under the lock)',
+  verifyAuditCheckpoints:
+    'a POST only for its body (up to 100 checkpoints): it reads the log and changes nothing of a partnership'
 }
 
 /** Each member's agenda (status and body, without the instants of the request) from an app. */

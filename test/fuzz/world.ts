@@ -141,6 +141,10 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
     token: alice.token
   })
   const delivery = k.expectStatus(deliveries, 200, 'deliveries').json().items[0]
+  // A checkpoint of the log, and a receipt (a JWS of the service of another type): POST …/audit/verify checks them.
+  const checkpoint = (await ctx.request({ method: 'GET', url: `${at}/audit/checkpoint`, token: alice.token })).json()
+    .checkpoint as string
+  const receipt = a.proposal.signatures[0].receipt as string
 
   return {
     authorization: {
@@ -181,6 +185,7 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
       file: [`${calendar.token}.ics`],
       token: [pendingPartner.token, pendingObserver.token, observerInvitation.token],
       appliesTo: [[alice.id], [alice.id, bob.id]],
+      checkpoints: [[checkpoint], [checkpoint, receipt], [receipt]],
       timezone: ['Europe/Paris', 'Pacific/Auckland', 'UTC'],
       rrule: ['FREQ=MONTHLY;BYDAY=1SU', 'FREQ=WEEKLY', 'FREQ=YEARLY;COUNT=3'],
       expiresAt: [new Date(ctx.clock.now().getTime() + 86_400_000).toISOString()],

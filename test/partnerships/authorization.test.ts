@@ -41,12 +41,15 @@ async function arrange() {
   const pendingObserver = await k.invite(alice, pid, 'observer')
   const pendingPartner = await k.invite(alice, pid, 'partner')
   const etag = (await ctx.request({ method: 'GET', url: base, token: alice.token })).headers.etag as string
+  const checkpoint = (await ctx.request({ method: 'GET', url: `${base}/audit/checkpoint`, token: alice.token })).json()
+    .checkpoint as string
   const ids = { alice: alice.id, bob: bob.id, carol: carol.id, dave: dave.id }
   return {
     pid,
     base,
     name,
     etag,
+    checkpoint,
     iid: pendingObserver.id,
     pendingPartner,
     usedToken: daveInvitation.token,
@@ -229,6 +232,23 @@ const routes: Route[] = [
     name: 'GET /v1/partnerships/{pid}/audit/verify',
     method: 'GET',
     url: under('/audit/verify'),
+    scope: 'audit:read',
+    kind: 'read',
+    ok: 200
+  },
+  {
+    name: 'GET /v1/partnerships/{pid}/audit/checkpoint',
+    method: 'GET',
+    url: under('/audit/checkpoint'),
+    scope: 'audit:read',
+    kind: 'read',
+    ok: 200
+  },
+  {
+    name: 'POST /v1/partnerships/{pid}/audit/verify',
+    method: 'POST',
+    url: under('/audit/verify'),
+    body: (f) => ({ checkpoints: [f.checkpoint] }),
     scope: 'audit:read',
     kind: 'read',
     ok: 200
