@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, root, start, startEnv, startFlags } from './common.ts'
+import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 

@@ -5,6 +5,7 @@
 import { LRUCache } from 'lru-cache'
 import type { DbOrTx } from '../db/client.ts'
 import { execute, isoText as iso } from '../db/driver.ts'
+import { stringBytes } from '../lib/text.ts'
 
 /** At most this many items in each list of the agenda (and of each agreement's recent incidents and appreciations). */
 export const AGENDA_LIMIT = 100
@@ -162,5 +163,5 @@ export type AgendaBodies = LRUCache<string, KeptAgenda>
 
 export function agendaBodies(maxBytes: number): AgendaBodies | null {
   if (maxBytes <= 0) return null
-  return new LRUCache<string, KeptAgenda>({ maxSize: maxBytes, sizeCalculation: (v) => v.lists.length * 2 + 200 })
+  return new LRUCache<string, KeptAgenda>({ maxSize: maxBytes, sizeCalculation: (v) => stringBytes(v.lists) + 200 })
 }

@@ -4,6 +4,7 @@
 import { LRUCache } from 'lru-cache'
 import type { DbOrTx } from '../db/client.ts'
 import { execute, isoText } from '../db/driver.ts'
+import { stringBytes } from '../lib/text.ts'
 import { inRevisionSql } from './agreement.sql.ts'
 
 const iso = isoText
@@ -82,6 +83,9 @@ export type AgreementBodies = LRUCache<string, RenderedAgreement>
 
 export function agreementBodies(maxBytes: number): AgreementBodies | null {
   if (maxBytes <= 0) return null
-  // UTF-16 at worst, plus the entry's own overhead.
-  return new LRUCache<string, RenderedAgreement>({ maxSize: maxBytes, sizeCalculation: (v) => v.body.length * 2 + 200 })
+  // The body's characters as V8 holds them, plus the entry's own overhead.
+  return new LRUCache<string, RenderedAgreement>({
+    maxSize: maxBytes,
+    sizeCalculation: (v) => stringBytes(v.body) + 200
+  })
 }

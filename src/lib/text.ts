@@ -8,3 +8,12 @@ export function unstorableText(s: string): string | null {
   if (!s.isWellFormed()) return 'contains an unpaired surrogate (not valid Unicode)'
   return null
 }
+
+/**
+ * About the memory V8 holds a string's characters in: one byte each while every character is Latin-1, two
+ * otherwise (then the whole string is two-byte). What bounded caches of rendered JSON count.
+ */
+export function stringBytes(s: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the Latin-1 range starts at U+0000, on purpose
+  return /[^\u0000-\u00ff]/.test(s) ? s.length * 2 : s.length
+}
