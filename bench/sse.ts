@@ -165,7 +165,7 @@ async function main() {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))
     const c = couples[w % PARTNERSHIPS]!
     writes.push(
-      call(origins[w % 2]!, c.alice, 'PATCH', `/v1/partnerships/${c.pid}`, { name: `Couple ${w}` }).catch((err) => {
+      call(origins[w % 2]!, c.alice, 'PATCH', `/v1/partnerships/${c.pid}`, { name: `Renamed ${w}` }).catch((err) => {
         failedWrites++
         const why = String(err.message).slice(0, 160)
         failures.set(why, (failures.get(why) ?? 0) + 1)
