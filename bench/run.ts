@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
+import { freePort, freshDatabase, root, start, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -495,11 +495,39 @@ async function main() {
   baseline.kill('SIGTERM')
   await sql.end()
   await database.close()
+  // The live log's fan-out and the webhooks' throughput, each its own script (bench:sse, bench:webhooks) with
+  // its own databases and instances, run once Accord above has stopped: their summaries join this one.
+  const live = only === undefined || only.includes('sse') ? await childBench('bench/sse.ts') : null
+  const hooks = only === undefined || only.includes('webhooks') ? await childBench('bench/webhooks.ts') : null
   if (summary.failed_requests > 0)
     log(
       `NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`
     )
-  process.stdout.write(`${JSON.stringify(summary)}\n`)
+  process.stdout.write(`${JSON.stringify({ ...summary, sse: live, webhooks: hooks })}\n`)
+}
+
+/** Runs another bench script to its end, passes its tables on, and returns the JSON summary it printed last. */
+async function childBench(script: string): Promise<Record<string, unknown>> {
+  log(`running ${script}…`)
+  const { stdout } = await promisify(execFile)(process.execPath, [script], {
+    cwd: root,
+    maxBuffer: 16 * 1024 * 1024
+  }).catch((err: { stdout?: string; message: string }) => {
+    // A bench that found a loss or a repeat exits non-zero: its figures still say what happened.
+    if (err.stdout) return { stdout: err.stdout }
+    throw err
+  })
+  // Its summary is the last JSON value it printed (on one line, or indented over several).
+  const lines = stdout.trimEnd().split('\n')
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i]!.startsWith('{')) continue
+    try {
+      const summary = JSON.parse(lines.slice(i).join('\n')) as Record<string, unknown>
+      process.stdout.write(`${lines.slice(0, i).join('\n')}\n`)
+      return summary
+    } catch {}
+  }
+  throw new Error(`${script} printed no summary`)
 }
 
 try {

@@ -9,11 +9,11 @@ import postgres from 'postgres'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 20)
-const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 20)
+const DURATION_S = Number(process.env.BENCH_WEBHOOKS_DURATION_S ?? 20)
+const PARTNERSHIPS = Number(process.env.BENCH_WEBHOOKS_PARTNERSHIPS ?? 20)
 const WEBHOOKS_PER = Number(process.env.BENCH_WEBHOOKS_PER ?? 5)
-const WRITES_PER_S = Number(process.env.BENCH_WRITES_PER_S ?? 240)
-const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 30)
+const WRITES_PER_S = Number(process.env.BENCH_WEBHOOKS_WRITES_PER_S ?? 240)
+const DRAIN_S = Number(process.env.BENCH_WEBHOOKS_DRAIN_S ?? 30)
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
@@ -49,7 +49,7 @@ const accord: ChildProcess = spawn(process.execPath, [...startFlags, 'src/server
     DATABASE_URL,
     PORT: String(port),
     LOG_LEVEL: 'warn',
-    DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '8',
+    DATABASE_POOL_MAX: process.env.BENCH_WEBHOOKS_POOL ?? '8',
     RATE_LIMIT_PER_MINUTE: '1000000',
     SCHEDULER_INTERVAL_MS: '0',
     WEBHOOK_ALLOW_PRIVATE: 'true',
