@@ -27,7 +27,7 @@ try {
   if (from.source === 'key file' && config.secrets.keyFile)
     replaceKeyFile(config.secrets.keyFile, config.secrets.newKey!)
   process.stdout.write(
-    `re-sealed ${moved.serviceKeys} service key(s) and ${moved.webhooks} webhook secret(s) under NEW_SECRET_KEY${from.source === 'key file' ? ` (now in ${config.secrets.keyFile})` : ''}: start every instance with SECRET_KEY set to it\n`
+    `re-sealed ${moved.serviceKeys} service key(s) and ${moved.webhooks} webhook secret(s) under NEW_SECRET_KEY: ${from.source === 'key file' ? `it is now in ${config.secrets.keyFile}; restart every instance` : 'start every instance with SECRET_KEY set to it'}\n`
   )
 } catch (err) {
   const known = err instanceof ConfigError || err instanceof DataDirHeld || err instanceof KekError
