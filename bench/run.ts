@@ -10,6 +10,7 @@ import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
+import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { freePort, freshDatabase, root, start, startEnv, startFlags } from './common.ts'
 import { seed } from './seed.ts'
@@ -249,7 +250,7 @@ async function main() {
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
-  const keys = await loadServiceKeys(database.db, () => new Date())
+  const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config.secrets))
   const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {} })
   log(
     `seeding ${PARTNERSHIPS} partnerships (each: an active agreement with ${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations and 6 completed reviews, and ${PROPOSALS_PER} open proposals)…`

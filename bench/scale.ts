@@ -11,6 +11,7 @@ import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agr
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { INSIGHT_FACTS } from '../src/incidents/insights.render.ts'
+import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
@@ -112,7 +113,7 @@ async function main() {
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
   await database.migrate()
-  const keys = await loadServiceKeys(database.db, () => new Date())
+  const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config.secrets))
   const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
   log(
     `seeding ${BASE} partnerships, one active agreement each (${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations, 6 completed reviews)…`

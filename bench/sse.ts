@@ -9,6 +9,7 @@ import { request } from 'node:http'
 import postgres from 'postgres'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
+import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
 
@@ -109,7 +110,7 @@ async function main() {
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: issuer, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
-  const keys = await loadServiceKeys(database.db, () => new Date())
+  const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config.secrets))
   const token = async (sub: string) =>
     `Bearer ${await keys.signJwt(
       {},

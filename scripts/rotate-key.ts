@@ -5,19 +5,23 @@
 import { ConfigError, loadConfig } from '../src/config.ts'
 import { createDb, type Database } from '../src/db/client.ts'
 import { DataDirHeld } from '../src/db/data-dir-lock.ts'
-import { rotateServiceKey } from '../src/keys/key.service.ts'
+import { KekError, loadKek } from '../src/keys/kek.ts'
+import { loadServiceKeys, rotateServiceKey } from '../src/keys/key.service.ts'
 
 let database: Database | undefined
 try {
   const config = loadConfig()
   database = await createDb(config.database, { holderUrl: 'npm run keys:rotate' })
   await database.migrate()
-  const { kid, retired } = await rotateServiceKey(database.db, () => new Date())
+  const kek = loadKek(config.secrets)
+  // Opens the keys there are first: a SECRET_KEY that does not fit this database stops here, changing nothing.
+  await loadServiceKeys(database.db, () => new Date(), kek)
+  const { kid, retired } = await rotateServiceKey(database.db, () => new Date(), kek)
   process.stdout.write(
     `new active key ${kid}${retired === 0 ? ' (there was none before)' : '; the previous one is retired and stays published'}: restart every instance\n`
   )
 } catch (err) {
-  const known = err instanceof ConfigError || err instanceof DataDirHeld
+  const known = err instanceof ConfigError || err instanceof DataDirHeld || err instanceof KekError
   process.stderr.write(`accord: ${known ? err.message : (err as Error).message}\n`)
   process.exitCode = 1
 } finally {

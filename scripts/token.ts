@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig } from '../src/config.ts'
 import { createDb, type Database } from '../src/db/client.ts'
 import { DataDirHeld, dataDirHolder } from '../src/db/data-dir-lock.ts'
 import { mintDevToken } from '../src/dev/dev.service.ts'
+import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 
 const usage = 'usage: npm run token -- <sub> [--name "Display Name"] [--scope "agreements:read agreements:write"]'
@@ -76,7 +77,7 @@ async function mintFromDatabase(): Promise<string> {
   }
   try {
     await database.migrate()
-    const keys = await loadServiceKeys(database.db, () => new Date())
+    const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config!.secrets))
     const minted = (await mintDevToken({ config: config!, keys, now: () => new Date() }, body)).accessToken
     const where = dataDir ? `DATA_DIR ${dataDir}` : 'the PostgreSQL database of DATABASE_URL'
     process.stderr.write(

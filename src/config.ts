@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { z } from 'zod'
 
 /**
@@ -23,6 +24,13 @@ export type TrustedIssuer = z.infer<typeof IssuerSchema>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+/** A 256-bit key as standard base64 (e.g. `openssl rand -base64 32`). */
+const key32 = z
+  .string()
+  .refine(
+    (v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32,
+    'must be the base64 of exactly 32 bytes (e.g. openssl rand -base64 32)'
+  )
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -99,6 +107,9 @@ const EnvSchema = z.object({
   STREAM_POLL_MS: int(50, 60_000).default(1000),
   STREAM_MAX_PER_USER: int(1, 1000).default(5),
   STREAM_MAX_PER_INSTANCE: int(1, 100_000).default(1000),
+  SECRET_KEY: key32.optional(),
+  /** Only for `npm run secrets:rotate`: the key every secret is sealed under afterwards. */
+  NEW_SECRET_KEY: key32.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Set by npm for the script it runs: `start` under `npm start`. */
   npm_lifecycle_event: z.string().optional()
@@ -164,6 +175,15 @@ export interface Config {
     /** Open streams on this instance (beyond: 429). */
     readonly maxPerInstance: number
   }
+  /** The key-encryption key that seals secrets at rest (keys/kek.ts). */
+  readonly secrets: {
+    /** SECRET_KEY (base64 of 32 bytes); null: the key file, or an ephemeral key when there is none. */
+    readonly key: string | null
+    /** `<DATA_DIR>/secret.key`, used when SECRET_KEY is unset; null with DATA_DIR=:memory: (ephemeral key). */
+    readonly keyFile: string | null
+    /** NEW_SECRET_KEY, read by `npm run secrets:rotate` only. */
+    readonly newKey: string | null
+  }
   readonly logLevel: string
   /** Running under `npm start`: the server stops if npm goes away. */
   readonly startedByNpm: boolean
@@ -185,6 +205,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.WEBHOOK_LEASE_MS < e.WEBHOOK_TIMEOUT_MS + 1000)
     throw new ConfigError(
       'invalid configuration:\n  WEBHOOK_LEASE_MS: must be at least WEBHOOK_TIMEOUT_MS + 1000 (one sender of a delivery at a time)'
+    )
+  if (e.NODE_ENV === 'production' && e.DATABASE_URL && !e.SECRET_KEY && e.DATA_DIR === ':memory:')
+    throw new ConfigError(
+      'invalid configuration:\n  SECRET_KEY: required in production on PostgreSQL with DATA_DIR=:memory: (an ephemeral key would make the sealed secrets unreadable after a restart)'
     )
   const displayHost = e.HOST === '0.0.0.0' || e.HOST === '::' ? '127.0.0.1' : e.HOST
   const config: Config = {
@@ -232,6 +256,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.STREAM_POLL_MS,
       maxPerUser: e.STREAM_MAX_PER_USER,
       maxPerInstance: e.STREAM_MAX_PER_INSTANCE
+    },
+    secrets: {
+      key: e.SECRET_KEY ?? null,
+      keyFile: e.DATA_DIR === ':memory:' ? null : join(e.DATA_DIR, 'secret.key'),
+      newKey: e.NEW_SECRET_KEY ?? null
     },
     logLevel: e.LOG_LEVEL,
     startedByNpm: e.npm_lifecycle_event === 'start'

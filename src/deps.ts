@@ -3,6 +3,7 @@ import { type AgreementBodies, agreementBodies } from './agreements/agreement.re
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
+import type { Kek } from './keys/kek.ts'
 import type { ServiceKeys } from './keys/key.service.ts'
 import { createMetrics, type Metrics } from './metrics/metrics.ts'
 import { createWebhookMetrics, type WebhookMetrics } from './webhooks/webhook.metrics.ts'
@@ -13,6 +14,8 @@ export interface Deps {
   readonly database: Database
   readonly db: Db
   readonly keys: ServiceKeys
+  /** The key-encryption key that seals secrets at rest (keys/kek.ts). */
+  readonly kek: Kek
   readonly authenticator: Authenticator
   /** Rendered GET agreement bodies by ETag version; null when AGREEMENT_CACHE_MB=0. */
   readonly agreementBodies: AgreementBodies | null
@@ -26,7 +29,11 @@ export interface Deps {
   readonly now: () => Date
 }
 
-/** Wires the dependencies over an opened, migrated database (server, scripts and tests all use this). */
+/**
+ * Wires the dependencies over an opened, migrated database (server, scripts and tests all use this).
+ * Secrets still stored in the clear are sealed here, and a KEK that does not open the database's
+ * secrets throws KekError: the process does not start.
+ */
 export async function assembleDeps(
   config: Config,
   database: Database,
@@ -34,13 +41,18 @@ export async function assembleDeps(
 ): Promise<Deps> {
   const { loadServiceKeys } = await import('./keys/key.service.ts')
   const { createAuthenticator } = await import('./http/authenticator.ts')
-  const keys = await loadServiceKeys(database.db, now)
+  const { loadKek } = await import('./keys/kek.ts')
+  const { sealPlainWebhookSecrets } = await import('./webhooks/secret.service.ts')
+  const kek = loadKek(config.secrets)
+  const keys = await loadServiceKeys(database.db, now, kek)
+  await sealPlainWebhookSecrets(database.db, kek)
   const metrics = createMetrics(database)
   return {
     config,
     database,
     db: database.db,
     keys,
+    kek,
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),

@@ -3,7 +3,8 @@ import { buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { createDb, type Database } from './db/client.ts'
 import { DataDirHeld } from './db/data-dir-lock.ts'
-import { assembleDeps } from './deps.ts'
+import { assembleDeps, type Deps } from './deps.ts'
+import { KekError } from './keys/kek.ts'
 import { startScheduler } from './scheduler/scheduler.ts'
 import { startDeliveryWorker } from './webhooks/delivery.worker.ts'
 
@@ -34,7 +35,17 @@ async function main(): Promise<void> {
     throw err
   }
   await database.migrate()
-  const deps = await assembleDeps(config, database)
+  let deps: Deps
+  try {
+    deps = await assembleDeps(config, database)
+  } catch (err) {
+    if (err instanceof KekError) {
+      process.stderr.write(`accord: ${err.message}\n`)
+      await database.close()
+      process.exit(1)
+    }
+    throw err
+  }
   const app = await buildApp(deps)
   const scheduler = config.schedulerIntervalMs > 0 ? startScheduler(deps, app.log, config.schedulerIntervalMs) : null
   const webhookWorker =

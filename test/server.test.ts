@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { bootServer, EXIT_TIMEOUT_MS, request, startServer, tryConnect } from './helpers/process.ts'
 
@@ -159,7 +163,8 @@ t.test('a bad configuration stops the process with exit code 1 and a message nam
   const cases: Array<[string, Record<string, string>]> = [
     ['PORT', { PORT: 'abc' }],
     ['RATE_LIMIT_PER_MINUTE', { RATE_LIMIT_PER_MINUTE: '-1' }],
-    ['NODE_ENV', { NODE_ENV: 'staging' }]
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+    ['SECRET_KEY', { SECRET_KEY: 'not-32-bytes' }]
   ]
   const runs = cases.map(([name, env]) => {
     const proc = startServer(t, { HOST: '127.0.0.1', DATA_DIR: ':memory:', PORT: '0', ...env })
@@ -173,4 +178,23 @@ t.test('a bad configuration stops the process with exit code 1 and a message nam
     t.notMatch(proc.stderr(), /ConfigError|ZodError/, `${name}: no error class names`)
     t.equal(proc.lines.length, 0, `${name}: nothing on stdout, it never started`)
   }
+})
+
+t.test('a SECRET_KEY that does not open the stored secrets stops the start with exit code 1 and says so', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'accord-server-kek-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const first = await bootServer(t, { DATA_DIR: dataDir, SECRET_KEY: randomBytes(32).toString('base64') })
+  await first.waitForLine(/Accord is listening/)
+  first.child.kill('SIGTERM')
+  t.equal((await first.exit()).code, 0)
+  const second = startServer(t, {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    SECRET_KEY: randomBytes(32).toString('base64')
+  })
+  t.equal((await second.exit()).code, 1, 'exit code 1')
+  t.match(second.stderr(), /^accord: the secret key \(SECRET_KEY\) does not open the service key /, 'a clear message')
+  t.notMatch(second.stderr(), /^\s+at /m, 'no stack trace')
+  t.equal(second.lines.length, 0, 'it never listened')
 })

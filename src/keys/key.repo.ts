@@ -27,3 +27,12 @@ export async function retireActiveKey(db: DbOrTx): Promise<number> {
     .returning({ kid: serviceKeys.kid })
   return rows.length
 }
+
+/** Every key, locked until the transaction ends (sealing and rotation rewrite them). */
+export async function lockAllKeys(db: DbOrTx): Promise<ServiceKeyRow[]> {
+  return db.select().from(serviceKeys).orderBy(serviceKeys.createdAt).for('update')
+}
+
+export async function updatePrivateJwk(db: DbOrTx, kid: string, privateJwk: Record<string, unknown>): Promise<void> {
+  await db.update(serviceKeys).set({ privateJwk }).where(eq(serviceKeys.kid, kid))
+}

@@ -6,7 +6,9 @@ import { at } from '../db/columns.ts'
  * The service's own signing keys (Ed25519). Kept in the database so that every
  * instance signs and verifies with the same key. Exactly one key is `active`
  * (enforced by a partial unique index); retired keys stay published in the JWKS
- * so old receipts and tokens remain verifiable.
+ * so old receipts and tokens remain verifiable. `private_jwk` holds `{ "sealed": "v1.…" }`: the private
+ * JWK sealed under the KEK (keys/kek.ts) for `accord:service-key:<kid>`; a bare JWK (before sealing
+ * existed) is sealed at the next start.
  */
 export const serviceKeys = pgTable(
   'service_keys',

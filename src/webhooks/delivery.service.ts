@@ -8,7 +8,7 @@ import * as repo from './webhook.repo.ts'
 import { deliveryPayload, retryDelayMs, shouldDisable } from './webhook.rules.ts'
 import { openSecret } from './webhook.secret.ts'
 
-export type WorkerDeps = Pick<Deps, 'db' | 'now' | 'config' | 'webhookMetrics'>
+export type WorkerDeps = Pick<Deps, 'db' | 'now' | 'config' | 'kek' | 'webhookMetrics'>
 
 /** Deliveries claimed in one go, and sent at once (each receiver's connections are capped by its agent). */
 export const CLAIM_BATCH = 200
@@ -30,7 +30,10 @@ export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery
   const { delivery } = claimed
   const result = await sendDelivery({
     url: claimed.url,
-    secret: openSecret({ scheme: claimed.secretScheme, ciphertext: claimed.secretCiphertext }),
+    secret: openSecret(deps.kek, delivery.webhookId, {
+      scheme: claimed.secretScheme,
+      ciphertext: claimed.secretCiphertext
+    }),
     deliveryId: delivery.id,
     body: deliveryPayload(delivery),
     at: deps.now(),

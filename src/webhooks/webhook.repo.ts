@@ -213,3 +213,24 @@ export async function markFailing(db: DbOrTx, id: string, at: Date): Promise<Dat
     .returning({ failingSince: webhooks.failingSince })
   return row?.failingSince ?? null
 }
+
+/** The stored secrets of every webhook (deleted ones too), or of one scheme, locked until the transaction ends. */
+export async function lockSecrets(
+  db: DbOrTx,
+  scheme?: string
+): Promise<{ id: string; secretScheme: string; secretCiphertext: string }[]> {
+  return db
+    .select({ id: webhooks.id, secretScheme: webhooks.secretScheme, secretCiphertext: webhooks.secretCiphertext })
+    .from(webhooks)
+    .where(scheme === undefined ? undefined : eq(webhooks.secretScheme, scheme))
+    .orderBy(webhooks.id)
+    .for('update')
+}
+
+export async function updateSecret(
+  db: DbOrTx,
+  id: string,
+  sealed: { secretScheme: string; secretCiphertext: string }
+): Promise<void> {
+  await db.update(webhooks).set(sealed).where(eq(webhooks.id, id))
+}

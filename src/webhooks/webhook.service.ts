@@ -11,7 +11,7 @@ import { assertPublicAddresses, checkWebhookUrl, MAX_WEBHOOKS } from './webhook.
 import { newSecret, sealSecret } from './webhook.secret.ts'
 import type { AttemptRow, DeliveryRow, WebhookRow } from './webhook.sql.ts'
 
-type Use = Pick<Deps, 'db' | 'now' | 'config'>
+type Use = Pick<Deps, 'db' | 'now' | 'config' | 'kek'>
 interface WebhookTarget {
   partnershipId: string
   webhookId: string
@@ -63,9 +63,10 @@ export async function createWebhook(
     if ((await repo.countWebhooks(tx, partnership.id)) >= MAX_WEBHOOKS)
       throw new DomainError('TOO_MANY_WEBHOOKS', `a partnership has at most ${MAX_WEBHOOKS} webhooks: delete one first`)
     const secret = newSecret()
-    const sealed = sealSecret(secret)
+    const id = newId()
+    const sealed = sealSecret(deps.kek, id, secret)
     const webhook = await repo.insertWebhook(tx, {
-      id: newId(),
+      id,
       partnershipId: partnership.id,
       url: input.url,
       eventTypes: input.eventTypes,

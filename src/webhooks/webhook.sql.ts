@@ -8,8 +8,8 @@ import { users } from '../users/user.sql.ts'
  * A partnership's webhook: where its events are delivered, signed with the secret shown once at creation.
  * Deleted and disabled webhooks stay (their deliveries and attempts refer to them) but get nothing new:
  * the outbox trigger on `events` (migrations) reads only live ones, through `webhooks_partnership_live_idx`.
- * The secret is stored as `secret_ciphertext` under `secret_scheme` (`plain-v0` today: the repo has no
- * key-encryption key yet), so moving to encryption is a migration of those two columns (webhook.secret.ts).
+ * The secret is stored as `secret_ciphertext` under `secret_scheme`: `kek-v1`, sealed under the KEK;
+ * `plain-v0` rows (from before sealing) are sealed at start (webhook.secret.ts).
  */
 export const webhooks = pgTable(
   'webhooks',
@@ -32,7 +32,7 @@ export const webhooks = pgTable(
     deletedAt: at()
   },
   (t) => [
-    check('webhooks_secret_scheme_check', sql`${t.secretScheme} in ('plain-v0')`),
+    check('webhooks_secret_scheme_check', sql`${t.secretScheme} in ('plain-v0', 'kek-v1')`),
     check('webhooks_event_types_check', sql`cardinality(${t.eventTypes}) between 1 and 64`),
     index('webhooks_partnership_idx').on(t.partnershipId, t.id),
     // The trigger's one probe per event: live webhooks of the event's partnership (none: an empty index range).

@@ -20,7 +20,7 @@ t.test('receipts, checkpoints and tokens signed before a rotation verify after i
   ).json()
   const oldKid = before.deps.keys.kid
 
-  const { kid: newKid, retired } = await rotateServiceKey(before.database.db, before.clock.now)
+  const { kid: newKid, retired } = await rotateServiceKey(before.database.db, before.clock.now, before.deps.kek)
   t.equal(retired, 1, 'the key in use was retired')
   t.not(newKid, oldKid)
 
@@ -59,6 +59,6 @@ t.test('receipts, checkpoints and tokens signed before a rotation verify after i
     'a token signed with the retired key is still accepted'
   )
 
-  const again = await rotateServiceKey(before.database.db, before.clock.now)
+  const again = await rotateServiceKey(before.database.db, before.clock.now, before.deps.kek)
   t.equal(again.retired, 1, 'rotating again retires the second key; exactly one stays active')
 })

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { deliverDue } from '../../src/webhooks/delivery.service.ts'
@@ -11,7 +12,9 @@ if (!onPostgres) {
   t.pass('PostgreSQL only: run with TEST_DATABASE_URL')
 } else {
   const url = await freshPostgresUrl(t)
-  const env = { WEBHOOK_ALLOW_PRIVATE: 'true' }
+  // Instances of one database share its key-encryption key (without one each process would make its own).
+  const SECRET_KEY = randomBytes(32).toString('base64')
+  const env = { WEBHOOK_ALLOW_PRIVATE: 'true', SECRET_KEY }
 
   t.test('two instances delivering at once send each message once (SKIP LOCKED and leases)', async (t) => {
     const a = await buildTestApp(t, { databaseUrl: url, env })
@@ -73,6 +76,7 @@ if (!onPostgres) {
       DATABASE_URL: url,
       // One issuer for both processes (it is the public URL): the token outlives the first.
       PUBLIC_URL: 'http://accord.kill.test',
+      SECRET_KEY,
       NODE_ENV: 'development',
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_WORKER_INTERVAL_MS: '100',

@@ -1,0 +1,2 @@
+ALTER TABLE "webhooks" DROP CONSTRAINT "webhooks_secret_scheme_check";--> statement-breakpoint
+ALTER TABLE "webhooks" ADD CONSTRAINT "webhooks_secret_scheme_check" CHECK ("webhooks"."secret_scheme" in ('plain-v0', 'kek-v1'));
