@@ -56,7 +56,7 @@ function sealJwk(kek: Kek, kid: string, jwk: Record<string, unknown>): Record<st
 const isSealedJwk = (stored: Record<string, unknown>): stored is { sealed: string } => typeof stored.sealed === 'string'
 
 /** The private JWK of a stored key; a KEK that does not open it is a KekError (the process must not start). */
-function openJwk(kek: Kek, row: repo.ServiceKeyRow): JWK {
+export function openJwk(kek: Kek, row: repo.ServiceKeyRow): JWK {
   if (!isSealedJwk(row.privateJwk)) throw new KekError(`service key ${row.kid} is not sealed`)
   try {
     return JSON.parse(kek.open(row.privateJwk.sealed, purposeOf(row.kid))) as JWK

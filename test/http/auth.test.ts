@@ -6,6 +6,7 @@ import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJW
 import t from 'tap'
 import { publicRoute, secured } from '../../src/http/auth.ts'
 import { findActiveKey } from '../../src/keys/key.repo.ts'
+import { openJwk } from '../../src/keys/key.service.ts'
 import { users } from '../../src/users/user.sql.ts'
 import { buildTestApp, type TestApp } from '../helpers/app.ts'
 import { isProblem } from '../helpers/problems.ts'
@@ -91,7 +92,7 @@ if (!servicePublic?.x) throw new Error('the service JWKS does not publish its ac
 const activeRow = await findActiveKey(ctx.deps.db)
 if (!activeRow) throw new Error('no active service key')
 /** The service's private key: lets each forged token differ from a valid one by exactly one defect. */
-const serviceKey = (await importJWK(activeRow.privateJwk as JWK, 'EdDSA')) as CryptoKey
+const serviceKey = (await importJWK(openJwk(ctx.deps.kek, activeRow), 'EdDSA')) as CryptoKey
 const attacker = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
 const attackerRsa = await generateKeyPair('RS256', { extractable: true })
 const attackerJwk = await exportJWK(attacker.publicKey)
@@ -457,7 +458,7 @@ t.test('an external issuer from AUTH_ISSUERS', async (t) => {
 
   t.test('answers 401 when the service key signs a token claiming to be from it', async (t) => {
     const activeExt = await findActiveKey(ext.deps.db)
-    const extServiceKey = (await importJWK(activeExt!.privateJwk as JWK, 'EdDSA')) as CryptoKey
+    const extServiceKey = (await importJWK(openJwk(ext.deps.kek, activeExt!), 'EdDSA')) as CryptoKey
     const token = await forge(
       { alg: 'EdDSA', kid: ext.deps.keys.kid, typ: 'JWT' },
       { iss: issuer, aud: 'accord', sub: 'alice', exp: epoch() + 600 },
