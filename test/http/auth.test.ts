@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { count } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
-import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose'
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import t from 'tap'
 import { publicRoute, secured } from '../../src/http/auth.ts'
 import { findActiveKey } from '../../src/keys/key.repo.ts'
