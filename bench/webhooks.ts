@@ -2,11 +2,10 @@
 // (node:http, keep-alive), partnerships each with WEBHOOKS_PER webhooks for "*", and renames written at a
 // steady rate. Prints sustained deliveries/s, event-to-arrival latency p50/p99, and lost and duplicate
 // messages. Loopback only, bounded in time. Needs PostgreSQL (BENCH_DATABASE_URL).
-import { type ChildProcess, spawn } from 'node:child_process'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
-import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
+import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DURATION_S = Number(process.env.BENCH_WEBHOOKS_DURATION_S ?? 20)
@@ -41,10 +40,9 @@ const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ho
 const DATABASE_URL = await freshDatabase(ADMIN_URL, 'accord_bench_webhooks')
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
-const accord: ChildProcess = spawn(process.execPath, [...startFlags, 'src/server.ts'], {
-  cwd: root,
-  env: {
-    PATH: process.env.PATH ?? '',
+const accord = await start(
+  [...startFlags, 'src/server.ts'],
+  {
     ...startEnv,
     DATABASE_URL,
     PORT: String(port),
@@ -57,8 +55,8 @@ const accord: ChildProcess = spawn(process.execPath, [...startFlags, 'src/server
       ? { WEBHOOK_WORKER_INTERVAL_MS: process.env.WEBHOOK_WORKER_INTERVAL_MS }
       : {})
   },
-  stdio: ['ignore', 'inherit', 'inherit']
-})
+  `${base}/readyz`
+)
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 function call(
@@ -93,13 +91,6 @@ function call(
   })
 }
 
-for (let n = 0; ; n++) {
-  try {
-    if ((await call('GET', '/readyz', null)).status === 200) break
-  } catch {}
-  if (n > 300) throw new Error('Accord did not start')
-  await new Promise((r) => setTimeout(r, 100))
-}
 const token = (await call('POST', '/v1/dev/tokens', null, { sub: 'bench-alice', name: 'Alice' })).json.accessToken
 const pids: string[] = []
 for (let p = 0; p < PARTNERSHIPS; p++) {

@@ -1,4 +1,3 @@
-import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -7,6 +6,7 @@ import puppeteer from 'puppeteer-core'
 import t from 'tap'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { findChromium } from '../helpers/chromium.ts'
 import { isProblem } from '../helpers/problems.ts'
 
 const ctx = await buildTestApp(t)
@@ -202,19 +202,6 @@ t.test('members only, with agreements:read', async (t) => {
   )
 })
 
-/** `which chromium`: the first executable named chromium on PATH. */
-function findChromium(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, 'chromium')
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      /* next */
-    }
-  }
-  return null
-}
 const chromium = findChromium()
 
 t.test(

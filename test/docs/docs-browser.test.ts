@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
 import t from 'tap'
+import { findChromium } from '../helpers/chromium.ts'
 import { freePort } from '../helpers/process.ts'
 
 /**
@@ -21,20 +21,6 @@ const entry = path.join(root, 'src/server.ts')
 const BOOT_TIMEOUT_MS = 60_000
 const UI_TIMEOUT_MS = 20_000
 const OPERATION = '#operations-me-getMe' // GET /v1/me, secured (Swagger UI ids are #operations-{tag}-{operationId})
-
-/** `which chromium`: the first executable named chromium on PATH. */
-function findChromium(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, 'chromium')
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      /* next */
-    }
-  }
-  return null
-}
 
 /** `node src/server.ts` with only this configuration (plus PATH); resolves once it listens. */
 async function startServer(t: { teardown(fn: () => unknown): void }, port: number): Promise<ChildProcess> {
