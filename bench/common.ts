@@ -19,6 +19,22 @@ export const startEnv: Record<string, string> = Object.fromEntries(
   startScript.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])
 )
 
+/**
+ * What every bench starts Accord with: `npm start`'s environment, production, on loopback at `port` with
+ * `publicUrl` as its issuer, the rate limit and the scheduler out of the way. Each bench adds its own settings.
+ */
+export const accordEnv = (o: { databaseUrl: string; port: number; publicUrl: string }): Record<string, string> => ({
+  ...startEnv,
+  DATABASE_URL: o.databaseUrl,
+  PORT: String(o.port),
+  HOST: '127.0.0.1',
+  PUBLIC_URL: o.publicUrl,
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'warn',
+  RATE_LIMIT_PER_MINUTE: '1000000',
+  SCHEDULER_INTERVAL_MS: '0'
+})
+
 export const freePort = () =>
   new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {

@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, root, start, startEnv, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, root, start, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -220,16 +220,8 @@ async function main() {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   log(`starting Accord on ${publicUrl} (PostgreSQL ${DB_NAME})`)
-  const accordEnv = {
-    ...startEnv,
-    DATABASE_URL,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: publicUrl,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    SCHEDULER_INTERVAL_MS: '0',
+  const env = {
+    ...accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl }),
     DATABASE_POOL_MAX: POOL,
     DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true',
     // AGENDA_CACHE_MB=0 measures the agenda rendered on every request (the first read of each caller's agenda
@@ -238,7 +230,7 @@ async function main() {
   }
   const accord = await start(
     [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
-    accordEnv,
+    env,
     `${publicUrl}/healthz`
   )
   const basePort = await freePort()
@@ -385,7 +377,7 @@ async function main() {
     if (!v.valid) throw new Error(`the seeded chain of partnership ${r.partnershipId} does not verify`)
     log(`chain of partnership ${r.partnershipId}: ${v.eventCount} events, valid`)
   }
-  const statements = await statementsPerRequest(accordEnv, readers)
+  const statements = await statementsPerRequest(env, readers)
   // BENCH_SCENARIOS=get_agreement,baseline_get runs a subset (for iterating; the summary then has gaps).
   const only = process.env.BENCH_SCENARIOS?.split(',')
   if (only) for (const k of Object.keys(scenarios)) if (!only.includes(k)) delete scenarios[k]

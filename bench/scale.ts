@@ -2,7 +2,7 @@
 // statements at 10,000 and at 1,000,000 agreements, on PostgreSQL: latency at both sizes and the query plans
 // (EXPLAIN ANALYZE) at the larger.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table, the plans, then one JSON line.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import autocannon from 'autocannon'
 import postgres, { type Sql } from 'postgres'
 import { AGENDA_CHECK, AGENDA_FACTS } from '../src/agenda/agenda.render.ts'
@@ -14,7 +14,7 @@ import { INSIGHT_FACTS } from '../src/incidents/insights.render.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
-import { freePort, freshDatabase, root, startEnv, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -136,28 +136,11 @@ async function main() {
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
   await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
 
-  accord = spawn(process.execPath, [...startFlags, 'src/server.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...startEnv,
-      DATABASE_URL,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: publicUrl,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      SCHEDULER_INTERVAL_MS: '0'
-    },
-    stdio: ['ignore', 'ignore', 'inherit']
-  })
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${publicUrl}/healthz`)).ok) break
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  accord = await start(
+    [...startFlags, 'src/server.ts'],
+    accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl }),
+    `${publicUrl}/healthz`
+  )
   const readers = await Promise.all(
     seeded.readers.slice(0, 1000).map(async (r) => ({
       ...r,

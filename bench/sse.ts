@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB_NAME = 'accord_bench_sse'
@@ -89,16 +89,8 @@ async function main() {
       await start(
         [...startFlags, 'src/server.ts'],
         {
-          ...startEnv,
-          DATABASE_URL,
-          PORT: String(port),
-          HOST: '127.0.0.1',
           // Both instances take the first one's tokens: one issuer, one key in the shared database.
-          PUBLIC_URL: issuer,
-          NODE_ENV: 'production',
-          LOG_LEVEL: 'warn',
-          RATE_LIMIT_PER_MINUTE: '1000000',
-          SCHEDULER_INTERVAL_MS: '0',
+          ...accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl: issuer }),
           STREAM_MAX_PER_INSTANCE: String(SUBSCRIBERS),
           STREAM_MAX_PER_USER: String(Math.ceil(SUBSCRIBERS / PARTNERSHIPS))
         },

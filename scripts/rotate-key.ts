@@ -2,11 +2,11 @@
 // The retired key stays in /.well-known/jwks.json by its kid, so receipts, checkpoints and tokens it signed keep
 // verifying. Running servers keep signing with the key they loaded at start: restart each one afterwards.
 // PGlite: run it while no server holds DATA_DIR (the data directory has one holder at a time).
-import { ConfigError, loadConfig } from '../src/config.ts'
+import { loadConfig } from '../src/config.ts'
 import { createDb, type Database } from '../src/db/client.ts'
-import { DataDirHeld } from '../src/db/data-dir-lock.ts'
-import { KekError, loadKek } from '../src/keys/kek.ts'
+import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys, rotateServiceKey } from '../src/keys/key.service.ts'
+import { reportFailure } from './failure.ts'
 
 let database: Database | undefined
 try {
@@ -21,9 +21,7 @@ try {
     `new active key ${kid}${retired === 0 ? ' (there was none before)' : '; the previous one is retired and stays published'}: restart every instance\n`
   )
 } catch (err) {
-  const known = err instanceof ConfigError || err instanceof DataDirHeld || err instanceof KekError
-  process.stderr.write(`accord: ${known ? err.message : (err as Error).message}\n`)
-  process.exitCode = 1
+  reportFailure(err)
 } finally {
   await database?.close()
 }

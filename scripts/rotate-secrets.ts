@@ -3,13 +3,13 @@
 // transaction: all move or none does. Running servers keep the key they started with: stop them first, then
 // start them with SECRET_KEY set to the new key (README, "Secrets at rest"). With a key file (no SECRET_KEY),
 // the file is replaced by the new key after the commit. PGlite: run it while no server holds DATA_DIR.
-import { ConfigError, loadConfig } from '../src/config.ts'
+import { loadConfig } from '../src/config.ts'
 import { createDb, type Database } from '../src/db/client.ts'
-import { DataDirHeld } from '../src/db/data-dir-lock.ts'
 import { KekError, loadKek, loadNewKek, replaceKeyFile } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { rotateSecretKey } from '../src/orchestration/secrets.service.ts'
 import { sealPlainWebhookSecrets } from '../src/webhooks/secret.service.ts'
+import { reportFailure } from './failure.ts'
 
 let database: Database | undefined
 try {
@@ -30,9 +30,7 @@ try {
     `re-sealed ${moved.serviceKeys} service key(s) and ${moved.webhooks} webhook secret(s) under NEW_SECRET_KEY: ${from.source === 'key file' ? `it is now in ${config.secrets.keyFile}; restart every instance` : 'start every instance with SECRET_KEY set to it'}\n`
   )
 } catch (err) {
-  const known = err instanceof ConfigError || err instanceof DataDirHeld || err instanceof KekError
-  process.stderr.write(`accord: ${known ? err.message : (err as Error).message}\n`)
-  process.exitCode = 1
+  reportFailure(err)
 } finally {
   await database?.close()
 }
