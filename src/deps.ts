@@ -46,6 +46,8 @@ export async function assembleDeps(
   const kek = loadKek(config.secrets)
   const keys = await loadServiceKeys(database.db, now, kek)
   await sealPlainWebhookSecrets(database.db, kek)
+  const { sealPlainTexts } = await import('./orchestration/plain-texts.service.ts')
+  await sealPlainTexts({ db: database.db, kek, now })
   const metrics = createMetrics(database)
   return {
     config,

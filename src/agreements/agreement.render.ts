@@ -9,6 +9,7 @@ import { inRevisionSql } from './agreement.sql.ts'
 
 const iso = isoText
 
+// The active version and the open proposal are never declined: no decline reason (a sealed personal text) here.
 const versionJson = (v: string) => `(select json_build_object(
     'agreementId', ${v}.agreement_id, 'number', ${v}.number, 'kind', ${v}.kind, 'status', ${v}.status, 'content', ${v}.content,
     'contentHash', ${v}.content_hash, 'previousHash', ${v}.previous_hash, 'basedOn', ${v}.based_on, 'authorId', ${v}.author_id,
@@ -16,7 +17,7 @@ const versionJson = (v: string) => `(select json_build_object(
     'signatures', coalesce((select json_agg(json_build_object('signerId', s.signer_id, 'versionNumber', ${v}.number, 'contentHash', s.content_hash,
         'signedAt', ${iso('s.signed_at')}, 'receipt', s.receipt, 'revokedAt', null) order by s.signed_at, s.id)
       from signatures s where s.version_id = ${v}.id and s.revoked_at is null), '[]'::json),
-    'declineReason', ${v}.decline_reason, 'createdAt', ${iso(`${v}.created_at`)}, 'proposedAt', ${iso(`${v}.proposed_at`)},
+    'declineReason', null, 'erased', false, 'createdAt', ${iso(`${v}.created_at`)}, 'proposedAt', ${iso(`${v}.proposed_at`)},
     'activatedAt', ${iso(`${v}.activated_at`)}, 'closedAt', ${iso(`${v}.closed_at`)})`
 
 /**

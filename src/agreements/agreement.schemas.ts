@@ -117,7 +117,11 @@ export const VersionSchema = z
     signatures: z
       .array(SignatureSchema)
       .meta({ description: 'Live signatures (revoked ones are listed by GET …/signatures)' }),
-    declineReason: z.string().nullable(),
+    declineReason: z
+      .string()
+      .nullable()
+      .meta({ description: 'Why it was declined, in the words of who declined it; null once they were erased' }),
+    erased: z.boolean().meta({ description: 'Who declined it was erased: the reason is gone for good' }),
     createdAt: DateTimeSchema,
     proposedAt: DateTimeSchema.nullable(),
     activatedAt: DateTimeSchema.nullable(),
@@ -162,7 +166,11 @@ export const toSignature = (s: SignatureRow, versionNumber: number): z.infer<typ
   revokedAt: iso(s.revokedAt)
 })
 
-export const toVersion = ({ version: v, signatures }: VersionWithSignatures): z.infer<typeof VersionSchema> => ({
+export const toVersion = ({
+  version: v,
+  signatures,
+  declined
+}: VersionWithSignatures): z.infer<typeof VersionSchema> => ({
   agreementId: v.agreementId,
   number: v.number,
   kind: v.kind as 'terms' | 'retirement',
@@ -174,7 +182,9 @@ export const toVersion = ({ version: v, signatures }: VersionWithSignatures): z.
   authorId: v.authorId,
   requiredSigners: v.requiredSigners,
   signatures: signatures.filter((s) => s.revokedAt === null).map((s) => toSignature(s, v.number)),
-  declineReason: v.declineReason,
+  // never the stored (sealed) column: only a reason opened by the read
+  declineReason: declined?.text ?? null,
+  erased: declined?.erased ?? false,
   createdAt: v.createdAt.toISOString(),
   proposedAt: iso(v.proposedAt),
   activatedAt: iso(v.activatedAt),

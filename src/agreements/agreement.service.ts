@@ -1,23 +1,39 @@
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
+import { type OpenedText, openPersonalTexts } from '../users/personal-text.service.ts'
 import * as render from './agreement.render.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import { noSuchAgreement, noSuchVersion, readAgreement } from './agreement-access.service.ts'
 import { diffContent, type VersionDiff } from './diff.rules.ts'
+import { declineReasonPurpose } from './version.rules.ts'
 
 export interface VersionWithSignatures {
   version: VersionRow
   signatures: SignatureRow[]
+  /** The decline reason opened under the decliner's data key; absent when the version was not read for it. */
+  declined?: OpenedText
 }
 
-async function withSignatures(deps: Pick<Deps, 'db'>, versions: VersionRow[]): Promise<VersionWithSignatures[]> {
+async function withSignatures(
+  deps: Pick<Deps, 'db' | 'kek'>,
+  versions: VersionRow[]
+): Promise<VersionWithSignatures[]> {
   const sigs = await repo.listSignatures(
     deps.db,
     versions.map((v) => v.id)
   )
-  return versions.map((version) => ({ version, signatures: sigs.filter((s) => s.versionId === version.id) }))
+  const reasons = await openPersonalTexts(
+    deps,
+    deps.db,
+    versions.map((v) => ({ authorId: v.declinedBy, value: v.declineReason, purpose: declineReasonPurpose(v.id) }))
+  )
+  return versions.map((version, n) => ({
+    version,
+    signatures: sigs.filter((s) => s.versionId === version.id),
+    declined: reasons[n]!
+  }))
 }
 
 export interface AgreementDetail {
@@ -105,7 +121,7 @@ export async function listAgreements(
 }
 
 export async function listVersions(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { partnershipId: string; agreementId: string; userId: string; afterNumber: number; limit: number }
 ): Promise<VersionWithSignatures[]> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
@@ -113,7 +129,7 @@ export async function listVersions(
 }
 
 export async function getVersion(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { partnershipId: string; agreementId: string; number: number; userId: string }
 ): Promise<VersionWithSignatures> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
@@ -124,7 +140,7 @@ export async function getVersion(
 
 /** A partner's latest signature of a version, live or revoked (the Location of a new signature). */
 export async function getSignature(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { partnershipId: string; agreementId: string; number: number; signerId: string; userId: string }
 ): Promise<SignatureRow> {
   const { signatures } = await getVersion(deps, input)

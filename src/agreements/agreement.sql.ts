@@ -72,7 +72,10 @@ export const agreementVersions = pgTable(
     requiredSigners: jsonb().$type<string[]>().notNull(),
     /** Moves with every edit of a draft: its ETag. */
     revision: integer().notNull().default(1),
+    /** Sealed personal text (users/personal-text.service.ts) under the data key of `declinedBy`. */
     declineReason: text(),
+    /** Who declined it: whose data key seals `declineReason` (null for every other status). */
+    declinedBy: uuid().references(() => users.id, { onDelete: 'restrict' }),
     createdAt: at().notNull(),
     proposedAt: at(),
     activatedAt: at(),

@@ -8,11 +8,13 @@ import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { noSuchPartnership } from '../partnerships/membership.service.ts'
 import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import { sealPersonalText } from '../users/personal-text.service.ts'
 import * as repo from './agreement.repo.ts'
 import type { AgreementRow, SignatureRow, VersionRow } from './agreement.sql.ts'
 import { beginAgreementWrite, lockVersion, noSuchVersion } from './agreement-access.service.ts'
 import * as signatureRepo from './signature.repo.ts'
 import { activationOf, assertSignable, RECEIPT_TYP, receiptClaims } from './signature.rules.ts'
+import { declineReasonPurpose } from './version.rules.ts'
 
 type SignDeps = Pick<Deps, 'db' | 'now' | 'keys' | 'config'>
 
@@ -239,7 +241,7 @@ export async function revokeSignature(
 }
 
 async function closeProposal(
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'kek'>,
   input: { partnershipId: string; agreementId: string; number: number; userId: string },
   to: 'declined' | 'withdrawn',
   reason: string | null
@@ -259,7 +261,16 @@ async function closeProposal(
     if (to === 'declined' && !version.requiredSigners.includes(input.userId))
       throw new DomainError('NOT_A_SIGNER', 'only the partners named when it was proposed may decline it')
     const at = deps.now()
-    const closed = await repo.updateVersion(tx, version.id, { status: to, closedAt: at, declineReason: reason })
+    const closed = await repo.updateVersion(tx, version.id, {
+      status: to,
+      closedAt: at,
+      ...(reason === null
+        ? {}
+        : {
+            declineReason: await sealPersonalText(deps, tx, input.userId, reason, declineReasonPurpose(version.id)),
+            declinedBy: input.userId
+          })
+    })
     await repo.reviseAgreement(tx, agreement.id, { openProposal: null, updatedAt: at })
     await appendEvent(tx, deps.now, {
       partnershipId: partnership.id,
@@ -274,12 +285,12 @@ async function closeProposal(
 
 /** Declines an open proposal (any of its required signers), with a reason kept on the version. */
 export const declineVersion = (
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'kek'>,
   input: { partnershipId: string; agreementId: string; number: number; userId: string; reason: string }
 ) => closeProposal(deps, input, 'declined', input.reason)
 
 /** Withdraws an open proposal (its author only). */
 export const withdrawVersion = (
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'kek'>,
   input: { partnershipId: string; agreementId: string; number: number; userId: string }
 ) => closeProposal(deps, input, 'withdrawn', null)

@@ -43,3 +43,6 @@ export function assertOpenForProposals(lifecycle: string): void {
   if (lifecycle === 'retired') throw new DomainError('AGREEMENT_CLOSED', 'this agreement is retired')
   if (lifecycle === 'ended') throw new DomainError('AGREEMENT_CLOSED', 'this agreement ended with the partnership')
 }
+
+/** What a decline reason is (the AAD of its sealing under the decliner's data key: users/personal-text.service.ts). */
+export const declineReasonPurpose = (versionId: string): string => `version.decline-reason:${versionId}`

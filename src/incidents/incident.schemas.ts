@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { AgreementParamsSchema } from '../agreements/agreement.schemas.ts'
 import { DateTimeSchema } from '../http/schemas.ts'
-import type { AppreciationRow, IncidentRow } from './incident.sql.ts'
+import type { AppreciationView, IncidentView } from './incident.service.ts'
 
 export const IncidentParamsSchema = AgreementParamsSchema.extend({ iid: z.uuid() })
 export const AppreciationParamsSchema = AgreementParamsSchema.extend({ apid: z.uuid() })
@@ -61,7 +61,10 @@ export const IncidentSchema = z
     reporterId: z.uuid(),
     status: z.enum(['reported', 'acknowledged', 'disputed', 'resolved']),
     occurredAt: DateTimeSchema,
-    description: z.string(),
+    description: z
+      .string()
+      .nullable()
+      .meta({ description: "What happened, in the reporter's words; null once they were erased" }),
     reportedAt: DateTimeSchema,
     answer: z
       .object({ kind: z.enum(['acknowledged', 'disputed']), note: z.string().nullable(), answeredAt: DateTimeSchema })
@@ -71,16 +74,20 @@ export const IncidentSchema = z
       .object({
         consequenceIndex: z.int().nullable(),
         consequence: z.string().nullable().meta({ description: 'The agreed consequence applied, as written' }),
-        note: z.string(),
+        note: z.string().nullable().meta({ description: "The resolver's note; null once they were erased" }),
         resolvedBy: z.uuid(),
         resolvedAt: DateTimeSchema
       })
       .nullable(),
+    erased: z.boolean().meta({
+      description:
+        'A text of this incident (description, answer note or resolution note) was written by a person who has since been erased: it reads null, gone for good'
+    }),
     updatedAt: DateTimeSchema
   })
   .meta({ id: 'Incident' })
 
-export const toIncident = (i: IncidentRow): z.infer<typeof IncidentSchema> => ({
+export const toIncident = (i: IncidentView): z.infer<typeof IncidentSchema> => ({
   id: i.id,
   partnershipId: i.partnershipId,
   agreementId: i.agreementId,
@@ -103,10 +110,11 @@ export const toIncident = (i: IncidentRow): z.infer<typeof IncidentSchema> => ({
       : {
           consequenceIndex: i.consequenceIndex,
           consequence: i.consequenceIndex === null ? null : (i.clause.consequences[i.consequenceIndex] ?? null),
-          note: i.resolutionNote ?? '',
+          note: i.resolutionNote,
           resolvedBy: i.resolvedBy!,
           resolvedAt: i.resolvedAt.toISOString()
         },
+  erased: i.erased,
   updatedAt: i.updatedAt.toISOString()
 })
 
@@ -125,12 +133,13 @@ export const AppreciationSchema = z
     versionNumber: z.int(),
     clauseKey: z.string().nullable(),
     authorId: z.uuid(),
-    text: z.string(),
+    text: z.string().nullable().meta({ description: 'null once its author was erased (see `erased`)' }),
+    erased: z.boolean().meta({ description: 'Its author was erased: the text is gone for good' }),
     createdAt: DateTimeSchema
   })
   .meta({ id: 'Appreciation' })
 
-export const toAppreciation = (a: AppreciationRow): z.infer<typeof AppreciationSchema> => ({
+export const toAppreciation = (a: AppreciationView): z.infer<typeof AppreciationSchema> => ({
   id: a.id,
   partnershipId: a.partnershipId,
   agreementId: a.agreementId,
@@ -138,6 +147,7 @@ export const toAppreciation = (a: AppreciationRow): z.infer<typeof AppreciationS
   clauseKey: a.clauseKey,
   authorId: a.authorId,
   text: a.text,
+  erased: a.erased,
   createdAt: a.createdAt.toISOString()
 })
 

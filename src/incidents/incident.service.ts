@@ -8,6 +8,12 @@ import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
+import {
+  type OpenedText,
+  openPersonalTexts,
+  sealOptionalText,
+  sealPersonalText
+} from '../users/personal-text.service.ts'
 import * as repo from './incident.repo.ts'
 import {
   assertAnswerable,
@@ -21,7 +27,19 @@ import {
 } from './incident.rules.ts'
 import type { AppreciationRow, IncidentRow } from './incident.sql.ts'
 
-type Use = Pick<Deps, 'db' | 'now'>
+/** An incident as read: its personal texts opened (null when absent or erased). */
+export type IncidentView = Omit<IncidentRow, 'description' | 'answerNote' | 'resolutionNote'> & {
+  description: string | null
+  answerNote: string | null
+  resolutionNote: string | null
+  erased: boolean
+}
+
+/** An appreciation as read: its text opened (null when its author was erased). */
+export type AppreciationView = Omit<AppreciationRow, 'text'> & { text: string | null; erased: boolean }
+
+type Use = Pick<Deps, 'db' | 'now' | 'kek'>
+type Read = Pick<Deps, 'db' | 'kek'>
 interface IncidentTarget {
   partnershipId: string
   agreementId: string
@@ -61,7 +79,7 @@ export async function reportIncident(
     occurredAt: Date
     description: string
   }
-): Promise<IncidentRow> {
+): Promise<IncidentView> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(
       tx,
@@ -74,8 +92,9 @@ export async function reportIncident(
     assertSubjectBound(appliesTo, await currentPartners(tx, partnership.id), input.subjectId)
     const now = deps.now()
     assertOccurredWithin(input.occurredAt, version.activatedAt!, now)
+    const id = newId()
     const incident = await repo.insertIncident(tx, {
-      id: newId(),
+      id,
       partnershipId: partnership.id,
       agreementId: agreement.id,
       versionNumber: version.number,
@@ -85,7 +104,7 @@ export async function reportIncident(
       reporterId: input.userId,
       status: 'reported',
       occurredAt: input.occurredAt,
-      description: input.description,
+      description: await sealPersonalText(deps, tx, input.userId, input.description, `incident.description:${id}`),
       reportedAt: now,
       updatedAt: now
     })
@@ -106,7 +125,7 @@ export async function reportIncident(
         status: 'reported'
       }
     })
-    return incident
+    return (await openIncidents(deps, tx, [incident]))[0]!
   })
 }
 
@@ -122,7 +141,7 @@ async function beginIncidentWrite(tx: DbOrTx, input: IncidentTarget) {
 export async function answerIncident(
   deps: Use,
   input: IncidentTarget & { answer: IncidentAnswer; note: string | null }
-): Promise<IncidentRow> {
+): Promise<IncidentView> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement, found } = await beginIncidentWrite(tx, input)
     assertAnswerable(found, input.userId)
@@ -130,7 +149,7 @@ export async function answerIncident(
     const incident = await repo.updateIncident(tx, found.id, {
       status: input.answer,
       answer: input.answer,
-      answerNote: input.note,
+      answerNote: await sealOptionalText(deps, tx, input.userId, input.note, `incident.answer-note:${found.id}`),
       answeredAt: now,
       updatedAt: now
     })
@@ -141,7 +160,7 @@ export async function answerIncident(
       subject: { type: 'incident', id: incident.id },
       data: { agreementId: agreement.id, clauseKey: incident.clauseKey, status: incident.status }
     })
-    return incident
+    return (await openIncidents(deps, tx, [incident]))[0]!
   })
 }
 
@@ -152,7 +171,7 @@ export async function answerIncident(
 export async function resolveIncident(
   deps: Use,
   input: IncidentTarget & { consequenceIndex: number | null; note: string }
-): Promise<IncidentRow> {
+): Promise<IncidentView> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement, found } = await beginIncidentWrite(tx, input)
     assertResolvable(found, await currentPartners(tx, partnership.id))
@@ -161,7 +180,13 @@ export async function resolveIncident(
     const incident = await repo.updateIncident(tx, found.id, {
       status: 'resolved',
       consequenceIndex: input.consequenceIndex,
-      resolutionNote: input.note,
+      resolutionNote: await sealPersonalText(
+        deps,
+        tx,
+        input.userId,
+        input.note,
+        `incident.resolution-note:${found.id}`
+      ),
       resolvedBy: input.userId,
       resolvedAt: now,
       updatedAt: now
@@ -182,19 +207,19 @@ export async function resolveIncident(
         status: 'resolved'
       }
     })
-    return incident
+    return (await openIncidents(deps, tx, [incident]))[0]!
   })
 }
 
-export async function getIncident(deps: Pick<Deps, 'db'>, input: IncidentTarget): Promise<IncidentRow> {
+export async function getIncident(deps: Read, input: IncidentTarget): Promise<IncidentView> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
   const incident = await repo.findIncident(deps.db, agreement.id, input.incidentId)
   if (!incident) throw noSuchIncident()
-  return incident
+  return (await openIncidents(deps, deps.db, [incident]))[0]!
 }
 
 export async function listIncidents(
-  deps: Pick<Deps, 'db'>,
+  deps: Read,
   input: {
     partnershipId: string
     agreementId: string
@@ -204,22 +229,23 @@ export async function listIncidents(
     afterId: string | null
     limit: number
   }
-): Promise<IncidentRow[]> {
+): Promise<IncidentView[]> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
-  return repo.listIncidents(
+  const rows = await repo.listIncidents(
     deps.db,
     agreement.id,
     { status: input.status, clauseKey: input.clauseKey },
     input.afterId,
     input.limit
   )
+  return openIncidents(deps, deps.db, rows)
 }
 
 /** Any partner notes a kept commitment on an active agreement, optionally naming the clause. */
 export async function addAppreciation(
   deps: Use,
   input: { partnershipId: string; agreementId: string; userId: string; text: string; clauseKey: string | null }
-): Promise<AppreciationRow> {
+): Promise<AppreciationView> {
   return transaction(deps.db, async (tx) => {
     const { partnership, agreement } = await beginAgreementWrite(
       tx,
@@ -229,14 +255,15 @@ export async function addAppreciation(
     )
     const version = await activeVersionOf(tx, agreement)
     if (input.clauseKey !== null) clauseOf(version.content, input.clauseKey)
+    const id = newId()
     const appreciation = await repo.insertAppreciation(tx, {
-      id: newId(),
+      id,
       partnershipId: partnership.id,
       agreementId: agreement.id,
       versionNumber: version.number,
       clauseKey: input.clauseKey,
       authorId: input.userId,
-      text: input.text,
+      text: await sealPersonalText(deps, tx, input.userId, input.text, `appreciation.text:${id}`),
       createdAt: deps.now()
     })
     await appendEvent(tx, deps.now, {
@@ -246,24 +273,77 @@ export async function addAppreciation(
       subject: { type: 'appreciation', id: appreciation.id },
       data: { agreementId: agreement.id, versionNumber: version.number, clauseKey: input.clauseKey }
     })
-    return appreciation
+    return (await openAppreciations(deps, tx, [appreciation]))[0]!
   })
 }
 
 export async function listAppreciations(
-  deps: Pick<Deps, 'db'>,
+  deps: Read,
   input: { partnershipId: string; agreementId: string; userId: string; afterId: string | null; limit: number }
-): Promise<AppreciationRow[]> {
+): Promise<AppreciationView[]> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
-  return repo.listAppreciations(deps.db, agreement.id, input.afterId, input.limit)
+  return openAppreciations(
+    deps,
+    deps.db,
+    await repo.listAppreciations(deps.db, agreement.id, input.afterId, input.limit)
+  )
 }
 
 export async function getAppreciation(
-  deps: Pick<Deps, 'db'>,
+  deps: Read,
   input: { partnershipId: string; agreementId: string; appreciationId: string; userId: string }
-): Promise<AppreciationRow> {
+): Promise<AppreciationView> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
   const appreciation = await repo.findAppreciation(deps.db, agreement.id, input.appreciationId)
   if (!appreciation) throw new DomainError('NOT_FOUND', 'no such appreciation')
-  return appreciation
+  return (await openAppreciations(deps, deps.db, [appreciation]))[0]!
+}
+
+/**
+ * Incidents as their readers see them: the description (its reporter's), the answer's note (its subject's)
+ * and the resolution's note (its resolver's) opened under each author's data key; `erased` when one of
+ * those authors was erased and their text is gone.
+ */
+export async function openIncidents(
+  deps: Pick<Deps, 'kek'>,
+  db: DbOrTx,
+  rows: readonly IncidentRow[]
+): Promise<IncidentView[]> {
+  const opened = await openPersonalTexts(
+    deps,
+    db,
+    rows.flatMap((i) => [
+      { authorId: i.reporterId, value: i.description, purpose: `incident.description:${i.id}` },
+      { authorId: i.subjectId, value: i.answerNote, purpose: `incident.answer-note:${i.id}` },
+      { authorId: i.resolvedBy, value: i.resolutionNote, purpose: `incident.resolution-note:${i.id}` }
+    ])
+  )
+  return rows.map((i, n) => {
+    const [description, answerNote, resolutionNote] = opened.slice(3 * n, 3 * n + 3) as [
+      OpenedText,
+      OpenedText,
+      OpenedText
+    ]
+    return {
+      ...i,
+      description: description.text,
+      answerNote: answerNote.text,
+      resolutionNote: resolutionNote.text,
+      erased: description.erased || answerNote.erased || resolutionNote.erased
+    }
+  })
+}
+
+/** Appreciations with their text opened under the author's data key (`erased` when the author was erased). */
+export async function openAppreciations(
+  deps: Pick<Deps, 'kek'>,
+  db: DbOrTx,
+  rows: readonly AppreciationRow[]
+): Promise<AppreciationView[]> {
+  const opened = await openPersonalTexts(
+    deps,
+    db,
+    rows.map((a) => ({ authorId: a.authorId, value: a.text, purpose: `appreciation.text:${a.id}` }))
+  )
+  return rows.map((a, n) => ({ ...a, text: opened[n]!.text, erased: opened[n]!.erased }))
 }

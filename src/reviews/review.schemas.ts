@@ -28,7 +28,8 @@ export const ReviewSchema = z
         userId: z.uuid(),
         outcome: z.enum(['keep', 'revise', 'retire']),
         rating: z.int(),
-        note: z.string().nullable(),
+        note: z.string().nullable().meta({ description: 'null when none was written, or once its author was erased' }),
+        erased: z.boolean().meta({ description: 'Its author was erased: the note is gone for good' }),
         respondedAt: DateTimeSchema
       })
     ),
@@ -52,6 +53,7 @@ export const toReview = ({ review: r, responses }: ReviewView): z.infer<typeof R
     outcome: x.outcome as 'keep' | 'revise' | 'retire',
     rating: x.rating,
     note: x.note,
+    erased: x.erased,
     respondedAt: x.respondedAt.toISOString()
   })),
   openedAt: r.openedAt.toISOString(),

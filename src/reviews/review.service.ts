@@ -11,13 +11,41 @@ import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
+import { openPersonalTexts, sealOptionalText } from '../users/personal-text.service.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
 import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
 
-export interface ReviewView {
+/** A review with its responses as stored (their notes sealed). */
+interface StoredReview {
   review: ReviewRow
   responses: ReviewResponseRow[]
+}
+
+/** A response as read: its note opened under its author's data key (null, `erased`, once they were erased). */
+export type ReviewResponseView = Omit<ReviewResponseRow, 'note'> & { note: string | null; erased: boolean }
+
+export interface ReviewView {
+  review: ReviewRow
+  responses: ReviewResponseView[]
+}
+
+const notePurpose = (reviewId: string, userId: string) => `review-response.note:${reviewId}:${userId}`
+
+/** Opens the notes of these reviews' responses (one query for their authors' keys). */
+async function openReviews(
+  deps: Pick<Deps, 'kek'>,
+  db: DbOrTx,
+  stored: readonly StoredReview[]
+): Promise<ReviewView[]> {
+  const all = stored.flatMap((s) => s.responses)
+  const opened = await openPersonalTexts(
+    deps,
+    db,
+    all.map((r) => ({ authorId: r.userId, value: r.note, purpose: notePurpose(r.reviewId, r.userId) }))
+  )
+  const views = new Map(all.map((r, n) => [r, { ...r, note: opened[n]!.text, erased: opened[n]!.erased }]))
+  return stored.map((s) => ({ review: s.review, responses: s.responses.map((r) => views.get(r)!) }))
 }
 
 const noSuchReview = () => new DomainError('NOT_FOUND', 'no such review')
@@ -123,7 +151,7 @@ async function nextFromCadence(
  * date; all retire → the agreement is retired; otherwise it is in revision.
  */
 export async function respondToReview(
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'kek'>,
   input: {
     partnershipId: string
     agreementId: string
@@ -153,7 +181,7 @@ export async function respondToReview(
       userId: input.userId,
       outcome: input.outcome,
       rating: input.rating,
-      note: input.note,
+      note: await sealOptionalText(deps, tx, input.userId, input.note, notePurpose(review.id, input.userId)),
       respondedAt: now
     })
     await appendEvent(tx, deps.now, {
@@ -163,7 +191,8 @@ export async function respondToReview(
       subject: { type: 'review', id: review.id },
       data: { agreementId: agreement.id, outcome: input.outcome, rating: input.rating }
     })
-    return closeIfDecided(tx, deps.now, { partnership, agreement, review, actorId: input.userId })
+    const decided = await closeIfDecided(tx, deps.now, { partnership, agreement, review, actorId: input.userId })
+    return (await openReviews(deps, tx, [decided]))[0]!
   })
 }
 
@@ -176,7 +205,7 @@ async function closeIfDecided(
   tx: DbOrTx,
   now: () => Date,
   input: { partnership: PartnershipRow; agreement: AgreementRow; review: ReviewRow; actorId: string }
-): Promise<ReviewView> {
+): Promise<StoredReview> {
   const { partnership, agreement } = input
   const responses = await repo.listResponses(tx, [input.review.id])
   const outcome = decideReviewOutcome(
@@ -256,34 +285,38 @@ export async function closeOpenReviews(tx: DbOrTx, now: () => Date, partnershipI
 }
 
 export async function getReview(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { partnershipId: string; agreementId: string; reviewId: string; userId: string }
 ): Promise<ReviewView> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
   const review = await repo.findReview(deps.db, agreement.id, input.reviewId)
   if (!review) throw noSuchReview()
-  return { review, responses: await repo.listResponses(deps.db, [review.id]) }
+  return (await openReviews(deps, deps.db, [{ review, responses: await repo.listResponses(deps.db, [review.id]) }]))[0]!
 }
 
-async function withResponses(db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
+async function withResponses(deps: Pick<Deps, 'kek'>, db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
   const responses = await repo.listResponses(
     db,
     rows.map((r) => r.id)
   )
-  return rows.map((review) => ({ review, responses: responses.filter((r) => r.reviewId === review.id) }))
+  return openReviews(
+    deps,
+    db,
+    rows.map((review) => ({ review, responses: responses.filter((r) => r.reviewId === review.id) }))
+  )
 }
 
 export async function listReviews(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { partnershipId: string; agreementId: string; userId: string; afterId: string | null; limit: number }
 ): Promise<ReviewView[]> {
   const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
-  return withResponses(deps.db, await repo.listReviews(deps.db, agreement.id, input.afterId, input.limit))
+  return withResponses(deps, deps.db, await repo.listReviews(deps.db, agreement.id, input.afterId, input.limit))
 }
 
 export async function listMyOpenReviews(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'kek'>,
   input: { userId: string; afterId: string | null; limit: number }
 ): Promise<ReviewView[]> {
-  return withResponses(deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
+  return withResponses(deps, deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
 }

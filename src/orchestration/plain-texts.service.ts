@@ -1,0 +1,87 @@
+import { declineReasonPurpose } from '../agreements/version.rules.ts'
+import type { Db } from '../db/client.ts'
+import { transaction } from '../db/transaction.ts'
+import { DomainError } from '../errors.ts'
+import type { Kek } from '../keys/kek.ts'
+import { PLAIN_MARK, sealPersonalText } from '../users/personal-text.service.ts'
+import { findPlainTexts, type PersonalTextColumn, replacePlainText } from './plain-texts.repo.ts'
+
+/** Every column of personal texts, with whose data key seals it (users/personal-text.service.ts). */
+export const PERSONAL_TEXT_COLUMNS: readonly PersonalTextColumn[] = [
+  {
+    table: 'agreement_versions',
+    column: 'decline_reason',
+    author: 'declined_by',
+    keys: ['id'],
+    purpose: (id) => declineReasonPurpose(id)
+  },
+  {
+    table: 'review_responses',
+    column: 'note',
+    author: 'user_id',
+    keys: ['review_id', 'user_id'],
+    purpose: (reviewId, userId) => `review-response.note:${reviewId}:${userId}`
+  },
+  {
+    table: 'appreciations',
+    column: 'text',
+    author: 'author_id',
+    keys: ['id'],
+    purpose: (id) => `appreciation.text:${id}`
+  },
+  {
+    table: 'incidents',
+    column: 'description',
+    author: 'reporter_id',
+    keys: ['id'],
+    purpose: (id) => `incident.description:${id}`
+  },
+  {
+    table: 'incidents',
+    column: 'answer_note',
+    author: 'subject_id',
+    keys: ['id'],
+    purpose: (id) => `incident.answer-note:${id}`
+  },
+  {
+    table: 'incidents',
+    column: 'resolution_note',
+    author: 'resolved_by',
+    keys: ['id'],
+    purpose: (id) => `incident.resolution-note:${id}`
+  }
+]
+
+const BATCH = 200
+
+/**
+ * Seals the personal texts stored before data keys existed (marked `plain:` by migration 0012), at start,
+ * before the app serves: in batches of short transactions, each text under its author's data key. A text
+ * whose author is unknown (a decline before decliners were recorded, with no event naming them) is dropped
+ * rather than kept readable. Returns how many were sealed.
+ */
+export async function sealPlainTexts(deps: { db: Db; kek: Kek; now: () => Date }): Promise<number> {
+  let sealed = 0
+  for (const column of PERSONAL_TEXT_COLUMNS) {
+    for (;;) {
+      const batch = await findPlainTexts(deps.db, column, BATCH)
+      if (batch.length === 0) break
+      await transaction(deps.db, async (tx) => {
+        for (const text of batch) {
+          const plain = text.value.slice(PLAIN_MARK.length)
+          const value =
+            text.authorId === null
+              ? null
+              : await sealPersonalText(deps, tx, text.authorId, plain, column.purpose(...text.keys)).catch((err) => {
+                  // the author was erased (no data key can be made for them): their text goes with them
+                  if (err instanceof DomainError && err.code === 'NOT_FOUND') return null
+                  throw err
+                })
+          await replacePlainText(tx, column, text, value)
+        }
+      })
+      sealed += batch.length
+    }
+  }
+  return sealed
+}

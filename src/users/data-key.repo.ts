@@ -1,0 +1,45 @@
+import { eq, inArray } from 'drizzle-orm'
+import type { DbOrTx } from '../db/client.ts'
+import { execute } from '../db/driver.ts'
+import { dataKeys } from './user.sql.ts'
+
+/** The sealed data keys of these people (absent: never wrote a personal text, or erased). */
+export async function findSealedDataKeys(db: DbOrTx, userIds: readonly string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map()
+  const rows = await db
+    .select({ userId: dataKeys.userId, sealedKey: dataKeys.sealedKey })
+    .from(dataKeys)
+    .where(inArray(dataKeys.userId, [...userIds]))
+  return new Map(rows.map((r) => [r.userId, r.sealedKey]))
+}
+
+/**
+ * A writer's data key, share-locked until the transaction ends: an erasure (which deletes it) waits for the
+ * text sealed under it to commit, then shreds it with the rest.
+ */
+export async function lockSealedDataKey(tx: DbOrTx, userId: string): Promise<string | undefined> {
+  const [row] = await tx
+    .select({ sealedKey: dataKeys.sealedKey })
+    .from(dataKeys)
+    .where(eq(dataKeys.userId, userId))
+    .for('share')
+  return row?.sealedKey
+}
+
+/** Creates a person's data key unless they have one already or were erased; whether it was created. */
+export async function insertDataKey(tx: DbOrTx, userId: string, sealedKey: string, at: Date): Promise<boolean> {
+  const rows = await execute(
+    tx,
+    `insert into data_keys (user_id, sealed_key, created_at)
+      select id, $2, $3::timestamptz from users where id = $1 and erased_at is null
+      on conflict do nothing returning user_id`,
+    [userId, sealedKey, at.toISOString()]
+  )
+  return rows.length > 0
+}
+
+/** Crypto-shredding: the key is gone, and with it every text sealed under it. */
+export async function deleteDataKey(tx: DbOrTx, userId: string): Promise<boolean> {
+  const rows = await tx.delete(dataKeys).where(eq(dataKeys.userId, userId)).returning({ userId: dataKeys.userId })
+  return rows.length > 0
+}
