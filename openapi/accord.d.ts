@@ -102,7 +102,11 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase me: leave every partnership and be forgotten (If-Match: the profile ETag)
+         * @description Leaves every partnership (as DELETE …/members/me), discards your drafts, stops your webhooks, invitations and calendar feeds, and destroys the key of every text only you wrote (review notes, decline reasons, incident descriptions and notes, appreciations): they read `null` with `erased: true` from now on, in backups too. Agreement versions others signed stay: they belong to the partnership. Your profile is blanked and your identity replaced by a random one: this token and every token issued before now are refused, and signing in again later starts a new account. Take your data first: GET /v1/me/export.
+         */
+        delete: operations["eraseMe"];
         options?: never;
         head?: never;
         /** Change the caller's display name or time zone (If-Match) */
@@ -1290,7 +1294,10 @@ export interface components {
             requiredSigners: string[];
             /** @description Live signatures (revoked ones are listed by GET …/signatures) */
             signatures: components["schemas"]["Signature"][];
+            /** @description Why it was declined, in the words of who declined it; null once they were erased */
             declineReason: string | null;
+            /** @description Who declined it was erased: the reason is gone for good */
+            erased: boolean;
             /**
              * Format: date-time
              * @description RFC 3339 UTC timestamp
@@ -1651,7 +1658,8 @@ export interface components {
              * @description RFC 3339 UTC timestamp
              */
             occurredAt: string;
-            description: string;
+            /** @description What happened, in the reporter's words; null once they were erased */
+            description: string | null;
             /**
              * Format: date-time
              * @description RFC 3339 UTC timestamp
@@ -1672,7 +1680,8 @@ export interface components {
                 consequenceIndex: number | null;
                 /** @description The agreed consequence applied, as written */
                 consequence: string | null;
-                note: string;
+                /** @description The resolver's note; null once they were erased */
+                note: string | null;
                 /** Format: uuid */
                 resolvedBy: string;
                 /**
@@ -1681,6 +1690,8 @@ export interface components {
                  */
                 resolvedAt: string;
             } | null;
+            /** @description A text of this incident (description, answer note or resolution note) was written by a person who has since been erased: it reads null, gone for good */
+            erased: boolean;
             /**
              * Format: date-time
              * @description RFC 3339 UTC timestamp
@@ -1698,7 +1709,10 @@ export interface components {
             clauseKey: string | null;
             /** Format: uuid */
             authorId: string;
-            text: string;
+            /** @description null once its author was erased (see `erased`) */
+            text: string | null;
+            /** @description Its author was erased: the text is gone for good */
+            erased: boolean;
             /**
              * Format: date-time
              * @description RFC 3339 UTC timestamp
@@ -1862,7 +1876,10 @@ export interface components {
                 /** @enum {string} */
                 outcome: "keep" | "revise" | "retire";
                 rating: number;
+                /** @description null when none was written, or once its author was erased */
                 note: string | null;
+                /** @description Its author was erased: the note is gone for good */
+                erased: boolean;
                 /**
                  * Format: date-time
                  * @description RFC 3339 UTC timestamp
@@ -2246,6 +2263,117 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseMe: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Required: the ETag you last read (`"v3"`), or `*`. Without it the change is refused with 428, with a stale one 412 */
+                "if-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description You were erased */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match required */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -30,6 +30,7 @@ import { incidentRoutes } from './incidents/incident.routes.ts'
 import { invitationRoutes } from './invitations/invitation.routes.ts'
 import { keyRoutes } from './keys/key.routes.ts'
 import { metricsRoutes } from './metrics/metrics.routes.ts'
+import { erasureRoutes } from './orchestration/erasure.routes.ts'
 import { membershipRoutes } from './orchestration/membership.routes.ts'
 import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
@@ -214,6 +215,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(partnershipRoutes, { deps })
   await app.register(invitationRoutes, { deps })
   await app.register(membershipRoutes, { deps })
+  await app.register(erasureRoutes, { deps })
   await app.register(agreementRoutes, { deps })
   await app.register(versionRoutes, { deps })
   await app.register(signatureRoutes, { deps })

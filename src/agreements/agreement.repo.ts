@@ -169,6 +169,28 @@ export async function revokeSignature(db: DbOrTx, id: string, at: Date): Promise
   await db.update(signatures).set({ revokedAt: at }).where(eq(signatures.id, id))
 }
 
+/** A person's unproposed drafts in a partnership, locked (the caller holds the partnership lock). */
+export async function lockDraftsOf(
+  db: DbOrTx,
+  partnershipId: string,
+  userId: string
+): Promise<Array<{ agreementId: string; version: VersionRow }>> {
+  const rows = await db
+    .select({ v: agreementVersions })
+    .from(agreementVersions)
+    .innerJoin(agreements, eq(agreements.id, agreementVersions.agreementId))
+    .where(
+      and(
+        eq(agreements.partnershipId, partnershipId),
+        eq(agreementVersions.authorId, userId),
+        eq(agreementVersions.status, 'draft')
+      )
+    )
+    .orderBy(asc(agreementVersions.id))
+    .for('update', { of: agreementVersions })
+  return rows.map((r) => ({ agreementId: r.v.agreementId, version: r.v }))
+}
+
 export async function deleteAgreement(db: DbOrTx, id: string): Promise<void> {
   await db.delete(agreements).where(eq(agreements.id, id))
 }

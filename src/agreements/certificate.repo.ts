@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne, or } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, ne, or } from 'drizzle-orm'
 import { events } from '../audit/event.sql.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { users } from '../users/user.sql.ts'
@@ -62,12 +62,12 @@ export async function listEventsAbout(
     .orderBy(asc(events.seq))
 }
 
-/** Display names of these users (what the printable page shows beside their ids). */
+/** Display names of these users (what the printable page shows beside their ids); none for an erased person. */
 export async function displayNames(db: DbOrTx, userIds: readonly string[]): Promise<Map<string, string>> {
   if (userIds.length === 0) return new Map()
   const rows = await db
     .select({ id: users.id, displayName: users.displayName })
     .from(users)
-    .where(inArray(users.id, [...userIds]))
+    .where(and(inArray(users.id, [...userIds]), isNull(users.erasedAt)))
   return new Map(rows.map((r) => [r.id, r.displayName]))
 }

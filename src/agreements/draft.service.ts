@@ -80,18 +80,58 @@ export async function deleteDraft(
 ): Promise<void> {
   await transaction(deps.db, async (tx) => {
     const { partnership, agreement, version } = await beginDraftWrite(tx, input)
-    await repo.deleteVersion(tx, version.id)
-    const remaining = await repo.listVersions(tx, agreement.id, 0, 1)
-    if (remaining.length === 0) await repo.deleteAgreement(tx, agreement.id)
-    else await repo.reviseAgreement(tx, agreement.id, { updatedAt: deps.now() })
-    await appendEvent(tx, deps.now, {
+    await discard(tx, deps.now, {
       partnershipId: partnership.id,
-      type: 'version.deleted',
-      actorId: input.userId,
-      subject: { type: 'version', id: version.id },
-      data: { agreementId: agreement.id, number: version.number, agreementDeleted: remaining.length === 0 }
+      agreementId: agreement.id,
+      version,
+      actorId: input.userId
     })
   })
+}
+
+async function discard(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnershipId: string; agreementId: string; version: VersionRow; actorId: string; reason?: string }
+): Promise<void> {
+  await repo.deleteVersion(tx, input.version.id)
+  const remaining = await repo.listVersions(tx, input.agreementId, 0, 1)
+  if (remaining.length === 0) await repo.deleteAgreement(tx, input.agreementId)
+  else await repo.reviseAgreement(tx, input.agreementId, { updatedAt: now() })
+  await appendEvent(tx, now, {
+    partnershipId: input.partnershipId,
+    type: 'version.deleted',
+    actorId: input.actorId,
+    subject: { type: 'version', id: input.version.id },
+    data: {
+      agreementId: input.agreementId,
+      number: input.version.number,
+      agreementDeleted: remaining.length === 0,
+      ...(input.reason === undefined ? {} : { reason: input.reason })
+    }
+  })
+}
+
+/**
+ * A person is erased (their transaction holds the partnership lock): the drafts they wrote and never
+ * proposed are texts only they wrote, so they are discarded as their author would (`version.deleted`,
+ * reason `erased`). Proposed and signed versions stay: they belong to the partnership.
+ */
+export async function discardDraftsOf(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnershipId: string; userId: string }
+): Promise<number> {
+  const drafts = await repo.lockDraftsOf(tx, input.partnershipId, input.userId)
+  for (const { agreementId, version } of drafts)
+    await discard(tx, now, {
+      partnershipId: input.partnershipId,
+      agreementId,
+      version,
+      actorId: input.userId,
+      reason: 'erased'
+    })
+  return drafts.length
 }
 
 /** Proposes a draft as it stands (its author only), under the same rules as any proposal. */

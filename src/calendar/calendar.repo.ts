@@ -31,6 +31,16 @@ export async function revokeCalendarToken(db: DbOrTx, userId: string, id: string
   return revoked.length > 0
 }
 
+/** Revokes every working feed of a person (erasure); how many. */
+export async function revokeCalendarTokensOf(db: DbOrTx, userId: string, at: Date): Promise<number> {
+  const revoked = await db
+    .update(calendarTokens)
+    .set({ revokedAt: at })
+    .where(and(eq(calendarTokens.userId, userId), isNull(calendarTokens.revokedAt)))
+    .returning({ id: calendarTokens.id })
+  return revoked.length
+}
+
 /** The working feed behind a token hash, marking it used (at most once a minute: calendar apps poll). */
 export async function useCalendarToken(
   db: DbOrTx,

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { getVtimezoneComponent } from '@touch4it/ical-timezones'
 import ical from 'ical-generator'
 import { DateTime } from 'luxon'
+import type { DbOrTx } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { secretHash } from '../lib/hash.ts'
 import { lockUser } from '../users/user.repo.ts'
+import { erasedAccount } from '../users/user.service.ts'
 import * as repo from './calendar.repo.ts'
 import type { CalendarTokenRow } from './calendar-token.sql.ts'
 
@@ -21,7 +23,9 @@ export async function createCalendarToken(
   userId: string
 ): Promise<{ id: string; token: string; url: string; createdAt: Date }> {
   return transaction(deps.db, async (tx) => {
-    await lockUser(tx, userId) // serializes a user's creations, so two at once cannot both take the last place
+    // serializes a user's creations, so two at once cannot both take the last place; an erased user gets none
+    const user = await lockUser(tx, userId)
+    if (user?.erasedAt != null) throw erasedAccount()
     const active = await repo.listActiveCalendarTokens(tx, userId)
     if (active.length >= MAX_CALENDAR_TOKENS)
       throw new DomainError(
@@ -50,6 +54,11 @@ export async function revokeCalendarToken(
 ): Promise<void> {
   if (!(await repo.revokeCalendarToken(deps.db, input.userId, input.id, deps.now())))
     throw new DomainError('NOT_FOUND', 'no such calendar token')
+}
+
+/** Every feed of a person stops working (erasure, inside its transaction); how many. */
+export async function revokeCalendarTokensOf(tx: DbOrTx, now: () => Date, userId: string): Promise<number> {
+  return repo.revokeCalendarTokensOf(tx, userId, now())
 }
 
 /**

@@ -15,6 +15,8 @@ export interface Principal {
   readonly zoneinfo: string | null
   readonly scopes: ReadonlySet<string> | null
   readonly expiresAt: number
+  /** `iat` (seconds), when the token has one: a token issued before its account was erased is refused. */
+  readonly issuedAt: number | null
 }
 
 /** A verified token kept in memory, with the key set generation of its issuer it was verified against. */
@@ -207,5 +209,6 @@ function toPrincipal(payload: JWTPayload, issuer: string): Principal {
       ? Array.from(payload.name.trim()).slice(0, 100).join('')
       : null
   const zoneinfo = typeof payload.zoneinfo === 'string' ? payload.zoneinfo : null
-  return { issuer, subject: sub, name, zoneinfo, scopes, expiresAt: payload.exp as number }
+  const issuedAt = typeof payload.iat === 'number' ? payload.iat : null
+  return { issuer, subject: sub, name, zoneinfo, scopes, expiresAt: payload.exp as number, issuedAt }
 }

@@ -14,6 +14,7 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   TOKEN_REQUIRED: [401, 'A bearer token is required'],
   TOKEN_INVALID: [401, 'The bearer token is not valid'],
   TOKEN_EXPIRED: [401, 'The bearer token has expired'],
+  ACCOUNT_ERASED: [401, 'This account was erased'],
   INSUFFICIENT_SCOPE: [403, 'The token lacks the scope this route requires'],
   FORBIDDEN: [403, 'Not allowed'],
   OBSERVER_READ_ONLY: [403, 'Observers can read but not change anything'],

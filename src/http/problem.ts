@@ -50,6 +50,9 @@ export function sendProblem(
   const headers = { ...(err instanceof ProblemError ? err.headers : {}) }
   const retry = retryAfter[err.code]
   if (retry && !headers['retry-after']) headers['retry-after'] = retry
+  // RFC 6750: every 401 says how to authenticate, whichever layer refused the caller.
+  if (statusOf(err.code) === 401 && !headers['www-authenticate'])
+    headers['www-authenticate'] = 'Bearer realm="accord", error="invalid_token"'
   return reply
     .code(statusOf(err.code))
     .headers(headers)

@@ -91,3 +91,8 @@ export async function purgeExpiredKeys(db: DbOrTx, now: Date): Promise<number> {
     .returning({ id: idempotencyKeys.id })
   return deleted.length
 }
+
+/** A person's recorded responses go with them (erasure). */
+export async function deleteKeysOf(db: DbOrTx, userId: string): Promise<void> {
+  await db.delete(idempotencyKeys).where(eq(idempotencyKeys.userId, userId))
+}

@@ -5,6 +5,7 @@ import { findInvitationByToken, redeemInvitation } from '../invitations/invitati
 import { admitMember } from '../partnerships/membership.service.ts'
 import * as partnershipRepo from '../partnerships/partnership.repo.ts'
 import type { Role } from '../partnerships/partnership.sql.ts'
+import { assertNotErased } from '../users/user.service.ts'
 
 /**
  * Joins a partnership with an invitation token, in one transaction under the
@@ -20,6 +21,7 @@ export async function joinPartnership(
   const found = await findInvitationByToken(deps, input.token)
   return transaction(deps.db, async (tx) => {
     const partnership = (await partnershipRepo.lockPartnership(tx, found.partnershipId))!
+    await assertNotErased(tx, input.userId)
     const members = await partnershipRepo.listCurrentMembers(tx, [partnership.id])
     const role = await redeemInvitation(tx, deps.now(), {
       partnership,

@@ -1,5 +1,6 @@
 import { endAgreements, voidOpenProposals } from '../agreements/partner-change.service.ts'
 import { appendEvent } from '../audit/append.service.ts'
+import type { DbOrTx } from '../db/client.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { revokeInvitationsOf } from '../invitations/invitation.service.ts'
@@ -11,7 +12,9 @@ import {
   requireMembership
 } from '../partnerships/membership.service.ts'
 import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import type { MembershipRow, PartnershipRow } from '../partnerships/partnership.sql.ts'
 import { closeOpenReviews, releaseResponder } from '../reviews/review.service.ts'
+import { deleteWebhooksOf } from '../webhooks/webhook.service.ts'
 
 export const MIN_PARTNERS = 2
 
@@ -31,33 +34,49 @@ export async function leavePartnership(
     const partnership = await lockPartnership(tx, input.partnershipId)
     if (!partnership) throw noSuchPartnership()
     const membership = await requireMembership(tx, input.partnershipId, input.userId)
-    await removeMember(tx, deps.now, { partnershipId: partnership.id, membership })
-    await revokeInvitationsOf(tx, deps.now, { partnershipId: partnership.id, userId: input.userId })
-    if (membership.role !== 'partner' || partnership.status !== 'active') return
-    await voidOpenProposals(tx, deps.now, {
-      partnershipId: partnership.id,
-      actorId: input.userId,
-      reason: 'partner-left'
-    })
-    const partners = await currentPartners(tx, partnership.id)
-    if (partners.length >= MIN_PARTNERS) {
-      await releaseResponder(tx, deps.now, { partnership, userId: input.userId })
-      return
+    await leaveLocked(tx, deps.now, { partnership, membership, reason: 'partner-left' })
+  })
+}
+
+/**
+ * The leave itself, inside a transaction that holds the partnership lock (a leave, or an erasure, which
+ * leaves every partnership in its one transaction). The webhooks the leaver registered are deleted: nothing
+ * of the partnership goes on reaching their endpoints.
+ */
+export async function leaveLocked(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnership: PartnershipRow; membership: MembershipRow; reason: 'partner-left' | 'erased' }
+): Promise<void> {
+  const { partnership, membership } = input
+  const userId = membership.userId
+  await removeMember(tx, now, { partnershipId: partnership.id, membership })
+  await revokeInvitationsOf(tx, now, { partnershipId: partnership.id, userId })
+  await deleteWebhooksOf(tx, now, { partnershipId: partnership.id, userId, reason: input.reason })
+  if (membership.role !== 'partner' || partnership.status !== 'active') return
+  await voidOpenProposals(tx, now, {
+    partnershipId: partnership.id,
+    actorId: userId,
+    reason: 'partner-left'
+  })
+  const partners = await currentPartners(tx, partnership.id)
+  if (partners.length >= MIN_PARTNERS) {
+    await releaseResponder(tx, now, { partnership, userId })
+    return
+  }
+  await markDissolved(tx, partnership.id, now())
+  const endedAgreements = await endAgreements(tx, now, partnership.id)
+  const closedReviews = await closeOpenReviews(tx, now, partnership.id)
+  await appendEvent(tx, now, {
+    partnershipId: partnership.id,
+    type: 'partnership.dissolved',
+    actorId: userId,
+    subject: { type: 'partnership', id: partnership.id },
+    data: {
+      reason: 'fewer than two partners remain',
+      remainingPartners: partners.length,
+      endedAgreements,
+      closedReviews
     }
-    await markDissolved(tx, partnership.id, deps.now())
-    const endedAgreements = await endAgreements(tx, deps.now, partnership.id)
-    const closedReviews = await closeOpenReviews(tx, deps.now, partnership.id)
-    await appendEvent(tx, deps.now, {
-      partnershipId: partnership.id,
-      type: 'partnership.dissolved',
-      actorId: input.userId,
-      subject: { type: 'partnership', id: partnership.id },
-      data: {
-        reason: 'fewer than two partners remain',
-        remainingPartners: partners.length,
-        endedAgreements,
-        closedReviews
-      }
-    })
   })
 }

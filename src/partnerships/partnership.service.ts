@@ -3,6 +3,7 @@ import { newId } from '../db/columns.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import type { Precondition } from '../http/etag.ts'
+import { assertNotErased } from '../users/user.service.ts'
 import { beginPartnerWrite, requireMembership } from './membership.service.ts'
 import type { MemberView } from './partnership.repo.ts'
 import * as repo from './partnership.repo.ts'
@@ -19,6 +20,7 @@ export async function createPartnership(
   input: { userId: string; name: string; timezone: string }
 ): Promise<PartnershipWithMembers> {
   return transaction(deps.db, async (tx) => {
+    await assertNotErased(tx, input.userId)
     const at = deps.now()
     const partnership = await repo.insertPartnership(tx, {
       id: newId(),

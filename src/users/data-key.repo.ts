@@ -38,8 +38,11 @@ export async function insertDataKey(tx: DbOrTx, userId: string, sealedKey: strin
   return rows.length > 0
 }
 
-/** Crypto-shredding: the key is gone, and with it every text sealed under it. */
-export async function deleteDataKey(tx: DbOrTx, userId: string): Promise<boolean> {
-  const rows = await tx.delete(dataKeys).where(eq(dataKeys.userId, userId)).returning({ userId: dataKeys.userId })
-  return rows.length > 0
+/** Crypto-shredding: the key is gone, and with it every text sealed under it. Returns the sealed key it was. */
+export async function deleteDataKey(tx: DbOrTx, userId: string): Promise<string | undefined> {
+  const [row] = await tx
+    .delete(dataKeys)
+    .where(eq(dataKeys.userId, userId))
+    .returning({ sealedKey: dataKeys.sealedKey })
+  return row?.sealedKey
 }

@@ -1,7 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { prepared } from '../db/driver.ts'
-import { type UserRow, users } from './user.sql.ts'
+import { erasedIdentities, type UserRow, users } from './user.sql.ts'
 
 export async function findUserByIdentity(db: DbOrTx, issuer: string, subject: string): Promise<UserRow | undefined> {
   const statement = prepared(db, 'user_by_identity', (db) =>
@@ -56,4 +56,47 @@ export async function updateUser(
     .where(eq(users.id, id))
     .returning()
   return row!
+}
+
+/**
+ * The erasing transaction's lock on a person: FOR NO KEY UPDATE, so a write that is sealing a text of theirs
+ * (its data key's foreign key takes KEY SHARE on this row) is not blocked by it and cannot deadlock with it.
+ */
+export async function lockUserForErasure(db: DbOrTx, id: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).for('no key update').limit(1)
+  return row
+}
+
+/** The row stays (ids in the partnerships' records point to it) but says nothing of the person any more. */
+export async function pseudonymizeUser(
+  db: DbOrTx,
+  id: string,
+  row: { issuer: string; subject: string; displayName: string; timezone: string },
+  at: Date
+): Promise<void> {
+  await db
+    .update(users)
+    .set({ ...row, erasedAt: at, updatedAt: at, revision: sql`${users.revision} + 1` })
+    .where(eq(users.id, id))
+}
+
+export async function recordErasedIdentity(db: DbOrTx, identityHash: string, at: Date): Promise<void> {
+  await db
+    .insert(erasedIdentities)
+    .values({ identityHash, erasedAt: at })
+    .onConflictDoUpdate({ target: erasedIdentities.identityHash, set: { erasedAt: at } })
+}
+
+export async function findErasedIdentity(db: DbOrTx, identityHash: string): Promise<Date | undefined> {
+  const [row] = await db
+    .select({ erasedAt: erasedIdentities.erasedAt })
+    .from(erasedIdentities)
+    .where(eq(erasedIdentities.identityHash, identityHash))
+  return row?.erasedAt
+}
+
+/** Share-locks a person's row (a write that adds to them waits for, or is refused after, their erasure). */
+export async function shareLockUser(db: DbOrTx, id: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).for('share').limit(1)
+  return row
 }

@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto'
+import type { DbOrTx } from '../db/client.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
@@ -15,6 +17,7 @@ import type { UserRow } from './user.sql.ts'
 export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<UserRow> {
   const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
   if (existing) return existing
+  await refuseErasedToken(deps, principal)
   const zone = TimezoneSchema.safeParse(principal.zoneinfo ?? 'UTC')
   const at = deps.now()
   return repo.insertUser(deps.db, {
@@ -27,9 +30,38 @@ export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Prin
   })
 }
 
+/** The identity's keyed hash: what erased_identities holds instead of (iss, sub). */
+export function erasedIdentityHash(issuer: string, subject: string): string {
+  return createHmac('sha256', IDENTITY_HASH_KEY).update(`${issuer}\n${subject}`).digest('base64url')
+}
+const IDENTITY_HASH_KEY = 'accord:erased-identity'
+
+/**
+ * A token of an erased identity issued before the erasure (or, without `iat`, within a day of it) is refused:
+ * the person asked to be forgotten, and that token is theirs. A later login becomes a new user.
+ */
+async function refuseErasedToken(deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<void> {
+  const erasedAt = await repo.findErasedIdentity(deps.db, erasedIdentityHash(principal.issuer, principal.subject))
+  if (erasedAt === undefined) return
+  const before =
+    principal.issuedAt === null
+      ? deps.now().getTime() - erasedAt.getTime() < ERASED_TOKEN_WITHOUT_IAT_MS
+      : principal.issuedAt * 1000 <= erasedAt.getTime()
+  if (before) throw erasedAccount()
+}
+const ERASED_TOKEN_WITHOUT_IAT_MS = 24 * 60 * 60 * 1000
+
+export const erasedAccount = (): DomainError =>
+  new DomainError('ACCOUNT_ERASED', 'this account was erased; sign in again to start anew')
+
+/**
+ * The caller's own row; an erased one answers 401 (an instance may still map a token of theirs to the old id:
+ * the row, not that mapping, decides).
+ */
 export async function getUser(deps: Pick<Deps, 'db'>, userId: string): Promise<UserRow> {
   const user = await repo.findUserById(deps.db, userId)
   if (!user) throw new DomainError('NOT_FOUND', 'no such user')
+  if (user.erasedAt !== null) throw erasedAccount()
   return user
 }
 
@@ -45,10 +77,22 @@ export async function updateProfile(
   return transaction(deps.db, async (tx) => {
     const user = await repo.lockUser(tx, input.userId)
     if (!user) throw new DomainError('NOT_FOUND', 'no such user')
+    if (user.erasedAt !== null) throw erasedAccount()
     input.precondition.assert(user.revision)
     const patch: { displayName?: string; timezone?: string } = {}
     if (input.patch.displayName !== undefined) patch.displayName = input.patch.displayName
     if (input.patch.timezone !== undefined) patch.timezone = input.patch.timezone
     return repo.updateUser(tx, user.id, patch, deps.now())
   })
+}
+
+/**
+ * Inside a transaction that gives a person something new (a partnership, a membership, a calendar feed):
+ * refuses an erased person. An instance may still map an old token of theirs to their id; the row decides.
+ * The share lock makes an erasure running meanwhile wait for this transaction, then undo its work too.
+ */
+export async function assertNotErased(tx: DbOrTx, userId: string): Promise<void> {
+  const user = await repo.shareLockUser(tx, userId)
+  if (!user) throw new DomainError('NOT_FOUND', 'no such user')
+  if (user.erasedAt !== null) throw erasedAccount()
 }

@@ -54,6 +54,26 @@ export async function listWebhooks(
     .limit(limit)
 }
 
+/** The live webhooks a person registered in a partnership, locked (they leave or are erased). */
+export async function lockWebhooksCreatedBy(db: DbOrTx, partnershipId: string, userId: string): Promise<WebhookRow[]> {
+  return db
+    .select()
+    .from(webhooks)
+    .where(and(eq(webhooks.partnershipId, partnershipId), eq(webhooks.createdBy, userId), live))
+    .orderBy(asc(webhooks.id))
+    .for('update')
+}
+
+/** The partnerships where a person still has live webhooks (erasure: also those they left earlier). */
+export async function partnershipsWithWebhooksOf(db: DbOrTx, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ partnershipId: webhooks.partnershipId })
+    .from(webhooks)
+    .where(and(eq(webhooks.createdBy, userId), live))
+    .orderBy(asc(webhooks.partnershipId))
+  return rows.map((r) => r.partnershipId)
+}
+
 export async function updateWebhook(
   db: DbOrTx,
   id: string,

@@ -119,6 +119,35 @@ export async function deleteWebhook(deps: Use, input: WebhookTarget): Promise<vo
   })
 }
 
+/**
+ * A partner leaves (or is erased), inside that transaction: the webhooks they registered are deleted, their
+ * pending deliveries abandoned, one `webhook.deleted` each (`reason`), so nothing of the partnership is sent
+ * to their endpoints any more.
+ */
+export async function deleteWebhooksOf(
+  tx: DbOrTx,
+  now: () => Date,
+  input: { partnershipId: string; userId: string; reason: 'partner-left' | 'erased' }
+): Promise<number> {
+  const found = await repo.lockWebhooksCreatedBy(tx, input.partnershipId, input.userId)
+  for (const webhook of found) {
+    await repo.updateWebhook(tx, webhook.id, { deletedAt: now() })
+    await repo.abandonPending(tx, webhook.id)
+    await appendEvent(tx, now, {
+      partnershipId: input.partnershipId,
+      type: 'webhook.deleted',
+      actorId: input.userId,
+      subject: { type: 'webhook', id: webhook.id },
+      data: { reason: input.reason }
+    })
+  }
+  return found.length
+}
+
+/** The partnerships where a person still has live webhooks. */
+export const partnershipsWithWebhooksOf = (db: DbOrTx, userId: string): Promise<string[]> =>
+  repo.partnershipsWithWebhooksOf(db, userId)
+
 /** A webhook's deliveries, newest first, each with its attempts (oldest first). */
 export async function listDeliveries(
   deps: Pick<Deps, 'db'>,

@@ -56,6 +56,18 @@ const scenarios: Record<string, Scenario> = {
     await k.create(w.alice, w.pid) // an open proposal that a partner leaving voids
     return () => req({ method: 'DELETE', url: `/v1/partnerships/${w.pid}/members/me`, token: w.carol.token })
   },
+  eraseMe: async (w) => {
+    await k.create(w.alice, w.pid) // an open proposal that the erased partner's leaving voids
+    const aid = await k.activeAgreement(w.alice, [w.bob, w.carol], w.pid, content({ title: 'Kept' }))
+    // texts of Carol's that erasure shreds, on an agreement that stays
+    await req({
+      method: 'POST',
+      url: `${agreementUrl(w, aid)}/appreciations`,
+      token: w.carol.token,
+      body: { text: 'You called.' }
+    })
+    return () => req({ method: 'DELETE', url: '/v1/me', token: w.carol.token, headers: { 'if-match': '*' } })
+  },
   createInvitation: async (w) => () =>
     req({
       method: 'POST',

@@ -2,7 +2,7 @@ import type { InjectOptions } from 'fastify'
 import type { TestApp } from '../helpers/app.ts'
 import { type Answer, ContractChecker, type OpenApiDocument, type Operation, type Violation } from './contract.ts'
 import { type FuzzRequest, fieldsOf, resolveRequest } from './request.ts'
-import { arrangeWorld, type Cast, castOf, stillArranged, type World } from './world.ts'
+import { arrangeWorld, type Cast, castOf, everyoneStillThere, stillArranged, type World } from './world.ts'
 
 /** How long the fuzzer reads a stream that opened before it goes away (the stream sends its first line at once). */
 const STREAM_READ_MS = 2000
@@ -96,7 +96,9 @@ export class Fuzzer {
 
   async arrange(): Promise<World> {
     const started = performance.now()
-    this.cast ??= await castOf(this.ctx)
+    // An erased member of the cast (DELETE /v1/me succeeded) cannot be arranged again: cast new people.
+    if (this.cast === undefined || (this.world !== undefined && !(await everyoneStillThere(this.ctx, this.world))))
+      this.cast = await castOf(this.ctx)
     // Cursors outlive a world: they still exercise the decoding of cursors, whichever partnership they came from.
     this.world = await arrangeWorld(this.ctx, this.cast)
     Object.assign(this.world.real, this.cursors)

@@ -206,7 +206,21 @@ export async function arrangeWorld(ctx: TestApp, cast: Cast): Promise<World> {
  * a new world after every successful write. (Lesser changes, such as the
  * observer leaving or a revoked feed, are left: the checks hold in any state.)
  */
+/** Whether every caller with a token is still a person (DELETE /v1/me may have erased one: a new cast then). */
+export async function everyoneStillThere(ctx: TestApp, world: World): Promise<boolean> {
+  for (const caller of ['partner', 'otherPartner', 'observer', 'stranger'] as const) {
+    const res = await ctx.app.inject({
+      method: 'GET',
+      url: '/v1/me',
+      headers: { authorization: world.authorization[caller]! }
+    })
+    if (res.statusCode !== 200) return false
+  }
+  return true
+}
+
 export async function stillArranged(ctx: TestApp, world: World): Promise<boolean> {
+  if (!(await everyoneStillThere(ctx, world))) return false
   const [pid, aid, second, rid] = [world.real.pid![0], world.real.aid![0], world.real.aid![3], world.real.rid![0]]
   const read = async (url: string): Promise<any> => {
     const res = await ctx.app.inject({ method: 'GET', url, headers: { authorization: world.authorization.partner! } })
