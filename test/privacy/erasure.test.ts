@@ -344,3 +344,32 @@ t.test('erasure needs profile:write and the current ETag, and can be retried saf
   t.equal((await erase(alice, etag, writer)).statusCode, 204)
   isProblem(t, await erase(alice, etag, writer), 401, 'account-erased', 'a second erasure finds nobody')
 })
+
+t.test('texts written while the person is being erased are shredded with the rest', async (t) => {
+  const [alice, bob, carol] = await Promise.all([k.person('Alice'), k.person('Bob'), k.person('Carol')])
+  const { pid } = await k.partnership(alice, [bob, carol])
+  const aid = await k.activeAgreement(alice, [bob, carol], pid, incidentTerms())
+  const etag = (await me(carol)).headers.etag as string
+  const written = Array.from({ length: 12 }, (_, n) => marked(`carol-${n}`))
+  const [erased, ...posts] = await Promise.all([
+    erase(carol, etag),
+    ...written.map((text) => i.appreciate(carol, pid, aid, { text }))
+  ])
+  t.equal(erased.statusCode, 204)
+  // each write either landed before the erasure (then it is shredded) or came after (then it was refused)
+  for (const res of posts) t.ok([201, 401, 404].includes(res.statusCode), `a write during erasure: ${res.statusCode}`)
+  const landed = posts.filter((res) => res.statusCode === 201).length
+  const listed = (await i.allAppreciations(bob, pid, aid)).filter((a) => a.authorId === carol.id)
+  t.equal(listed.length, landed, 'every write that landed is listed')
+  t.ok(
+    listed.every((a) => a.text === null && a.erased === true),
+    'and reads null, erased'
+  )
+  const dump = await rawDump()
+  for (const text of written) t.notOk(dump.includes(text), 'none is in the dump')
+  t.same(
+    await execute(ctx.deps.db, 'select 1 from data_keys where user_id = $1', [carol.id]),
+    [],
+    'no key was made again'
+  )
+})
