@@ -36,9 +36,9 @@ const exportAs = (token: string | undefined) => ctx.request({ method: 'GET', url
 
 // Alice and Bob, partners, with Olivia observing: an agreement with all it can hold, a long log, a webhook, a
 // pending invitation, a calendar feed. Carol and Dan have a partnership of their own; Alice left one with Erin.
-const [alice, bob, olivia, carol, dan, erin] = await Promise.all(
+const [alice, bob, olivia, carol, dan, erin] = (await Promise.all(
   ['Alice', 'Bob', 'Olivia', 'Carol', 'Dan', 'Erin'].map((name) => k.person(name))
-)
+)) as [Person, Person, Person, Person, Person, Person]
 const { pid } = await k.partnership(alice, [bob], [olivia])
 const aid = await k.activeAgreement(alice, [bob], pid, incidentTerms())
 const rid = k.expectStatus(await rk.openEarly(alice, pid, aid), 201, 'open review').json().id
