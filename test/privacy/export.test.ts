@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { EVENTS_PAGE_JSON } from '../../src/audit/event.render.ts'
 import { EXPORT_SCHEMA, ExportSchema } from '../../src/privacy/export.schemas.ts'
+import { ContractChecker, type OpenApiDocument, operationsOf } from '../fuzz/contract.ts'
 import { agreementKit, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { seedEvents } from '../helpers/events.ts'
@@ -116,6 +118,12 @@ t.test('GET /v1/me/export', async (t) => {
     const parsed = ExportSchema.safeParse(doc)
     t.ok(parsed.success, 'it parses with the Export schema', { issues: parsed.error?.issues.slice(0, 5) })
     t.ok(Date.parse(doc.exportedAt) <= ctx.clock.now().getTime())
+    // What a client generated from openapi/openapi.json validates it with (the fuzzer's checker: ajv, every $ref).
+    const api = JSON.parse(
+      readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')
+    ) as OpenApiDocument
+    const operation = operationsOf(api).find((o) => o.id === 'GET /v1/me/export')!
+    t.same(new ContractChecker(api).check(operation, res, {}), [], 'it validates against the API document')
   })
 
   t.test("holds the caller's profile, identity and calendar feeds as the API shows them", async (t) => {
