@@ -53,7 +53,7 @@ k.expectStatus(
   200,
   'resolve'
 )
-k.expectStatus(await ik.appreciate(bob, pid, aid, { text: 'Thank you for calling.' }), 201, 'appreciate')
+k.expectStatus(await ik.appreciate(bob, pid, aid, { text: 'Thank you for calling ❤️ — merci.' }), 201, 'appreciate')
 // Version 2 declined with a reason; version 3 proposed, its proposer's signature revoked (a revoked receipt).
 k.expectStatus(
   await k.proposeVersion(alice, pid, aid, { basedOn: 1, content: incidentTerms({ title: 'Second try' }) }),
@@ -180,7 +180,7 @@ t.test('GET /v1/me/export', async (t) => {
     t.same(a.incidents, await ik.allIncidents(alice, pid, aid), 'its incidents')
     t.match(a.incidents, [{ description: 'A chat was hidden.', resolution: { note: 'We talked it through.' } }])
     t.same(a.appreciations, await ik.allAppreciations(alice, pid, aid), 'its appreciations')
-    t.match(a.appreciations, [{ text: 'Thank you for calling.' }])
+    t.match(a.appreciations, [{ text: 'Thank you for calling ❤️ — merci.' }])
   })
 
   t.test('never holds a secret: webhook secrets, calendar and invitation tokens', async (t) => {
