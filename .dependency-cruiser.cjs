@@ -36,7 +36,7 @@ module.exports = {
         'db/, http/ and metrics/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
       from: { path: '^src/(db|http|metrics)/', pathNot: '^src/db/schema\\.ts$' },
       to: {
-        path: `^src/(${capabilities}|orchestration|scheduler)/`,
+        path: `^src/(${capabilities}|orchestration|scheduler|privacy)/`,
         pathNot: '^src/(idempotency/idempotency\\.(repo|sql)|keys/key\\.service)\\.ts$',
         ...runtime
       }
@@ -73,9 +73,10 @@ module.exports = {
     {
       name: 'nothing-imports-the-top',
       severity: 'error',
-      comment: 'Orchestration and the scheduler are composed by app.ts and server.ts only.',
+      comment:
+        'Orchestration, the scheduler and the export (it reads every capability) are composed by app.ts and server.ts only.',
       from: { path: `^src/(${capabilities}|db|http|lib|metrics)/` },
-      to: { path: '^src/(orchestration|scheduler|app\\.ts|server\\.ts)', ...runtime }
+      to: { path: '^src/(orchestration|scheduler|privacy/export\\.|app\\.ts|server\\.ts)', ...runtime }
     },
     {
       name: 'rules-are-pure',
@@ -95,7 +96,7 @@ module.exports = {
       name: 'sql-only-from-repos',
       severity: 'error',
       comment: 'Only repos and renders speak to the database: services call them.',
-      from: { path: `^src/(${capabilities}|orchestration|scheduler)/`, pathNot: '\\.(repo|render|sql)\\.ts$' },
+      from: { path: `^src/(${capabilities}|orchestration|scheduler|privacy)/`, pathNot: '\\.(repo|render|sql)\\.ts$' },
       to: { path: 'node_modules/(drizzle-orm/(?!pg-core/)|postgres/|@electric-sql/)', ...runtime }
     }
   ],

@@ -901,6 +901,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything stored about you and your partnerships, as one JSON document (streamed)
+         * @description Everything Accord stores about the caller and every partnership they are a member of, as one JSON document (`schema`: `accord-export/1`), streamed as it is read (no Content-Length) and sent as an attachment. Each resource is the JSON its own GET route returns. It is never truncated: if reading fails halfway, the connection is cut before the document ends, so what arrived is not valid JSON (and lacks `complete`). Secrets are never in it: no invitation or calendar tokens, no webhook secrets. Resources are read page by page while the document is written, not in one snapshot: a change made during the export may or may not be in it.
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/dev/tokens": {
         parameters: {
             query?: never;
@@ -1595,6 +1615,18 @@ export interface components {
                 };
             };
         };
+        /** @description A working calendar feed, without its secret */
+        CalendarFeed: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            createdAt: string;
+            /** @description When a calendar app last fetched it (to the minute), or null */
+            lastUsedAt: string | null;
+        };
         CalendarToken: {
             /** Format: uuid */
             id: string;
@@ -1607,18 +1639,6 @@ export interface components {
              * @description RFC 3339 UTC timestamp
              */
             createdAt: string;
-        };
-        /** @description A working calendar feed, without its secret */
-        CalendarFeed: {
-            /** Format: uuid */
-            id: string;
-            /**
-             * Format: date-time
-             * @description RFC 3339 UTC timestamp
-             */
-            createdAt: string;
-            /** @description When a calendar app last fetched it (to the minute), or null */
-            lastUsedAt: string | null;
         };
         DevToken: {
             accessToken: string;
@@ -1986,6 +2006,132 @@ export interface components {
              * @description RFC 3339 UTC timestamp
              */
             createdAt: string;
+        };
+        /** @description A version as GET …/versions/{n} shows it, and its signature history */
+        ExportVersion: {
+            /** Format: uuid */
+            agreementId: string;
+            number: number;
+            /** @enum {string} */
+            kind: "terms" | "retirement";
+            /** @enum {string} */
+            status: "draft" | "proposed" | "active" | "superseded" | "declined" | "withdrawn" | "voided";
+            content: components["schemas"]["VersionTermsContent"] | components["schemas"]["VersionRetirementContent"];
+            /** @description `sha256:` + hex SHA-256 of the RFC 8785 canonical JSON of {agreementId, number, kind, previousHash, content} */
+            contentHash: string;
+            previousHash: string | null;
+            basedOn: number | null;
+            /** Format: uuid */
+            authorId: string;
+            requiredSigners: string[];
+            /** @description Live signatures (revoked ones are listed by GET …/signatures) */
+            signatures: components["schemas"]["Signature"][];
+            /** @description Why it was declined, in the words of who declined it; null once they were erased */
+            declineReason: string | null;
+            /** @description Who declined it was erased: the reason is gone for good */
+            erased: boolean;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            createdAt: string;
+            proposedAt: string | null;
+            activatedAt: string | null;
+            closedAt: string | null;
+            /** @description Every signature of the version, revoked ones included, with receipts (as GET …/signatures lists them) */
+            signatureHistory: components["schemas"]["Signature"][];
+        };
+        /** @description An agreement as GET …/agreements lists it, and all it holds */
+        ExportAgreement: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            partnershipId: string;
+            title: string;
+            category: string;
+            /** @enum {string} */
+            status: "draft" | "proposed" | "active" | "in_revision" | "suspended" | "retired" | "ended";
+            activeVersion: number | null;
+            openProposal: number | null;
+            nextReviewAt: string | null;
+            /** @description Incidents reported against it and not yet resolved */
+            openIncidents: number;
+            /** @description When the latest reported incident occurred */
+            lastIncidentAt: string | null;
+            /** Format: uuid */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            updatedAt: string;
+            /** @description Every version, oldest first (drafts included) */
+            versions: components["schemas"]["ExportVersion"][];
+            /** @description Every review, with every response */
+            reviews: components["schemas"]["Review"][];
+            incidents: components["schemas"]["Incident"][];
+            appreciations: components["schemas"]["Appreciation"][];
+        };
+        /** @description A partnership as GET /v1/partnerships/{pid} shows it, and all it holds */
+        ExportPartnership: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            timezone: string;
+            /** @enum {string} */
+            status: "active" | "dissolved";
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC timestamp
+             */
+            updatedAt: string;
+            dissolvedAt: string | null;
+            members: components["schemas"]["Member"][];
+            /** @description Every invitation, never its token */
+            invitations: components["schemas"]["Invitation"][];
+            agreements: components["schemas"]["ExportAgreement"][];
+            /** @description Its webhooks (never their secrets); null when the caller is an observer, who may not see them */
+            webhooks: components["schemas"]["Webhook"][] | null;
+            /** @description The whole audit log, oldest first, each event exactly as GET …/events shows it */
+            events: components["schemas"]["Event"][];
+        };
+        Export: {
+            /**
+             * @description The format of this document and its version
+             * @constant
+             */
+            schema: "accord-export/1";
+            /**
+             * Format: date-time
+             * @description When the export began
+             */
+            exportedAt: string;
+            /** @description The caller, as GET /v1/me shows them */
+            user: components["schemas"]["User"];
+            /** @description The token identity (`iss`, `sub`) Accord knows the caller by */
+            identity: {
+                issuer: string;
+                subject: string;
+            };
+            /** @description Working calendar feeds, never their secrets */
+            calendarFeeds: components["schemas"]["CalendarFeed"][];
+            /** @description Every partnership the caller is a member of now (not those they left) */
+            partnerships: components["schemas"]["ExportPartnership"][];
+            /**
+             * @description Always true, and always the last member written: a document cut short is not valid JSON, and lacks it
+             * @constant
+             */
+            complete: true;
         };
     };
     responses: never;
@@ -8310,6 +8456,80 @@ export interface operations {
             };
             /** @description Idempotency key reused with another body */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role or scope missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

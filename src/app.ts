@@ -33,6 +33,7 @@ import { metricsRoutes } from './metrics/metrics.routes.ts'
 import { erasureRoutes } from './orchestration/erasure.routes.ts'
 import { membershipRoutes } from './orchestration/membership.routes.ts'
 import { partnershipRoutes } from './partnerships/partnership.routes.ts'
+import { exportRoutes } from './privacy/export.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
 import { userRoutes } from './users/user.routes.ts'
 import { ensureUser } from './users/user.service.ts'
@@ -227,6 +228,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(auditRoutes, { deps })
   await app.register(eventStreamRoutes, { deps })
   await app.register(webhookRoutes, { deps })
+  await app.register(exportRoutes, { deps })
   if (config.auth.devTokens) await app.register(devRoutes, { deps })
 
   return app

@@ -3,7 +3,8 @@ import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, publicRoute, secured } from '../http/auth.ts'
 import { pageOf } from '../http/pagination.ts'
-import { authProblems, DateTimeSchema, isoOrNull, problems } from '../http/schemas.ts'
+import { authProblems, DateTimeSchema, problems } from '../http/schemas.ts'
+import { CalendarFeedSchema, toCalendarFeed } from './calendar.schemas.ts'
 import { calendarFeed, createCalendarToken, listCalendarTokens, revokeCalendarToken } from './calendar.service.ts'
 
 const tags = ['calendar']
@@ -15,15 +16,6 @@ const CalendarTokenSchema = z
     createdAt: DateTimeSchema
   })
   .meta({ id: 'CalendarToken' })
-const CalendarFeedSchema = z
-  .object({
-    id: z.uuid(),
-    createdAt: DateTimeSchema,
-    lastUsedAt: DateTimeSchema.nullable().meta({
-      description: 'When a calendar app last fetched it (to the minute), or null'
-    })
-  })
-  .meta({ id: 'CalendarFeed', description: 'A working calendar feed, without its secret' })
 
 export const calendarRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
@@ -60,11 +52,7 @@ export const calendarRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     async (request) => {
       const feeds = await listCalendarTokens(deps, callerOf(request).userId)
       return {
-        items: feeds.map((f) => ({
-          id: f.id,
-          createdAt: f.createdAt.toISOString(),
-          lastUsedAt: isoOrNull(f.lastUsedAt)
-        })),
+        items: feeds.map(toCalendarFeed),
         nextCursor: null
       }
     }

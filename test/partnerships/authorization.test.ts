@@ -129,6 +129,15 @@ const routes: Route[] = [
     ok: 200
   },
   {
+    // Lists the caller's partnerships too, with all they hold: the same rule as GET /v1/partnerships.
+    name: 'GET /v1/me/export',
+    method: 'GET',
+    url: () => '/v1/me/export',
+    scope: 'profile:write',
+    kind: 'list',
+    ok: 200
+  },
+  {
     name: 'GET /v1/partnerships/{pid}',
     method: 'GET',
     url: under(''),
@@ -256,7 +265,8 @@ const routes: Route[] = [
 ]
 
 const listed = (present: boolean) => (t: Test, res: LightMyRequestResponse, f: Fixture, caller: Caller) => {
-  const ids = res.json().items.map((p: { id: string }) => p.id)
+  const body = res.json()
+  const ids = (body.items ?? body.partnerships).map((p: { id: string }) => p.id)
   t.equal(
     ids.includes(f.pid),
     present,
