@@ -109,6 +109,9 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     const client = postgres(config.url, options)
     const counting = countingClient(client, 'postgres')
     const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
+    // LISTEN needs a session of its own, which a transaction pooler (PgBouncer) does not keep: DATABASE_LISTEN_URL
+    // then names PostgreSQL itself. This client only ever opens its one listening connection.
+    const listener = config.listenUrl === config.url ? client : postgres(config.listenUrl, options)
     // Wake-ups between instances: NOTIFY on the pool after commit, LISTEN on postgres.js's own dedicated connection
     // (opened when this instance first has a stream subscriber; it reconnects and listens again by itself).
     registerWakeups(
@@ -119,7 +122,7 @@ export async function createDb(config: Config['database'], options: { holderUrl?
             EVENTS_CHANNEL,
             JSON.stringify(pids)
           ]),
-        listen: (onWake, onListen) => client.listen(EVENTS_CHANNEL, onWake, onListen)
+        listen: (onWake, onListen) => listener.listen(EVENTS_CHANNEL, onWake, onListen)
       })
     )
     const database: Database = {
@@ -145,7 +148,8 @@ export async function createDb(config: Config['database'], options: { holderUrl?
         return (await countApplied(database)) >= expected
       },
       async close(timeoutMs = 5000) {
-        await client.end({ timeout: Math.max(0.1, timeoutMs / 1000) })
+        const timeout = Math.max(0.1, timeoutMs / 1000)
+        await Promise.all([client.end({ timeout }), listener === client ? null : listener.end({ timeout })])
       }
     }
     return database
