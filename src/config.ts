@@ -42,6 +42,11 @@ const EnvSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
+  /** The LISTEN connection's own URL: PostgreSQL itself when DATABASE_URL goes through a transaction pooler. */
+  DATABASE_LISTEN_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_CONNECT_TIMEOUT_S: int(1, 60).default(5),
@@ -124,6 +129,11 @@ export interface Config {
     | {
         readonly kind: 'postgres'
         readonly url: string
+        /**
+         * Where the one LISTEN connection of the live event stream's wake-ups goes: DATABASE_LISTEN_URL, else
+         * `url`. A transaction pooler (PgBouncer) does not carry LISTEN, so behind one it names PostgreSQL itself.
+         */
+        readonly listenUrl: string
         readonly poolMax: number
         readonly connectTimeoutS: number
         readonly statementTimeoutMs: number
@@ -206,6 +216,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       'invalid configuration:\n  WEBHOOK_LEASE_MS: must be at least WEBHOOK_TIMEOUT_MS + 1000 (one sender of a delivery at a time)'
     )
+  if (e.DATABASE_LISTEN_URL && !e.DATABASE_URL)
+    throw new ConfigError(
+      'invalid configuration:\n  DATABASE_LISTEN_URL: needs DATABASE_URL (it is where PostgreSQL listens for wake-ups; PGlite has none)'
+    )
   if (e.NODE_ENV === 'production' && e.DATABASE_URL && !e.SECRET_KEY && e.DATA_DIR === ':memory:')
     throw new ConfigError(
       'invalid configuration:\n  SECRET_KEY: required in production on PostgreSQL with DATA_DIR=:memory: (an ephemeral key would make the sealed secrets unreadable after a restart)'
@@ -222,6 +236,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? {
           kind: 'postgres',
           url: e.DATABASE_URL,
+          listenUrl: e.DATABASE_LISTEN_URL ?? e.DATABASE_URL,
           poolMax: e.DATABASE_POOL_MAX,
           connectTimeoutS: e.DATABASE_CONNECT_TIMEOUT_S,
           statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,

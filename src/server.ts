@@ -3,6 +3,7 @@ import { buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { createDb, type Database } from './db/client.ts'
 import { DataDirHeld } from './db/data-dir-lock.ts'
+import { refusedStartupParameter } from './db/errors.ts'
 import { assembleDeps, type Deps } from './deps.ts'
 import { KekError } from './keys/kek.ts'
 import { startScheduler } from './scheduler/scheduler.ts'
@@ -34,7 +35,17 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  await database.migrate()
+  try {
+    await database.migrate()
+  } catch (err) {
+    const parameter = refusedStartupParameter(err)
+    if (parameter === null) throw err
+    process.stderr.write(
+      `accord: the database refused the startup parameter ${parameter}: behind a transaction pooler such as PgBouncer set DATABASE_STATEMENT_TIMEOUT_MS=0 and put the timeouts on the database role (README: Behind PgBouncer)\n`
+    )
+    await database.close()
+    process.exit(1)
+  }
   let deps: Deps
   try {
     deps = await assembleDeps(config, database)

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type SQL, sql } from 'drizzle-orm'
+import type { TransactionSql } from 'postgres'
 import type { Config } from '../config.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { countingClient, preparedByDefault } from './driver.ts'
@@ -53,6 +54,25 @@ async function countApplied(database: Pick<Database, 'rows'>): Promise<number> {
   return row?.n ?? 0
 }
 
+/**
+ * drizzle's migrator, as one transaction's work on PostgreSQL: the same bookkeeping (drizzle.__drizzle_migrations,
+ * which PGlite's drizzle migrator and `ready()` read), but the last applied migration is read inside the
+ * transaction, after the lock, where drizzle's own migrator reads it before opening its transaction.
+ */
+async function applyMigrations(tx: TransactionSql): Promise<void> {
+  const { readMigrationFiles } = await import('drizzle-orm/migrator')
+  await tx`create schema if not exists drizzle`
+  await tx`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`
+  const [last] = await tx<
+    { created_at: string }[]
+  >`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`
+  for (const migration of readMigrationFiles({ migrationsFolder })) {
+    if (last && Number(last.created_at) >= migration.folderMillis) continue
+    for (const statement of migration.sql) await tx.unsafe(statement)
+    await tx`insert into drizzle.__drizzle_migrations (hash, created_at) values (${migration.hash}, ${migration.folderMillis})`
+  }
+}
+
 function poolStats(max: number, inFlight: number): PoolStats {
   const inUse = Math.min(inFlight, max)
   return { max, inUse, waiting: inFlight - inUse }
@@ -68,7 +88,6 @@ export async function createDb(config: Config['database'], options: { holderUrl?
   if (config.kind === 'postgres') {
     const { default: postgres } = await import('postgres')
     const { drizzle } = await import('drizzle-orm/postgres-js')
-    const { migrate } = await import('drizzle-orm/postgres-js/migrator')
     if (config.prepare) await preparedByDefault()
     const options = {
       max: config.poolMax,
@@ -90,6 +109,9 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     const client = postgres(config.url, options)
     const counting = countingClient(client, 'postgres')
     const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
+    // LISTEN needs a session of its own, which a transaction pooler (PgBouncer) does not keep: DATABASE_LISTEN_URL
+    // then names PostgreSQL itself. This client only ever opens its one listening connection.
+    const listener = config.listenUrl === config.url ? client : postgres(config.listenUrl, options)
     // Wake-ups between instances: NOTIFY on the pool after commit, LISTEN on postgres.js's own dedicated connection
     // (opened when this instance first has a stream subscriber; it reconnects and listens again by itself).
     registerWakeups(
@@ -100,7 +122,7 @@ export async function createDb(config: Config['database'], options: { holderUrl?
             EVENTS_CHANNEL,
             JSON.stringify(pids)
           ]),
-        listen: (onWake, onListen) => client.listen(EVENTS_CHANNEL, onWake, onListen)
+        listen: (onWake, onListen) => listener.listen(EVENTS_CHANNEL, onWake, onListen)
       })
     )
     const database: Database = {
@@ -109,12 +131,15 @@ export async function createDb(config: Config['database'], options: { holderUrl?
       pool: () => poolStats(config.poolMax, counting.inFlight()),
       rows: async (query) => rowsOf(await db.execute(query)),
       async migrate() {
-        // A dedicated session holds the advisory lock, so instances starting together migrate one at a time.
+        // Instances starting together migrate one at a time: all of it is one transaction that first takes a
+        // transaction-level advisory lock. A session lock would not do behind a transaction pooler (PgBouncer): it
+        // would be taken on one server connection and released, or not, on another.
         const conn = postgres(config.url, { ...options, max: 1 })
         try {
-          await conn`select pg_advisory_lock(${MIGRATION_LOCK})`
-          await migrate(drizzle({ client: conn, casing: 'snake_case' }), { migrationsFolder })
-          await conn`select pg_advisory_unlock(${MIGRATION_LOCK})`
+          await conn.begin(async (tx) => {
+            await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+            await applyMigrations(tx)
+          })
         } finally {
           await conn.end({ timeout: 5 })
         }
@@ -123,7 +148,8 @@ export async function createDb(config: Config['database'], options: { holderUrl?
         return (await countApplied(database)) >= expected
       },
       async close(timeoutMs = 5000) {
-        await client.end({ timeout: Math.max(0.1, timeoutMs / 1000) })
+        const timeout = Math.max(0.1, timeoutMs / 1000)
+        await Promise.all([client.end({ timeout }), listener === client ? null : listener.end({ timeout })])
       }
     }
     return database

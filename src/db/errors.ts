@@ -41,6 +41,18 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false
 }
 
+/**
+ * The startup parameter a server refused, if that is what the error is: PgBouncer refuses a connection that
+ * sends one it does not track, such as the statement_timeout of DATABASE_STATEMENT_TIMEOUT_MS.
+ */
+export function refusedStartupParameter(err: unknown): string | null {
+  for (const e of causes(err)) {
+    const found = e instanceof Error ? /unsupported startup parameter: (\S+)/.exec(e.message) : null
+    if (found) return found[1] ?? null
+  }
+  return null
+}
+
 /** The PostgreSQL SQLSTATE and constraint of a driver error, if any (for mapping unique violations). */
 export function pgErrorOf(err: unknown): { code: string; constraint?: string } | null {
   for (const e of causes(err)) {

@@ -1,12 +1,12 @@
 import t from 'tap'
-import { freshPostgresUrl, onPostgres } from '../helpers/app.ts'
+import { freshPostgresUrl, onPostgres, postgresEnv } from '../helpers/app.ts'
 import { bootServer, request } from '../helpers/process.ts'
 import { openStream } from '../helpers/sse.ts'
 
 // The real process, as `npm start` runs it: SIGTERM with event streams open. close-with-grace's app.close()
 // ends every stream first, so the process exits 0 at once instead of waiting out SHUTDOWN_GRACE_MS (10 s) for
 // connections that never end on their own. On PostgreSQL the listening connection closes with the pool.
-const database: Record<string, string> = onPostgres ? { DATABASE_URL: await freshPostgresUrl(t) } : {}
+const database: Record<string, string> = onPostgres ? postgresEnv(await freshPostgresUrl(t)) : {}
 const server = await bootServer(t, { NODE_ENV: 'development', ...database })
 
 t.test('SIGTERM ends open event streams and the process exits 0 promptly', async (t) => {

@@ -13,6 +13,28 @@ import { loggerOptions } from '../../src/http/logging.ts'
 /** The suite runs on PGlite unless TEST_DATABASE_URL names a PostgreSQL server (each file gets its own database). */
 export const PG_URL = process.env.TEST_DATABASE_URL
 export const onPostgres = PG_URL !== undefined && PG_URL !== ''
+/**
+ * Behind a transaction pooler (.ci/run's PgBouncer pass, where TEST_DATABASE_URL is PgBouncer): PostgreSQL itself,
+ * where every instance LISTENs for wake-ups on its file's database (DATABASE_LISTEN_URL).
+ */
+const LISTEN_URL = process.env.TEST_DATABASE_LISTEN_URL || undefined
+/** The client settings of the run (DATABASE_PREPARE=false behind PgBouncer) that reach every instance a test starts. */
+const RUN_SETTINGS = ['DATABASE_PREPARE', 'DATABASE_STATEMENT_TIMEOUT_MS'] as const
+
+/** The environment of an Accord instance on `url` (a file's database): DATABASE_URL and what goes with it in this run. */
+export function postgresEnv(url: string): Record<string, string> {
+  const env: Record<string, string> = { DATABASE_URL: url }
+  if (LISTEN_URL) {
+    const listen = new URL(LISTEN_URL)
+    listen.pathname = new URL(url).pathname
+    env.DATABASE_LISTEN_URL = listen.toString()
+  }
+  for (const name of RUN_SETTINGS) {
+    const value = process.env[name]
+    if (value) env[name] = value
+  }
+  return env
+}
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -108,7 +130,7 @@ export async function buildTestApp(
     DATA_DIR: ':memory:',
     RATE_LIMIT_PER_MINUTE: '100000',
     AUTH_FAILURES_PER_MINUTE: '100000',
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...(databaseUrl ? postgresEnv(databaseUrl) : {}),
     ...options.env
   })
   const clock = options.clock ?? new TestClock()

@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { deliverDue } from '../../src/webhooks/delivery.service.ts'
 import { agreementKit } from '../helpers/agreements.ts'
-import { buildTestApp, freshPostgresUrl, onPostgres } from '../helpers/app.ts'
+import { buildTestApp, freshPostgresUrl, onPostgres, postgresEnv } from '../helpers/app.ts'
 import { bootServer, request } from '../helpers/process.ts'
 import { receiver, webhookKit } from '../helpers/webhooks.ts'
 
@@ -73,7 +73,7 @@ if (!onPostgres) {
       return { status: 200 }
     })
     const serverEnv = {
-      DATABASE_URL: url,
+      ...postgresEnv(url),
       // One issuer for both processes (it is the public URL): the token outlives the first.
       PUBLIC_URL: 'http://accord.kill.test',
       SECRET_KEY,
