@@ -373,3 +373,27 @@ t.test('texts written while the person is being erased are shredded with the res
     'no key was made again'
   )
 })
+
+t.test(
+  'take your data, then be erased: the export holds your words, and then nothing answers that token',
+  async (t) => {
+    const [alice, bob] = await Promise.all([k.person('Alice'), k.person('Bob')])
+    const { pid } = await k.partnership(alice, [bob])
+    const aid = await k.activeAgreement(alice, [bob], pid, incidentTerms())
+    const words = marked('alice-words')
+    k.expectStatus(await i.appreciate(alice, pid, aid, { text: words }), 201, 'appreciate')
+    const exported = await ctx.request({ method: 'GET', url: '/v1/me/export', token: alice.token })
+    t.equal(exported.statusCode, 200)
+    const doc = exported.json()
+    t.equal(doc.user.id, alice.id)
+    t.equal(doc.partnerships[0].agreements[0].appreciations[0].text, words, 'the export holds her words, opened')
+
+    t.equal((await erase(alice, '*')).statusCode, 204)
+    isProblem(t, await ctx.request({ method: 'GET', url: '/v1/me/export', token: alice.token }), 401, 'account-erased')
+    // and Bob's export shows her words as erased
+    const bobs = (await ctx.request({ method: 'GET', url: '/v1/me/export', token: bob.token })).json()
+    const appreciation = bobs.partnerships[0].agreements[0].appreciations[0]
+    t.same([appreciation.text, appreciation.erased], [null, true], "in Bob's export her words are erased")
+    t.notOk(JSON.stringify(bobs).includes(words))
+  }
+)
