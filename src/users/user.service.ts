@@ -30,7 +30,10 @@ export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Prin
   })
 }
 
-/** The identity's keyed hash: what erased_identities holds instead of (iss, sub). */
+/**
+ * The identity's HMAC: what erased_identities holds instead of (iss, sub). Its key is a fixed constant for now,
+ * so a dump plus a guessed identity can confirm an erasure; it belongs under a KEK-sealed server secret (open work).
+ */
 export function erasedIdentityHash(issuer: string, subject: string): string {
   return createHmac('sha256', IDENTITY_HASH_KEY).update(`${issuer}\n${subject}`).digest('base64url')
 }

@@ -41,7 +41,7 @@ export const dataKeys = pgTable('data_keys', {
 })
 
 /**
- * Identities that were erased, by a keyed hash of (iss, sub) (never the identity itself): a token issued
+ * Identities that were erased, by an HMAC of (iss, sub) (user.service.ts: erasedIdentityHash) (never the identity itself): a token issued
  * before the erasure is refused, a later login becomes a new user.
  */
 export const erasedIdentities = pgTable('erased_identities', {
