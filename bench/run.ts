@@ -242,7 +242,8 @@ async function main() {
 
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
-  const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config.secrets))
+  const kek = loadKek(config.secrets)
+  const keys = await loadServiceKeys(database.db, () => new Date(), kek)
   const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {} })
   log(
     `seeding ${PARTNERSHIPS} partnerships (each: an active agreement with ${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations and 6 completed reviews, and ${PROPOSALS_PER} open proposals)…`
@@ -251,6 +252,7 @@ async function main() {
   const seeded = await seed(
     sql,
     keys,
+    kek,
     {
       issuer: publicUrl,
       partnerships: PARTNERSHIPS,

@@ -44,7 +44,8 @@ const fillerStatus = `case when ${FILLER_PER} - k < 2 then 'reported' when ${FIL
  * FILLER_PER incidents and appreciations for each bulk-added agreement (about 20 million rows each at the default),
  * with time-ordered ids. Like the bulk-added agreements they are filler (their clause is no version's), written
  * the way bulk loads are: each table's secondary indexes are dropped and rebuilt around the insert, and a superuser
- * skips the foreign-key triggers (every reference is to an existing row). The two tables load side by side.
+ * skips the foreign-key triggers (every reference is to an existing row). The two tables load side by side. Their
+ * texts carry the `plain:` mark of texts written before data keys (read as written; sealed at Accord's next start).
  */
 async function fillerIncidents(sql: Sql) {
   log(`adding ${FILLER_PER} incidents and ${FILLER_PER} appreciations to each bulk-added agreement…`)
@@ -74,11 +75,11 @@ async function fillerIncidents(sql: Sql) {
           status, occurred_at, description, reported_at, answer, answer_note, answered_at, consequence_index, resolution_note,
           resolved_by, resolved_at, updated_at)
         select ${id('0001')}, partnership_id, id, 1, 'filler', '{"key":"filler","text":"Filler.","consequences":["Filler."]}',
-          created_by, created_by, status, at, 'Filler', at + interval '2 hours',
+          created_by, created_by, status, at, 'plain:Filler', at + interval '2 hours',
           case status when 'reported' then null when 'resolved' then 'acknowledged' else status end,
-          case status when 'disputed' then 'Filler.' end,
+          case status when 'disputed' then 'plain:Filler.' end,
           case when status <> 'reported' then at + interval '26 hours' end,
-          null, case status when 'resolved' then 'Filler.' end, case status when 'resolved' then created_by end,
+          null, case status when 'resolved' then 'plain:Filler.' end, case status when 'resolved' then created_by end,
           case status when 'resolved' then at + interval '74 hours' end,
           at + case status when 'reported' then interval '2 hours' when 'resolved' then interval '74 hours' else interval '26 hours' end
         from (select f.*, ${fillerStatus} as status, ${occurredAt('k')} as at from (${filler}) f) x`
@@ -86,7 +87,7 @@ async function fillerIncidents(sql: Sql) {
     bulk(
       'appreciations',
       `insert into appreciations (id, partnership_id, agreement_id, version_number, clause_key, author_id, text, created_at)
-        select ${id('0002')}, partnership_id, id, 1, null, created_by, 'Filler', ${occurredAt('k')} - interval '1 day'
+        select ${id('0002')}, partnership_id, id, 1, null, created_by, 'plain:Filler', ${occurredAt('k')} - interval '1 day'
         from (${filler}) f`
     )
   ])
@@ -113,7 +114,8 @@ async function main() {
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
   const database = await createDb(config.database)
   await database.migrate()
-  const keys = await loadServiceKeys(database.db, () => new Date(), loadKek(config.secrets))
+  const kek = loadKek(config.secrets)
+  const keys = await loadServiceKeys(database.db, () => new Date(), kek)
   const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
   log(
     `seeding ${BASE} partnerships, one active agreement each (${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations, 6 completed reviews)…`
@@ -121,6 +123,7 @@ async function main() {
   const seeded = await seed(
     sql,
     keys,
+    kek,
     {
       issuer: publicUrl,
       partnerships: BASE,

@@ -2,7 +2,7 @@
 // hash-chained events, so every row is one the API itself could have written. Each partnership began
 // HISTORY_DAYS ago with its active agreement; its incidents, appreciations and completed reviews are spread
 // over the last 12 months, each with the events the API appends, chained in time order.
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { nextOccurrence } from '../src/agreements/cadence.rules.ts'
 import type { TermsContent } from '../src/agreements/content.schemas.ts'
@@ -10,7 +10,10 @@ import { RECEIPT_TYP } from '../src/agreements/signature.rules.ts'
 import { contentHashOf } from '../src/agreements/version.rules.ts'
 import { chainEvents } from '../src/audit/event.rules.ts'
 import { newId } from '../src/db/columns.ts'
+import type { Kek } from '../src/keys/kek.ts'
 import type { ServiceKeys } from '../src/keys/key.service.ts'
+import { KEY_BYTES, seal } from '../src/lib/seal.ts'
+import { keyPurpose, textPurpose } from '../src/users/personal-text.service.ts'
 
 export interface Seeded {
   /** For GET agreement and GET events: a partner's subject and their active agreement. */
@@ -53,9 +56,35 @@ function incidentStatus(k: number, n: number): 'reported' | 'acknowledged' | 'di
   return 'resolved'
 }
 
+/**
+ * Personal texts as the API stores them: each person gets a data key sealed under the KEK Accord runs with,
+ * and each text is sealed under its author's key (users/personal-text.service.ts), so reads pay the opening.
+ */
+function personalTexts(kek: Kek) {
+  const rows: Record<string, unknown>[] = []
+  const byUser = new Map<string, Buffer>()
+  return {
+    rows,
+    forUser(userId: string, at: Date) {
+      const key = randomBytes(KEY_BYTES)
+      byUser.set(userId, key)
+      rows.push({ user_id: userId, sealed_key: kek.seal(key.toString('base64'), keyPurpose(userId)), created_at: at })
+    },
+    seal(authorId: string, text: string, purpose: string): string {
+      return seal(byUser.get(authorId)!, text, textPurpose(purpose))
+    },
+    /** Starts the next batch (its rows are inserted with it). */
+    clear() {
+      rows.length = 0
+      byUser.clear()
+    }
+  }
+}
+
 export async function seed(
   sql: Sql,
   keys: ServiceKeys,
+  kek: Kek,
   opts: {
     issuer: string
     partnerships: number
@@ -74,6 +103,7 @@ export async function seed(
   const seeded: Seeded = { readers: [], proposals: [], reviewers: [] }
   const BATCH = 500
   let pending: Promise<void> = Promise.resolve()
+  const texts = personalTexts(kek)
   for (let start = 0; start < opts.partnerships; start += BATCH) {
     const users: Record<string, unknown>[] = []
     const partnerships: Record<string, unknown>[] = []
@@ -86,6 +116,7 @@ export async function seed(
     const responses: Record<string, unknown>[] = []
     const incidents: Record<string, unknown>[] = []
     const appreciations: Record<string, unknown>[] = []
+    texts.clear()
     for (let i = start; i < Math.min(start + BATCH, opts.partnerships); i++) {
       const pid = newId()
       const [alice, bob] = [newId(), newId()]
@@ -104,6 +135,8 @@ export async function seed(
           created_at: began,
           updated_at: began
         })
+      texts.forUser(alice, began)
+      texts.forUser(bob, began)
       partnerships.push({
         id: pid,
         name: `Bench ${i}`,
@@ -197,13 +230,18 @@ export async function seed(
             reporter_id: reporter,
             status,
             occurred_at: occurredAt,
-            description: `Bench incident ${k}`,
+            description: texts.seal(reporter, `Bench incident ${k}`, `incident.description:${id}`),
             reported_at: reportedAt,
             answer,
-            answer_note: answer === 'disputed' ? 'We remember it differently.' : null,
+            answer_note:
+              answer === 'disputed'
+                ? texts.seal(subject, 'We remember it differently.', `incident.answer-note:${id}`)
+                : null,
             answered_at: answeredAt,
             consequence_index: consequenceIndex,
-            resolution_note: resolvedAt ? 'We talked it through.' : null,
+            resolution_note: resolvedAt
+              ? texts.seal(reporter, 'We talked it through.', `incident.resolution-note:${id}`)
+              : null,
             resolved_by: resolvedAt ? reporter : null,
             resolved_at: resolvedAt,
             updated_at: resolvedAt ?? answeredAt ?? reportedAt
@@ -252,7 +290,7 @@ export async function seed(
             version_number: 1,
             clause_key: clauseKey,
             author_id: author,
-            text: `Thank you for keeping it (${k}).`,
+            text: texts.seal(author, `Thank you for keeping it (${k}).`, `appreciation.text:${id}`),
             created_at: createdAt
           })
           steps.push({
@@ -472,6 +510,7 @@ export async function seed(
     pending = (async () => {
       for (const [table, rows] of [
         ['users', users],
+        ['data_keys', [...texts.rows]],
         ['partnerships', partnerships],
         ['memberships', memberships],
         ['agreements', agreements],

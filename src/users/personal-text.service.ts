@@ -38,8 +38,9 @@ interface Use {
   readonly now: () => Date
 }
 
-const keyPurpose = (userId: string) => `accord:data-key:${userId}`
-const textPurpose = (purpose: string) => `accord:text:${purpose}`
+/** The AAD of a person's data key sealed under the KEK, and of a text sealed under a data key (also the bench seed's). */
+export const keyPurpose = (userId: string) => `accord:data-key:${userId}`
+export const textPurpose = (purpose: string) => `accord:text:${purpose}`
 
 // Opened data keys by their sealed form (never by person: a read finds the sealed form in the database in
 // the same request, so a key erased elsewhere is never found here again).
