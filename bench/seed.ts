@@ -510,7 +510,7 @@ export async function seed(
     pending = (async () => {
       for (const [table, rows] of [
         ['users', users],
-        ['data_keys', [...texts.rows]],
+        ['data_keys', texts.rows.slice()],
         ['partnerships', partnerships],
         ['memberships', memberships],
         ['agreements', agreements],

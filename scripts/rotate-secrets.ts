@@ -1,4 +1,5 @@
-// npm run secrets:rotate: re-seals every secret at rest (the service's private keys, webhook secrets) from the
+// npm run secrets:rotate: re-seals every secret at rest (the service's private keys, webhook secrets, the server
+// secrets, every person's data key) from the
 // current key-encryption key (SECRET_KEY, or DATA_DIR/secret.key when it is unset) to NEW_SECRET_KEY, in one
 // transaction: all move or none does. Running servers keep the key they started with: stop them first, then
 // start them with SECRET_KEY set to the new key (README, "Secrets at rest"). With a key file (no SECRET_KEY),
@@ -27,7 +28,7 @@ try {
   if (from.source === 'key file' && config.secrets.keyFile)
     replaceKeyFile(config.secrets.keyFile, config.secrets.newKey!)
   process.stdout.write(
-    `re-sealed ${moved.serviceKeys} service key(s) and ${moved.webhooks} webhook secret(s) under NEW_SECRET_KEY: ${from.source === 'key file' ? `it is now in ${config.secrets.keyFile}; restart every instance` : 'start every instance with SECRET_KEY set to it'}\n`
+    `re-sealed ${moved.serviceKeys} service key(s), ${moved.webhooks} webhook secret(s), ${moved.serverSecrets} server secret(s) and ${moved.dataKeys} data key(s) under NEW_SECRET_KEY: ${from.source === 'key file' ? `it is now in ${config.secrets.keyFile}; restart every instance` : 'start every instance with SECRET_KEY set to it'}\n`
   )
 } catch (err) {
   reportFailure(err)

@@ -113,6 +113,17 @@ const EnvSchema = z.object({
   STREAM_MAX_PER_USER: int(1, 1000).default(5),
   STREAM_MAX_PER_INSTANCE: int(1, 100_000).default(1000),
   SECRET_KEY: key32.optional(),
+  /** Keys that still open secrets but never seal them: a rotation in progress (README, "Secrets at rest"). */
+  SECRET_KEY_EXTRA: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean)
+    )
+    .pipe(z.array(key32).max(4))
+    .optional(),
   /** Only for `npm run secrets:rotate`: the key every secret is sealed under afterwards. */
   NEW_SECRET_KEY: key32.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -191,6 +202,8 @@ export interface Config {
     readonly key: string | null
     /** `<DATA_DIR>/secret.key`, used when SECRET_KEY is unset; null with DATA_DIR=:memory: (ephemeral key). */
     readonly keyFile: string | null
+    /** SECRET_KEY_EXTRA: keys that open secrets sealed before a rotation, never used to seal. */
+    readonly extraKeys: readonly string[]
     /** NEW_SECRET_KEY, read by `npm run secrets:rotate` only. */
     readonly newKey: string | null
   }
@@ -275,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: {
       key: e.SECRET_KEY ?? null,
       keyFile: e.DATA_DIR === ':memory:' ? null : join(e.DATA_DIR, 'secret.key'),
+      extraKeys: e.SECRET_KEY_EXTRA ?? [],
       newKey: e.NEW_SECRET_KEY ?? null
     },
     logLevel: e.LOG_LEVEL,

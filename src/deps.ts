@@ -5,6 +5,7 @@ import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
 import type { Kek } from './keys/kek.ts'
 import type { ServiceKeys } from './keys/key.service.ts'
+import type { ServerSecrets } from './keys/server-secret.service.ts'
 import { createMetrics, type Metrics } from './metrics/metrics.ts'
 import { createWebhookMetrics, type WebhookMetrics } from './webhooks/webhook.metrics.ts'
 
@@ -16,6 +17,8 @@ export interface Deps {
   readonly keys: ServiceKeys
   /** The key-encryption key that seals secrets at rest (keys/kek.ts). */
   readonly kek: Kek
+  /** The service's symmetric secrets, sealed under the KEK in the database (keys/server-secret.service.ts). */
+  readonly serverSecrets: ServerSecrets
   readonly authenticator: Authenticator
   /** Rendered GET agreement bodies by ETag version; null when AGREEMENT_CACHE_MB=0. */
   readonly agreementBodies: AgreementBodies | null
@@ -45,6 +48,8 @@ export async function assembleDeps(
   const { sealPlainWebhookSecrets } = await import('./webhooks/secret.service.ts')
   const kek = loadKek(config.secrets)
   const keys = await loadServiceKeys(database.db, now, kek)
+  const { loadServerSecrets } = await import('./keys/server-secret.service.ts')
+  const serverSecrets = await loadServerSecrets(database.db, kek, now)
   await sealPlainWebhookSecrets(database.db, kek)
   const { sealPlainTexts } = await import('./orchestration/plain-texts.service.ts')
   await sealPlainTexts({ db: database.db, kek, now })
@@ -55,6 +60,7 @@ export async function assembleDeps(
     db: database.db,
     keys,
     kek,
+    serverSecrets,
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),

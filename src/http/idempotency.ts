@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -7,13 +7,15 @@ import { newId } from '../db/columns.ts'
 import { commitWith } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
 import * as repo from '../idempotency/idempotency.repo.ts'
+import type { IdempotencyKeyRow } from '../idempotency/idempotency.sql.ts'
+import type { ServerSecrets } from '../keys/server-secret.service.ts'
 import { problemBody, savedAnswerLost } from './problem.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency: { id: string; fingerprint: string; seal: Buffer } | null
+    idempotency: { id: string; seal: Buffer } | null
   }
 }
 
@@ -30,16 +32,26 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag']
  * idempotent-request-done instead of doing the work twice. Responses of 5xx and 429 are not stored (a retry may then do the work),
  * and neither are requests that failed validation (they did nothing).
  *
- * Stored responses can hold secrets shown once (invitation and calendar
- * tokens) and agreement text, so the table never holds them in clear: the key
- * is stored as its SHA-256, and the response is sealed with AES-256-GCM under a
- * key derived (HKDF) from the Idempotency-Key itself, which only the client has.
+ * Stored responses can hold secrets shown once (invitation and calendar tokens) and agreement text, so the
+ * table never holds them in clear, nor anything that confirms a guess: the key is stored as its HMAC under the
+ * server's `idempotency` secret (keys/server-secret.service.ts, sealed under the KEK), and the response (status
+ * aside: its headers and body) is sealed with AES-256-GCM under a key derived (HKDF) from both that secret and
+ * the Idempotency-Key, which only the client has; the body's fingerprint is an HMAC under that same key. A dump
+ * of the database opens nothing without the KEK, whatever the client's key; the KEK without the client's key
+ * opens nothing either.
  */
 async function idempotencyPlugin(
   app: FastifyInstance,
-  deps: { db: Db; now: () => Date; config: { requestTimeoutMs: number; publicUrl: string } }
+  deps: {
+    db: Db
+    now: () => Date
+    serverSecrets: Pick<ServerSecrets, 'idempotency'>
+    config: { requestTimeoutMs: number; publicUrl: string }
+  }
 ): Promise<void> {
   const { db } = deps
+  // Records of scheme 1 (before the server secret) are still answered until the last of them expires.
+  const legacyUntil = await repo.lastLegacyExpiry(db)
   // How long a running request holds its key: twice the request timeout, so only a dead process loses it
   // (the handler timer abandons any request long before), and a retry after a crash waits no longer than that.
   const LEASE_MS = 2 * deps.config.requestTimeoutMs
@@ -66,32 +78,35 @@ async function idempotencyPlugin(
         }
       )
     }
-    const scope = {
-      userId: request.caller.userId,
-      method: request.method,
-      path: routedPath(request),
-      key: createHash('sha256').update(key).digest('base64url')
-    }
-    const seal = Buffer.from(hkdfSync('sha256', key, request.caller.userId, 'accord idempotent response', 32))
-    const fingerprint = createHash('sha256')
-      .update(canonicalize(request.body ?? null) ?? 'null')
-      .update('\0')
-      .update(scope.path)
-      .digest('base64url')
+    const { userId } = request.caller
+    const path = routedPath(request)
+    const body = canonicalize(request.body ?? null) ?? 'null'
+    const derived = derive(deps.serverSecrets.idempotency, userId, key, path, body)
+    const scope = { userId, method: request.method, path, key: derived.key }
 
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = deps.now()
+      if (legacyUntil !== null && now < legacyUntil) {
+        const legacy = deriveLegacy(userId, key, path, body)
+        const prior = await repo.findKey(db, { ...scope, key: legacy.key })
+        if (prior && prior.expiresAt > now) {
+          if (answerPrior(prior, legacy, reply, now) === 'replayed') return null
+          // scheme 1, running, its process dead before its work committed: gone; claimed anew below
+          await repo.deleteAbandonedKey(db, prior.id, prior.leaseUntil)
+        }
+      }
       const id = await repo.claimKey(db, {
         id: newId(),
         ...scope,
-        fingerprint,
+        fingerprint: derived.fingerprint,
+        scheme: 2,
         state: 'running',
         leaseUntil: new Date(now.getTime() + LEASE_MS),
         createdAt: now,
         expiresAt: new Date(now.getTime() + TTL_MS)
       })
       if (id !== undefined) {
-        request.idempotency = { id, fingerprint, seal }
+        request.idempotency = { id, seal: derived.seal }
         return { id }
       }
       const prior = await repo.findKey(db, scope)
@@ -100,39 +115,54 @@ async function idempotencyPlugin(
         await repo.deleteExpiredKey(db, prior.id, now)
         continue
       }
-      if (prior.fingerprint !== fingerprint) {
-        throw new DomainError(
-          'IDEMPOTENCY_KEY_REUSED',
-          'this Idempotency-Key was first used with another request body; use a new key for a new request'
-        )
-      }
-      if (prior.state === 'done') {
-        reply.code(prior.statusCode ?? 200).headers({ ...prior.headers, 'idempotent-replayed': 'true' })
-        reply.send(prior.body ? openBody(seal, prior.body) : '')
-        return null
-      }
-      if (prior.leaseUntil > now) {
-        throw new ProblemError(
-          'IDEMPOTENCY_KEY_IN_USE',
-          'the first request with this Idempotency-Key is still running; retry in a moment',
-          { headers: { 'retry-after': '1' } }
-        )
-      }
-      if (prior.state === 'committed') {
-        throw new DomainError(
-          'IDEMPOTENT_REQUEST_DONE',
-          'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result'
-        )
-      }
+      if (answerPrior(prior, derived, reply, now) === 'replayed') return null
       // The process that held the key died before its work committed: take the lease over, once.
       if (await repo.takeOverKey(db, prior.id, prior.leaseUntil, new Date(now.getTime() + LEASE_MS))) {
-        request.idempotency = { id: prior.id, fingerprint, seal }
+        request.idempotency = { id: prior.id, seal: derived.seal }
         return { id: prior.id }
       }
     }
     throw new ProblemError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is contended; retry in a moment', {
       headers: { 'retry-after': '1' }
     })
+  }
+
+  /**
+   * What an unexpired record of this key says: another body (422), its answer replayed, still running (409),
+   * done but its answer lost (409); `abandoned` when its process died before its work committed.
+   */
+  function answerPrior(
+    prior: IdempotencyKeyRow,
+    derived: { fingerprint: string; seal: Buffer },
+    reply: FastifyReply,
+    now: Date
+  ): 'replayed' | 'abandoned' {
+    if (prior.fingerprint !== derived.fingerprint) {
+      throw new DomainError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was first used with another request body; use a new key for a new request'
+      )
+    }
+    if (prior.state === 'done') {
+      const answer = openAnswer(prior, derived.seal)
+      reply.code(prior.statusCode ?? 200).headers({ ...answer.headers, 'idempotent-replayed': 'true' })
+      reply.send(answer.body)
+      return 'replayed'
+    }
+    if (prior.leaseUntil > now) {
+      throw new ProblemError(
+        'IDEMPOTENCY_KEY_IN_USE',
+        'the first request with this Idempotency-Key is still running; retry in a moment',
+        { headers: { 'retry-after': '1' } }
+      )
+    }
+    if (prior.state === 'committed') {
+      throw new DomainError(
+        'IDEMPOTENT_REQUEST_DONE',
+        'the first request with this Idempotency-Key did its work, but its answer was lost when the server stopped; it will not run again: read the resource to see its result'
+      )
+    }
+    return 'abandoned'
   }
 
   app.addHook('onSend', async (request, reply, payload) => {
@@ -164,8 +194,8 @@ async function idempotencyPlugin(
         try {
           await repo.recordAnswer(db, held.id, {
             statusCode: status,
-            headers,
-            body: sealBody(held.seal, (payload as string | null) ?? '')
+            headers: null,
+            body: sealBody(held.seal, JSON.stringify({ headers, body: (payload as string | null) ?? '' }))
           })
         } catch (err) {
           // The answer could not be kept for retries (the database went away after the work): sending it now
@@ -208,6 +238,36 @@ function routedPath(request: FastifyRequest): string {
   return (request.routeOptions.url ?? request.url.split('?')[0]!).replace(/:(\w+)/g, (_, name: string) =>
     String(params[name]).toLowerCase()
   )
+}
+
+/**
+ * Scheme 2: the stored key digest under the server secret; the sealing key from the secret and the client's key
+ * (per caller); the fingerprint of the request (its canonical body and resource) under the sealing key.
+ */
+function derive(secret: Buffer, userId: string, key: string, path: string, body: string) {
+  const seal = Buffer.from(hkdfSync('sha256', key, secret, `accord idempotent response\n${userId}`, 32))
+  return {
+    key: createHmac('sha256', secret).update(key).digest('base64url'),
+    seal,
+    fingerprint: createHmac('sha256', seal).update(body).update('\0').update(path).digest('base64url')
+  }
+}
+
+/** Scheme 1 (records made before the server secret), read only: under the client's key alone. */
+function deriveLegacy(userId: string, key: string, path: string, body: string) {
+  return {
+    key: createHash('sha256').update(key).digest('base64url'),
+    seal: Buffer.from(hkdfSync('sha256', key, userId, 'accord idempotent response', 32)),
+    fingerprint: createHash('sha256').update(body).update('\0').update(path).digest('base64url')
+  }
+}
+
+/** A stored answer: scheme 2 seals its headers with its body; scheme 1 kept the headers beside it. */
+function openAnswer(prior: IdempotencyKeyRow, seal: Buffer): { headers: Record<string, string>; body: string } {
+  if (prior.body === null) return { headers: prior.headers ?? {}, body: '' }
+  const opened = openBody(seal, prior.body)
+  if (prior.scheme === 1) return { headers: prior.headers ?? {}, body: opened }
+  return JSON.parse(opened) as { headers: Record<string, string>; body: string }
 }
 
 function sealBody(key: Buffer, plain: string): string {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, lte } from 'drizzle-orm'
+import { and, eq, inArray, lt, lte, max } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { type IdempotencyKeyRow, idempotencyKeys } from './idempotency.sql.ts'
 
@@ -32,6 +32,24 @@ export async function findKey(db: DbOrTx, scope: Scope): Promise<IdempotencyKeyR
 
 export async function deleteExpiredKey(db: DbOrTx, id: string, now: Date): Promise<void> {
   await db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), lte(idempotencyKeys.expiresAt, now)))
+}
+
+/** A scheme-1 claim whose process died before its work committed (the lease read): it goes, nothing ran. */
+export async function deleteAbandonedKey(db: DbOrTx, id: string, seenLease: Date): Promise<void> {
+  await db
+    .delete(idempotencyKeys)
+    .where(
+      and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running'), eq(idempotencyKeys.leaseUntil, seenLease))
+    )
+}
+
+/** When the last record of scheme 1 (before the server secret) expires; null when there is none. */
+export async function lastLegacyExpiry(db: DbOrTx): Promise<Date | null> {
+  const [row] = await db
+    .select({ until: max(idempotencyKeys.expiresAt) })
+    .from(idempotencyKeys)
+    .where(eq(idempotencyKeys.scheme, 1))
+  return row?.until ?? null
 }
 
 /** Takes over a claim whose lease is the one read (its process died); false when someone else did first. */

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, jsonb, pgTable, smallint, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { at, idColumn } from '../db/columns.ts'
 import { users } from '../users/user.sql.ts'
 
@@ -10,6 +10,10 @@ import { users } from '../users/user.sql.ts'
  * same transaction), then `done` with the response to replay for 24 h. A
  * `running` row whose lease ran out (its process died) may be taken over; a
  * `committed` one never runs again.
+ *
+ * `scheme` says how `key`, `fingerprint` and `body` were made (http/idempotency.ts): 2, under the server's
+ * `idempotency` secret and the client's key; 1, records made before that secret existed (under the client's
+ * key alone), read until they expire 24 h after the upgrade and never written again.
  */
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
@@ -22,6 +26,7 @@ export const idempotencyKeys = pgTable(
     path: text().notNull(),
     key: text().notNull(),
     fingerprint: text().notNull(),
+    scheme: smallint().notNull().default(1),
     state: text().notNull(),
     leaseUntil: at().notNull(),
     statusCode: integer(),

@@ -13,9 +13,15 @@ import { KEY_BYTES, open, seal } from '../lib/seal.ts'
  */
 export interface Kek {
   readonly source: 'SECRET_KEY' | 'key file' | 'ephemeral'
+  /** Seals under the current key (SECRET_KEY). */
   seal(plaintext: string, purpose: string): string
-  /** Throws SealOpenError when the value was not sealed under this key for this purpose. */
+  /**
+   * Opens under the current key, else under each of SECRET_KEY_EXTRA (a rotation in progress, README "Secrets
+   * at rest"). Throws SealOpenError when no key opens the value for this purpose.
+   */
   open(sealed: string, purpose: string): string
+  /** The same KEK without its extra keys: what a re-seal seals under (and the only key it then needs). */
+  readonly current: Kek
 }
 
 /** The KEK cannot be had or does not fit the data: the process must not start. */
@@ -25,24 +31,47 @@ export class KekError extends Error {
 
 let ephemeral: Buffer | undefined
 
-/** A KEK over 32 raw bytes. */
-export function kekOf(key: Uint8Array, source: Kek['source']): Kek {
+/** A KEK over 32 raw bytes, opening also with `extra` keys (never sealing with them). */
+export function kekOf(key: Uint8Array, source: Kek['source'], extra: readonly Uint8Array[] = []): Kek {
   const k = Buffer.from(key)
-  return {
+  const others = extra.map((e) => Buffer.from(e)).filter((e) => !e.equals(k))
+  const current: Kek = {
     source,
     seal: (plaintext, purpose) => seal(k, plaintext, purpose),
-    open: (sealed, purpose) => open(k, sealed, purpose)
+    open: (sealed, purpose) => open(k, sealed, purpose),
+    get current() {
+      return current
+    }
+  }
+  if (others.length === 0) return current
+  return {
+    source,
+    seal: current.seal,
+    open(sealed, purpose) {
+      try {
+        return open(k, sealed, purpose)
+      } catch (err) {
+        for (const o of others) {
+          try {
+            return open(o, sealed, purpose)
+          } catch {}
+        }
+        throw err
+      }
+    },
+    current
   }
 }
 
 /** The KEK the configuration names (see Kek); creates the key file when it is missing. */
 export function loadKek(secrets: Config['secrets']): Kek {
-  if (secrets.key !== null) return kekOf(Buffer.from(secrets.key, 'base64'), 'SECRET_KEY')
+  const extra = secrets.extraKeys.map((k) => Buffer.from(k, 'base64'))
+  if (secrets.key !== null) return kekOf(Buffer.from(secrets.key, 'base64'), 'SECRET_KEY', extra)
   if (secrets.keyFile === null) {
     ephemeral ??= randomBytes(KEY_BYTES)
     return kekOf(ephemeral, 'ephemeral')
   }
-  return kekOf(readOrCreateKeyFile(secrets.keyFile), 'key file')
+  return kekOf(readOrCreateKeyFile(secrets.keyFile), 'key file', extra)
 }
 
 /** The new key of a rotation (NEW_SECRET_KEY). */

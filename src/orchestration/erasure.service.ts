@@ -31,7 +31,7 @@ export const ERASED_DISPLAY_NAME = 'Erased member'
  * every chain still verifies.
  */
 export async function eraseUser(
-  deps: Pick<Deps, 'db' | 'now'>,
+  deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
   input: { userId: string; issuer: string; subject: string; precondition: Precondition }
 ): Promise<void> {
   let shredded: string | undefined
@@ -59,7 +59,7 @@ export async function eraseUser(
     await revokeCalendarTokensOf(tx, deps.now, user.id)
     await deleteKeysOf(tx, user.id)
     shredded = await deleteDataKey(tx, user.id)
-    await recordErasedIdentity(tx, erasedIdentityHash(input.issuer, input.subject), at)
+    await recordErasedIdentity(tx, erasedIdentityHash(deps.serverSecrets.identity, input.issuer, input.subject), at)
     await pseudonymizeUser(
       tx,
       user.id,

@@ -1,4 +1,4 @@
-import { eq, inArray } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { execute } from '../db/driver.ts'
 import { dataKeys } from './user.sql.ts'
@@ -45,4 +45,26 @@ export async function deleteDataKey(tx: DbOrTx, userId: string): Promise<string 
     .where(eq(dataKeys.userId, userId))
     .returning({ sealedKey: dataKeys.sealedKey })
   return row?.sealedKey
+}
+
+/** A page of data keys in user order, after `after` (a re-seal walks them all). */
+export async function pageDataKeys(
+  db: DbOrTx,
+  after: string | null,
+  limit: number
+): Promise<{ userId: string; sealedKey: string }[]> {
+  return db
+    .select({ userId: dataKeys.userId, sealedKey: dataKeys.sealedKey })
+    .from(dataKeys)
+    .where(after === null ? undefined : gt(dataKeys.userId, after))
+    .orderBy(asc(dataKeys.userId))
+    .limit(limit)
+}
+
+/** Replaces a sealed data key only if it is still the one read (an erasure meanwhile deleted it: nothing to do). */
+export async function replaceSealedDataKey(db: DbOrTx, userId: string, seen: string, sealed: string): Promise<void> {
+  await db
+    .update(dataKeys)
+    .set({ sealedKey: sealed })
+    .where(and(eq(dataKeys.userId, userId), eq(dataKeys.sealedKey, seen)))
 }

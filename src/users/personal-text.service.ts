@@ -2,9 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { DbOrTx } from '../db/client.ts'
 import { DomainError } from '../errors.ts'
-import type { Kek } from '../keys/kek.ts'
-import { KEY_BYTES, open, seal } from '../lib/seal.ts'
-import { findSealedDataKeys, insertDataKey, lockSealedDataKey } from './data-key.repo.ts'
+import { type Kek, KekError } from '../keys/kek.ts'
+import { KEY_BYTES, open, SealOpenError, seal } from '../lib/seal.ts'
+import {
+  findSealedDataKeys,
+  insertDataKey,
+  lockSealedDataKey,
+  pageDataKeys,
+  replaceSealedDataKey
+} from './data-key.repo.ts'
 
 /**
  * Personal texts: every free text only one person wrote (review notes, decline reasons, incident
@@ -110,4 +116,31 @@ export async function openPersonalTexts(
     if (sealedKey === undefined) return { text: null, erased: true }
     return { text: open(dataKey(deps, t.authorId!, sealedKey), t.value, textPurpose(t.purpose)), erased: false }
   })
+}
+
+/**
+ * Re-seals one page of data keys (after user `after`, at most `limit`) from `from` to `to`: the keys stay the
+ * same, so every text sealed under them still opens. Returns how many and the last user, null when done.
+ */
+export async function resealDataKeys(
+  tx: DbOrTx,
+  from: Kek,
+  to: Kek,
+  after: string | null,
+  limit: number
+): Promise<{ count: number; last: string | null }> {
+  const page = await pageDataKeys(tx, after, limit)
+  for (const row of page) {
+    let key: string
+    try {
+      key = from.open(row.sealedKey, keyPurpose(row.userId))
+    } catch (err) {
+      if (!(err instanceof SealOpenError)) throw err
+      throw new KekError(
+        `the data key of user ${row.userId} does not open with the ${from.source} (nor SECRET_KEY_EXTRA)`
+      )
+    }
+    await replaceSealedDataKey(tx, row.userId, row.sealedKey, to.seal(key, keyPurpose(row.userId)))
+  }
+  return { count: page.length, last: page.length < limit ? null : page[page.length - 1]!.userId }
 }

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, inArray, max, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { prepared } from '../db/driver.ts'
 import { erasedIdentities, type UserRow, users } from './user.sql.ts'
@@ -87,12 +87,13 @@ export async function recordErasedIdentity(db: DbOrTx, identityHash: string, at:
     .onConflictDoUpdate({ target: erasedIdentities.identityHash, set: { erasedAt: at } })
 }
 
-export async function findErasedIdentity(db: DbOrTx, identityHash: string): Promise<Date | undefined> {
+/** When the identity of any of these digests was last erased. */
+export async function findErasedIdentity(db: DbOrTx, identityHashes: readonly string[]): Promise<Date | undefined> {
   const [row] = await db
-    .select({ erasedAt: erasedIdentities.erasedAt })
+    .select({ erasedAt: max(erasedIdentities.erasedAt) })
     .from(erasedIdentities)
-    .where(eq(erasedIdentities.identityHash, identityHash))
-  return row?.erasedAt
+    .where(inArray(erasedIdentities.identityHash, [...identityHashes]))
+  return row?.erasedAt ?? undefined
 }
 
 /** Share-locks a person's row (a write that adds to them waits for, or is refused after, their erasure). */

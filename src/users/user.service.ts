@@ -14,7 +14,10 @@ import type { UserRow } from './user.sql.ts'
  * name and time zone start from the token's `name` and `zoneinfo` claims when
  * present; afterwards only PATCH /v1/me changes them (a token cannot rename you).
  */
-export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<UserRow> {
+export async function ensureUser(
+  deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
+  principal: Principal
+): Promise<UserRow> {
   const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
   if (existing) return existing
   await refuseErasedToken(deps, principal)
@@ -31,20 +34,33 @@ export async function ensureUser(deps: Pick<Deps, 'db' | 'now'>, principal: Prin
 }
 
 /**
- * The identity's HMAC: what erased_identities holds instead of (iss, sub). Its key is a fixed constant for now,
- * so a dump plus a guessed identity can confirm an erasure; it belongs under a KEK-sealed server secret (open work).
+ * The identity's HMAC: what erased_identities holds instead of (iss, sub), keyed by the server's `identity`
+ * secret (keys/server-secret.service.ts, sealed under the KEK): a dump plus a guessed identity confirms nothing.
  */
-export function erasedIdentityHash(issuer: string, subject: string): string {
-  return createHmac('sha256', IDENTITY_HASH_KEY).update(`${issuer}\n${subject}`).digest('base64url')
+export function erasedIdentityHash(secret: Buffer, issuer: string, subject: string): string {
+  return createHmac('sha256', secret).update(`${issuer}\n${subject}`).digest('base64url')
 }
-const IDENTITY_HASH_KEY = 'accord:erased-identity'
+
+/**
+ * The same HMAC under the fixed key of the erasures made before the server secret existed: still looked up, so
+ * their old tokens stay refused; for those rows alone a guessed identity can be confirmed (README, "Erasure").
+ */
+function legacyErasedIdentityHash(issuer: string, subject: string): string {
+  return createHmac('sha256', 'accord:erased-identity').update(`${issuer}\n${subject}`).digest('base64url')
+}
 
 /**
  * A token of an erased identity issued before the erasure (or, without `iat`, within a day of it) is refused:
  * the person asked to be forgotten, and that token is theirs. A later login becomes a new user.
  */
-async function refuseErasedToken(deps: Pick<Deps, 'db' | 'now'>, principal: Principal): Promise<void> {
-  const erasedAt = await repo.findErasedIdentity(deps.db, erasedIdentityHash(principal.issuer, principal.subject))
+async function refuseErasedToken(
+  deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
+  principal: Principal
+): Promise<void> {
+  const erasedAt = await repo.findErasedIdentity(deps.db, [
+    erasedIdentityHash(deps.serverSecrets.identity, principal.issuer, principal.subject),
+    legacyErasedIdentityHash(principal.issuer, principal.subject)
+  ])
   if (erasedAt === undefined) return
   const before =
     principal.issuedAt === null

@@ -8,15 +8,17 @@ import { Webhook } from 'standardwebhooks'
 import t, { type Test } from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { KekError, kekOf, loadKek } from '../../src/keys/kek.ts'
-import { rotateSecretKey } from '../../src/orchestration/secrets.service.ts'
+import { resealSecrets, rotateSecretKey } from '../../src/orchestration/secrets.service.ts'
 import { deliverDue } from '../../src/webhooks/delivery.service.ts'
 import { agreementKit } from '../helpers/agreements.ts'
 import { buildTestApp, type TestApp } from '../helpers/app.ts'
+import { incidentKit } from '../helpers/incidents.ts'
 import { receiver, webhookKit } from '../helpers/webhooks.ts'
 
 // Secrets at rest (SPEC §3.8): one database for the file; later apps on it are restarts of the service.
 const KEY_A = randomBytes(32).toString('base64')
 const KEY_B = randomBytes(32).toString('base64')
+const KEY_C = randomBytes(32).toString('base64')
 const env = (key: string) => ({ SECRET_KEY: key, WEBHOOK_ALLOW_PRIVATE: 'true' })
 const ctx = await buildTestApp(t, { env: env(KEY_A) })
 const restart = (key: string): Promise<TestApp> =>
@@ -136,7 +138,7 @@ t.test('rotating the KEK re-seals every secret: the service starts with the new 
     kekOf(Buffer.from(KEY_A, 'base64'), 'SECRET_KEY'),
     kekOf(Buffer.from(KEY_B, 'base64'), 'SECRET_KEY')
   )
-  t.same(moved, { serviceKeys: 2, webhooks: 1 })
+  t.same(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 2, dataKeys: 0 })
   t.not(await dump(ctx), before, 'the ciphertexts changed')
   await t.rejects(restart(KEY_A), KekError, 'the old key opens nothing')
   const app = await restart(KEY_B)
@@ -189,3 +191,109 @@ t.test('SECRET_KEY must be the base64 of exactly 32 bytes', async (t) => {
     message: /SECRET_KEY: required in production/
   })
 })
+
+t.test(
+  "a rotation moves every person's data key and the server secrets: texts and idempotent answers survive it",
+  async (t) => {
+    // Sealed under KEY_B since the rotation above: an instance started with it writes.
+    const onB = await restart(KEY_B)
+    const aid = await k.activeAgreement(alice, [bob], pid)
+    const words = 'Thank you for the walk, and for listening.'
+    const key = randomBytes(8).toString('hex')
+    const appreciate = (app: TestApp) =>
+      app.request({
+        method: 'POST',
+        url: `/v1/partnerships/${pid}/agreements/${aid}/appreciations`,
+        token: alice.token,
+        headers: { 'idempotency-key': key },
+        body: { text: words }
+      })
+    const first = await appreciate(onB)
+    t.equal(first.statusCode, 201)
+    const texts = async (app: TestApp) => (await incidentKit(app).allAppreciations(bob, pid, aid)).map((a) => a.text)
+
+    const moved = await rotateSecretKey(
+      ctx.database.db,
+      kekOf(Buffer.from(KEY_B, 'base64'), 'SECRET_KEY'),
+      kekOf(Buffer.from(KEY_C, 'base64'), 'SECRET_KEY')
+    )
+    t.match(moved, { serverSecrets: 2 })
+    const [count] = await ctx.database.rows<{ n: number }>(sql`select count(*)::int as n from data_keys`)
+    t.equal(moved.dataKeys, count?.n, 'every data key moved')
+    t.ok(moved.dataKeys >= 1)
+    await t.rejects(restart(KEY_B), KekError, 'the old key opens nothing')
+    const afterC = await restart(KEY_C)
+    t.same(await texts(afterC), [words], 'her words still open')
+    const replay = await appreciate(afterC)
+    t.equal(replay.statusCode, 201)
+    t.equal(replay.headers['idempotent-replayed'], 'true', 'the stored answer still opens (same server secret)')
+    t.equal(replay.body, first.body)
+  }
+)
+
+t.test(
+  'SECRET_KEY rotation without downtime: SECRET_KEY_EXTRA opens, secrets:reseal moves, then the old key is dropped',
+  async (t) => {
+    const i = incidentKit(await restart(KEY_C))
+    const aid = await k.activeAgreement(alice, [bob], pid)
+    const KEY_D = randomBytes(32).toString('base64')
+    const withExtra = (key: string, extra: string) =>
+      buildTestApp(t, {
+        database: ctx.database,
+        clock: ctx.clock,
+        env: { SECRET_KEY: key, SECRET_KEY_EXTRA: extra, WEBHOOK_ALLOW_PRIVATE: 'true' }
+      })
+    const before = (await i.allAppreciations(bob, pid, aid)).map((a) => a.text)
+    // Step 1: every instance learns the new key (still sealing with the old); step 2: they seal with the new one.
+    const step1 = await withExtra(KEY_C, KEY_D)
+    const step2 = await withExtra(KEY_D, KEY_C)
+    t.same(
+      (await i.allAppreciations(bob, pid, aid)).map((a) => a.text),
+      before,
+      'texts under the old key open'
+    )
+    const mine = `Bob's first text, under the new key ${randomBytes(4).toString('hex')}`
+    t.equal(
+      (
+        await step2.request({
+          method: 'POST',
+          url: `/v1/partnerships/${pid}/agreements/${aid}/appreciations`,
+          token: bob.token,
+          body: { text: mine }
+        })
+      ).statusCode,
+      201
+    )
+    // Bob's data key was made by an instance of step 2: one of step 1 opens it too.
+    const fromStep1 = await step1.request({
+      method: 'GET',
+      url: `/v1/partnerships/${pid}/agreements/${aid}/appreciations?limit=100`,
+      token: bob.token
+    })
+    t.ok(
+      fromStep1.json().items.some((a: { text: string }) => a.text === mine),
+      'an instance of step 1 opens it'
+    )
+    // Step 3: re-seal while serving.
+    const moved = await resealSecrets(
+      ctx.database.db,
+      kekOf(Buffer.from(KEY_D, 'base64'), 'SECRET_KEY', [Buffer.from(KEY_C, 'base64')])
+    )
+    t.match(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 2 })
+    t.ok(moved.dataKeys >= 1)
+    // Step 4: the old key is dropped; it opens nothing any more.
+    await t.rejects(restart(KEY_C), KekError, 'the old key opens nothing')
+    const after = await restart(KEY_D)
+    const texts = (await incidentKit(after).allAppreciations(bob, pid, aid)).map((a) => a.text)
+    t.same(texts, [...before, mine], 'every text opens under the new key alone')
+    await signsAndVerifies(after, t)
+    t.ok(await deliveredAndVerified(after, hook.secret, hooked), 'webhook deliveries still verify')
+    t.same(
+      await resealSecrets(ctx.database.db, kekOf(Buffer.from(KEY_D, 'base64'), 'SECRET_KEY')),
+      moved,
+      'again: harmless'
+    )
+    t.throws(() => loadConfig({ SECRET_KEY_EXTRA: 'short' }), { name: 'ConfigError', message: /SECRET_KEY_EXTRA/ })
+    t.same(loadConfig({ SECRET_KEY_EXTRA: `${KEY_C}, ${KEY_D}` }).secrets.extraKeys, [KEY_C, KEY_D])
+  }
+)
