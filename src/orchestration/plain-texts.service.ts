@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { declineReasonPurpose } from '../agreements/version.rules.ts'
 import type { Db } from '../db/client.ts'
 import { transaction } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
 import type { Kek } from '../keys/kek.ts'
+import { KEY_BYTES, seal } from '../lib/seal.ts'
 import { PLAIN_MARK, sealPersonalText } from '../users/personal-text.service.ts'
 import { findPlainTexts, type PersonalTextColumn, replacePlainText } from './plain-texts.repo.ts'
 
@@ -57,8 +59,9 @@ const BATCH = 200
 /**
  * Seals the personal texts stored before data keys existed (marked `plain:` by migration 0012), at start,
  * before the app serves: in batches of short transactions, each text under its author's data key. A text
- * whose author is unknown (a decline before decliners were recorded, with no event naming them) is dropped
- * rather than kept readable. Returns how many were sealed.
+ * whose author is unknown (a decline before decliners were recorded, with no event naming them; only nullable
+ * columns have such texts) is dropped, and one whose author was erased is shredded, rather than kept
+ * readable. Returns how many were sealed.
  */
 export async function sealPlainTexts(deps: { db: Db; kek: Kek; now: () => Date }): Promise<number> {
   let sealed = 0
@@ -73,8 +76,11 @@ export async function sealPlainTexts(deps: { db: Db; kek: Kek; now: () => Date }
             text.authorId === null
               ? null
               : await sealPersonalText(deps, tx, text.authorId, plain, column.purpose(...text.keys)).catch((err) => {
-                  // the author was erased (no data key can be made for them): their text goes with them
-                  if (err instanceof DomainError && err.code === 'NOT_FOUND') return null
+                  // The author was erased (no data key can be made for them): their text goes with them, sealed
+                  // under a key thrown away at once (some of these columns are NOT NULL). It reads as every
+                  // erased text does: null, erased: true.
+                  if (err instanceof DomainError && err.code === 'NOT_FOUND')
+                    return seal(randomBytes(KEY_BYTES), plain, 'accord:text:shredded')
                   throw err
                 })
           await replacePlainText(tx, column, text, value)
