@@ -27,7 +27,17 @@ export interface Caller {
 declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller | null
+    /** The caller's identity must be provisioned afresh next time (forgetCallerIdentity). */
+    identityForgotten: boolean
   }
+}
+
+/**
+ * The caller's (iss, sub) no longer maps to their user id (they were just erased): this instance forgets the
+ * mapping once the answer is sent, so a later sign-in is provisioned anew, as a new person.
+ */
+export function forgetCallerIdentity(request: FastifyRequest): void {
+  request.identityForgotten = true
 }
 
 /**
@@ -93,8 +103,18 @@ async function authPlugin(
     if (entry === undefined || entry.resetAt <= now) failures.set(ip, { count: 1, resetAt: now + FAILURE_WINDOW_MS })
     else entry.count++
   }
-  // (iss, sub) → user id never changes once provisioned: remember it instead of a query per request.
-  const userIds = new LRUCache<string, string>({ max: 50_000 })
+  // (iss, sub) → user id, remembered instead of a query per request. It changes only when the person is erased:
+  // the erasing instance forgets it at once, one that answers 401 account-erased through it forgets it then, and
+  // every other forgets it within IDENTITY_TTL_MS, so a new sign-in after an erasure soon becomes a new person.
+  const userIds = new LRUCache<string, string>({ max: 50_000, ttl: IDENTITY_TTL_MS })
+  app.decorateRequest('identityForgotten', false)
+  app.addHook('onError', async (request, _reply, error) => {
+    if (error instanceof DomainError && error.code === 'ACCOUNT_ERASED') request.identityForgotten = true
+  })
+  app.addHook('onResponse', async (request) => {
+    if (request.identityForgotten && request.caller)
+      userIds.delete(`${request.caller.principal.issuer}\n${request.caller.principal.subject}`)
+  })
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
     const scopes = requiredScopes(request)
@@ -139,5 +159,8 @@ async function authPlugin(
     return { userId, principal }
   }
 }
+
+/** How long an instance maps an identity to a user id without asking the database again. */
+const IDENTITY_TTL_MS = 60_000
 
 export const authentication = fp(authPlugin, { name: 'accord-auth', fastify: '5.x' })

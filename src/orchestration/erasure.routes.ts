@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
-import { callerOf, secured } from '../http/auth.ts'
+import { callerOf, forgetCallerIdentity, secured } from '../http/auth.ts'
 import { preconditionOf } from '../http/etag.ts'
 import { authProblems, IfMatchHeaders, problems } from '../http/schemas.ts'
 import { eraseUser } from './erasure.service.ts'
@@ -30,6 +30,7 @@ export const erasureRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         subject: principal.subject,
         precondition: preconditionOf(request)
       })
+      forgetCallerIdentity(request)
       return reply.code(204).send()
     }
   )

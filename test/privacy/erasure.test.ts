@@ -276,13 +276,16 @@ t.test('after erasure, her tokens are refused and a later login is a new person'
   const { pid } = await k.partnership(alice, [bob])
   const exported = await ctx.request({ method: 'GET', url: '/v1/me', token: alice.token })
   t.equal(exported.statusCode, 200)
+  // an instance that knows her (it maps her identity to her id) and is not the one that erases her
+  const seen = await buildTestApp(t, { database: ctx.database, clock: ctx.clock })
+  t.equal((await seen.request({ method: 'GET', url: '/v1/me', token: alice.token })).statusCode, 200)
   t.equal((await erase(alice, exported.headers.etag as string)).statusCode, 204)
   // the same token, on this instance (which may still map it to her old id) and anywhere else
   isProblem(t, await me(alice), 401, 'account-erased')
   t.match((await me(alice)).headers['www-authenticate'], /^Bearer /)
   isProblem(t, await erase(alice, '*'), 401, 'account-erased')
   const again = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}`, token: alice.token })
-  t.equal(again.statusCode, 404, 'no partnership of hers is visible')
+  isProblem(t, again, 401, 'account-erased', 'no partnership of hers is visible')
   isProblem(
     t,
     await ctx.request({
@@ -324,6 +327,11 @@ t.test('after erasure, her tokens are refused and a later login is a new person'
   const newMe = await other.request({ method: 'GET', url: '/v1/me', token: fresh })
   t.equal(newMe.statusCode, 200)
   t.not(newMe.json().id, alice.id, 'a new user id')
+  const here = await ctx.request({ method: 'GET', url: '/v1/me', token: fresh })
+  t.equal(here.json().id, newMe.json().id, 'the erasing instance forgot her old id at once')
+  isProblem(t, await seen.request({ method: 'GET', url: '/v1/me', token: alice.token }), 401, 'account-erased')
+  const there = await seen.request({ method: 'GET', url: '/v1/me', token: fresh })
+  t.equal(there.json().id, newMe.json().id, 'one that knew her forgets her old id with its first refusal')
   const mine = (await other.request({ method: 'GET', url: '/v1/partnerships', token: fresh })).json()
   t.same(mine.items, [], 'with nothing of the erased person')
 })
