@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto'
+import { createCipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto'
+import canonicalize from 'canonicalize'
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { z } from 'zod'
@@ -316,4 +317,48 @@ t.test('Idempotency-Key', async (t) => {
     release()
     await stuck
   })
+})
+
+t.test('records from before the server secret (scheme 1) are still answered until they expire', async (t) => {
+  const token = await ctx.token('legacy-lena')
+  const me = (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
+  const path = '/v1/partnerships'
+  const now = ctx.clock.now()
+  /** A record as the previous version stored it: under the client's key alone, headers beside the body. */
+  const legacyRow = async (key: string, body: unknown, state: 'done' | 'running', answer: string) => {
+    const seal = Buffer.from(hkdfSync('sha256', key, me.id, 'accord idempotent response', 32))
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', seal, iv)
+    const data = Buffer.concat([cipher.update(answer, 'utf8'), cipher.final()])
+    const sealed = `v1.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${data.toString('base64url')}`
+    await ctx.database.rows(sql`insert into idempotency_keys
+      (id, user_id, method, path, key, fingerprint, scheme, state, lease_until, status_code, headers, body, created_at, expires_at)
+      values (${randomUUID()}, ${me.id}, 'POST', ${path}, ${createHash('sha256').update(key).digest('base64url')},
+        ${createHash('sha256').update(canonicalize(body)!).update('\0').update(path).digest('base64url')}, 1, ${state},
+        ${new Date(now.getTime() - 1000).toISOString()}, ${state === 'done' ? 201 : null},
+        ${state === 'done' ? JSON.stringify({ 'content-type': 'application/json; charset=utf-8', location: '/v1/partnerships/kept' }) : null}::jsonb,
+        ${state === 'done' ? sealed : null}, ${now.toISOString()}, ${new Date(now.getTime() + 86_400_000).toISOString()})`)
+  }
+  const body = { name: 'Kept', timezone: 'UTC' }
+  const answer = JSON.stringify({ id: 'kept', name: 'Kept' })
+  await legacyRow('legacy-done', body, 'done', answer)
+  await legacyRow('legacy-dead', body, 'running', '')
+  // A start after the upgrade, with those records in the table.
+  const upgraded = await buildTestApp(t, { database: ctx.database, clock: ctx.clock })
+  const send = (key: string, b: unknown) =>
+    upgraded.request({ method: 'POST', url: path, token, body: b, headers: { 'idempotency-key': key } })
+  const replayed = await send('legacy-done', body)
+  t.equal(replayed.statusCode, 201)
+  t.equal(replayed.headers['idempotent-replayed'], 'true')
+  t.equal(replayed.body, answer, 'the answer the previous version stored, opened')
+  t.equal(replayed.headers.location, '/v1/partnerships/kept')
+  isProblem(t, await send('legacy-done', { name: 'Other', timezone: 'UTC' }), 422, 'idempotency-key-reused')
+  const mine = async () =>
+    (await upgraded.request({ method: 'GET', url: '/v1/partnerships', token })).json().items.length as number
+  t.equal(await mine(), 0, 'nothing ran')
+  const ran = await send('legacy-dead', body)
+  t.equal(ran.statusCode, 201, 'a claim whose process died before committing runs, once')
+  t.notOk(ran.headers['idempotent-replayed'])
+  t.equal((await send('legacy-dead', body)).headers['idempotent-replayed'], 'true', 'and is replayed after')
+  t.equal(await mine(), 1)
 })
