@@ -50,17 +50,17 @@ await i.reported(bob, pid, aid, i.reportBody(alice, { description: texts.descrip
 const post = (who: Person, url: string, key: string, body: unknown) =>
   ctx.request({ method: 'POST', url, token: who.token, headers: { 'idempotency-key': key }, body })
 const appreciated = await post(alice, i.appreciationsUrl(pid, aid), '1', { text: texts.appreciation })
-t.equal(appreciated.statusCode, 201)
+k.expectStatus(appreciated, 201, 'appreciate')
 const invited = await post(alice, `/v1/partnerships/${pid}/invitations`, '2', { role: 'observer' })
-t.equal(invited.statusCode, 201)
+k.expectStatus(invited, 201, 'invite')
 const invitationToken = invited.json().token as string
 // Carol signs in, then asks to be erased.
 const carol = await k.person('Carol')
 const etag = (await ctx.request({ method: 'GET', url: '/v1/me', token: carol.token })).headers.etag as string
-t.equal(
-  (await ctx.request({ method: 'DELETE', url: '/v1/me', token: carol.token, headers: { 'if-match': etag } }))
-    .statusCode,
-  204
+k.expectStatus(
+  await ctx.request({ method: 'DELETE', url: '/v1/me', token: carol.token, headers: { 'if-match': etag } }),
+  204,
+  'erase Carol'
 )
 const dump = await rawDump()
 
