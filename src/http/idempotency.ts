@@ -8,7 +8,6 @@ import { commitWith } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
 import * as repo from '../idempotency/idempotency.repo.ts'
 import type { IdempotencyKeyRow } from '../idempotency/idempotency.sql.ts'
-import type { ServerSecrets } from '../keys/server-secret.service.ts'
 import { problemBody, savedAnswerLost } from './problem.ts'
 import { ProblemError, statusOf } from './problem-catalog.ts'
 import { IDEMPOTENCY_KEY } from './schemas.ts'
@@ -45,7 +44,8 @@ async function idempotencyPlugin(
   deps: {
     db: Db
     now: () => Date
-    serverSecrets: Pick<ServerSecrets, 'idempotency'>
+    /** The server's `idempotency` secret (keys/server-secret.service.ts). */
+    serverSecrets: { readonly idempotency: Buffer }
     config: { requestTimeoutMs: number; publicUrl: string }
   }
 ): Promise<void> {
