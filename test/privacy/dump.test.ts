@@ -4,6 +4,7 @@ import { execute } from '../../src/db/driver.ts'
 import { erasedIdentityHash } from '../../src/users/user.service.ts'
 import { agreementKit, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { rawDump as rawDumpOf } from '../helpers/dump.ts'
 import { incidentKit, incidentTerms } from '../helpers/incidents.ts'
 import { receiver, webhookKit } from '../helpers/webhooks.ts'
 
@@ -22,20 +23,7 @@ const i = incidentKit(ctx, k)
 const w = webhookKit(ctx)
 const marked = (what: string) => `${what}-${randomBytes(6).toString('hex')}`
 
-/** Every row of every table, as text. */
-async function rawDump(): Promise<string> {
-  const tables = await execute(
-    ctx.deps.db,
-    `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
-    []
-  )
-  const parts: string[] = []
-  for (const { table_name } of tables) {
-    const rows = await execute(ctx.deps.db, `select t::text as row from "${table_name as string}" t`, [])
-    for (const row of rows) parts.push(`${table_name}: ${row.row}`)
-  }
-  return parts.join('\n')
-}
+const rawDump = () => rawDumpOf(ctx.deps.db)
 /** The forms a key or secret could take in a dump. */
 const forms = (raw: Buffer) => [raw.toString('base64'), raw.toString('base64url'), raw.toString('hex')]
 

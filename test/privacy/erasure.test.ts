@@ -3,6 +3,7 @@ import t from 'tap'
 import { execute } from '../../src/db/driver.ts'
 import { agreementKit, content, type Person } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { rawDump as rawDumpOf } from '../helpers/dump.ts'
 import { incidentKit, incidentTerms } from '../helpers/incidents.ts'
 import { isProblem } from '../helpers/problems.ts'
 import { reviewKit } from '../helpers/reviews.ts'
@@ -19,20 +20,7 @@ const r = reviewKit(ctx, k)
 /** A text nobody else writes: found in a dump or a body only if it leaked. */
 const marked = (what: string) => `${what}-${randomBytes(6).toString('hex')}`
 
-/** Every row of every table of the database, as text: what a dump of the database alone would show. */
-async function rawDump(): Promise<string> {
-  const tables = await execute(
-    ctx.deps.db,
-    `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
-    []
-  )
-  const parts: string[] = []
-  for (const { table_name } of tables) {
-    const rows = await execute(ctx.deps.db, `select t::text as row from "${table_name as string}" t`, [])
-    for (const row of rows) parts.push(`${table_name}: ${row.row}`)
-  }
-  return parts.join('\n')
-}
+const rawDump = () => rawDumpOf(ctx.deps.db)
 
 async function me(who: Person, token = who.token) {
   return ctx.request({ method: 'GET', url: '/v1/me', token })
