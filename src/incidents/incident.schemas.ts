@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { AgreementParamsSchema } from '../agreements/agreement.schemas.ts'
 import { DateTimeSchema } from '../http/schemas.ts'
-import type { AppreciationView, IncidentView } from './incident.service.ts'
+import type { AppreciationView, IncidentView } from './incident.texts.ts'
 
 export const IncidentParamsSchema = AgreementParamsSchema.extend({ iid: z.uuid() })
 export const AppreciationParamsSchema = AgreementParamsSchema.extend({ apid: z.uuid() })

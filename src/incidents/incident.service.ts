@@ -8,12 +8,7 @@ import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
-import {
-  type OpenedText,
-  openPersonalTexts,
-  sealOptionalText,
-  sealPersonalText
-} from '../users/personal-text.service.ts'
+import { sealOptionalText, sealPersonalText } from '../users/personal-text.service.ts'
 import * as repo from './incident.repo.ts'
 import {
   assertAnswerable,
@@ -25,18 +20,16 @@ import {
   type IncidentAnswer,
   incidentSummary
 } from './incident.rules.ts'
-import type { AppreciationRow, IncidentRow } from './incident.sql.ts'
-
-/** An incident as read: its personal texts opened (null when absent or erased). */
-export type IncidentView = Omit<IncidentRow, 'description' | 'answerNote' | 'resolutionNote'> & {
-  description: string | null
-  answerNote: string | null
-  resolutionNote: string | null
-  erased: boolean
-}
-
-/** An appreciation as read: its text opened (null when its author was erased). */
-export type AppreciationView = Omit<AppreciationRow, 'text'> & { text: string | null; erased: boolean }
+import {
+  type AppreciationView,
+  answerNotePurpose,
+  appreciationPurpose,
+  descriptionPurpose,
+  type IncidentView,
+  openAppreciations,
+  openIncidents,
+  resolutionNotePurpose
+} from './incident.texts.ts'
 
 type Use = Pick<Deps, 'db' | 'now' | 'kek'>
 type Read = Pick<Deps, 'db' | 'kek'>
@@ -104,7 +97,7 @@ export async function reportIncident(
       reporterId: input.userId,
       status: 'reported',
       occurredAt: input.occurredAt,
-      description: await sealPersonalText(deps, tx, input.userId, input.description, `incident.description:${id}`),
+      description: await sealPersonalText(deps, tx, input.userId, input.description, descriptionPurpose(id)),
       reportedAt: now,
       updatedAt: now
     })
@@ -149,7 +142,7 @@ export async function answerIncident(
     const incident = await repo.updateIncident(tx, found.id, {
       status: input.answer,
       answer: input.answer,
-      answerNote: await sealOptionalText(deps, tx, input.userId, input.note, `incident.answer-note:${found.id}`),
+      answerNote: await sealOptionalText(deps, tx, input.userId, input.note, answerNotePurpose(found.id)),
       answeredAt: now,
       updatedAt: now
     })
@@ -180,13 +173,7 @@ export async function resolveIncident(
     const incident = await repo.updateIncident(tx, found.id, {
       status: 'resolved',
       consequenceIndex: input.consequenceIndex,
-      resolutionNote: await sealPersonalText(
-        deps,
-        tx,
-        input.userId,
-        input.note,
-        `incident.resolution-note:${found.id}`
-      ),
+      resolutionNote: await sealPersonalText(deps, tx, input.userId, input.note, resolutionNotePurpose(found.id)),
       resolvedBy: input.userId,
       resolvedAt: now,
       updatedAt: now
@@ -263,7 +250,7 @@ export async function addAppreciation(
       versionNumber: version.number,
       clauseKey: input.clauseKey,
       authorId: input.userId,
-      text: await sealPersonalText(deps, tx, input.userId, input.text, `appreciation.text:${id}`),
+      text: await sealPersonalText(deps, tx, input.userId, input.text, appreciationPurpose(id)),
       createdAt: deps.now()
     })
     await appendEvent(tx, deps.now, {
@@ -297,53 +284,4 @@ export async function getAppreciation(
   const appreciation = await repo.findAppreciation(deps.db, agreement.id, input.appreciationId)
   if (!appreciation) throw new DomainError('NOT_FOUND', 'no such appreciation')
   return (await openAppreciations(deps, deps.db, [appreciation]))[0]!
-}
-
-/**
- * Incidents as their readers see them: the description (its reporter's), the answer's note (its subject's)
- * and the resolution's note (its resolver's) opened under each author's data key; `erased` when one of
- * those authors was erased and their text is gone.
- */
-export async function openIncidents(
-  deps: Pick<Deps, 'kek'>,
-  db: DbOrTx,
-  rows: readonly IncidentRow[]
-): Promise<IncidentView[]> {
-  const opened = await openPersonalTexts(
-    deps,
-    db,
-    rows.flatMap((i) => [
-      { authorId: i.reporterId, value: i.description, purpose: `incident.description:${i.id}` },
-      { authorId: i.subjectId, value: i.answerNote, purpose: `incident.answer-note:${i.id}` },
-      { authorId: i.resolvedBy, value: i.resolutionNote, purpose: `incident.resolution-note:${i.id}` }
-    ])
-  )
-  return rows.map((i, n) => {
-    const [description, answerNote, resolutionNote] = opened.slice(3 * n, 3 * n + 3) as [
-      OpenedText,
-      OpenedText,
-      OpenedText
-    ]
-    return {
-      ...i,
-      description: description.text,
-      answerNote: answerNote.text,
-      resolutionNote: resolutionNote.text,
-      erased: description.erased || answerNote.erased || resolutionNote.erased
-    }
-  })
-}
-
-/** Appreciations with their text opened under the author's data key (`erased` when the author was erased). */
-export async function openAppreciations(
-  deps: Pick<Deps, 'kek'>,
-  db: DbOrTx,
-  rows: readonly AppreciationRow[]
-): Promise<AppreciationView[]> {
-  const opened = await openPersonalTexts(
-    deps,
-    db,
-    rows.map((a) => ({ authorId: a.authorId, value: a.text, purpose: `appreciation.text:${a.id}` }))
-  )
-  return rows.map((a, n) => ({ ...a, text: opened[n]!.text, erased: opened[n]!.erased }))
 }

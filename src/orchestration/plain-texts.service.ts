@@ -3,6 +3,12 @@ import { declineReasonPurpose } from '../agreements/version.rules.ts'
 import type { Db } from '../db/client.ts'
 import { transaction } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
+import {
+  answerNotePurpose,
+  appreciationPurpose,
+  descriptionPurpose,
+  resolutionNotePurpose
+} from '../incidents/incident.texts.ts'
 import type { Kek } from '../keys/kek.ts'
 import { KEY_BYTES, seal } from '../lib/seal.ts'
 import { PLAIN_MARK, sealPersonalText } from '../users/personal-text.service.ts'
@@ -29,28 +35,28 @@ export const PERSONAL_TEXT_COLUMNS: readonly PersonalTextColumn[] = [
     column: 'text',
     author: 'author_id',
     keys: ['id'],
-    purpose: (id) => `appreciation.text:${id}`
+    purpose: appreciationPurpose
   },
   {
     table: 'incidents',
     column: 'description',
     author: 'reporter_id',
     keys: ['id'],
-    purpose: (id) => `incident.description:${id}`
+    purpose: descriptionPurpose
   },
   {
     table: 'incidents',
     column: 'answer_note',
     author: 'subject_id',
     keys: ['id'],
-    purpose: (id) => `incident.answer-note:${id}`
+    purpose: answerNotePurpose
   },
   {
     table: 'incidents',
     column: 'resolution_note',
     author: 'resolved_by',
     keys: ['id'],
-    purpose: (id) => `incident.resolution-note:${id}`
+    purpose: resolutionNotePurpose
   }
 ]
 
