@@ -50,8 +50,6 @@ async function idempotencyPlugin(
   }
 ): Promise<void> {
   const { db } = deps
-  // Records of scheme 1 (before the server secret) are still answered until the last of them expires.
-  const legacyUntil = await repo.lastLegacyExpiry(db)
   // How long a running request holds its key: twice the request timeout, so only a dead process loses it
   // (the handler timer abandons any request long before), and a retry after a crash waits no longer than that.
   const LEASE_MS = 2 * deps.config.requestTimeoutMs
@@ -84,38 +82,47 @@ async function idempotencyPlugin(
     const derived = derive(deps.serverSecrets.idempotency, userId, key, path, body)
     const scope = { userId, method: request.method, path, key: derived.key }
 
+    // Scheme 1 (records written before the server secret, by this version's predecessor, even during a rolling
+    // upgrade): the claim is refused while one exists for the same key, so the first request never runs twice.
+    const legacy = deriveLegacy(userId, key, path, body)
+
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = deps.now()
-      if (legacyUntil !== null && now < legacyUntil) {
-        const legacy = deriveLegacy(userId, key, path, body)
-        const prior = await repo.findKey(db, { ...scope, key: legacy.key })
-        if (prior && prior.expiresAt > now) {
-          if (answerPrior(prior, legacy, reply, now) === 'replayed') return null
-          // scheme 1, running, its process dead before its work committed: gone; claimed anew below
-          await repo.deleteAbandonedKey(db, prior.id, prior.leaseUntil)
-        }
-      }
-      const id = await repo.claimKey(db, {
-        id: newId(),
-        ...scope,
-        fingerprint: derived.fingerprint,
-        scheme: 2,
-        state: 'running',
-        leaseUntil: new Date(now.getTime() + LEASE_MS),
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + TTL_MS)
-      })
+      const id = await repo.claimKey(
+        db,
+        {
+          id: newId(),
+          ...scope,
+          fingerprint: derived.fingerprint,
+          scheme: 2,
+          state: 'running',
+          leaseUntil: new Date(now.getTime() + LEASE_MS),
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + TTL_MS)
+        },
+        legacy.key
+      )
       if (id !== undefined) {
         request.idempotency = { id, seal: derived.seal }
         return { id }
       }
-      const prior = await repo.findKey(db, scope)
+      let prior = await repo.findKey(db, scope)
+      let priorDerived: Derived = derived
+      if (!prior) {
+        prior = await repo.findKey(db, { ...scope, key: legacy.key })
+        priorDerived = legacy
+      }
       if (!prior) continue // deleted between our insert and select: claim again
       if (prior.expiresAt <= now) {
         await repo.deleteExpiredKey(db, prior.id, now)
         continue
       }
-      if (answerPrior(prior, derived, reply, now) === 'replayed') return null
+      if (answerPrior(prior, priorDerived, reply, now) === 'replayed') return null
+      if (priorDerived === legacy) {
+        // scheme 1, running, its process dead before its work committed: it goes, and the key is claimed anew
+        await repo.deleteAbandonedKey(db, prior.id, prior.leaseUntil)
+        continue
+      }
       // The process that held the key died before its work committed: take the lease over, once.
       if (await repo.takeOverKey(db, prior.id, prior.leaseUntil, new Date(now.getTime() + LEASE_MS))) {
         request.idempotency = { id: prior.id, seal: derived.seal }
@@ -133,7 +140,7 @@ async function idempotencyPlugin(
    */
   function answerPrior(
     prior: IdempotencyKeyRow,
-    derived: { fingerprint: string; seal: Buffer },
+    derived: Derived,
     reply: FastifyReply,
     now: Date
   ): 'replayed' | 'abandoned' {
@@ -144,7 +151,13 @@ async function idempotencyPlugin(
       )
     }
     if (prior.state === 'done') {
-      const answer = openAnswer(prior, derived.seal)
+      let answer: { headers: Record<string, string>; body: string }
+      try {
+        answer = openAnswer(prior, derived.seal)
+      } catch (err) {
+        // Altered or moved in the database: the work was done, its answer cannot be given back.
+        throw savedAnswerLost(err)
+      }
       reply.code(prior.statusCode ?? 200).headers({ ...answer.headers, 'idempotent-replayed': 'true' })
       reply.send(answer.body)
       return 'replayed'
@@ -195,7 +208,7 @@ async function idempotencyPlugin(
           await repo.recordAnswer(db, held.id, {
             statusCode: status,
             headers: null,
-            body: sealBody(held.seal, JSON.stringify({ headers, body: (payload as string | null) ?? '' }))
+            body: sealBody(held.seal, JSON.stringify({ headers, body: (payload as string | null) ?? '' }), held.id)
           })
         } catch (err) {
           // The answer could not be kept for retries (the database went away after the work): sending it now
@@ -240,21 +253,33 @@ function routedPath(request: FastifyRequest): string {
   )
 }
 
+/** What a record is found, sealed and compared by. */
+interface Derived {
+  key: string
+  seal: Buffer
+  fingerprint: string
+}
+
 /**
- * Scheme 2: the stored key digest under the server secret; the sealing key from the secret and the client's key
- * (per caller); the fingerprint of the request (its canonical body and resource) under the sealing key.
+ * Scheme 2. Two keys are drawn from the server secret, one per use, so that nothing stored derives the other:
+ * the stored digest is an HMAC of the client's key under the first; the sealing key is HKDF of the client's key
+ * salted with the second (HKDF's extract step is an HMAC under its salt: salted with the secret itself, it would
+ * equal the stored digest). The fingerprint of the request (its canonical body and resource) is an HMAC under
+ * the sealing key.
  */
-function derive(secret: Buffer, userId: string, key: string, path: string, body: string) {
-  const seal = Buffer.from(hkdfSync('sha256', key, secret, `accord idempotent response\n${userId}`, 32))
+function derive(secret: Buffer, userId: string, key: string, path: string, body: string): Derived {
+  const digestKey = createHmac('sha256', secret).update('accord idempotency: digest').digest()
+  const sealSalt = createHmac('sha256', secret).update('accord idempotency: seal').digest()
+  const seal = Buffer.from(hkdfSync('sha256', key, sealSalt, `accord idempotent response\n${userId}`, 32))
   return {
-    key: createHmac('sha256', secret).update(key).digest('base64url'),
+    key: createHmac('sha256', digestKey).update(key).digest('base64url'),
     seal,
     fingerprint: createHmac('sha256', seal).update(body).update('\0').update(path).digest('base64url')
   }
 }
 
 /** Scheme 1 (records made before the server secret), read only: under the client's key alone. */
-function deriveLegacy(userId: string, key: string, path: string, body: string) {
+function deriveLegacy(userId: string, key: string, path: string, body: string): Derived {
   return {
     key: createHash('sha256').update(key).digest('base64url'),
     seal: Buffer.from(hkdfSync('sha256', key, userId, 'accord idempotent response', 32)),
@@ -262,24 +287,28 @@ function deriveLegacy(userId: string, key: string, path: string, body: string) {
   }
 }
 
-/** A stored answer: scheme 2 seals its headers with its body; scheme 1 kept the headers beside it. */
+/**
+ * A stored answer: scheme 2 seals its headers with its body, bound to its record (AAD: the record's id, so an
+ * answer moved to another record of the same caller does not open); scheme 1 kept the headers beside it.
+ */
 function openAnswer(prior: IdempotencyKeyRow, seal: Buffer): { headers: Record<string, string>; body: string } {
   if (prior.body === null) return { headers: prior.headers ?? {}, body: '' }
-  const opened = openBody(seal, prior.body)
-  if (prior.scheme === 1) return { headers: prior.headers ?? {}, body: opened }
-  return JSON.parse(opened) as { headers: Record<string, string>; body: string }
+  if (prior.scheme === 1) return { headers: prior.headers ?? {}, body: openBody(seal, prior.body) }
+  return JSON.parse(openBody(seal, prior.body, prior.id)) as { headers: Record<string, string>; body: string }
 }
 
-function sealBody(key: Buffer, plain: string): string {
+function sealBody(key: Buffer, plain: string, aad?: string): string {
   const iv = randomBytes(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
+  if (aad !== undefined) cipher.setAAD(Buffer.from(aad, 'utf8'))
   const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
   return `v1.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${data.toString('base64url')}`
 }
 
-function openBody(key: Buffer, sealed: string): string {
+function openBody(key: Buffer, sealed: string, aad?: string): string {
   const [, iv, tag, data] = sealed.split('.')
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64url'))
+  if (aad !== undefined) decipher.setAAD(Buffer.from(aad, 'utf8'))
   decipher.setAuthTag(Buffer.from(tag!, 'base64url'))
   return Buffer.concat([decipher.update(Buffer.from(data!, 'base64url')), decipher.final()]).toString('utf8')
 }

@@ -1,14 +1,52 @@
-import { and, eq, inArray, lt, lte, max } from 'drizzle-orm'
+import { and, eq, inArray, lt, lte, notExists, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { type IdempotencyKeyRow, idempotencyKeys } from './idempotency.sql.ts'
 
 export type Scope = Pick<IdempotencyKeyRow, 'userId' | 'method' | 'path' | 'key'>
 
-/** Claims the scope's key (state `running`); undefined when a row for it exists already. */
-export async function claimKey(db: DbOrTx, row: typeof idempotencyKeys.$inferInsert): Promise<string | undefined> {
+/**
+ * Claims the scope's key (state `running`); undefined when a row for it exists already, or one of scheme 1 for
+ * the same key (`legacyKey`: its digest as the previous version stored it) does.
+ */
+export async function claimKey(
+  db: DbOrTx,
+  row: typeof idempotencyKeys.$inferInsert,
+  legacyKey: string
+): Promise<string | undefined> {
+  const legacy = db
+    .select({ id: idempotencyKeys.id })
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.userId, row.userId),
+        eq(idempotencyKeys.method, row.method),
+        eq(idempotencyKeys.path, row.path),
+        eq(idempotencyKeys.key, legacyKey)
+      )
+    )
   const [claimed] = await db
     .insert(idempotencyKeys)
-    .values(row)
+    .select(
+      db
+        .select({
+          id: sql`${row.id}::uuid`.as('id'),
+          userId: sql`${row.userId}::uuid`.as('user_id'),
+          method: sql`${row.method}`.as('method'),
+          path: sql`${row.path}`.as('path'),
+          key: sql`${row.key}`.as('key'),
+          fingerprint: sql`${row.fingerprint}`.as('fingerprint'),
+          scheme: sql`${row.scheme ?? 2}::smallint`.as('scheme'),
+          state: sql`${row.state}`.as('state'),
+          leaseUntil: sql`${row.leaseUntil.toISOString()}::timestamptz`.as('lease_until'),
+          statusCode: sql`null::integer`.as('status_code'),
+          headers: sql`null::jsonb`.as('headers'),
+          body: sql`null::text`.as('body'),
+          createdAt: sql`${row.createdAt.toISOString()}::timestamptz`.as('created_at'),
+          expiresAt: sql`${row.expiresAt.toISOString()}::timestamptz`.as('expires_at')
+        })
+        .from(sql`(select 1) as one`)
+        .where(notExists(legacy))
+    )
     .onConflictDoNothing()
     .returning({ id: idempotencyKeys.id })
   return claimed?.id
@@ -41,15 +79,6 @@ export async function deleteAbandonedKey(db: DbOrTx, id: string, seenLease: Date
     .where(
       and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'running'), eq(idempotencyKeys.leaseUntil, seenLease))
     )
-}
-
-/** When the last record of scheme 1 (before the server secret) expires; null when there is none. */
-export async function lastLegacyExpiry(db: DbOrTx): Promise<Date | null> {
-  const [row] = await db
-    .select({ until: max(idempotencyKeys.expiresAt) })
-    .from(idempotencyKeys)
-    .where(eq(idempotencyKeys.scheme, 1))
-  return row?.until ?? null
 }
 
 /** Takes over a claim whose lease is the one read (its process died); false when someone else did first. */
