@@ -2,7 +2,7 @@
 // Accord: a bare Fastify over PGlite in one process (bench/baseline-pglite-server.ts), measured in the same run.
 // PGlite is one process per data directory: the bench seeds a directory first, closes it, copies it for the
 // baseline, and only then starts Accord on the one and the baseline on the other.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
@@ -35,16 +35,25 @@ const statusKb = (pid: number, field: 'VmRSS' | 'VmHWM') =>
     )?.[1] ?? 0
   ) / 1024
 
+/** Resets a process's peak RSS (VmHWM) to its RSS now: the peak under load is then not the start's. */
+const resetPeak = (pid: number) => writeFileSync(`/proc/${pid}/clear_refs`, '5')
+
 interface Sample {
   rps: number
   p50: number
   p99: number
   bad: number
+  /** The non-2xx answers by status, and timeouts (autocannon gives up on a request after 10 s). */
+  why: string
 }
 
 async function load(url: string, requests: autocannon.Request[], duration: number): Promise<Sample> {
   const r = await autocannon({ url, connections: CONNECTIONS, duration, requests })
-  return { rps: r['2xx'] / duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors }
+  const statuses = Object.entries(r.statusCodeStats as Record<string, { count: number }>)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, { count }]) => `${code}×${count}`)
+  const why = [...statuses, ...(r.timeouts ? [`timeouts×${r.timeouts}`] : [])].join(' ')
+  return { rps: r['2xx'] / duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors, why }
 }
 
 const median = (xs: number[]) => {
@@ -91,12 +100,16 @@ export async function benchPglite() {
   const publicUrl = `http://127.0.0.1:${port}`
   try {
     // `npm start`'s first start, on an empty directory: it creates and migrates the database.
-    const first = await startAccord(join(work, 'first'), port, publicUrl)
-    log(
-      `first start: first response after ${first.firstResponseMs.toFixed(0)} ms, idle RSS ${first.idleRss.toFixed(0)} MB (peak ${first.startPeakRss.toFixed(0)} MB)`
-    )
-    await stop(first.child)
-    rmSync(join(work, 'first'), { recursive: true, force: true })
+    let first: { firstResponseMs: number; idleRss: number; startPeakRss: number } | null = null
+    if (process.env.BENCH_FIRST_START !== '0') {
+      const started = await startAccord(join(work, 'first'), port, publicUrl)
+      first = started
+      log(
+        `first start: first response after ${first.firstResponseMs.toFixed(0)} ms, idle RSS ${first.idleRss.toFixed(0)} MB (peak ${first.startPeakRss.toFixed(0)} MB)`
+      )
+      await stop(started.child)
+      rmSync(join(work, 'first'), { recursive: true, force: true })
+    }
 
     const config = loadConfig({ DATA_DIR: dataDir, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
     const database = await createDb(config.database)
@@ -238,6 +251,9 @@ export async function benchPglite() {
         }
       ]
     })
+    // From here the peak is the one under load (the start's, higher, is reported with the start figures).
+    resetPeak(accord.pid!)
+    resetPeak(baseline.pid!)
     log(`warming up (${WARMUP_S} s per scenario, not recorded)…`)
     duration = WARMUP_S
     for (const [name, run] of Object.entries(scenarios)) if (name !== 'sign_off') await run()
@@ -248,7 +264,7 @@ export async function benchPglite() {
         const s = await run()
         samples[name]!.push(s)
         log(
-          `round ${round} ${name.padEnd(14)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(4)} ms  Accord RSS ${statusKb(accord.pid!, 'VmRSS').toFixed(0)} MB  baseline RSS ${statusKb(baseline.pid!, 'VmRSS').toFixed(0)} MB${s.bad ? `  non-2xx + errors ${s.bad}` : ''}`
+          `round ${round} ${name.padEnd(14)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(4)} ms  Accord RSS ${statusKb(accord.pid!, 'VmRSS').toFixed(0)} MB  baseline RSS ${statusKb(baseline.pid!, 'VmRSS').toFixed(0)} MB${s.bad ? `  non-2xx + errors ${s.bad} (${s.why})` : ''}`
         )
       }
     const peakRss = statusKb(accord.pid!, 'VmHWM')
@@ -262,7 +278,7 @@ export async function benchPglite() {
     )
     await after.close()
 
-    const med = (name: string, f: keyof Sample) => median((samples[name] ?? []).map((s) => s[f]))
+    const med = (name: string, f: 'rps' | 'p50' | 'p99') => median((samples[name] ?? []).map((s) => s[f]))
     // Within each round, between scenarios run back to back, then the median over rounds (as `npm run bench`).
     const ratio = (name: string, base: string) =>
       Number(median((samples[name] ?? []).map((s, i) => s.rps / (samples[base]?.[i]?.rps ?? Number.NaN))).toFixed(3))
@@ -274,7 +290,7 @@ export async function benchPglite() {
         `| ${name} | ${med(name, 'rps').toFixed(0)} | ${med(name, 'p50')} | ${med(name, 'p99')} | ${samples[name]!.reduce((n, s) => n + s.bad, 0)} |\n`
       )
     process.stdout.write(
-      `\nAccord peak RSS under load: ${peakRss.toFixed(0)} MB (baseline process: ${baselinePeakRss.toFixed(0)} MB); active versions ${counts!.active} (seeded ${seeded.readers.length}), version.activated events ${counts!.activated}\n`
+      `\nAccord peak RSS under load: ${peakRss.toFixed(0)} MB (baseline process: ${baselinePeakRss.toFixed(0)} MB; the peaks of the start, before the load: Accord ${restart.startPeakRss.toFixed(0)} MB${first ? `, ${first.startPeakRss.toFixed(0)} MB on its first start` : ''}); active versions ${counts!.active} (seeded ${seeded.readers.length}), version.activated events ${counts!.activated}\n`
     )
     const failed = Object.values(samples).reduce((n, ss) => n + ss.reduce((m, s) => m + s.bad, 0), 0)
     if (failed > 0) log(`NOT VALID: ${failed} requests failed in measured rounds`)
@@ -290,8 +306,16 @@ export async function benchPglite() {
       baseline_tx_rps: Math.round(med('baseline_tx', 'rps')),
       rss_mb: Math.round(peakRss),
       baseline_rss_mb: Math.round(baselinePeakRss),
-      first_start: { first_response_ms: Math.round(first.firstResponseMs), idle_rss_mb: Math.round(first.idleRss) },
-      restart: { first_response_ms: Math.round(restart.firstResponseMs), idle_rss_mb: Math.round(restart.idleRss) },
+      first_start: first && {
+        first_response_ms: Math.round(first.firstResponseMs),
+        idle_rss_mb: Math.round(first.idleRss),
+        peak_rss_mb: Math.round(first.startPeakRss)
+      },
+      restart: {
+        first_response_ms: Math.round(restart.firstResponseMs),
+        idle_rss_mb: Math.round(restart.idleRss),
+        peak_rss_mb: Math.round(restart.startPeakRss)
+      },
       failed_requests: failed,
       partnerships: PARTNERSHIPS,
       rounds: ROUNDS,
