@@ -1,6 +1,7 @@
 // npm run bench: Accord's hot paths against the machine's own ceilings, measured in the same run.
 // Loopback only, bounded in time, stops by itself. Needs PostgreSQL (BENCH_DATABASE_URL, default the
-// local server) and pgbench. Prints a table and, last, one JSON line.
+// local server) and pgbench. Prints a table and, last, one JSON line. With --pglite: Accord on embedded PGlite
+// against a bare Fastify + PGlite, neither PostgreSQL nor pgbench needed (bench/pglite.ts).
 import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -527,7 +528,8 @@ async function childBench(script: string): Promise<Record<string, unknown>> {
 }
 
 try {
-  await main()
+  if (process.argv.includes('--pglite')) await (await import('./pglite.ts')).benchPglite()
+  else await main()
   process.exit(0)
 } catch (err) {
   log(`bench failed: ${(err as Error).stack ?? String(err)}`)

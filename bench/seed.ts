@@ -501,7 +501,7 @@ export async function seed(
         seeded.reviewers.push(aSub)
       }
     }
-    const insert = async (table: string, rows: Record<string, unknown>[]) => {
+    const insert = async (table: string, rows: readonly Record<string, unknown>[]) => {
       for (let j = 0; j < rows.length; j += 1000)
         await sql`insert into ${sql(table)} ${sql(rows.slice(j, j + 1000) as never)}`
     }
