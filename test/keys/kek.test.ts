@@ -274,6 +274,19 @@ t.test(
       fromStep1.json().items.some((a: { text: string }) => a.text === mine),
       'an instance of step 1 opens it'
     )
+    // The same, below the cache of opened data keys that every app of this process shares: the KEK of step 1
+    // opens Bob's data key through SECRET_KEY_EXTRA alone, and the old key by itself does not.
+    const [bobsKey] = await ctx.database.rows<{ sealed_key: string }>(
+      sql`select sealed_key from data_keys where user_id = ${bob.id}`
+    )
+    const purpose = `accord:data-key:${bob.id}`
+    t.doesNotThrow(() =>
+      kekOf(Buffer.from(KEY_C, 'base64'), 'SECRET_KEY', [Buffer.from(KEY_D, 'base64')]).open(
+        bobsKey!.sealed_key,
+        purpose
+      )
+    )
+    t.throws(() => kekOf(Buffer.from(KEY_C, 'base64'), 'SECRET_KEY').open(bobsKey!.sealed_key, purpose))
     // Step 3: re-seal while serving.
     const moved = await resealSecrets(
       ctx.database.db,
