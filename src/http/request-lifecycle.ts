@@ -3,7 +3,7 @@ import helmet from 'helmet'
 import type { Config } from '../config.ts'
 import { newWorkContext, runInWorkContext, type WorkContext } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
-import { savedAnswerLost } from './problem.ts'
+import { savedAnswerLost, sendProblem } from './problem.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,7 +23,7 @@ declare module 'fastify' {
  */
 export function addRequestLifecycle(
   app: FastifyInstance,
-  config: Pick<Config, 'requestTimeoutMs' | 'shutdownGraceMs'>
+  config: Pick<Config, 'requestTimeoutMs' | 'shutdownGraceMs' | 'publicUrl'>
 ): (request: FastifyRequest, reply: FastifyReply) => void {
   // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
   // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
@@ -76,13 +76,18 @@ export function addRequestLifecycle(
         return
       }
       work.abandoned = true
-      if (reply.raw.headersSent) reply.raw.destroy()
-      else
-        reply.send(
-          work.committed
-            ? savedAnswerLost()
-            : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly')
-        )
+      if (reply.raw.headersSent) {
+        reply.raw.destroy()
+        return
+      }
+      const problem = work.committed
+        ? savedAnswerLost()
+        : new DomainError('TIMED_OUT', 'the request took too long and was abandoned; retry shortly')
+      request.log.warn({ code: problem.code }, 'request abandoned at its deadline')
+      // Sent as it is, not through the error handler: the deadline can fire while that handler is already
+      // answering this request (a failure under a database outage), and Fastify then falls back to its own
+      // non-problem JSON (found by npm run faults).
+      sendProblem(config.publicUrl, request, reply, problem)
     }
     request.deadline = setTimeout(expire, config.requestTimeoutMs).unref()
     running.set(request, expire)
