@@ -1,8 +1,9 @@
 import type { Deps } from '../deps.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
+import { verifiedChainBreak } from './chain.service.ts'
 import { renderEventsPage } from './event.render.ts'
 import * as repo from './event.repo.ts'
-import { type ChainBreak, type EventView, findChainBreak, toEventView } from './event.rules.ts'
+import { type ChainBreak, type EventView, toEventView } from './event.rules.ts'
 
 /** A page of the log after `afterSeq`, for a member, as rows mapped to the schema: the reference the database-rendered page (listEventsJson) is held equal to. */
 export async function listEvents(
@@ -35,28 +36,20 @@ export interface Verification {
   reason: ChainBreak['reason'] | null
 }
 
-const BATCH = 1000
-
-/** Recomputes the whole chain in batches and names the first broken link. */
+/** Recomputes the chain (chain.service.ts: in PostgreSQL, but for blocks found intact before and unchanged since) and names the first broken link. */
 export async function verifyChain(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'serverSecrets' | 'now'>,
   input: { partnershipId: string; userId: string }
 ): Promise<Verification> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
-  let previous: { seq: number; hash: string | null } = { seq: 0, hash: null }
-  for (;;) {
-    const run = (await repo.listEvents(deps.db, input.partnershipId, previous.seq, BATCH)).map(toEventView)
-    const broken = findChainBreak(run, previous)
-    if (broken)
-      return { valid: false, eventCount: broken.seq - 1, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
-    const last = run.at(-1)
-    if (last) previous = { seq: last.seq, hash: last.hash }
-    if (run.length < BATCH) break
-  }
+  const head = await repo.lastEvent(deps.db, input.partnershipId)
+  const broken = head ? await verifiedChainBreak(deps, input.partnershipId, head.seq) : null
+  if (broken)
+    return { valid: false, eventCount: broken.seq - 1, head: null, firstBrokenSeq: broken.seq, reason: broken.reason }
   return {
     valid: true,
-    eventCount: previous.seq,
-    head: previous.seq === 0 ? null : { seq: previous.seq, hash: previous.hash! },
+    eventCount: head?.seq ?? 0,
+    head: head ? { seq: head.seq, hash: head.hash } : null,
     firstBrokenSeq: null,
     reason: null
   }

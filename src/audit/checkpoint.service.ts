@@ -1,6 +1,8 @@
 import type { Deps } from '../deps.ts'
 import { DomainError, type ErrorDetail } from '../errors.ts'
 import { requireMembership } from '../partnerships/membership.service.ts'
+import { hashesAt } from './chain.repo.ts'
+import { verifiedChainBreak } from './chain.service.ts'
 import {
   CHECKPOINT_TYP,
   type CheckpointClaims,
@@ -13,7 +15,6 @@ import {
   type Presented
 } from './checkpoint.rules.ts'
 import * as repo from './event.repo.ts'
-import { findChainBreak, toEventView } from './event.rules.ts'
 
 export interface Checkpoint extends CheckpointClaims {
   /** The compact JWS to keep: what POST …/audit/verify checks later. */
@@ -53,8 +54,6 @@ export interface CheckpointVerification {
   firstDifference: ReturnType<typeof firstDifference>
 }
 
-const BATCH = 1000
-
 /**
  * POST …/audit/verify: checks kept checkpoints against the log as it is now. Each one's signature (any of
  * the service's keys, current or retired, by kid) and type; that it is of this partnership; that the
@@ -62,7 +61,7 @@ const BATCH = 1000
  * each answer claims). Text that is not a compact JWS at all is a 400.
  */
 export async function verifyCheckpoints(
-  deps: Pick<Deps, 'db' | 'keys'>,
+  deps: Pick<Deps, 'db' | 'keys' | 'serverSecrets' | 'now'>,
   input: { partnershipId: string; userId: string; checkpoints: readonly string[] }
 ): Promise<CheckpointVerification> {
   await requireMembership(deps.db, input.partnershipId, input.userId)
@@ -110,24 +109,19 @@ export async function verifyCheckpoints(
   }
 }
 
-/** Recomputes the chain from seq 1 to `upTo` in batches: the first broken link, and the stored hashes at `wanted`. */
+/** Recomputes the chain from seq 1 to `upTo`: the first broken link, and the stored hashes at `wanted` below it. */
 async function recompute(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'serverSecrets' | 'now'>,
   partnershipId: string,
   upTo: number,
   wanted: ReadonlySet<number>
 ): Promise<{ brokenAt: number | null; hashAt: Map<number, string> }> {
-  const hashAt = new Map<number, string>()
-  let previous: { seq: number; hash: string | null } = { seq: 0, hash: null }
-  while (previous.seq < upTo) {
-    const rows = await repo.listEvents(deps.db, partnershipId, previous.seq, Math.min(BATCH, upTo - previous.seq))
-    const run = rows.map(toEventView).filter((e) => e.seq <= upTo)
-    const broken = findChainBreak(run, previous)
-    if (broken) return { brokenAt: broken.seq, hashAt }
-    for (const e of run) if (wanted.has(e.seq)) hashAt.set(e.seq, e.hash)
-    const lastOfRun = run.at(-1)
-    if (!lastOfRun) return { brokenAt: previous.seq + 1, hashAt } // rows end before upTo: a gap the head lies beyond
-    previous = { seq: lastOfRun.seq, hash: lastOfRun.hash }
-  }
-  return { brokenAt: null, hashAt }
+  const broken = upTo > 0 ? await verifiedChainBreak(deps, partnershipId, upTo) : null
+  const intactThrough = broken ? broken.seq - 1 : upTo
+  const hashAt = await hashesAt(
+    deps.db,
+    partnershipId,
+    [...wanted].filter((seq) => seq >= 1 && seq <= intactThrough)
+  )
+  return { brokenAt: broken?.seq ?? null, hashAt }
 }

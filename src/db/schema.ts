@@ -1,6 +1,7 @@
 // The schema barrel: every table, for drizzle-kit and for the typed client.
 
 export * from '../agreements/agreement.sql.ts'
+export * from '../audit/chain.sql.ts'
 export * from '../audit/event.sql.ts'
 export * from '../calendar/calendar-token.sql.ts'
 export * from '../idempotency/idempotency.sql.ts'

@@ -10,14 +10,18 @@ import { insertServerSecretIfAbsent, listServerSecrets, replaceSealedServerSecre
  * - `idempotency`: keys the stored Idempotency-Key digests and, with the client's key, seals the stored
  *   responses (http/idempotency.ts), so neither a dump alone nor a dump plus a guessed client key opens them;
  * - `identity`: keys the digest of an erased identity (users/user.service.ts), so a dump plus a guessed
- *   (iss, sub) cannot confirm that this person was erased.
+ *   (iss, sub) cannot confirm that this person was erased;
+ * - `audit`: keys the MAC of each block of the audit log found intact (audit/chain.service.ts), so that a
+ *   later verification may trust a block whose stored rows are unchanged without recomputing it, and
+ *   nobody who can write the database can make it trust rows they changed.
  */
 export interface ServerSecrets {
   readonly idempotency: Buffer
   readonly identity: Buffer
+  readonly audit: Buffer
 }
 
-const NAMES = ['idempotency', 'identity'] as const satisfies readonly (keyof ServerSecrets)[]
+const NAMES = ['idempotency', 'identity', 'audit'] as const satisfies readonly (keyof ServerSecrets)[]
 const purposeOf = (name: string) => `accord:server-secret:${name}`
 
 /** Loads the secrets, making the missing ones; a KEK that does not open them throws SealOpenError (no start). */
@@ -38,7 +42,7 @@ export async function loadServerSecrets(db: Db, kek: Kek, now: () => Date): Prom
     if (!row) throw new Error(`server secret ${name} missing after creating it`)
     return Buffer.from(openSecret(kek, row), 'base64')
   }
-  return { idempotency: open('idempotency'), identity: open('identity') }
+  return { idempotency: open('idempotency'), identity: open('identity'), audit: open('audit') }
 }
 
 /** Re-seals every server secret from `from` to `to` (the value stays, so what it keys stays valid). */

@@ -65,7 +65,7 @@ t.test('no key: the service private key, the data keys, the server secrets', asy
     const key = Buffer.from(ctx.deps.kek.open(row.sealed_key as string, `accord:data-key:${row.user_id}`), 'base64')
     for (const f of forms(key)) t.notOk(dump.includes(f), 'no data key in the clear')
   }
-  for (const secret of [ctx.deps.serverSecrets.idempotency, ctx.deps.serverSecrets.identity])
+  for (const secret of Object.values(ctx.deps.serverSecrets))
     for (const f of forms(secret)) t.notOk(dump.includes(f), 'no server secret in the clear')
   t.match(dump, /server_secrets: \(idempotency,v1\./, 'the server secrets are there, sealed')
 })
