@@ -496,11 +496,12 @@ async function main() {
   const live = only === undefined || only.includes('sse') ? await childBench('bench/sse.ts') : null
   const hooks = only === undefined || only.includes('webhooks') ? await childBench('bench/webhooks.ts') : null
   const scaleOut = only === undefined || only.includes('instances') ? await childBench('bench/instances.ts') : null
+  const verify = only === undefined || only.includes('verify') ? await childBench('bench/verify.ts') : null
   if (summary.failed_requests > 0)
     log(
       `NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`
     )
-  process.stdout.write(`${JSON.stringify({ ...summary, sse: live, webhooks: hooks, instances: scaleOut })}\n`)
+  process.stdout.write(`${JSON.stringify({ ...summary, sse: live, webhooks: hooks, instances: scaleOut, verify })}\n`)
 }
 
 /** Runs another bench script to its end, passes its tables on, and returns the JSON summary it printed last. */
