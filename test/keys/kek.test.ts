@@ -138,7 +138,7 @@ t.test('rotating the KEK re-seals every secret: the service starts with the new 
     kekOf(Buffer.from(KEY_A, 'base64'), 'SECRET_KEY'),
     kekOf(Buffer.from(KEY_B, 'base64'), 'SECRET_KEY')
   )
-  t.same(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 2, dataKeys: 0 })
+  t.same(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 3, dataKeys: 0 })
   t.not(await dump(ctx), before, 'the ciphertexts changed')
   await t.rejects(restart(KEY_A), KekError, 'the old key opens nothing')
   const app = await restart(KEY_B)
@@ -217,7 +217,7 @@ t.test(
       kekOf(Buffer.from(KEY_B, 'base64'), 'SECRET_KEY'),
       kekOf(Buffer.from(KEY_C, 'base64'), 'SECRET_KEY')
     )
-    t.match(moved, { serverSecrets: 2 })
+    t.match(moved, { serverSecrets: 3 })
     const [count] = await ctx.database.rows<{ n: number }>(sql`select count(*)::int as n from data_keys`)
     t.equal(moved.dataKeys, count?.n, 'every data key moved')
     t.ok(moved.dataKeys >= 1)
@@ -292,7 +292,7 @@ t.test(
       ctx.database.db,
       kekOf(Buffer.from(KEY_D, 'base64'), 'SECRET_KEY', [Buffer.from(KEY_C, 'base64')])
     )
-    t.match(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 2 })
+    t.match(moved, { serviceKeys: 2, webhooks: 1, serverSecrets: 3 })
     t.ok(moved.dataKeys >= 1)
     // Step 4: the old key is dropped; it opens nothing any more.
     await t.rejects(restart(KEY_C), KekError, 'the old key opens nothing')
