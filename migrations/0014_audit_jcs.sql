@@ -13,7 +13,7 @@ as $$
     when scale(v::numeric) = 0 and abs(v::numeric) <= 9007199254740991 then v::text end
 $$;
 --> statement-breakpoint
-create or replace function accord_jcs(v jsonb) returns text
+create or replace function accord_jcs(v jsonb, depth integer default 0) returns text
 language plpgsql immutable parallel safe strict
 as $$
 declare
@@ -23,12 +23,13 @@ declare
   w jsonb;
   first boolean := true;
 begin
+  if depth > 64 then return null; end if; -- deeper than any event: Node checks it, within its own stack
   case jsonb_typeof(v)
     when 'object' then
       for k, w in select e.key, e.value from jsonb_each(v) e order by e.key collate "C" loop
         if octet_length(k) <> length(k) then return null; end if;
-        part := case jsonb_typeof(w) when 'string' then w::text when 'object' then accord_jcs(w)
-          when 'array' then accord_jcs(w) else accord_jcs_scalar(w) end;
+        part := case jsonb_typeof(w) when 'string' then w::text when 'object' then accord_jcs(w, depth + 1)
+          when 'array' then accord_jcs(w, depth + 1) else accord_jcs_scalar(w) end;
         if part is null then return null; end if;
         out := out || case when first then '' else ',' end || to_json(k)::text || ':' || part;
         first := false;
@@ -36,8 +37,8 @@ begin
       return '{' || out || '}';
     when 'array' then
       for w in select a from jsonb_array_elements(v) a loop
-        part := case jsonb_typeof(w) when 'string' then w::text when 'object' then accord_jcs(w)
-          when 'array' then accord_jcs(w) else accord_jcs_scalar(w) end;
+        part := case jsonb_typeof(w) when 'string' then w::text when 'object' then accord_jcs(w, depth + 1)
+          when 'array' then accord_jcs(w, depth + 1) else accord_jcs_scalar(w) end;
         if part is null then return null; end if;
         out := out || case when first then '' else ',' end || part;
         first := false;

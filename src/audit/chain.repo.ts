@@ -11,11 +11,12 @@ import { chainBlocks } from './chain.sql.ts'
 
 /**
  * An event's JCS text (RFC 8785) as hashEvent canonicalizes it, keys in code-unit order; null when
- * unsure: a time with microseconds or outside years 1–9999 (Date#toISOString differs), or data
+ * unsure: a time with microseconds or outside years 100–9999 (a Date read from the driver differs: V8 takes
+ * year 50 for 1950), or data
  * accord_jcs cannot be sure of.
  */
 const EVENT_JCS = `case when e.at = date_trunc('milliseconds', e.at)
-    and e.at >= '0001-01-01T00:00:00Z' and e.at < '10000-01-01T00:00:00Z' then
+    and e.at >= '0100-01-01T00:00:00Z' and e.at < '10000-01-01T00:00:00Z' then
   '{"actorId":' || coalesce(to_json(e.actor_id)::text, 'null') || ',"at":"' || ${isoText('e.at')}
   || '","data":' || accord_jcs(e.data) || ',"partnershipId":"' || e.partnership_id::text
   || '","prevHash":' || coalesce(to_json(e.prev_hash)::text, 'null') || ',"seq":' || e.seq::text
@@ -94,11 +95,12 @@ export async function hashesAt(
  * For each block of `$3` events wholly after seq $4 (a block's start) and at or below seq $2 (and present: a block missing events has fewer rows
  * and is left out), a SHA-256 over its stored rows, every column of each in an unambiguous text form (text
  * quoted as JSON, the time in microseconds since the epoch: no session setting changes it), with the MAC a
- * verification kept for it (null when none).
+ * verification kept for it (null when none), and the block's first prev_hash and last hash (its links).
  */
-export const BLOCK_DIGESTS = `select b.block, encode(b.digest, 'hex') as digest, k.mac
+export const BLOCK_DIGESTS = `select b.block, encode(b.digest, 'hex') as digest, b.first_prev_hash, b.last_hash, k.mac
   from (
     select (seq - 1) / $3::int as block,
+      (array_agg(prev_hash order by seq))[1] as first_prev_hash, (array_agg(hash order by seq desc))[1] as last_hash,
       sha256(convert_to(string_agg(concat_ws(E'\\x1f', seq, to_json(type)::text, coalesce(actor_id::text, '-'),
         to_json(subject_type)::text, to_json(subject_id)::text, data::text, (extract(epoch from at) * 1000000)::bigint,
         coalesce(to_json(prev_hash)::text, '-'), to_json(hash)::text), E'\\x1e' order by seq), 'UTF8')) as digest
@@ -113,9 +115,23 @@ export async function blockDigests(
   after: number,
   upTo: number,
   blockSize: number
-): Promise<Array<{ block: number; digest: string; mac: string | null }>> {
+): Promise<BlockDigest[]> {
   const rows = await execute(db, BLOCK_DIGESTS, [partnershipId, upTo, blockSize, after])
-  return rows.map((r) => ({ block: Number(r.block), digest: String(r.digest), mac: (r.mac as string | null) ?? null }))
+  return rows.map((r) => ({
+    block: Number(r.block),
+    digest: String(r.digest),
+    firstPrevHash: (r.first_prev_hash as string | null) ?? null,
+    lastHash: String(r.last_hash),
+    mac: (r.mac as string | null) ?? null
+  }))
+}
+
+export interface BlockDigest {
+  block: number
+  digest: string
+  firstPrevHash: string | null
+  lastHash: string
+  mac: string | null
 }
 
 /** Keeps the MACs of blocks found intact (replacing any older one: the newest verification's word stands). */

@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { BLOCK } from '../../src/audit/chain.service.ts'
 import * as eventRepo from '../../src/audit/event.repo.ts'
-import { chainEvents, type NewEvent } from '../../src/audit/event.rules.ts'
+import { chainEvents, hashEvent, type NewEvent, toEventView } from '../../src/audit/event.rules.ts'
 import { events } from '../../src/audit/event.sql.ts'
 import type { Tx } from '../../src/db/client.ts'
 import { execute } from '../../src/db/driver.ts'
@@ -139,4 +139,31 @@ t.test('a MAC is trusted only under the service’s secret, and one that fails i
   await setMac('0'.repeat(64))
   t.match(await kit.verify(alice, pid), { valid: true })
   t.same(await kept(pid), good, 'the failing MAC was replaced by the right one')
+})
+
+t.test('a block re-chained up to a block boundary stays broken on every later verification', async (t) => {
+  const { pid } = await longLog()
+  t.match(await kit.verify(alice, pid), { valid: true })
+  // Event 1000 changed and 1000..1024 re-hashed: block 0 is consistent in itself, its link to 1025 is not.
+  const rows = (await eventRepo.listEvents(db, pid, 998, BLOCK - 998)).map(toEventView)
+  let prevHash = rows[0]!.hash
+  const rewritten = rows.slice(1).map((e) => {
+    const data = e.seq === 1000 ? { name: 'Rewritten, carefully' } : e.data
+    const hash = hashEvent({ ...e, data, prevHash })
+    const row = { seq: e.seq, data, prevHash, hash }
+    prevHash = hash
+    return row
+  })
+  await behindTheTriggers(async (tx) => {
+    for (const r of rewritten)
+      await tx.execute(
+        sql`update events set data = ${JSON.stringify(r.data)}::jsonb, prev_hash = ${r.prevHash}, hash = ${r.hash} where partnership_id = ${pid} and seq = ${r.seq}`
+      )
+  })
+  for (const time of ['first', 'second', 'third'])
+    t.match(
+      await kit.verify(alice, pid),
+      { valid: false, firstBrokenSeq: BLOCK + 1, reason: 'prev-hash-mismatch' },
+      `${time} verification after the change`
+    )
 })
