@@ -107,6 +107,11 @@ t.test('accord_jcs writes what the JCS library writes, or null', async (t) => {
       sql`select accord_jcs('1.0'::jsonb) as a, accord_jcs('1e2'::jsonb) as b`
     )
     t.same(row, { a: null, b: '100' }, '1.0 keeps its scale in jsonb and is left to Node; 1e2 is the integer 100')
+    // Nesting deeper than any event is left to Node instead of exhausting PostgreSQL's stack.
+    const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)])
+    t.equal(await jcsInSql(deep(64)), canonicalize(deep(64)), '64 levels: written')
+    t.equal(await jcsInSql(deep(66)), null, '66 levels: unsure')
+    t.equal(await jcsInSql({ a: deep(2000) }), null, '2,000 levels: unsure, no stack overflow')
   })
 })
 
