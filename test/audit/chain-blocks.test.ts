@@ -5,6 +5,7 @@
 import { createHmac } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { blockDigests } from '../../src/audit/chain.repo.ts'
 import { BLOCK } from '../../src/audit/chain.service.ts'
 import * as eventRepo from '../../src/audit/event.repo.ts'
 import { chainEvents, hashEvent, type NewEvent, toEventView } from '../../src/audit/event.rules.ts'
@@ -108,15 +109,8 @@ t.test('a MAC is trusted only under the service’s secret, and one that fails i
   await behindTheTriggers((tx) =>
     tx.execute(sql`update events set data = '{"name":"Rewritten"}'::jsonb where partnership_id = ${pid} and seq = ${k}`)
   )
-  // The digest of the changed block 0, as the service computes it, MACed under a key that is not its secret.
-  const [row] = await execute(
-    db,
-    `select encode(sha256(convert_to(string_agg(concat_ws(E'\\x1f', seq, to_json(type)::text, coalesce(actor_id::text, '-'),
-        to_json(subject_type)::text, to_json(subject_id)::text, data::text, (extract(epoch from at) * 1000000)::bigint,
-        coalesce(to_json(prev_hash)::text, '-'), to_json(hash)::text), E'\\x1e' order by seq), 'UTF8')), 'hex') as digest
-     from events where partnership_id = $1::uuid and seq <= $2::int`,
-    [pid, BLOCK]
-  )
+  // The digest of the changed block 0, as the service computes it (chain.repo.ts).
+  const [row] = await blockDigests(db, pid, 0, BLOCK, BLOCK)
   const macUnder = (key: Buffer) =>
     createHmac('sha256', key).update(`accord audit block\n${pid}\n${BLOCK}\n0\n${row!.digest}`).digest('hex')
   const setMac = (mac: string) =>
