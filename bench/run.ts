@@ -18,7 +18,8 @@ import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const DB_NAME = 'accord_bench'
+// Its own database name (BENCH_DB_NAME), so that two checkouts on one machine can bench at once.
+const DB_NAME = process.env.BENCH_DB_NAME ?? 'accord_bench'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = 50
@@ -227,7 +228,9 @@ async function main() {
     DATABASE_PREPARE: process.env.DATABASE_PREPARE ?? 'true',
     // AGENDA_CACHE_MB=0 measures the agenda rendered on every request (the first read of each caller's agenda
     // after a change); by default the kept lists are served after their one-probe check.
-    ...(process.env.AGENDA_CACHE_MB ? { AGENDA_CACHE_MB: process.env.AGENDA_CACHE_MB } : {})
+    ...(process.env.AGENDA_CACHE_MB ? { AGENDA_CACHE_MB: process.env.AGENDA_CACHE_MB } : {}),
+    // EVENTS_CACHE_MB=0 measures GET …/events rendered by the database on every request.
+    ...(process.env.EVENTS_CACHE_MB ? { EVENTS_CACHE_MB: process.env.EVENTS_CACHE_MB } : {})
   }
   const accord = await start(
     [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
