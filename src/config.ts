@@ -95,6 +95,7 @@ const EnvSchema = z.object({
   AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AGREEMENT_CACHE_MB: int(0, 4096).default(16),
   AGENDA_CACHE_MB: int(0, 4096).default(16),
+  EVENTS_CACHE_MB: int(0, 4096).default(32),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
@@ -169,6 +170,8 @@ export interface Config {
   readonly agreementCacheBytes: number
   /** Memory for agenda lists kept per caller (validated against the partnership's log on every request); 0 turns it off. */
   readonly agendaCacheBytes: number
+  /** Memory for pages of GET …/events as sent (validated by membership and the log head on every request); 0 turns it off. */
+  readonly eventsCacheBytes: number
   readonly requestTimeoutMs: number
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
@@ -269,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
     agreementCacheBytes: e.AGREEMENT_CACHE_MB * 1024 * 1024,
     agendaCacheBytes: e.AGENDA_CACHE_MB * 1024 * 1024,
+    eventsCacheBytes: e.EVENTS_CACHE_MB * 1024 * 1024,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,

@@ -1,5 +1,6 @@
 import { type AgendaBodies, agendaBodies } from './agenda/agenda.render.ts'
 import { type AgreementBodies, agreementBodies } from './agreements/agreement.render.ts'
+import { type EventPages, eventPages } from './audit/event.render.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { Authenticator } from './http/authenticator.ts'
@@ -24,6 +25,8 @@ export interface Deps {
   readonly agreementBodies: AgreementBodies | null
   /** Agenda lists by partnership and caller, validated against the log head; null when AGENDA_CACHE_MB=0. */
   readonly agendaBodies: AgendaBodies | null
+  /** Pages of GET …/events as sent, validated by membership and the log head; null when EVENTS_CACHE_MB=0. */
+  readonly eventPages: EventPages | null
   /** This app's metrics (GET /metrics); capabilities add their own through it. */
   readonly metrics: Metrics
   /** What the webhook worker reports (registered in `metrics`). */
@@ -64,6 +67,7 @@ export async function assembleDeps(
     authenticator: createAuthenticator(config, keys, now),
     agreementBodies: agreementBodies(config.agreementCacheBytes),
     agendaBodies: agendaBodies(config.agendaCacheBytes),
+    eventPages: eventPages(config.eventsCacheBytes),
     metrics,
     webhookMetrics: createWebhookMetrics(metrics),
     now

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Deps } from '../deps.ts'
 import { callerOf, secured } from '../http/auth.ts'
-import { decodeCursor, encodeCursor, pageOf } from '../http/pagination.ts'
+import { decodeCursor, pageOf } from '../http/pagination.ts'
 import { authProblems, pgInt, problems } from '../http/schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import {
@@ -13,7 +13,7 @@ import {
   VerificationSchema,
   VerifyCheckpointsSchema
 } from './audit.schemas.ts'
-import { listEventsJson, verifyChain } from './audit.service.ts'
+import { eventsPageBody, verifyChain } from './audit.service.ts'
 import { issueCheckpoint, verifyCheckpoints } from './checkpoint.service.ts'
 
 const tags = ['audit']
@@ -35,22 +35,16 @@ export const auditRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { 
     },
     async (request, reply) => {
       const fromCursor = decodeCursor(request.query.cursor, AfterSeqCursor)
-      const afterSeq = fromCursor?.seq ?? request.query.after ?? 0
-      const page = await listEventsJson(deps, {
+      const body = await eventsPageBody(deps, {
         partnershipId: request.params.pid,
         userId: callerOf(request).userId,
-        afterSeq,
+        afterSeq: fromCursor?.seq ?? request.query.after ?? 0,
         limit: request.query.limit
       })
-      const nextCursor = page.after === null ? null : encodeCursor({ seq: page.after })
-      // Already JSON (the items rendered by the database to the response schema): a string with a JSON type is sent as is.
+      // Already JSON (the items rendered by the database to the response schema), as bytes: sent as is.
       return reply
         .type('application/json; charset=utf-8')
-        .send(
-          `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}` as unknown as z.infer<
-            ReturnType<typeof pageOf<typeof EventSchema>>
-          >
-        )
+        .send(body as unknown as z.infer<ReturnType<typeof pageOf<typeof EventSchema>>>)
     }
   )
 

@@ -1,7 +1,8 @@
 import type { Deps } from '../deps.ts'
-import { requireMembership } from '../partnerships/membership.service.ts'
+import { encodeCursor } from '../http/pagination.ts'
+import { noSuchPartnership, requireMembership } from '../partnerships/membership.service.ts'
 import { verifiedChainBreak } from './chain.service.ts'
-import { renderEventsPage } from './event.render.ts'
+import { eventsCheck, renderEventsPage } from './event.render.ts'
 import * as repo from './event.repo.ts'
 import { type ChainBreak, type EventView, toEventView } from './event.rules.ts'
 
@@ -26,6 +27,30 @@ export async function listEventsJson(
   const page = await renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
   if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId) // throws the usual 404
   return { items: page.items, after: page.more ? page.lastSeq : null }
+}
+
+/**
+ * GET …/events' whole body as bytes, for a current member (404 otherwise): a page kept in memory is served
+ * after one statement confirmed the caller's membership and that the page's rows (and the one after it) are
+ * the row versions it was rendered from; else the page is rendered by the database and kept.
+ */
+export async function eventsPageBody(
+  deps: Pick<Deps, 'db' | 'eventPages'>,
+  input: { partnershipId: string; userId: string; afterSeq: number; limit: number }
+): Promise<Buffer> {
+  const key = `${input.partnershipId}/${input.afterSeq}/${input.limit}`
+  const kept = deps.eventPages?.get(key)
+  if (kept !== undefined) {
+    const current = await eventsCheck(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
+    if (!current.member) throw noSuchPartnership()
+    if (current.versions === kept.versions) return kept.body
+  }
+  const page = await renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
+  if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId)
+  const nextCursor = page.more ? encodeCursor({ seq: page.lastSeq }) : null
+  const body = Buffer.from(`{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`)
+  deps.eventPages?.set(key, { versions: page.versions, body })
+  return body
 }
 
 export interface Verification {
