@@ -6,7 +6,7 @@ import { callerOf, secured } from '../http/auth.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { RespondSchema, ReviewParamsSchema, ReviewSchema, toReview } from './review.schemas.ts'
-import { getReview, listMyOpenReviews, listReviews, openEarlyReview, respondToReview } from './review.service.ts'
+import { getReview, listMyOpenReviewsJson, listReviews, openEarlyReview, respondToReview } from './review.service.ts'
 
 const tags = ['reviews']
 const IdCursor = z.object({ id: z.uuid() })
@@ -132,15 +132,17 @@ export const reviewRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, {
         response: { 200: pageOf(ReviewSchema), ...authProblems }
       }
     },
-    async (request) => {
+    async (request, reply) => {
       const after = decodeCursor(request.query.cursor, IdCursor)
-      const rows = await listMyOpenReviews(deps, {
+      const body = await listMyOpenReviewsJson(deps, {
         userId: callerOf(request).userId,
         afterId: after?.id ?? null,
-        limit: request.query.limit + 1
+        limit: request.query.limit
       })
-      const page = paginate(rows, request.query.limit, (v) => ({ id: v.review.id }))
-      return { items: page.items.map(toReview), nextCursor: page.nextCursor }
+      // Already JSON in the schema's shape and key order (review.render.ts; a test holds it equal): sent as is.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(body as unknown as z.infer<ReturnType<typeof pageOf<typeof ReviewSchema>>>)
     }
   )
 }

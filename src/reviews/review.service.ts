@@ -9,9 +9,11 @@ import { newId } from '../db/columns.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
+import { encodeCursor } from '../http/pagination.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
-import { openPersonalTexts, sealOptionalText } from '../users/personal-text.service.ts'
+import { openPersonalTexts, openSealedText, sealOptionalText } from '../users/personal-text.service.ts'
+import { NOTE_SLOT, renderMyOpenReviews } from './review.render.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
 import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
@@ -319,4 +321,24 @@ export async function listMyOpenReviews(
   input: { userId: string; afterId: string | null; limit: number }
 ): Promise<ReviewView[]> {
   return withResponses(deps, deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
+}
+
+/**
+ * The same page as listMyOpenReviews, as the JSON body sent (items and nextCursor), in one statement: rendered
+ * by the database but for the sealed notes, which are opened here and spliced into their slots.
+ */
+export async function listMyOpenReviewsJson(
+  deps: Pick<Deps, 'db' | 'kek'>,
+  input: { userId: string; afterId: string | null; limit: number }
+): Promise<string> {
+  const page = await renderMyOpenReviews(deps.db, input.userId, input.afterId, input.limit)
+  const parts = page.items.split(NOTE_SLOT)
+  let items = parts[0]!
+  for (let n = 1; n < parts.length; n++) {
+    const [authorId, reviewId, value, sealedKey] = page.slots[n - 1]!
+    const note = openSealedText(deps, { authorId, sealedKey, value, purpose: notePurpose(reviewId, authorId) })
+    items += JSON.stringify(note) + parts[n]
+  }
+  const nextCursor = page.more && page.lastId !== null ? encodeCursor({ id: page.lastId }) : null
+  return `{"items":${items},"nextCursor":${JSON.stringify(nextCursor)}}`
 }

@@ -99,6 +99,17 @@ export async function sealOptionalText(
   return text === null ? null : sealPersonalText(deps, tx, authorId, text, purpose)
 }
 
+/**
+ * Opens one sealed text whose author's sealed data key the caller read in the same statement as the text (a
+ * render that joins data_keys): an erased author has no key there, and their text is never opened.
+ */
+export function openSealedText(
+  deps: Pick<Use, 'kek'>,
+  text: { authorId: string; sealedKey: string; value: string; purpose: string }
+): string {
+  return open(dataKey(deps, text.authorId, text.sealedKey), text.value, textPurpose(text.purpose))
+}
+
 /** Opens stored texts in one query for their authors' keys: `null` with `erased` when the author was erased. */
 export async function openPersonalTexts(
   deps: Pick<Use, 'kek'>,
