@@ -6,16 +6,19 @@ import { execute, isoText as iso } from '../db/driver.ts'
 import { PLAIN_MARK } from '../users/personal-text.service.ts'
 
 /**
- * Where a note sealed under its author's key goes in the rendered text: the JSON string of U+0001. The rest of
- * a review's JSON holds no free text (ids, enums, numbers, instants), so this token is found only where a note
- * is to be opened and spliced in by the application, which alone holds the key-encryption key.
+ * Where a note goes in the rendered text: the JSON string of U+0001. Every note that reads as text (sealed
+ * under its author's key, or stored plain before data keys) is a slot, opened and spliced in by the
+ * application, which alone holds the key-encryption key; the database renders no free text at all (ids,
+ * enums, numbers, instants), so this token is found only where a note goes. (Were plain notes rendered by the
+ * database, one ending in a quote and U+0001 would end in this very token and shift every note after it.)
  */
 export const NOTE_SLOT = '"\\u0001"'
 
 // $1 caller, $2 the id to continue after (null: from the start), $3 the page's limit. Compact JSON in the
 // schema's key order (to_json of a row, array_to_json: no spaces), as the response schema would send it.
-// `more` says whether more reviews follow; `slots` lists, in the order they appear, each sealed note's author,
-// review, ciphertext and the author's sealed data key (present: an erased author's note reads null, erased).
+// `more` says whether more reviews follow; `slots` lists, in the order they appear, each note's author, review,
+// stored value and the author's sealed data key (null for a plain note; a sealed note without one is its erased
+// author's, rendered null, erased: true, and never a slot).
 export const MY_OPEN_REVIEWS_JSON = `with page as (
     select r.* from reviews r
     join memberships m on m.partnership_id = r.partnership_id and m.user_id = $1::uuid and m.left_at is null
@@ -35,8 +38,7 @@ export const MY_OPEN_REVIEWS_JSON = `with page as (
         array(select jsonb_array_elements_text(r.required_responders)) as "requiredResponders",
         array(select to_json(y) from (
             select a.user_id as "userId", a.outcome, a.rating,
-              case when not a.sealed then substr(a.note, ${PLAIN_MARK.length + 1})
-                when a.sealed_key is null then null else chr(1) end as note,
+              case when a.note is null or (a.sealed and a.sealed_key is null) then null else chr(1) end as note,
               a.sealed and a.sealed_key is null as erased, ${iso('a.responded_at')} as "respondedAt"
             from answers a where a.review_id = r.id order by a.n) y) as responses,
         ${iso('r.opened_at')} as "openedAt", ${iso('r.closed_at')} as "closedAt"
@@ -44,10 +46,10 @@ export const MY_OPEN_REVIEWS_JSON = `with page as (
     (select id from shown order by id desc limit 1) as last_id,
     (select count(*) from page) > $3::int as more,
     (select coalesce(json_agg(json_build_array(a.user_id, a.review_id, a.note, a.sealed_key) order by a.n), '[]')::text
-      from answers a where a.sealed and a.sealed_key is not null) as slots`
+      from answers a where a.note is not null and not (a.sealed and a.sealed_key is null)) as slots`
 
-/** A note to open: its author, its review, its ciphertext and the author's sealed data key. */
-export type NoteSlot = [userId: string, reviewId: string, note: string, sealedKey: string]
+/** A note to open: its author, its review, its stored value and the author's sealed data key (null: a plain note). */
+export type NoteSlot = [userId: string, reviewId: string, note: string, sealedKey: string | null]
 
 export async function renderMyOpenReviews(
   db: DbOrTx,

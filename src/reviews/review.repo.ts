@@ -95,13 +95,14 @@ export async function upsertResponse(db: DbOrTx, row: ReviewResponseRow): Promis
     })
 }
 
+/** The responses to these reviews, in the order they were given (two at the same instant: by responder, as review.render.ts lists them). */
 export async function listResponses(db: DbOrTx, reviewIds: string[]): Promise<ReviewResponseRow[]> {
   if (reviewIds.length === 0) return []
   return db
     .select()
     .from(reviewResponses)
     .where(inArray(reviewResponses.reviewId, reviewIds))
-    .orderBy(asc(reviewResponses.respondedAt))
+    .orderBy(asc(reviewResponses.respondedAt), asc(reviewResponses.userId))
 }
 
 /** The scheduler's query (exported for the scale bench's plans). */

@@ -12,7 +12,7 @@ import { DomainError } from '../errors.ts'
 import { encodeCursor } from '../http/pagination.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
-import { openPersonalTexts, openSealedText, sealOptionalText } from '../users/personal-text.service.ts'
+import { openPersonalTexts, openStoredText, sealOptionalText } from '../users/personal-text.service.ts'
 import { NOTE_SLOT, renderMyOpenReviews } from './review.render.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
@@ -325,7 +325,7 @@ export async function listMyOpenReviews(
 
 /**
  * The same page as listMyOpenReviews, as the JSON body sent (items and nextCursor), in one statement: rendered
- * by the database but for the sealed notes, which are opened here and spliced into their slots.
+ * by the database but for the notes, which are opened here and spliced into their slots.
  */
 export async function listMyOpenReviewsJson(
   deps: Pick<Deps, 'db' | 'kek'>,
@@ -333,11 +333,18 @@ export async function listMyOpenReviewsJson(
 ): Promise<string> {
   const page = await renderMyOpenReviews(deps.db, input.userId, input.afterId, input.limit)
   const parts = page.items.split(NOTE_SLOT)
+  // A slot the statement did not list (or one too many) would put a note where another belongs: never sent.
+  if (parts.length !== page.slots.length + 1)
+    throw new Error(`${parts.length - 1} note slots for ${page.slots.length} notes`)
   let items = parts[0]!
   for (let n = 1; n < parts.length; n++) {
     const [authorId, reviewId, value, sealedKey] = page.slots[n - 1]!
-    const note = openSealedText(deps, { authorId, sealedKey, value, purpose: notePurpose(reviewId, authorId) })
-    items += JSON.stringify(note) + parts[n]
+    const note = openStoredText(
+      deps,
+      { authorId, value, purpose: notePurpose(reviewId, authorId) },
+      sealedKey ?? undefined
+    )
+    items += JSON.stringify(note.text) + parts[n]
   }
   const nextCursor = page.more && page.lastId !== null ? encodeCursor({ id: page.lastId }) : null
   return `{"items":${items},"nextCursor":${JSON.stringify(nextCursor)}}`

@@ -100,14 +100,15 @@ export async function sealOptionalText(
 }
 
 /**
- * Opens one sealed text whose author's sealed data key the caller read in the same statement as the text (a
- * render that joins data_keys): an erased author has no key there, and their text is never opened.
+ * Opens one stored text with its author's sealed data key as read in the same statement as the text (a render
+ * that joins data_keys; undefined: none, the author was erased): the one decision every reader of a personal
+ * text makes, so a text read by a render and by openPersonalTexts reads the same.
  */
-export function openSealedText(
-  deps: Pick<Use, 'kek'>,
-  text: { authorId: string; sealedKey: string; value: string; purpose: string }
-): string {
-  return open(dataKey(deps, text.authorId, text.sealedKey), text.value, textPurpose(text.purpose))
+export function openStoredText(deps: Pick<Use, 'kek'>, t: StoredText, sealedKey: string | undefined): OpenedText {
+  if (t.value === null) return { text: null, erased: false }
+  if (t.value.startsWith(PLAIN_MARK)) return { text: t.value.slice(PLAIN_MARK.length), erased: false }
+  if (sealedKey === undefined || t.authorId === null) return { text: null, erased: true }
+  return { text: open(dataKey(deps, t.authorId, sealedKey), t.value, textPurpose(t.purpose)), erased: false }
 }
 
 /** Opens stored texts in one query for their authors' keys: `null` with `erased` when the author was erased. */
@@ -120,13 +121,7 @@ export async function openPersonalTexts(
   for (const t of texts)
     if (t.value !== null && t.authorId !== null && !t.value.startsWith(PLAIN_MARK)) authors.add(t.authorId)
   const keys = await findSealedDataKeys(db, [...authors])
-  return texts.map((t) => {
-    if (t.value === null) return { text: null, erased: false }
-    if (t.value.startsWith(PLAIN_MARK)) return { text: t.value.slice(PLAIN_MARK.length), erased: false }
-    const sealedKey = t.authorId === null ? undefined : keys.get(t.authorId)
-    if (sealedKey === undefined) return { text: null, erased: true }
-    return { text: open(dataKey(deps, t.authorId!, sealedKey), t.value, textPurpose(t.purpose)), erased: false }
-  })
+  return texts.map((t) => openStoredText(deps, t, t.authorId === null ? undefined : keys.get(t.authorId)))
 }
 
 /**

@@ -58,10 +58,16 @@ t.test('every page of my open reviews is the bytes the schema rendering gives', 
   k.expectStatus(await r.answer(bob, p1, a1b, r1b, { outcome: 'keep', rating: 4, note: 'Ünïcödé bob' }), 200, 'bob')
   ctx.clock.advance(1_000)
   k.expectStatus(await r.answer(dan, p2, a2, r2, { outcome: 'retire', rating: 1, note: 'dan' }), 200, 'dan')
+  // The plain note ends in a quote and U+0001, whose JSON would end in the very token a note's slot is.
+  await execute(ctx.deps.db, 'update review_responses set note = $2 where review_id = $1', [
+    r2,
+    'plain:Written before keys "x"\u0001'
+  ])
+  // Two answers at the same instant are listed by responder, by both renderings.
   await execute(
     ctx.deps.db,
-    `update review_responses set note = 'plain:Written before keys "x"' where review_id = $1`,
-    [r2]
+    'update review_responses set responded_at = (select min(responded_at) from review_responses where review_id = $1) where review_id = $1',
+    [r1]
   )
 
   const check = async (who: Person, label: string) => {
@@ -90,7 +96,7 @@ t.test('every page of my open reviews is the bytes the schema rendering gives', 
     [
       'Quotes " \\ tabs\t emoji 🫶 </script>\nline two|false',
       'null|false',
-      'Written before keys "x"|false',
+      'Written before keys "x"\u0001|false',
       'Ünïcödé bob|false'
     ].sort(),
     'the notes read as written'
