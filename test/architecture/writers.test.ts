@@ -12,7 +12,9 @@ import { reviewKit, weekly } from '../helpers/reviews.ts'
 // - every change to a partnership appends to its log: the optimistic sign-off writes only if the log's head is
 //   still the one it read, and the agenda's lists kept in memory (agenda.render.ts) are served again only while
 //   the log's head is the same: so after each write every member's agenda, read through what was kept, must
-//   equal the agenda read afresh.
+//   equal the agenda read afresh. The pages of the log kept in memory (event.render.ts) are checked against
+//   the rows' versions instead, and need no writer's help: here too each member's page, read through what was
+//   kept, must equal the page read afresh.
 // Each write operation of the API document needs a scenario below (or a reason to have none), so a new writer
 // that forgets either invariant, or a new route nobody thought of, fails here.
 const ctx = await buildTestApp(t, { env: { WEBHOOK_ALLOW_PRIVATE: 'true' } })
@@ -21,7 +23,7 @@ const ctx = await buildTestApp(t, { env: { WEBHOOK_ALLOW_PRIVATE: 'true' } })
 const truth = await buildTestApp(t, {
   database: ctx.database,
   clock: ctx.clock,
-  env: { AGREEMENT_CACHE_MB: '0', AGENDA_CACHE_MB: '0', WEBHOOK_ALLOW_PRIVATE: 'true' }
+  env: { AGREEMENT_CACHE_MB: '0', AGENDA_CACHE_MB: '0', EVENTS_CACHE_MB: '0', WEBHOOK_ALLOW_PRIVATE: 'true' }
 })
 const k = agreementKit(ctx)
 const r = reviewKit(ctx, k)
@@ -267,8 +269,26 @@ async function agendas(app: typeof ctx, w: World): Promise<Record<string, unknow
   return seen
 }
 
+/** Each member's first page of the log (status and bytes) from an app. */
+async function logs(app: typeof ctx, w: World): Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown> = {}
+  for (const [name, p] of Object.entries({ alice: w.alice, bob: w.bob, carol: w.carol })) {
+    const res = await app.request({ method: 'GET', url: `/v1/partnerships/${w.pid}/events?limit=100`, token: p.token })
+    // As for agendas: an erased person's old token is refused with 401 or 404, depending on the instance.
+    seen[name] =
+      res.statusCode === 200
+        ? { status: 200, body: res.body }
+        : res.statusCode === 401 || res.statusCode === 404
+          ? { status: 'refused', leaked: res.body.includes('"items"') }
+          : { status: res.statusCode }
+  }
+  return seen
+}
+
 interface Observed {
   head: number
+  /** Each member's page of the log as the app that keeps pages serves it, and as read afresh. */
+  logs: { kept: Record<string, unknown>; fresh: Record<string, unknown> }
   agreements: Map<string, { body: string; etag: string }>
   /** The agendas as the app that keeps them serves them, and as read afresh. */
   agendas: { kept: Record<string, unknown>; fresh: Record<string, unknown> }
@@ -287,13 +307,15 @@ async function observe(w: World): Promise<Observed> {
   return {
     head: await k.headSeq(w.alice, w.pid),
     agreements,
-    agendas: { kept: await agendas(ctx, w), fresh: await agendas(truth, w) }
+    agendas: { kept: await agendas(ctx, w), fresh: await agendas(truth, w) },
+    logs: { kept: await logs(ctx, w), fresh: await logs(truth, w) }
   }
 }
 
 function holds(t: Tap, what: string, before: Observed, after: Observed): void {
   t.ok(after.head > before.head, `${what}: appended to the partnership's log (${before.head} → ${after.head})`)
   t.same(after.agendas.kept, after.agendas.fresh, `${what}: every agenda served from memory equals one read afresh`)
+  t.same(after.logs.kept, after.logs.fresh, `${what}: every page of the log served from memory equals one read afresh`)
   for (const [aid, was] of before.agreements) {
     const now = after.agreements.get(aid)
     if (now === undefined || now.body === was.body) continue

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
+import { eventPages } from '../../src/audit/event.render.ts'
 import { agreementKit, type Person } from '../helpers/agreements.ts'
 import { buildTestApp, type TestApp } from '../helpers/app.ts'
 
@@ -92,4 +93,43 @@ t.test('rows changed behind the append-only triggers are never served from memor
   const now = await page(t, ctx, alice, pid)
   t.not(now, kept, 'the page read again')
   t.same(JSON.parse(now).items[1].data, { forged: true }, 'showing what the table holds, for verify and clients to see')
+})
+
+t.test('an erased account is never served a kept page, on either instance', async (t) => {
+  const { alice, bob, pid } = await k.couple()
+  const carol = await k.person('Carol')
+  k.expectStatus(await k.join(carol, pid, 'observer', alice, [alice, bob]), 201, 'carol joins')
+  const kept: string[] = []
+  for (const app of [ctx, other]) kept.push(await page(t, app, carol, pid, '?limit=100'))
+  k.expectStatus(
+    await ctx.request({ method: 'DELETE', url: '/v1/me', token: carol.token, headers: { 'if-match': '*' } }),
+    204,
+    'erase carol'
+  )
+  for (const app of [ctx, other]) {
+    const res = await get(app, carol, pid, '?limit=100')
+    // 401 account-erased from an instance that re-reads who she is, 404 from one that still maps her old token
+    // to her old id for a while (auth.ts): either way she is no longer a member, and no page is sent.
+    t.ok(res.statusCode === 401 || res.statusCode === 404, `refused (${res.statusCode})`)
+    t.notOk(res.body.includes('"items"'), 'no page is sent')
+    for (const body of kept) t.notOk(res.body.includes(body.slice(0, 64)), 'nothing of the kept page')
+  }
+  const last = JSON.parse(await page(t, other, bob, pid, '?limit=100')).items.at(-1)
+  t.equal(last.type, 'member.left', 'the others read her leaving at once')
+})
+
+t.test('kept pages are bounded in bytes, least recently used out first', async (t) => {
+  const pages = eventPages(10_000)!
+  const body = (n: number) => Buffer.alloc(n, 'x')
+  pages.set('too-big', { versions: '1', body: body(20_000) })
+  t.notOk(pages.has('too-big'), 'a page larger than the whole bound is not kept')
+  for (let n = 0; n < 40; n++) {
+    pages.set(`p${n}`, { versions: String(n), body: body(1_000) })
+    if (n % 3 === 0) pages.get('p0')
+  }
+  t.ok(pages.calculatedSize <= 10_000, `at most the bound (${pages.calculatedSize} bytes)`)
+  t.ok(pages.has('p0'), 'the page read again stays')
+  t.notOk(pages.has('p1'), 'the least recently used went first')
+  t.ok(pages.has('p39'), 'the newest is kept')
+  t.equal(eventPages(0), null, 'a bound of 0 keeps nothing')
 })
