@@ -170,7 +170,7 @@ export interface Config {
   readonly agreementCacheBytes: number
   /** Memory for agenda lists kept per caller (validated against the partnership's log on every request); 0 turns it off. */
   readonly agendaCacheBytes: number
-  /** Memory for pages of GET …/events as sent (validated by membership and the log head on every request); 0 turns it off. */
+  /** Memory for pages of GET …/events as sent (validated by membership and the rows' versions on every request); 0 turns it off. */
   readonly eventsCacheBytes: number
   readonly requestTimeoutMs: number
   readonly shutdownGraceMs: number

@@ -25,7 +25,7 @@ export interface Deps {
   readonly agreementBodies: AgreementBodies | null
   /** Agenda lists by partnership and caller, validated against the log head; null when AGENDA_CACHE_MB=0. */
   readonly agendaBodies: AgendaBodies | null
-  /** Pages of GET …/events as sent, validated by membership and the log head; null when EVENTS_CACHE_MB=0. */
+  /** Pages of GET …/events as sent, validated by membership and the rows' versions; null when EVENTS_CACHE_MB=0. */
   readonly eventPages: EventPages | null
   /** This app's metrics (GET /metrics); capabilities add their own through it. */
   readonly metrics: Metrics

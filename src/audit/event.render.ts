@@ -72,11 +72,13 @@ export interface KeptEventsPage {
 }
 
 /**
- * Pages of GET …/events by partnership, position and limit (the same bytes for every member), least recently
- * used out first, bounded in bytes. An entry is served only after the database confirmed, in the same request,
- * that the caller is a current member and that the page's rows and the row after it are the very row versions
- * it was rendered from (VERSIONS): no statement renders the JSON again, and nothing is ever served that the
- * table does not hold. Per process; nothing to invalidate.
+ * Pages of GET …/events by partnership, position and limit (the same bytes for every member: EVENT_JSON holds
+ * nothing of the caller), least recently used out first, bounded in bytes (EVENTS_CACHE_MB; a page larger than
+ * the bound is not kept). An entry is served only after the database confirmed, in the same request, that the
+ * caller is a current member and that the page's rows and the row after it are the very row versions it was
+ * rendered from (VERSIONS): no statement renders the JSON again, nothing is ever served that the table does not
+ * hold, and a leaver or an erased account (no longer a member) gets no byte of it. Per process; nothing to
+ * invalidate: a page nobody may read any more stays until pushed out, and is never served.
  */
 export type EventPages = LRUCache<string, KeptEventsPage>
 
