@@ -158,6 +158,7 @@ export async function createDb(config: Config['database'], options: { holderUrl?
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
+  const { namedStatements } = await import('./pglite-statements.ts')
   // One process per data directory: the lock names this one (its URL lets `npm run token` find it).
   const release = config.dataDir ? lockDataDir(config.dataDir, options.holderUrl ?? 'a script') : () => {}
   let client: InstanceType<typeof PGlite>
@@ -168,7 +169,8 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     release()
     throw err
   }
-  const counting = countingClient(client, 'pglite')
+  // Every plannable statement a named prepared statement, as postgres.js does on PostgreSQL (src/db/pglite-statements.ts).
+  const counting = countingClient(namedStatements(client).client, 'pglite')
   const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
   // One process per PGlite database: its wake-ups never leave it.
   registerWakeups(db, createWakeups())

@@ -63,18 +63,30 @@ t.test(
 )
 
 t.test(
-  "on PostgreSQL, drizzle's queries run as named prepared statements (the patch of PostgresJsSession.prepareQuery)",
-  { skip: onPostgres ? false : 'postgres.js only: PGlite has no named statements to check' },
+  "drizzle's queries run as named prepared statements: on PostgreSQL the patch of PostgresJsSession.prepareQuery, on PGlite src/db/pglite-statements.ts",
   async (t) => {
-    const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
-    const prepareQuery = (PostgresJsSession.prototype as unknown as { prepareQuery?: (...args: unknown[]) => unknown })
-      .prepareQuery
-    t.type(prepareQuery, 'function', 'drizzle still has PostgresJsSession.prototype.prepareQuery')
+    if (onPostgres) {
+      const { PostgresJsSession } = await import('drizzle-orm/postgres-js/session')
+      const prepareQuery = (
+        PostgresJsSession.prototype as unknown as { prepareQuery?: (...args: unknown[]) => unknown }
+      ).prepareQuery
+      t.type(prepareQuery, 'function', 'drizzle still has PostgresJsSession.prototype.prepareQuery')
+    }
     await db.select().from(users).where(eq(users.subject, 'driver-test-named')).limit(1)
-    const named = await ctx.database.rows<{ statement: string }>(
-      sql`select statement from pg_prepared_statements where statement like '%"subject" = $1%'`
+    await db.transaction((tx) => tx.select().from(users).where(eq(users.issuer, 'driver-test-named-tx')).limit(1))
+    await execute(db, 'select count(*) from users where display_name = $1', ['driver-test-named-raw'])
+    const named = async (like: string) =>
+      (
+        await ctx.database.rows<{ n: number }>(
+          sql`select count(*)::int as n from pg_prepared_statements where statement like ${like}`
+        )
+      )[0]!.n
+    t.ok(
+      (await named('%"subject" = $1%')) > 0,
+      'the query drizzle built is a prepared statement on the (one) connection'
     )
-    t.ok(named.length > 0, 'the query drizzle built is a prepared statement on the (one) connection')
+    t.ok((await named('%"issuer" = $1%')) > 0, 'so is one run inside a transaction')
+    t.ok((await named('%display_name = $1%')) > 0, 'and one run through execute()')
   }
 )
 
