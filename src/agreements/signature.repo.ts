@@ -4,7 +4,7 @@ import { toSnakeCase } from 'drizzle-orm/casing'
 import type { EventRow } from '../audit/event.sql.ts'
 import { Batcher } from '../db/batch.ts'
 import type { DbOrTx } from '../db/client.ts'
-import { execute } from '../db/driver.ts'
+import { execute, onPglite } from '../db/driver.ts'
 import { eventsAppended } from '../db/wakeups.ts'
 import { type PartnershipRow, partnerships } from '../partnerships/partnership.sql.ts'
 import {
@@ -111,6 +111,7 @@ export function readForSigning(db: DbOrTx, input: SignatureTarget): Promise<ForS
   let reader = readers.get(db)
   if (reader === undefined) {
     reader = new Batcher({
+      gather: onPglite(db),
       run: async (keys) =>
         (await readSigning(db, READ_FOR_SIGNING, keys)).map((value) => ({ status: 'fulfilled', value }))
     })
@@ -260,6 +261,7 @@ export function writeSignatureGrouped(db: DbOrTx, write: SignatureWrite): Promis
   let writer = writers.get(db)
   if (writer === undefined) {
     writer = new Batcher({
+      gather: onPglite(db),
       key: (w) => w.partnershipId,
       run: async (writes) => {
         try {

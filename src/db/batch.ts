@@ -8,6 +8,12 @@
  * groups) gave ~3,150 sign-offs/s against ~2,850 with two, because every
  * statement sent wakes a PostgreSQL backend and that wake-up is the cost.
  */
+/*
+ * On PGlite a statement runs synchronously inside WebAssembly, so nothing new arrives while one runs, and the
+ * requests read from the sockets in one turn of the event loop reach a batcher one by one, each finding it idle:
+ * batches of one. With `gather`, an idle batcher first lets that turn finish (one setImmediate), so everything it
+ * brought runs as one batch.
+ */
 type Waiting<I, O> = { input: I; resolve: (value: O) => void; reject: (reason: unknown) => void }
 
 export class Batcher<I, O> {
@@ -15,6 +21,8 @@ export class Batcher<I, O> {
   readonly #key: ((input: I) => string) | undefined
   readonly #maxInFlight: number
   readonly #maxBatch: number
+  readonly #gather: boolean
+  #gathering = false
   #queue: Array<Waiting<I, O>> = []
   #inFlight = 0
 
@@ -27,17 +35,27 @@ export class Batcher<I, O> {
     key?: (input: I) => string
     maxInFlight?: number
     maxBatch?: number
+    /** An idle batcher waits for the rest of this turn of the event loop before it runs (see above). */
+    gather?: boolean
   }) {
     this.#run = options.run
     this.#key = options.key
     this.#maxInFlight = options.maxInFlight ?? 1
     this.#maxBatch = options.maxBatch ?? 64
+    this.#gather = options.gather ?? false
   }
 
   submit(input: I): Promise<O> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ input, resolve, reject })
-      this.#pump()
+      if (!this.#gather || this.#inFlight > 0) this.#pump()
+      else if (!this.#gathering) {
+        this.#gathering = true
+        setImmediate(() => {
+          this.#gathering = false
+          this.#pump()
+        })
+      }
     })
   }
 

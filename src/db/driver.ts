@@ -35,6 +35,9 @@ export async function preparedByDefault(): Promise<void> {
 }
 
 const clientOf = (handle: DbOrTx): DriverClient => (handle as unknown as Handle).session.client
+/** Whether a handle runs on PGlite (in this process, one statement at a time) rather than PostgreSQL. */
+export const onPglite = (handle: DbOrTx): boolean => clientOf(handle).unsafe === undefined
+
 const statements = new Map<unknown, Map<string, object>>()
 
 /**

@@ -101,3 +101,42 @@ t.test('each call of a batch succeeds or fails on its own; a run that throws fai
     'and it keeps serving after a failure'
   )
 })
+
+t.test(
+  'with gather, an idle batcher waits for the rest of the turn: calls from one turn run as one batch',
+  async (t) => {
+    // As on PGlite: requests read in one turn of the event loop reach the batcher from separate callbacks.
+    // (Each answer is wrapped, or awaiting the callbacks would wait for the answers too.)
+    const fromSeparateCallbacks = async (batcher: Batcher<number, string>) =>
+      (
+        await Promise.all(
+          [1, 2, 3].map(
+            (i) =>
+              new Promise<{ answer: Promise<string> }>((resolve) =>
+                setImmediate(() => resolve({ answer: batcher.submit(i) }))
+              )
+          )
+        )
+      ).map((c) => c.answer)
+    const plain = recorder<number>()
+    const eager = new Batcher({ run: plain.run })
+    const eagerCalls = await fromSeparateCallbacks(eager)
+    t.same(plain.batches, [[1]], 'without gather the first call runs alone')
+    await plain.finishNext()
+    await plain.finishNext()
+    t.same(await Promise.all(eagerCalls), ['done 1', 'done 2', 'done 3'])
+
+    const gathered = recorder<number>()
+    const gathering = new Batcher({ run: gathered.run, gather: true })
+    const calls = await fromSeparateCallbacks(gathering)
+    t.same(gathered.batches, [], 'nothing runs during the turn')
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(gathered.batches, [[1, 2, 3]], 'then the turn’s three calls run as one batch')
+    const later = gathering.submit(4)
+    t.same(gathered.batches, [[1, 2, 3]], 'a call while a batch runs waits for it, as without gather')
+    await gathered.finishNext()
+    t.same(gathered.batches, [[1, 2, 3], [4]], 'and runs next, without waiting for another turn')
+    await gathered.finishNext()
+    t.same(await Promise.all([...calls, later]), ['done 1', 'done 2', 'done 3', 'done 4'])
+  }
+)

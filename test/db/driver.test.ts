@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm'
 import t from 'tap'
 import type { DbOrTx } from '../../src/db/client.ts'
-import { execute, prepared } from '../../src/db/driver.ts'
+import { execute, onPglite, prepared } from '../../src/db/driver.ts'
 import { users } from '../../src/users/user.sql.ts'
 import { buildTestApp, onPostgres } from '../helpers/app.ts'
 
@@ -14,9 +14,11 @@ const { db } = ctx.deps
 t.test('every handle, the pool and a transaction, carries its session and the driver client under it', async (t) => {
   const clientOf = (h: DbOrTx) => (h as unknown as { session?: { client?: Record<string, unknown> } }).session?.client
   t.ok(clientOf(db), 'db.session.client')
+  t.equal(onPglite(db), !onPostgres, 'onPglite() tells the drivers apart on the pool')
   await db.transaction(async (tx) => {
     const client = clientOf(tx)
     t.ok(client, 'tx.session.client')
+    t.equal(onPglite(tx), !onPostgres, 'onPglite() tells the drivers apart on a transaction')
     t.type(
       onPostgres ? client!.unsafe : client!.query,
       'function',
