@@ -22,7 +22,8 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 const CONNECTIONS = 50
 /** Fewer than on PostgreSQL by default: PGlite seeds in this one process, and one connection serves everything. */
 const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 1000)
-const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 24)
+/** Enough for every sign-off round: PGlite signs about 2,000 a second on a quiet machine once they are grouped. */
+const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 80)
 const INCIDENTS_PER = Number(process.env.BENCH_INCIDENTS_PER ?? 20)
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
