@@ -36,6 +36,9 @@ export interface Database {
   ready(): Promise<boolean>
 }
 
+/** PostgreSQL's shared buffers on PGlite: 128 MB by default there, as on a server. */
+export const PGLITE_SHARED_BUFFERS_MB = 32
+
 export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
 const MIGRATION_LOCK = 7_316_402_113 // pg_advisory_lock key: one migrator at a time across instances
 
@@ -163,7 +166,10 @@ export async function createDb(config: Config['database'], options: { holderUrl?
   const release = config.dataDir ? lockDataDir(config.dataDir, options.holderUrl ?? 'a script') : () => {}
   let client: InstanceType<typeof PGlite>
   try {
-    client = config.dataDir ? new PGlite(config.dataDir) : new PGlite()
+    // PostgreSQL's shared buffers live in PGlite's WebAssembly memory, which never shrinks; pages beyond them
+    // are read from the files through the kernel's page cache, which is not this process's memory.
+    const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS_MB}MB`]
+    client = new PGlite({ ...(config.dataDir ? { dataDir: config.dataDir } : {}), startParams })
     await client.waitReady
   } catch (err) {
     release()

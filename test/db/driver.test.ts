@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm'
 import t from 'tap'
-import type { DbOrTx } from '../../src/db/client.ts'
+import { type DbOrTx, PGLITE_SHARED_BUFFERS_MB } from '../../src/db/client.ts'
 import { execute, onPglite, prepared } from '../../src/db/driver.ts'
 import { users } from '../../src/users/user.sql.ts'
 import { buildTestApp, onPostgres } from '../helpers/app.ts'
@@ -123,5 +123,14 @@ t.test(
     held.resolve()
     await Promise.all([holder, ...waiting])
     t.same(ctx.database.pool(), { max: 1, inUse: 0, waiting: 0 }, 'all settled: nothing counted any more')
+  }
+)
+
+t.test(
+  "on PGlite, PostgreSQL's shared buffers are bounded, since PGlite's WebAssembly memory never shrinks",
+  { skip: onPostgres ? 'PGlite only: a server sizes its own' : false },
+  async (t) => {
+    const [row] = await ctx.database.rows<{ shared_buffers: string }>(sql`show shared_buffers`)
+    t.equal(row!.shared_buffers, `${PGLITE_SHARED_BUFFERS_MB}MB`, 'not PGlite’s default of 128MB')
   }
 )
