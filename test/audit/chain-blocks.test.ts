@@ -161,3 +161,33 @@ t.test('a block re-chained up to a block boundary stays broken on every later ve
       `${time} verification after the change`
     )
 })
+
+t.test('when keeping the MACs fails, the answer stands, and a change is still found', async (t) => {
+  const { pid, head } = await longLog()
+  // Keeping is a cache write after the answer is known: make every such write fail, as a read-only standby would.
+  await db.execute(
+    sql.raw(`create or replace function refuse_chain_blocks() returns trigger language plpgsql as $$
+      begin raise exception 'chain_blocks is read-only here'; end $$`)
+  )
+  await db.execute(
+    sql.raw(
+      'create trigger refuse_chain_blocks before insert or update on chain_blocks for each row execute function refuse_chain_blocks()'
+    )
+  )
+  try {
+    t.match(await kit.verify(alice, pid), { valid: true, eventCount: head }, 'valid, though nothing could be kept')
+    t.same(await kept(pid), [], 'and indeed nothing was kept')
+    await behindTheTriggers((tx) =>
+      tx.execute(
+        sql`update events set data = '{"name":"Rewritten"}'::jsonb where partnership_id = ${pid} and seq = 700`
+      )
+    )
+    t.match(
+      await kit.verify(bob, pid),
+      { valid: false, firstBrokenSeq: 700 },
+      'the next verification recomputes everything and finds the change'
+    )
+  } finally {
+    await db.execute(sql.raw('drop trigger refuse_chain_blocks on chain_blocks'))
+  }
+})
