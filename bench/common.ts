@@ -1,6 +1,6 @@
-// What the bench scripts share: how Accord is started, and a free loopback port.
+// What the bench scripts share: how Accord is started, a free loopback port, a median and a process's memory.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -80,3 +80,23 @@ export async function start(args: string[], env: Record<string, string>, probe: 
   }
   throw new Error(`${args.join(' ')} did not start`)
 }
+
+/** The median, NaNs left out (NaN when nothing is left). */
+export const median = (all: number[]): number => {
+  const s = all.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+/** A process's RSS (VmRSS) or peak RSS (VmHWM) from /proc, in MB; NaN once it is gone. */
+export function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : Number.NaN
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Resets a process's peak RSS (VmHWM) to its RSS now, so that the peak read later is the one since. */
+export const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5')

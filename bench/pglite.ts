@@ -2,7 +2,7 @@
 // Accord: a bare Fastify over PGlite in one process (bench/baseline-pglite-server.ts), measured in the same run.
 // PGlite is one process per data directory: the bench seeds a directory first, closes it, copies it for the
 // baseline, and only then starts Accord on the one and the baseline on the other.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
@@ -12,7 +12,7 @@ import { createDb } from '../src/db/client.ts'
 import { execute } from '../src/db/driver.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, start, startFlags } from './common.ts'
+import { accordEnv, freePort, median, resetPeak, start, startFlags, statusMb } from './common.ts'
 import { pgliteSql } from './pglite-sql.ts'
 import { seed } from './seed.ts'
 
@@ -26,18 +26,6 @@ const PARTNERSHIPS = Number(process.env.BENCH_PARTNERSHIPS ?? 1000)
 const PROPOSALS_PER = Number(process.env.BENCH_PROPOSALS_PER ?? 80)
 const INCIDENTS_PER = Number(process.env.BENCH_INCIDENTS_PER ?? 20)
 const log = (s: string) => process.stderr.write(`${s}\n`)
-
-const statusKb = (pid: number, field: 'VmRSS' | 'VmHWM') =>
-  Number(
-    /(\d+) kB/.exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith(field)) ?? ''
-    )?.[1] ?? 0
-  ) / 1024
-
-/** Resets a process's peak RSS (VmHWM) to its RSS now: the peak under load is then not the start's. */
-const resetPeak = (pid: number) => writeFileSync(`/proc/${pid}/clear_refs`, '5')
 
 interface Sample {
   rps: number
@@ -55,12 +43,6 @@ async function load(url: string, requests: autocannon.Request[], duration: numbe
     .map(([code, { count }]) => `${code}×${count}`)
   const why = [...statuses, ...(r.timeouts ? [`timeouts×${r.timeouts}`] : [])].join(' ')
   return { rps: r['2xx'] / duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors, why }
-}
-
-const median = (xs: number[]) => {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
-  if (s.length === 0) return Number.NaN
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 /** Accord's environment on PGlite: `npm start`'s, with DATA_DIR and without DATABASE_URL. */
@@ -82,8 +64,8 @@ async function startAccord(dataDir: string, port: number, publicUrl: string) {
   return {
     child,
     firstResponseMs,
-    idleRss: statusKb(child.pid!, 'VmRSS'),
-    startPeakRss: statusKb(child.pid!, 'VmHWM')
+    idleRss: statusMb(child.pid!, 'VmRSS'),
+    startPeakRss: statusMb(child.pid!, 'VmHWM')
   }
 }
 
@@ -265,11 +247,11 @@ export async function benchPglite() {
         const s = await run()
         samples[name]!.push(s)
         log(
-          `round ${round} ${name.padEnd(14)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(4)} ms  Accord RSS ${statusKb(accord.pid!, 'VmRSS').toFixed(0)} MB  baseline RSS ${statusKb(baseline.pid!, 'VmRSS').toFixed(0)} MB${s.bad ? `  non-2xx + errors ${s.bad} (${s.why})` : ''}`
+          `round ${round} ${name.padEnd(14)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(4)} ms  Accord RSS ${statusMb(accord.pid!, 'VmRSS').toFixed(0)} MB  baseline RSS ${statusMb(baseline.pid!, 'VmRSS').toFixed(0)} MB${s.bad ? `  non-2xx + errors ${s.bad} (${s.why})` : ''}`
         )
       }
-    const peakRss = statusKb(accord.pid!, 'VmHWM')
-    const baselinePeakRss = statusKb(baseline.pid!, 'VmHWM')
+    const peakRss = statusMb(accord.pid!, 'VmHWM')
+    const baselinePeakRss = statusMb(baseline.pid!, 'VmHWM')
     await stop(accord)
     await stop(baseline)
     // Every sign-off activated its version: counted on the directory Accord wrote, once it has stopped.

@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, root, start, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, median, root, start, startFlags, statusMb } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -33,15 +33,6 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3)
 /** The pool size of both Accord and the baseline: postgres.js pipelines queries and sign-offs are grouped, so on 2 vCPUs a few connections beat many. */
 const POOL = process.env.BENCH_POOL ?? '4'
 const log = (s: string) => process.stderr.write(`${s}\n`)
-
-const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') =>
-  Number(
-    /(\d+) kB/.exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith(field)) ?? ''
-    )?.[1] ?? 0
-  ) / 1024
 
 interface Sample {
   rps: number
@@ -147,13 +138,6 @@ async function pgbench(url: string, duration: number): Promise<Sample> {
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0)
   const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1] ?? 0)
   return { rps: tps, p50: lat, p99: Number.NaN, non2xx: 0, errors: 0 }
-}
-
-const median = (all: number[]) => {
-  const xs = all.filter((x) => !Number.isNaN(x))
-  if (xs.length === 0) return Number.NaN
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 interface Reader {
@@ -419,11 +403,11 @@ async function main() {
       )
       samples[name]!.push(s)
       log(
-        `round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  ${s.cpu ? `CPU µs/req: server ${s.cpu.server.toFixed(0)} postgres ${s.cpu.postgres.toFixed(0)} loader ${s.cpu.loader.toFixed(0)}` : ''}  Accord RSS ${rssMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`
+        `round ${round} ${name.padEnd(16)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${String(s.p50).padStart(5)} ms  p99 ${String(s.p99).padStart(5)} ms  ${s.cpu ? `CPU µs/req: server ${s.cpu.server.toFixed(0)} postgres ${s.cpu.postgres.toFixed(0)} loader ${s.cpu.loader.toFixed(0)}` : ''}  Accord RSS ${statusMb(accord.pid!, 'VmRSS').toFixed(0)} MB${s.non2xx || s.errors ? `  non-2xx ${s.non2xx} errors ${s.errors}` : ''}`
       )
     }
   }
-  const peakRss = rssMb(accord.pid!, 'VmHWM')
+  const peakRss = statusMb(accord.pid!, 'VmHWM')
   const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
   const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!
     .n as number

@@ -1,10 +1,3 @@
-// npm run bench:verify: GET and POST …/audit/verify on a partnership whose log holds BENCH_VERIFY_EVENTS
-// (100,000) events, against the cost of only reading those rows (a bare postgres.js select of the partnership's
-// events, in this process), measured in the same run; and Accord's peak RSS while it verifies, against its
-// RSS before. Then it breaks one link near the end (behind the triggers, as an attacker with the database
-// would) and checks that both verifications name it. Loopback only; prints a table, then one JSON line; exits 1
-// when a verification answers wrong.
-import { readFileSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import postgres from 'postgres'
 import { chainEvents, type NewEvent } from '../src/audit/event.rules.ts'
@@ -13,7 +6,7 @@ import { createDb } from '../src/db/client.ts'
 import { newId } from '../src/db/columns.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, median, resetPeak, start, startFlags, statusMb } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -21,15 +14,6 @@ const DB_NAME = process.env.BENCH_VERIFY_DB ?? 'accord_bench_verify'
 const EVENTS = Number(process.env.BENCH_VERIFY_EVENTS ?? 100_000)
 const RUNS = Number(process.env.BENCH_VERIFY_RUNS ?? 5)
 const log = (s: string) => process.stderr.write(`${s}\n`)
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
-const statusMb = (pid: number, field: 'VmRSS' | 'VmHWM') => {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) / 1024 : Number.NaN
-}
 
 /** The shapes of data the API's events carry, in turn (flat scalars, arrays, dates, a number, free text). */
 function eventOf(k: number, pid: string, actors: readonly string[]): NewEvent {
@@ -199,7 +183,7 @@ async function main() {
   if (cold.valid !== true) failures.push(`first GET verify: ${JSON.stringify(cold).slice(0, 300)}`)
   await baselineRead()
   const idleRss = statusMb(accord.pid!, 'VmRSS')
-  writeFileSync(`/proc/${accord.pid}/clear_refs`, '5')
+  resetPeak(accord.pid!)
   const get: number[] = []
   const post: number[] = []
   const read: number[] = []
