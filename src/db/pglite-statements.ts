@@ -37,13 +37,15 @@ const concat = (messages: Uint8Array[]): Uint8Array => Buffer.concat(messages)
 export function namedStatements(pg: PGlite): { client: PGlite; named: () => number } {
   const locks = pg as unknown as Locks
   const kept = new Map<string, { name: string; types: number[] }>()
+  // Names are never reused: one whose parse succeeded but whose description failed would otherwise block them all.
+  let serial = 0
   const send = (message: Uint8Array): Promise<Messages> => pg.execProtocolStream(message, { syncToFs: false })
 
   /** One statement, holding PGlite's protocol lock. */
   async function run(text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results> {
     let statement = kept.get(text)
     if (statement === undefined) {
-      const name = kept.size < MAX_NAMED_STATEMENTS ? `accord_${kept.size}` : ''
+      const name = kept.size < MAX_NAMED_STATEMENTS ? `accord_${serial++}` : ''
       try {
         const described = await send(concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name })]))
         statement = { name, types: parse.parseDescribeStatementResults(described) }
