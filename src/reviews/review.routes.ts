@@ -6,7 +6,8 @@ import { callerOf, secured } from '../http/auth.ts'
 import { decodeCursor, PageQuerySchema, pageOf, paginate } from '../http/pagination.ts'
 import { authProblems, problems } from '../http/schemas.ts'
 import { RespondSchema, ReviewParamsSchema, ReviewSchema, toReview } from './review.schemas.ts'
-import { getReview, listMyOpenReviewsJson, listReviews, openEarlyReview, respondToReview } from './review.service.ts'
+import { openEarlyReview, respondToReview } from './review.service.ts'
+import { getReview, listMyOpenReviewsJson, listReviews } from './review-read.service.ts'
 
 const tags = ['reviews']
 const IdCursor = z.object({ id: z.uuid() })

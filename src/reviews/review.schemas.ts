@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { DateTimeSchema } from '../http/schemas.ts'
-import type { ReviewView } from './review.service.ts'
+import type { ReviewView } from './review-read.service.ts'
 
 export const ReviewParamsSchema = z.object({ pid: z.uuid(), aid: z.uuid(), rid: z.uuid() })
 

@@ -1,6 +1,6 @@
 import * as agreementRepo from '../agreements/agreement.repo.ts'
 import type { AgreementRow } from '../agreements/agreement.sql.ts'
-import { beginAgreementWrite, readAgreement } from '../agreements/agreement-access.service.ts'
+import { beginAgreementWrite } from '../agreements/agreement-access.service.ts'
 import { nextOccurrence } from '../agreements/cadence.rules.ts'
 import { isTerms } from '../agreements/content.schemas.ts'
 import { appendEvent } from '../audit/append.service.ts'
@@ -9,48 +9,13 @@ import { newId } from '../db/columns.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
-import { encodeCursor } from '../http/pagination.ts'
 import { currentPartners } from '../partnerships/membership.service.ts'
 import type { PartnershipRow } from '../partnerships/partnership.sql.ts'
-import { openPersonalTexts, openStoredText, sealOptionalText } from '../users/personal-text.service.ts'
-import { NOTE_SLOT, renderMyOpenReviews } from './review.render.ts'
+import { sealOptionalText } from '../users/personal-text.service.ts'
 import * as repo from './review.repo.ts'
 import { decideReviewOutcome, nextReviewAfter, type ReviewOutcome } from './review.rules.ts'
-import type { ReviewResponseRow, ReviewRow } from './review.sql.ts'
-
-/** A review with its responses as stored (their notes sealed). */
-interface StoredReview {
-  review: ReviewRow
-  responses: ReviewResponseRow[]
-}
-
-/** A response as read: its note opened under its author's data key (null, `erased`, once they were erased). */
-export type ReviewResponseView = Omit<ReviewResponseRow, 'note'> & { note: string | null; erased: boolean }
-
-export interface ReviewView {
-  review: ReviewRow
-  responses: ReviewResponseView[]
-}
-
-const notePurpose = (reviewId: string, userId: string) => `review-response.note:${reviewId}:${userId}`
-
-/** Opens the notes of these reviews' responses (one query for their authors' keys). */
-async function openReviews(
-  deps: Pick<Deps, 'kek'>,
-  db: DbOrTx,
-  stored: readonly StoredReview[]
-): Promise<ReviewView[]> {
-  const all = stored.flatMap((s) => s.responses)
-  const opened = await openPersonalTexts(
-    deps,
-    db,
-    all.map((r) => ({ authorId: r.userId, value: r.note, purpose: notePurpose(r.reviewId, r.userId) }))
-  )
-  const views = new Map(all.map((r, n) => [r, { ...r, note: opened[n]!.text, erased: opened[n]!.erased }]))
-  return stored.map((s) => ({ review: s.review, responses: s.responses.map((r) => views.get(r)!) }))
-}
-
-const noSuchReview = () => new DomainError('NOT_FOUND', 'no such review')
+import type { ReviewRow } from './review.sql.ts'
+import { noSuchReview, notePurpose, openReviews, type ReviewView, type StoredReview } from './review-read.service.ts'
 
 /**
  * Opens a review of an active agreement, inside a transaction that holds the
@@ -284,68 +249,4 @@ export async function closeOpenReviews(tx: DbOrTx, now: () => Date, partnershipI
     closed.push(open.id)
   }
   return closed
-}
-
-export async function getReview(
-  deps: Pick<Deps, 'db' | 'kek'>,
-  input: { partnershipId: string; agreementId: string; reviewId: string; userId: string }
-): Promise<ReviewView> {
-  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
-  const review = await repo.findReview(deps.db, agreement.id, input.reviewId)
-  if (!review) throw noSuchReview()
-  return (await openReviews(deps, deps.db, [{ review, responses: await repo.listResponses(deps.db, [review.id]) }]))[0]!
-}
-
-async function withResponses(deps: Pick<Deps, 'kek'>, db: DbOrTx, rows: ReviewRow[]): Promise<ReviewView[]> {
-  const responses = await repo.listResponses(
-    db,
-    rows.map((r) => r.id)
-  )
-  return openReviews(
-    deps,
-    db,
-    rows.map((review) => ({ review, responses: responses.filter((r) => r.reviewId === review.id) }))
-  )
-}
-
-export async function listReviews(
-  deps: Pick<Deps, 'db' | 'kek'>,
-  input: { partnershipId: string; agreementId: string; userId: string; afterId: string | null; limit: number }
-): Promise<ReviewView[]> {
-  const agreement = await readAgreement(deps.db, input.partnershipId, input.agreementId, input.userId)
-  return withResponses(deps, deps.db, await repo.listReviews(deps.db, agreement.id, input.afterId, input.limit))
-}
-
-export async function listMyOpenReviews(
-  deps: Pick<Deps, 'db' | 'kek'>,
-  input: { userId: string; afterId: string | null; limit: number }
-): Promise<ReviewView[]> {
-  return withResponses(deps, deps.db, await repo.listOpenReviewsOf(deps.db, input.userId, input.afterId, input.limit))
-}
-
-/**
- * The same page as listMyOpenReviews, as the JSON body sent (items and nextCursor), in one statement: rendered
- * by the database but for the notes, which are opened here and spliced into their slots.
- */
-export async function listMyOpenReviewsJson(
-  deps: Pick<Deps, 'db' | 'kek'>,
-  input: { userId: string; afterId: string | null; limit: number }
-): Promise<string> {
-  const page = await renderMyOpenReviews(deps.db, input.userId, input.afterId, input.limit)
-  const parts = page.items.split(NOTE_SLOT)
-  // A slot the statement did not list (or one too many) would put a note where another belongs: never sent.
-  if (parts.length !== page.slots.length + 1)
-    throw new Error(`${parts.length - 1} note slots for ${page.slots.length} notes`)
-  let items = parts[0]!
-  for (let n = 1; n < parts.length; n++) {
-    const [authorId, reviewId, value, sealedKey] = page.slots[n - 1]!
-    const note = openStoredText(
-      deps,
-      { authorId, value, purpose: notePurpose(reviewId, authorId) },
-      sealedKey ?? undefined
-    )
-    items += JSON.stringify(note.text) + parts[n]
-  }
-  const nextCursor = page.more && page.lastId !== null ? encodeCursor({ id: page.lastId }) : null
-  return `{"items":${items},"nextCursor":${JSON.stringify(nextCursor)}}`
 }
