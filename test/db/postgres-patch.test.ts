@@ -81,3 +81,50 @@ t.test(
     )
   }
 )
+
+// postgres.js 3.4.9's Queue (its pool's queues of connections and of waiting queries) left a hole at the front on
+// each `shift` and dropped its array only when it emptied; `remove` (each time a connection changes queue)
+// searched from index 0. Under sustained load the queues never empty: the holes piled up and every query paid a
+// scan of them (porsager/postgres#747; a pool of 4 at 50 concurrent queries fell from 33,000 to 12,000 queries/s
+// within 12 s). The patch drops the holes once they are half the array and searches from the head. What is
+// observable from outside is the memory a queue that never empties keeps: 50 queues of 4 after 200,000 turns
+// each held 10 million holes (98 MB measured) unpatched, and hold nothing now.
+t.test('a pool queue that never empties keeps no holes, and still behaves as a queue', async (t) => {
+  const { createRequire } = await import('node:module')
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  type Queue<T> = { length: number; push(x: T): T; shift(): T; remove(x: T): T | null }
+  const builds: Record<string, (initial?: unknown[]) => Queue<object>> = {
+    'src/queue.js': (await import(`${root}src/queue.js`)).default,
+    'cjs/src/queue.js': createRequire(import.meta.url)(`${root}cjs/src/queue.js`)
+  }
+  for (const [build, Queue] of Object.entries(builds)) {
+    // Semantics, across the compaction: FIFO order, `remove` of an entry behind and ahead of the head.
+    const q = Queue()
+    const items = Array.from({ length: 5000 }, (_, i) => ({ i }))
+    for (const x of items) q.push(x)
+    const out: number[] = []
+    for (let k = 0; k < 3000; k++) out.push((q.shift() as { i: number }).i)
+    t.same(out.slice(0, 3), [0, 1, 2], `${build}: shift takes the oldest first`)
+    t.equal(q.remove(items[10]!), null, `${build}: an entry already taken is not found`)
+    t.equal(q.remove(items[4000]!), items[4000], `${build}: an entry still queued is removed`)
+    t.equal(q.length, 1999, `${build}: length counts what is left`)
+    t.equal((q.shift() as { i: number }).i, 3000, `${build}: order survives the compaction`)
+
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const queues = Array.from({ length: 50 }, () => Queue())
+    const conns = Array.from({ length: 4 }, (_, i) => ({ i }))
+    for (const queue of queues) {
+      for (const c of conns) queue.push(c)
+      for (let k = 0; k < 200_000; k++) queue.push(queue.shift()) // always 4 queued, never empty
+      t.equal(queue.remove(conns[1]!), conns[1], `${build}: remove still finds a connection`)
+    }
+    gc()
+    const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20
+    t.ok(grew < 16, `${build}: 50 busy queues after 200,000 turns each keep ${grew.toFixed(1)} MB (unpatched: 98)`)
+    t.equal(queues.length, 50) // keeps the queues reachable until after the measurement
+  }
+})
