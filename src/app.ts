@@ -20,7 +20,7 @@ import { healthRoutes } from './health/health.routes.ts'
 import { authentication } from './http/auth.ts'
 import { idempotency } from './http/idempotency.ts'
 import { assertStorableParameters, registerJsonBodyParser } from './http/json-body.ts'
-import { loggerOptions, requestIdOf } from './http/logging.ts'
+import { lazyRequestLogger, loggerOptions, requestIdOf } from './http/logging.ts'
 import { transformObject } from './http/openapi-prune.ts'
 import { problemRoutes } from './http/problem.routes.ts'
 import { registerProblemHandlers, sendProblem } from './http/problem.ts'
@@ -86,6 +86,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     }
   }).withTypeProvider<ZodTypeProvider>()
 
+  app.setChildLoggerFactory(lazyRequestLogger)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.removeContentTypeParser(['text/plain'])
