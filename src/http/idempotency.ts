@@ -1,6 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto'
 import canonicalize from 'canonicalize'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onSendAsyncHookHandler,
+  preHandlerAsyncHookHandler
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/client.ts'
 import { newId } from '../db/columns.ts'
@@ -56,10 +62,18 @@ async function idempotencyPlugin(
   app.decorateRequest('idempotency', null)
 
   // The claim; then every transaction the request opens marks it `committed` as it commits (db/transaction.ts).
-  app.addHook('preHandler', async (request, reply) => {
+  const claimHook = async (request: FastifyRequest, reply: FastifyReply) => {
     const held = await claim(request, reply)
     if (reply.sent) return reply // the first request's answer, replayed
     if (held !== null) commitWith((tx) => repo.markKeyCommitted(tx, held.id))
+  }
+  // Only POST takes a key (SPEC §4.1), so only POST routes run the two hooks: on every other request they were two
+  // async functions, their promises and Fastify's bookkeeping for nothing. Added to each POST route as it is
+  // registered (this plugin is registered before any route that takes a key; a test holds every POST to it).
+  app.addHook('onRoute', (route) => {
+    if (![route.method].flat().includes('POST')) return
+    route.preHandler = [...[route.preHandler ?? []].flat(), claimHook as preHandlerAsyncHookHandler]
+    route.onSend = [...[route.onSend ?? []].flat(), answerHook as onSendAsyncHookHandler]
   })
 
   /** The request's claim on its key, or null (no key, or the answer was replayed from the first request). */
@@ -178,7 +192,7 @@ async function idempotencyPlugin(
     return 'abandoned'
   }
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  async function answerHook(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const held = request.idempotency
     if (!held) return payload
     request.idempotency = null
@@ -231,7 +245,7 @@ async function idempotencyPlugin(
       request.log.warn({ err }, 'could not release the idempotency key')
     }
     return payload
-  })
+  }
 
   /** Replaces the answer about to be sent by a problem (from onSend: nothing has been written yet). */
   function answerInstead(request: FastifyRequest, reply: FastifyReply, problem: DomainError): string {

@@ -319,6 +319,21 @@ t.test('Idempotency-Key', async (t) => {
   })
 })
 
+// The hooks run on POST routes only (the one method that takes a key): added to each as it is registered, so a
+// POST route registered after the plugin can never go without them, and a GET pays for neither.
+t.test('every POST route, and no route of another method, claims and records Idempotency-Keys', async (t) => {
+  const count = (tree: string, what: RegExp) => tree.match(what)?.length ?? 0
+  const posts = ctx.app.printRoutes({ includeHooks: true, commonPrefix: false, method: 'POST' })
+  const routes = count(posts, /\(POST\)/g)
+  t.ok(routes > 20, `${routes} POST routes`)
+  t.equal(count(posts, /\(preHandler\) \[[^\]]*"claimHook\(\)"/g), routes, 'each claims the key before its handler')
+  t.equal(count(posts, /\(onSend\) \[[^\]]*"answerHook\(\)"/g), routes, 'each records or releases it with its answer')
+  for (const method of ['GET', 'PUT', 'PATCH', 'DELETE']) {
+    const tree = ctx.app.printRoutes({ includeHooks: true, commonPrefix: false, method })
+    t.notMatch(tree, /claimHook|answerHook/, `no ${method} route runs them`)
+  }
+})
+
 t.test('records from before the server secret (scheme 1) are still answered until they expire', async (t) => {
   const token = await ctx.token('legacy-lena')
   const me = (await ctx.request({ method: 'GET', url: '/v1/me', token })).json()
