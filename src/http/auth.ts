@@ -111,9 +111,11 @@ async function authPlugin(
   app.addHook('onError', async (request, _reply, error) => {
     if (error instanceof DomainError && error.code === 'ACCOUNT_ERASED') request.identityForgotten = true
   })
-  app.addHook('onResponse', async (request) => {
+  // Runs on every answer: a callback hook, not an async one (no promise per request for a flag that is rarely set).
+  app.addHook('onResponse', (request, _reply, done) => {
     if (request.identityForgotten && request.caller)
       userIds.delete(`${request.caller.principal.issuer}\n${request.caller.principal.subject}`)
+    done()
   })
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
