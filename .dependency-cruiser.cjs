@@ -33,11 +33,11 @@ module.exports = {
       name: 'infrastructure-below-capabilities',
       severity: 'error',
       comment:
-        'db/, http/ and metrics/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records and the service keys it verifies tokens with.',
+        'db/, http/ and metrics/ serve every capability and depend on none: the one schema barrel lists the tables; http/ uses the idempotency records (and their sealing) and the service keys it verifies tokens with.',
       from: { path: '^src/(db|http|metrics)/', pathNot: '^src/db/schema\\.ts$' },
       to: {
         path: `^src/(${capabilities}|orchestration|scheduler|privacy)/`,
-        pathNot: '^src/(idempotency/idempotency\\.(repo|sql)|keys/key\\.service)\\.ts$',
+        pathNot: '^src/(idempotency/idempotency\\.(repo|sql|seal)|keys/key\\.service)\\.ts$',
         ...runtime
       }
     },
