@@ -223,7 +223,7 @@ async function main() {
   )
   const basePort = await freePort()
   const baseline = await start(
-    ['bench/baseline-server.ts'],
+    [...(process.env.BENCH_BASE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'bench/baseline-server.ts'],
     { DATABASE_URL, PORT: String(basePort), POOL },
     `http://127.0.0.1:${basePort}/agreements/00000000-0000-0000-0000-000000000000`
   )
