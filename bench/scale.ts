@@ -8,11 +8,13 @@ import postgres, { type Sql } from 'postgres'
 import { AGENDA_CHECK, AGENDA_FACTS } from '../src/agenda/agenda.render.ts'
 import { AGENDA_HORIZON_MS } from '../src/agenda/agenda.service.ts'
 import { AGREEMENT_DETAIL_JSON, AGREEMENT_REVISION_FOR_MEMBER } from '../src/agreements/agreement.render.ts'
+import { EVENTS_CHECK, EVENTS_PAGE_JSON } from '../src/audit/event.render.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { INSIGHT_FACTS } from '../src/incidents/insights.render.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
+import { MY_OPEN_REVIEWS_JSON } from '../src/reviews/review.render.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
 import { seed } from './seed.ts'
@@ -29,6 +31,9 @@ const INCIDENTS_PER = 20
  * seeded ones, so a plan that scanned them would show.
  */
 const FILLER_PER = Number(process.env.BENCH_SCALE_FILLER_PER ?? 2)
+// Events of each bulk-added partnership (about 2 million rows at the default), and an open review for about one
+// bulk-added agreement in ten (those due within 37 days): what GET …/events and /v1/me/reviews are planned against at the larger size.
+const EVENTS_PER = Number(process.env.BENCH_SCALE_EVENTS_PER ?? 20)
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
 let accord: ChildProcess | undefined
@@ -94,13 +99,45 @@ async function fillerIncidents(sql: Sql) {
   log(`  added in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
 }
 
+/**
+ * EVENTS_PER events for each bulk-added partnership and an open review for about one bulk-added agreement in ten.
+ * Filler too: the hashes chain nothing a verification would accept (no bench verifies a bulk-added
+ * partnership), and a superuser loads them without triggers (the webhook outbox's, which finds no webhook).
+ */
+async function fillerEventsAndReviews(sql: Sql, partnerships: number) {
+  log(`adding ${EVENTS_PER} events to each bulk-added partnership, and an open review to about one agreement in ten…`)
+  const t0 = Date.now()
+  const [{ superuser }] =
+    (await sql`select rolsuper as superuser from pg_roles where rolname = current_user`) as unknown as [
+      { superuser: boolean }
+    ]
+  await sql.begin(async (tx) => {
+    if (superuser) await tx.unsafe('set local session_replication_role = replica')
+    await tx.unsafe(`
+      insert into events (partnership_id, seq, type, actor_id, subject_type, subject_id, data, at, prev_hash, hash)
+        select p, k, 'partnership.updated', null, 'partnership', p::text, '{"name":"Filler"}'::jsonb,
+          now() - interval '400 days' + k * interval '1 day',
+          case when k > 1 then md5(p::text || (k - 1)) end, md5(p::text || k)
+        from (select (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid as p
+          from generate_series(1, ${partnerships}) g) s cross join generate_series(1, ${EVENTS_PER}) k`)
+    await tx.unsafe(`
+      insert into reviews (id, partnership_id, agreement_id, version_number, trigger, status, due_at, required_responders,
+          outcome, opened_by, opened_at, closed_at, overdue_at)
+        select gen_random_uuid(), a.partnership_id, a.id, 1, 'early', 'open', now() + interval '7 days',
+          jsonb_build_array(a.created_by), null, a.created_by, now(), null, null
+        from agreements a where a.title = 'Filler' and a.open_proposal is null and a.last_version_number = 1
+          and a.next_review_at < now() + interval '37 days'`)
+  })
+  log(`  added in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+}
+
 /** The plan PostgreSQL makes for any parameters (a prepared statement's generic plan), run with these ones. */
-async function explainGeneric(sql: Sql, text: string, params: string[]): Promise<string> {
+async function explainGeneric(sql: Sql, text: string, params: Array<string | null>): Promise<string> {
   return sql.begin(async (tx) => {
     await tx.unsafe('set local plan_cache_mode = force_generic_plan')
     await tx.unsafe(`prepare bench_generic as ${text}`)
     const plan = await tx.unsafe(
-      `explain (analyze, buffers, costs off, timing off, summary off) execute bench_generic(${params.map((p) => `'${p}'`).join(', ')})`
+      `explain (analyze, buffers, costs off, timing off, summary off) execute bench_generic(${params.map((p) => (p === null ? 'null' : `'${p}'`)).join(', ')})`
     )
     await tx.unsafe('deallocate bench_generic')
     return plan.map((r) => r['QUERY PLAN']).join('\n')
@@ -173,6 +210,10 @@ async function main() {
     userIds.get(r.subject)!,
     new Date().toISOString()
   ]
+  // GET …/events?limit=50 (its check of a kept page, and its render) and GET /v1/me/reviews?status=open, with
+  // the parameters their services pass: partnership, caller, after, limit; caller, after, limit.
+  const eventsParamsOf = (r: (typeof readers)[number]) => [r.partnershipId, userIds.get(r.subject)!, 0, 50]
+  const myReviewsParamsOf = (r: (typeof readers)[number]) => [userIds.get(r.subject)!, null, 50]
   /** A statement's own execution time in the server (EXPLAIN ANALYZE), 200 runs, sorted. */
   const serverTimes = async (text: string, paramsOf: (k: number) => unknown[]) => {
     const times: number[] = []
@@ -218,6 +259,11 @@ async function main() {
     const renderTimes = await serverTimes(AGREEMENT_DETAIL_JSON, (k) => detailParamsOf(readers[k % readers.length]!))
     const agendaTimes = await serverTimes(AGENDA_FACTS, (k) => agendaParamsOf(readers[k % readers.length]!))
     const insightTimes = await serverTimes(INSIGHT_FACTS, (k) => insightParamsOf(readers[k % readers.length]!))
+    const eventsTimes = await serverTimes(EVENTS_PAGE_JSON, (k) => eventsParamsOf(readers[k % readers.length]!))
+    const eventsCheckTimes = await serverTimes(EVENTS_CHECK, (k) => eventsParamsOf(readers[k % readers.length]!))
+    const myReviewsTimes = await serverTimes(MY_OPEN_REVIEWS_JSON, (k) =>
+      myReviewsParamsOf(readers[k % readers.length]!)
+    )
     const ms = (x: number) => Number(x.toFixed(3))
     const [{ n }] = (await sql`select count(*)::int as n from agreements`) as unknown as [{ n: number }]
     const row = {
@@ -233,6 +279,13 @@ async function main() {
       agenda_query_p99_ms: ms(agendaTimes[198]!),
       insights_query_p50_ms: ms(insightTimes[100]!),
       insights_query_p99_ms: ms(insightTimes[198]!),
+      events_query_p50_ms: ms(eventsTimes[100]!),
+      events_query_p99_ms: ms(eventsTimes[198]!),
+      events_check_p50_ms: ms(eventsCheckTimes[100]!),
+      my_reviews_query_p50_ms: ms(myReviewsTimes[100]!),
+      my_reviews_query_p99_ms: ms(myReviewsTimes[198]!),
+      events: (await sql`select count(*)::int as n from events`)[0]!.n as number,
+      reviews: (await sql`select count(*)::int as n from reviews`)[0]!.n as number,
       incidents: (await sql`select count(*)::int as n from incidents`)[0]!.n as number,
       appreciations: (await sql`select count(*)::int as n from appreciations`)[0]!.n as number,
       errors: http.non2xx + http.errors + probeErrors
@@ -272,6 +325,7 @@ async function main() {
     insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
       select gen_random_uuid(), v.id, v.author_id, v.content_hash, coalesce(v.activated_at, v.proposed_at), 'filler' from agreement_versions v where v.content_hash = 'sha256:filler'`)
   if (FILLER_PER > 0) await fillerIncidents(sql)
+  if (EVENTS_PER > 0) await fillerEventsAndReviews(sql, extraPartnerships)
   const large = await measure('1M')
 
   const explain = async (text: string, params: unknown[]) =>
@@ -285,13 +339,22 @@ async function main() {
     due_reviews: await explain(due.sql, due.params),
     agenda: await explain(AGENDA_FACTS, agendaParamsOf(readers[0]!)),
     agenda_check: await explain(AGENDA_CHECK, agendaParamsOf(readers[0]!).slice(0, 2)),
-    insights: await explain(INSIGHT_FACTS, insightParamsOf(readers[0]!))
+    insights: await explain(INSIGHT_FACTS, insightParamsOf(readers[0]!)),
+    events: await explain(EVENTS_PAGE_JSON, eventsParamsOf(readers[0]!)),
+    events_check: await explain(EVENTS_CHECK, eventsParamsOf(readers[0]!)),
+    my_reviews: await explain(MY_OPEN_REVIEWS_JSON, myReviewsParamsOf(readers[0]!))
   }
   // The service runs them as prepared statements, which PostgreSQL may plan once for any parameters (a generic
   // plan) after five runs: those plans are checked too.
   const generic = {
     agenda: await explainGeneric(sql, AGENDA_FACTS, agendaParamsOf(readers[0]!)),
-    insights: await explainGeneric(sql, INSIGHT_FACTS, insightParamsOf(readers[0]!))
+    insights: await explainGeneric(sql, INSIGHT_FACTS, insightParamsOf(readers[0]!)),
+    events: await explainGeneric(sql, EVENTS_PAGE_JSON, eventsParamsOf(readers[0]!).map(String)),
+    my_reviews: await explainGeneric(
+      sql,
+      MY_OPEN_REVIEWS_JSON,
+      myReviewsParamsOf(readers[0]!).map((p) => (p === null ? null : String(p)))
+    )
   }
   process.stdout.write(
     `\n| size | agreements | GET req/s (10 conns) | GET p50 ms (1 conn) | GET p99 ms (1 conn) | render query p50 ms (server) | due query p50 ms (server) | due query p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`
@@ -308,6 +371,16 @@ async function main() {
       `| ${r.label} | ${r.agreements} | ${r.incidents} | ${r.appreciations} | ${r.agenda_query_p50_ms} | ${r.agenda_query_p99_ms} | ${r.insights_query_p50_ms} | ${r.insights_query_p99_ms} |\n`
     )
   process.stdout.write(
+    `\n| size | agreements | events | reviews | events page p50 ms (server) | events page p99 ms (server) | kept page check p50 ms (server) | my open reviews p50 ms (server) | my open reviews p99 ms (server) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`
+  )
+  for (const r of [small, large])
+    process.stdout.write(
+      `| ${r.label} | ${r.agreements} | ${r.events} | ${r.reviews} | ${r.events_query_p50_ms} | ${r.events_query_p99_ms} | ${r.events_check_p50_ms} | ${r.my_reviews_query_p50_ms} | ${r.my_reviews_query_p99_ms} |\n`
+    )
+  process.stdout.write(
+    `\nGET …/events?limit=50 (EVENTS_PAGE_JSON):\n${plans.events}\n\nGET …/events, the check of a kept page (EVENTS_CHECK):\n${plans.events_check}\n\nGET /v1/me/reviews?status=open (MY_OPEN_REVIEWS_JSON):\n${plans.my_reviews}\n\nEvents page, generic plan:\n${generic.events}\n\nMy open reviews, generic plan:\n${generic.my_reviews}\n`
+  )
+  process.stdout.write(
     `\nGET agreement at ${large.agreements} agreements, the check of a kept body:\n${plans.get_agreement_check}\n\nGET agreement, the render:\n${plans.get_agreement_render}\n\nDue-review plan:\n${plans.due_reviews}\n\nAgenda (AGENDA_FACTS):\n${plans.agenda}\n\nAgenda, the check of kept lists (AGENDA_CHECK):\n${plans.agenda_check}\n\nInsights (INSIGHT_FACTS):\n${plans.insights}\n\nAgenda, generic plan:\n${generic.agenda}\n\nInsights, generic plan:\n${generic.insights}\n\n`
   )
   const ratio = (a: number, b: number) => Number((a / Math.max(b, 0.001)).toFixed(2))
@@ -323,10 +396,16 @@ async function main() {
       due_p50_ratio: ratio(large.due_query_p50_ms, small.due_query_p50_ms),
       agenda_p50_ratio: ratio(large.agenda_query_p50_ms, small.agenda_query_p50_ms),
       insights_p50_ratio: ratio(large.insights_query_p50_ms, small.insights_query_p50_ms),
+      events_p50_ratio: ratio(large.events_query_p50_ms, small.events_query_p50_ms),
+      events_check_p50_ratio: ratio(large.events_check_p50_ms, small.events_check_p50_ms),
+      my_reviews_p50_ratio: ratio(large.my_reviews_query_p50_ms, small.my_reviews_query_p50_ms),
       get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => bigTable.test(p)),
       due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews),
       agenda_uses_index: ![plans.agenda, plans.agenda_check, generic.agenda].some((p) => bigTable.test(p)),
       insights_uses_index: ![plans.insights, generic.insights].some((p) => bigTable.test(p)),
+      events_uses_index: ![plans.events, plans.events_check, generic.events].some((p) => bigTable.test(p)),
+      my_reviews_uses_index: ![plans.my_reviews, generic.my_reviews].some((p) => bigTable.test(p)),
+      events_per_bulk_partnership: EVENTS_PER,
       filler_incidents_per_agreement: FILLER_PER,
       small,
       large
