@@ -108,19 +108,30 @@ class LazyRequestLogger {
     this.#child ??= this.#parent.child(this.#bindings, this.#options)
     return this.#child
   }
-  #at(level: Level): LogFn {
-    return (...args: unknown[]) => {
-      if (this.#child === undefined && !(this.#parent as unknown as LevelCheck).isLevelEnabled(level)) return
-      ;(this.#real()[level] as LogFn)(...args)
-    }
+  // Methods on the prototype, not closures per instance: one object per request, nothing more until it logs.
+  #log(level: Level, args: unknown[]): void {
+    if (this.#child === undefined && !(this.#parent as unknown as LevelCheck).isLevelEnabled(level)) return
+    ;(this.#real()[level] as LogFn)(...args)
   }
-  fatal = this.#at('fatal')
-  error = this.#at('error')
-  warn = this.#at('warn')
-  info = this.#at('info')
-  debug = this.#at('debug')
-  trace = this.#at('trace')
-  silent = (): void => {}
+  fatal(...args: unknown[]): void {
+    this.#log('fatal', args)
+  }
+  error(...args: unknown[]): void {
+    this.#log('error', args)
+  }
+  warn(...args: unknown[]): void {
+    this.#log('warn', args)
+  }
+  info(...args: unknown[]): void {
+    this.#log('info', args)
+  }
+  debug(...args: unknown[]): void {
+    this.#log('debug', args)
+  }
+  trace(...args: unknown[]): void {
+    this.#log('trace', args)
+  }
+  silent(): void {}
   get level(): string {
     return (this.#child ?? this.#parent).level
   }
