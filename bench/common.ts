@@ -1,5 +1,5 @@
 // What the bench scripts share: how Accord is started, a free loopback port, a median and a process's memory.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -13,6 +13,20 @@ const startScript = (
 
 /** The Node flags `npm start` runs Accord with (the V8 heap sizing that bounds its memory), so the benches measure the same process. */
 export const startFlags = startScript.filter((a) => a.startsWith('--'))
+
+let built = false
+/**
+ * The arguments `npm start` runs Node with, the Node flags and the bundle it starts (dist/server.js, built here
+ * once per process as npm start's prestart builds it), with `extra` flags before the bundle: every bench and the
+ * crash harness run the very process that ships.
+ */
+export function serverArgs(extra: readonly string[] = []): string[] {
+  if (!built) {
+    execFileSync(process.execPath, [join(root, 'scripts', 'build.ts')], { cwd: root, stdio: 'inherit' })
+    built = true
+  }
+  return [...startFlags, ...extra, startScript.at(-1)!]
+}
 
 /** The environment `npm start` sets before Node (glibc's malloc arenas), for the same reason. */
 export const startEnv: Record<string, string> = Object.fromEntries(

@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, median, start, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, median, serverArgs, start } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -49,7 +49,7 @@ async function main() {
   for (const [k, port] of ports.entries())
     instances.push(
       await start(
-        [...startFlags, 'src/server.ts'],
+        serverArgs(),
         // Both take the first one's tokens: one issuer, one signing key in the shared database.
         { ...accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl: issuer }), DATABASE_POOL_MAX: POOL },
         `${origins[k]}/healthz`

@@ -12,7 +12,7 @@ import { createDb } from '../src/db/client.ts'
 import { execute } from '../src/db/driver.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, median, resetPeak, start, startFlags, statusMb } from './common.ts'
+import { accordEnv, freePort, median, resetPeak, serverArgs, start, statusMb } from './common.ts'
 import { pgliteSql } from './pglite-sql.ts'
 import { seed } from './seed.ts'
 
@@ -55,7 +55,7 @@ function pgliteEnv(dataDir: string, port: number, publicUrl: string): Record<str
 async function startAccord(dataDir: string, port: number, publicUrl: string) {
   const t0 = performance.now()
   const child = await start(
-    [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
+    serverArgs(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)),
     pgliteEnv(dataDir, port, publicUrl),
     `${publicUrl}/healthz`
   )

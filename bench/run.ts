@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, median, root, start, startFlags, statusMb } from './common.ts'
+import { accordEnv, freePort, freshDatabase, median, root, serverArgs, start, statusMb } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -167,7 +167,7 @@ async function statementsPerRequest(
   const base = `http://127.0.0.1:${port}`
   // The same PUBLIC_URL (the tokens' issuer and audience) as the Accord under load; another port.
   const child = await start(
-    [...startFlags, 'src/server.ts'],
+    serverArgs(),
     // Its webhook worker off: its idle claim (every 250 ms) would be counted as the requests' statements.
     { ...env, DATABASE_URL: counter.url, PORT: String(port), WEBHOOK_WORKER_INTERVAL_MS: '0' },
     `${base}/healthz`
@@ -217,7 +217,7 @@ async function main() {
     ...(process.env.EVENTS_CACHE_MB ? { EVENTS_CACHE_MB: process.env.EVENTS_CACHE_MB } : {})
   }
   const accord = await start(
-    [...startFlags, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'src/server.ts'],
+    serverArgs(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)),
     env,
     `${publicUrl}/healthz`
   )

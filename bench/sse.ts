@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, serverArgs, start } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB_NAME = 'accord_bench_sse'
@@ -87,7 +87,7 @@ async function main() {
   for (const [k, port] of ports.entries()) {
     instances.push(
       await start(
-        [...startFlags, 'src/server.ts'],
+        serverArgs(),
         {
           // Both instances take the first one's tokens: one issuer, one key in the shared database.
           ...accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl: issuer }),

@@ -6,7 +6,7 @@ import { createDb } from '../src/db/client.ts'
 import { newId } from '../src/db/columns.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, median, resetPeak, start, startFlags, statusMb } from './common.ts'
+import { accordEnv, freePort, freshDatabase, median, resetPeak, serverArgs, start, statusMb } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -92,7 +92,7 @@ async function main() {
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
   const accord = await start(
-    [...startFlags, 'src/server.ts'],
+    serverArgs(),
     accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl: origin }),
     `${origin}/healthz`
   )

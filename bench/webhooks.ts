@@ -5,7 +5,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
-import { freePort, freshDatabase, start, startEnv, startFlags } from './common.ts'
+import { freePort, freshDatabase, serverArgs, start, startEnv } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DURATION_S = Number(process.env.BENCH_WEBHOOKS_DURATION_S ?? 20)
@@ -41,7 +41,7 @@ const DATABASE_URL = await freshDatabase(ADMIN_URL, 'accord_bench_webhooks')
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
 const accord = await start(
-  [...startFlags, 'src/server.ts'],
+  serverArgs(),
   {
     ...startEnv,
     DATABASE_URL,

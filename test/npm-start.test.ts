@@ -70,7 +70,7 @@ async function npmStart(t: {
   })
   await until('the server listening', () => listening(port), BOOT_MS)
   const server = Number(
-    execFileSync('pgrep', ['-g', String(npm), '-f', 'src/server.ts'], { encoding: 'utf8' })
+    execFileSync('pgrep', ['-g', String(npm), '-f', 'dist/server.js'], { encoding: 'utf8' })
       .trim()
       .split('\n')[0]
   )

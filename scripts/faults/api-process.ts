@@ -3,8 +3,7 @@
 // package.json, so the harness tests the process that ships).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { root, startEnv, startFlags } from '../../bench/common.ts'
+import { root, serverArgs, startEnv } from '../../bench/common.ts'
 import { onCleanup } from './cleanup.ts'
 import { sleep } from './util.ts'
 
@@ -30,7 +29,7 @@ export const baseUrlOf = (port: number): string => `http://127.0.0.1:${port}`
 /** Starts the API and resolves once /readyz answers 200 (database reachable and migrated). */
 export async function startApi(spec: ApiSpec, readyWithinMs = 90_000): Promise<ApiProcess> {
   const out = openSync(spec.logFile, 'a')
-  const child = spawn(process.execPath, [...startFlags, join('src', 'server.ts')], {
+  const child = spawn(process.execPath, serverArgs(), {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',

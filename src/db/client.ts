@@ -39,7 +39,10 @@ export interface Database {
 /** PostgreSQL's shared buffers on PGlite: 128 MB by default there, as on a server. */
 export const PGLITE_SHARED_BUFFERS_MB = 32
 
-export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
+/** migrations/ at the project's root: one level up from the bundle dist/server.js (`npm start`), two from this file in src/db/. */
+export const migrationsFolder = fileURLToPath(
+  new URL(import.meta.url.endsWith('/dist/server.js') ? '../migrations' : '../../migrations', import.meta.url)
+)
 const MIGRATION_LOCK = 7_316_402_113 // pg_advisory_lock key: one migrator at a time across instances
 
 function expectedMigrations(): number {
