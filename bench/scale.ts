@@ -16,7 +16,7 @@ import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { MY_OPEN_REVIEWS_JSON } from '../src/reviews/review.render.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
-import { accordEnv, freePort, freshDatabase, start, startFlags } from './common.ts'
+import { accordEnv, freePort, freshDatabase, serverArgs, start } from './common.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -34,6 +34,8 @@ const FILLER_PER = Number(process.env.BENCH_SCALE_FILLER_PER ?? 2)
 // Events of each bulk-added partnership (about 2 million rows at the default), and an open review for about one
 // bulk-added agreement in ten (those due within 37 days): what GET …/events and /v1/me/reviews are planned against at the larger size.
 const EVENTS_PER = Number(process.env.BENCH_SCALE_EVENTS_PER ?? 20)
+/** Rounds of the side-by-side comparison (each times every statement 400 times on each database, after 200 untimed). */
+const SIDE_BY_SIDE_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3)
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
 let accord: ChildProcess | undefined
@@ -149,11 +151,11 @@ async function main() {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   const config = loadConfig({ DATABASE_URL, PUBLIC_URL: publicUrl, LOG_LEVEL: 'silent' })
-  const database = await createDb(config.database)
+  let database = await createDb(config.database)
   await database.migrate()
   const kek = loadKek(config.secrets)
   const keys = await loadServiceKeys(database.db, () => new Date(), kek)
-  const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
+  let sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
   log(
     `seeding ${BASE} partnerships, one active agreement each (${INCIDENTS_PER} incidents, ${INCIDENTS_PER} appreciations, 6 completed reviews)…`
   )
@@ -175,12 +177,21 @@ async function main() {
   )
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
   await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
+  // A copy of the 10,000-agreement database, kept as it is while the other grows to 1,000,000: the statements are
+  // then timed on both in alternating rounds, so that the machine's drift over the 15 minutes of the load (which
+  // moved these sub-millisecond figures by 1.4× on a shared machine) falls on both sides of each ratio.
+  await sql.end()
+  await database.close()
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`drop database if exists ${DB_NAME}_10k with (force)`)
+  await admin.unsafe(`create database ${DB_NAME}_10k template ${DB_NAME}`)
+  await admin.end()
+  const smallUrl = new URL(DATABASE_URL)
+  smallUrl.pathname = `/${DB_NAME}_10k`
+  sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} })
+  database = await createDb(config.database)
 
-  accord = await start(
-    [...startFlags, 'src/server.ts'],
-    accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl }),
-    `${publicUrl}/healthz`
-  )
+  accord = await start(serverArgs(), accordEnv({ databaseUrl: DATABASE_URL, port, publicUrl }), `${publicUrl}/healthz`)
   const readers = await Promise.all(
     seeded.readers.slice(0, 1000).map(async (r) => ({
       ...r,
@@ -214,14 +225,25 @@ async function main() {
   // the parameters their services pass: partnership, caller, after, limit; caller, after, limit.
   const eventsParamsOf = (r: (typeof readers)[number]) => [r.partnershipId, userIds.get(r.subject)!, 0, 50]
   const myReviewsParamsOf = (r: (typeof readers)[number]) => [userIds.get(r.subject)!, null, 50]
-  /** A statement's own execution time in the server (EXPLAIN ANALYZE), 200 runs, sorted. */
-  const serverTimes = async (text: string, paramsOf: (k: number) => unknown[]) => {
-    const times: number[] = []
-    for (let k = 0; k < 200; k++) {
-      const [plan] = await sql.unsafe(`explain (analyze, format json) ${text}`, paramsOf(k) as never[])
-      times.push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time'])
+  /**
+   * A statement's own execution time in the server (EXPLAIN ANALYZE) over 200 parameter sets, sorted: the first
+   * pass over them (`cold`: the first time since the load that these rows are read, from the operating system's
+   * cache or the disk when they are not in shared buffers), then a second pass over the same ones (`warm`: what a
+   * hot route sees, its working set in shared buffers). At 10,000 agreements the whole database fits in shared
+   * buffers and both passes agree; at 1,000,000 it is 30 times their size, and the cold pass measures the buffer
+   * misses of a load, not the statement. The goal's ratios are of the warm passes; both are printed.
+   */
+  const serverTimes = async (text: string, paramsOf: (k: number) => unknown[], client: Sql = sql) => {
+    const pass = async () => {
+      const times: number[] = []
+      for (let k = 0; k < 200; k++) {
+        const [plan] = await client.unsafe(`explain (analyze, format json) ${text}`, paramsOf(k) as never[])
+        times.push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time'])
+      }
+      return times.sort((a, b) => a - b)
     }
-    return times.sort((a, b) => a - b)
+    const cold = await pass()
+    return Object.assign(await pass(), { cold })
   }
 
   const measure = async (label: string) => {
@@ -273,17 +295,24 @@ async function main() {
       get_p50_ms: ms(latencies[1000]!),
       get_p99_ms: ms(latencies[1980]!),
       render_query_p50_ms: ms(renderTimes[100]!),
+      render_query_cold_p50_ms: ms(renderTimes.cold[100]!),
       due_query_p50_ms: ms(dueTimes[100]!),
       due_query_p99_ms: ms(dueTimes[198]!),
+      due_query_cold_p50_ms: ms(dueTimes.cold[100]!),
       agenda_query_p50_ms: ms(agendaTimes[100]!),
       agenda_query_p99_ms: ms(agendaTimes[198]!),
+      agenda_query_cold_p50_ms: ms(agendaTimes.cold[100]!),
       insights_query_p50_ms: ms(insightTimes[100]!),
       insights_query_p99_ms: ms(insightTimes[198]!),
+      insights_query_cold_p50_ms: ms(insightTimes.cold[100]!),
       events_query_p50_ms: ms(eventsTimes[100]!),
       events_query_p99_ms: ms(eventsTimes[198]!),
+      events_query_cold_p50_ms: ms(eventsTimes.cold[100]!),
       events_check_p50_ms: ms(eventsCheckTimes[100]!),
+      events_check_cold_p50_ms: ms(eventsCheckTimes.cold[100]!),
       my_reviews_query_p50_ms: ms(myReviewsTimes[100]!),
       my_reviews_query_p99_ms: ms(myReviewsTimes[198]!),
+      my_reviews_query_cold_p50_ms: ms(myReviewsTimes.cold[100]!),
       events: (await sql`select count(*)::int as n from events`)[0]!.n as number,
       reviews: (await sql`select count(*)::int as n from reviews`)[0]!.n as number,
       incidents: (await sql`select count(*)::int as n from incidents`)[0]!.n as number,
@@ -327,6 +356,123 @@ async function main() {
   if (FILLER_PER > 0) await fillerIncidents(sql)
   if (EVENTS_PER > 0) await fillerEventsAndReviews(sql, extraPartnerships)
   const large = await measure('1M')
+  // The goal's comparison: each statement's warm p50 on the 10,000-agreement copy and on the grown database,
+  // with every parameter set run on both back to back (alternating which goes first), in rounds; the ratio is taken within each round, then the median.
+  const sqlSmall = postgres(smallUrl.toString(), { max: 2, onnotice: () => {} })
+  await sqlSmall.unsafe('vacuum analyze')
+  const statements: Record<string, [string, (k: number) => unknown[]]> = {
+    render: [AGREEMENT_DETAIL_JSON, (k) => detailParamsOf(readers[k % readers.length]!)],
+    due: [due.sql, () => due.params],
+    agenda: [AGENDA_FACTS, (k) => agendaParamsOf(readers[k % readers.length]!)],
+    insights: [INSIGHT_FACTS, (k) => insightParamsOf(readers[k % readers.length]!)],
+    events: [EVENTS_PAGE_JSON, (k) => eventsParamsOf(readers[k % readers.length]!)],
+    events_check: [EVENTS_CHECK, (k) => eventsParamsOf(readers[k % readers.length]!)],
+    my_reviews: [MY_OPEN_REVIEWS_JSON, (k) => myReviewsParamsOf(readers[k % readers.length]!)]
+  }
+  const rounds: Array<Record<string, { small: number; large: number }>> = []
+  for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
+    const r: Record<string, { small: number; large: number }> = {}
+    for (const [name, [text, paramsOf]] of Object.entries(statements)) {
+      const times = { small: [] as number[], large: [] as number[] }
+      // Each parameter set on both databases back to back, in alternating order (the one timed first changes
+      // with every set), after a pass over both that brings their rows into shared buffers.
+      for (let k = -200; k < 400; k++) {
+        const order = k % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)
+        for (const side of order) {
+          const client = side === 'small' ? sqlSmall : sql
+          const [plan] = await client.unsafe(
+            `explain (analyze, format json) ${text}`,
+            paramsOf(k < 0 ? k + 200 : k % 200) as never[]
+          )
+          if (k >= 0)
+            times[side].push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time'])
+        }
+      }
+      const p50 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+      r[name] = { small: p50(times.small), large: p50(times.large) }
+    }
+    rounds.push(r)
+    log(
+      `side by side, round ${round}: ${Object.entries(r)
+        .map(([k, v]) => `${k} ${(v.large / v.small).toFixed(2)}×`)
+        .join(', ')}`
+    )
+  }
+  // The routes the same way: a second Accord on the copy (the same issuer, so the same tokens), and each GET sent
+  // to both back to back, alternating which goes first, one request at a time, after a pass that fills the kept
+  // bodies and pages of both.
+  const smallPort = await freePort()
+  const smallAccord = await start(
+    serverArgs(),
+    accordEnv({ databaseUrl: smallUrl.toString(), port: smallPort, publicUrl }),
+    `http://127.0.0.1:${smallPort}/healthz`
+  )
+  const routes: Record<string, (r: (typeof readers)[number]) => string> = {
+    get_agreement: (r) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}`,
+    get_events: (r) => `/v1/partnerships/${r.partnershipId}/events?limit=50`,
+    get_agenda: (r) => `/v1/partnerships/${r.partnershipId}/agenda`,
+    get_insights: (r) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}/insights`,
+    my_open_reviews: () => '/v1/me/reviews?status=open'
+  }
+  const httpRounds: Array<Record<string, { small: number; large: number }>> = []
+  for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
+    const r: Record<string, { small: number; large: number }> = {}
+    for (const [name, path] of Object.entries(routes)) {
+      const times = { small: [] as number[], large: [] as number[] }
+      for (let k = -200; k < 1000; k++) {
+        const reader = readers[(k < 0 ? k + 200 : k) % 200]!
+        const order = k % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)
+        for (const side of order) {
+          const base = side === 'small' ? `http://127.0.0.1:${smallPort}` : publicUrl
+          const t0 = performance.now()
+          const res = await fetch(`${base}${path(reader)}`, { headers: { authorization: reader.auth } })
+          await res.arrayBuffer()
+          if (res.status !== 200) throw new Error(`${name} on the ${side} database answered ${res.status}`)
+          if (k >= 0) times[side].push(performance.now() - t0)
+        }
+      }
+      const p50 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+      r[name] = { small: p50(times.small), large: p50(times.large) }
+    }
+    httpRounds.push(r)
+    log(
+      `side by side through HTTP, round ${round}: ${Object.entries(r)
+        .map(([k, v]) => `${k} ${(v.large / v.small).toFixed(2)}×`)
+        .join(', ')}`
+    )
+  }
+  smallAccord.kill('SIGTERM')
+  await new Promise((resolve) => smallAccord.once('exit', resolve))
+  const httpSideBySide = Object.fromEntries(
+    Object.keys(routes).map((name) => {
+      const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+      return [
+        name,
+        {
+          small_p50_ms: Number(med(httpRounds.map((r) => r[name]!.small)).toFixed(3)),
+          large_p50_ms: Number(med(httpRounds.map((r) => r[name]!.large)).toFixed(3)),
+          ratio: Number(med(httpRounds.map((r) => r[name]!.large / r[name]!.small)).toFixed(2))
+        }
+      ]
+    })
+  )
+  await sqlSmall.end()
+  const dropCopy = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await dropCopy.unsafe(`drop database if exists ${DB_NAME}_10k with (force)`)
+  await dropCopy.end()
+  const sideBySide = Object.fromEntries(
+    Object.keys(statements).map((name) => {
+      const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+      return [
+        name,
+        {
+          small_p50_ms: Number(med(rounds.map((r) => r[name]!.small)).toFixed(3)),
+          large_p50_ms: Number(med(rounds.map((r) => r[name]!.large)).toFixed(3)),
+          ratio: Number(med(rounds.map((r) => r[name]!.large / r[name]!.small)).toFixed(2))
+        }
+      ]
+    })
+  )
 
   const explain = async (text: string, params: unknown[]) =>
     (await sql.unsafe(`explain (analyze, buffers, costs off, timing off, summary off) ${text}`, params as never[]))
@@ -378,6 +524,27 @@ async function main() {
       `| ${r.label} | ${r.agreements} | ${r.events} | ${r.reviews} | ${r.events_query_p50_ms} | ${r.events_query_p99_ms} | ${r.events_check_p50_ms} | ${r.my_reviews_query_p50_ms} | ${r.my_reviews_query_p99_ms} |\n`
     )
   process.stdout.write(
+    `\nThe first pass over the same parameters (p50 ms, server), before the timed one above: rows read for the first time since the load\n\n| size | render | due | agenda | insights | events page | kept page check | my open reviews |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`
+  )
+  for (const r of [small, large])
+    process.stdout.write(
+      `| ${r.label} | ${r.render_query_cold_p50_ms} | ${r.due_query_cold_p50_ms} | ${r.agenda_query_cold_p50_ms} | ${r.insights_query_cold_p50_ms} | ${r.events_query_cold_p50_ms} | ${r.events_check_cold_p50_ms} | ${r.my_reviews_query_cold_p50_ms} |\n`
+    )
+  process.stdout.write(
+    `\nSide by side (the goal's figures): each statement's warm p50 (server, ms) on a copy of the 10,000-agreement database and on the grown one, in ${SIDE_BY_SIDE_ROUNDS} rounds of 400 runs on each, every parameter set on both back to back; the ratio is the median of the rounds' ratios\n\n| statement | 10k p50 ms | 1M p50 ms | ratio |\n| --- | ---: | ---: | ---: |\n${Object.entries(
+      sideBySide
+    )
+      .map(([k, v]) => `| ${k} | ${v.small_p50_ms} | ${v.large_p50_ms} | ${v.ratio}× |`)
+      .join('\n')}\n`
+  )
+  process.stdout.write(
+    `\nSide by side through HTTP: each GET's p50 (ms, one request at a time, the client's clock) from an Accord on the copy and from the one on the grown database, ${SIDE_BY_SIDE_ROUNDS} rounds of 1,000 each\n\n| route | 10k p50 ms | 1M p50 ms | ratio |\n| --- | ---: | ---: | ---: |\n${Object.entries(
+      httpSideBySide
+    )
+      .map(([k, v]) => `| ${k} | ${v.small_p50_ms} | ${v.large_p50_ms} | ${v.ratio}× |`)
+      .join('\n')}\n`
+  )
+  process.stdout.write(
     `\nGET …/events?limit=50 (EVENTS_PAGE_JSON):\n${plans.events}\n\nGET …/events, the check of a kept page (EVENTS_CHECK):\n${plans.events_check}\n\nGET /v1/me/reviews?status=open (MY_OPEN_REVIEWS_JSON):\n${plans.my_reviews}\n\nEvents page, generic plan:\n${generic.events}\n\nMy open reviews, generic plan:\n${generic.my_reviews}\n`
   )
   process.stdout.write(
@@ -399,6 +566,17 @@ async function main() {
       events_p50_ratio: ratio(large.events_query_p50_ms, small.events_query_p50_ms),
       events_check_p50_ratio: ratio(large.events_check_p50_ms, small.events_check_p50_ms),
       my_reviews_p50_ratio: ratio(large.my_reviews_query_p50_ms, small.my_reviews_query_p50_ms),
+      side_by_side: sideBySide,
+      http_side_by_side: httpSideBySide,
+      first_pass_p50_ratios: {
+        render: ratio(large.render_query_cold_p50_ms, small.render_query_cold_p50_ms),
+        due: ratio(large.due_query_cold_p50_ms, small.due_query_cold_p50_ms),
+        agenda: ratio(large.agenda_query_cold_p50_ms, small.agenda_query_cold_p50_ms),
+        insights: ratio(large.insights_query_cold_p50_ms, small.insights_query_cold_p50_ms),
+        events: ratio(large.events_query_cold_p50_ms, small.events_query_cold_p50_ms),
+        events_check: ratio(large.events_check_cold_p50_ms, small.events_check_cold_p50_ms),
+        my_reviews: ratio(large.my_reviews_query_cold_p50_ms, small.my_reviews_query_cold_p50_ms)
+      },
       get_uses_index: ![plans.get_agreement_check, plans.get_agreement_render].some((p) => bigTable.test(p)),
       due_uses_index: !/Seq Scan on agreements\b/.test(plans.due_reviews),
       agenda_uses_index: ![plans.agenda, plans.agenda_check, generic.agenda].some((p) => bigTable.test(p)),
