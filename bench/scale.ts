@@ -17,6 +17,8 @@ import { loadServiceKeys } from '../src/keys/key.service.ts'
 import { MY_OPEN_REVIEWS_JSON } from '../src/reviews/review.render.ts'
 import { dueAgreementsQuery } from '../src/reviews/review.repo.ts'
 import { accordEnv, freePort, freshDatabase, serverArgs, start } from './common.ts'
+import { fillerEventsAndReviews, fillerIncidents, occurredAt } from './scale-filler.ts'
+import { routesSideBySide, statementsSideBySide } from './scale-side-by-side.ts'
 import { seed } from './seed.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -40,98 +42,6 @@ const log = (s: string) => process.stderr.write(`${s}\n`)
 
 let accord: ChildProcess | undefined
 process.on('exit', () => accord?.kill('SIGTERM'))
-
-/** When the k-th (1-based) of a bulk-added agreement's incidents occurred: spread over the last 12 months, as seeded. */
-const occurredAt = (k: string) => `(now() - interval '365 days' + (${k} - 0.5) * interval '${365 / FILLER_PER} days')`
-/** The seed's mix (seed.ts, incidentStatus): the two newest reported, then two acknowledged, two disputed, the rest resolved. */
-const fillerStatus = `case when ${FILLER_PER} - k < 2 then 'reported' when ${FILLER_PER} - k < 4 then 'acknowledged'
-  when ${FILLER_PER} - k < 6 then 'disputed' else 'resolved' end`
-
-/**
- * FILLER_PER incidents and appreciations for each bulk-added agreement (about 20 million rows each at the default),
- * with time-ordered ids. Like the bulk-added agreements they are filler (their clause is no version's), written
- * the way bulk loads are: each table's secondary indexes are dropped and rebuilt around the insert, and a superuser
- * skips the foreign-key triggers (every reference is to an existing row). The two tables load side by side. Their
- * texts carry the `plain:` mark of texts written before data keys (read as written; sealed at Accord's next start).
- */
-async function fillerIncidents(sql: Sql) {
-  log(`adding ${FILLER_PER} incidents and ${FILLER_PER} appreciations to each bulk-added agreement…`)
-  const t0 = Date.now()
-  const [{ superuser }] =
-    (await sql`select rolsuper as superuser from pg_roles where rolname = current_user`) as unknown as [
-      { superuser: boolean }
-    ]
-  const filler = `select a.id, a.partnership_id, a.created_by, k, row_number() over () as n
-    from agreements a cross join generate_series(1, ${FILLER_PER}) k where a.title = 'Filler'`
-  const id = (marker: string) =>
-    `(lpad(to_hex(n), 8, '0') || '-${marker}-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid`
-  const bulk = (table: string, insert: string) =>
-    sql.begin(async (tx) => {
-      if (superuser) await tx.unsafe('set local session_replication_role = replica')
-      await tx.unsafe(`set local maintenance_work_mem = '512MB'`)
-      const indexes = await tx`select indexname, indexdef from pg_indexes
-        where schemaname = current_schema() and tablename = ${table} and indexname <> ${`${table}_pkey`}`
-      for (const i of indexes) await tx.unsafe(`drop index ${i.indexname as string}`)
-      await tx.unsafe(insert)
-      for (const i of indexes) await tx.unsafe(i.indexdef as string)
-    })
-  await Promise.all([
-    bulk(
-      'incidents',
-      `insert into incidents (id, partnership_id, agreement_id, version_number, clause_key, clause, subject_id, reporter_id,
-          status, occurred_at, description, reported_at, answer, answer_note, answered_at, consequence_index, resolution_note,
-          resolved_by, resolved_at, updated_at)
-        select ${id('0001')}, partnership_id, id, 1, 'filler', '{"key":"filler","text":"Filler.","consequences":["Filler."]}',
-          created_by, created_by, status, at, 'plain:Filler', at + interval '2 hours',
-          case status when 'reported' then null when 'resolved' then 'acknowledged' else status end,
-          case status when 'disputed' then 'plain:Filler.' end,
-          case when status <> 'reported' then at + interval '26 hours' end,
-          null, case status when 'resolved' then 'plain:Filler.' end, case status when 'resolved' then created_by end,
-          case status when 'resolved' then at + interval '74 hours' end,
-          at + case status when 'reported' then interval '2 hours' when 'resolved' then interval '74 hours' else interval '26 hours' end
-        from (select f.*, ${fillerStatus} as status, ${occurredAt('k')} as at from (${filler}) f) x`
-    ),
-    bulk(
-      'appreciations',
-      `insert into appreciations (id, partnership_id, agreement_id, version_number, clause_key, author_id, text, created_at)
-        select ${id('0002')}, partnership_id, id, 1, null, created_by, 'plain:Filler', ${occurredAt('k')} - interval '1 day'
-        from (${filler}) f`
-    )
-  ])
-  log(`  added in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-}
-
-/**
- * EVENTS_PER events for each bulk-added partnership and an open review for about one bulk-added agreement in ten.
- * Filler too: the hashes chain nothing a verification would accept (no bench verifies a bulk-added
- * partnership), and a superuser loads them without triggers (the webhook outbox's, which finds no webhook).
- */
-async function fillerEventsAndReviews(sql: Sql, partnerships: number) {
-  log(`adding ${EVENTS_PER} events to each bulk-added partnership, and an open review to about one agreement in ten…`)
-  const t0 = Date.now()
-  const [{ superuser }] =
-    (await sql`select rolsuper as superuser from pg_roles where rolname = current_user`) as unknown as [
-      { superuser: boolean }
-    ]
-  await sql.begin(async (tx) => {
-    if (superuser) await tx.unsafe('set local session_replication_role = replica')
-    await tx.unsafe(`
-      insert into events (partnership_id, seq, type, actor_id, subject_type, subject_id, data, at, prev_hash, hash)
-        select p, k, 'partnership.updated', null, 'partnership', p::text, '{"name":"Filler"}'::jsonb,
-          now() - interval '400 days' + k * interval '1 day',
-          case when k > 1 then md5(p::text || (k - 1)) end, md5(p::text || k)
-        from (select (lpad(to_hex(g), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid as p
-          from generate_series(1, ${partnerships}) g) s cross join generate_series(1, ${EVENTS_PER}) k`)
-    await tx.unsafe(`
-      insert into reviews (id, partnership_id, agreement_id, version_number, trigger, status, due_at, required_responders,
-          outcome, opened_by, opened_at, closed_at, overdue_at)
-        select gen_random_uuid(), a.partnership_id, a.id, 1, 'early', 'open', now() + interval '7 days',
-          jsonb_build_array(a.created_by), null, a.created_by, now(), null, null
-        from agreements a where a.title = 'Filler' and a.open_proposal is null and a.last_version_number = 1
-          and a.next_review_at < now() + interval '37 days'`)
-  })
-  log(`  added in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-}
 
 /** The plan PostgreSQL makes for any parameters (a prepared statement's generic plan), run with these ones. */
 async function explainGeneric(sql: Sql, text: string, params: Array<string | null>): Promise<string> {
@@ -339,7 +249,7 @@ async function main() {
       select gen_random_uuid(), (lpad(to_hex(1 + (g - 1) / ${per}), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(1 + (g - 1) / ${per}), 12, '0'))::uuid,
         'Filler', 'transparency', 'active', 1, case when g % 10 = 0 then 2 end, case when g % 10 = 0 then 2 else 1 end,
         now() + (g % 365) * interval '1 day', false, true, 1, '${owner!.id}', now() - interval '400 days', now(),
-        ${Math.min(FILLER_PER, 6)}, ${FILLER_PER > 0 ? `${occurredAt(String(FILLER_PER))}` : 'null'}
+        ${Math.min(FILLER_PER, 6)}, ${FILLER_PER > 0 ? `${occurredAt(String(FILLER_PER), FILLER_PER)}` : 'null'}
       from generate_series(1, ${TARGET - BASE}) g`)
   await sql.unsafe(`
     insert into agreement_versions (id, agreement_id, number, kind, status, content, content_hash, author_id, required_signers, revision, created_at, proposed_at, activated_at)
@@ -353,51 +263,26 @@ async function main() {
   await sql.unsafe(`
     insert into signatures (id, version_id, signer_id, content_hash, signed_at, receipt)
       select gen_random_uuid(), v.id, v.author_id, v.content_hash, coalesce(v.activated_at, v.proposed_at), 'filler' from agreement_versions v where v.content_hash = 'sha256:filler'`)
-  if (FILLER_PER > 0) await fillerIncidents(sql)
-  if (EVENTS_PER > 0) await fillerEventsAndReviews(sql, extraPartnerships)
+  if (FILLER_PER > 0) await fillerIncidents(sql, FILLER_PER, log)
+  if (EVENTS_PER > 0) await fillerEventsAndReviews(sql, extraPartnerships, EVENTS_PER, log)
   const large = await measure('1M')
   // The goal's comparison: each statement's warm p50 on the 10,000-agreement copy and on the grown database,
   // with every parameter set run on both back to back (alternating which goes first), in rounds; the ratio is taken within each round, then the median.
   const sqlSmall = postgres(smallUrl.toString(), { max: 2, onnotice: () => {} })
   await sqlSmall.unsafe('vacuum analyze')
   const statements: Record<string, [string, (k: number) => unknown[]]> = {
-    render: [AGREEMENT_DETAIL_JSON, (k) => detailParamsOf(readers[k % readers.length]!)],
+    render: [AGREEMENT_DETAIL_JSON, (k) => detailParamsOf(readers[k]!)],
     due: [due.sql, () => due.params],
-    agenda: [AGENDA_FACTS, (k) => agendaParamsOf(readers[k % readers.length]!)],
+    agenda: [AGENDA_FACTS, (k) => agendaParamsOf(readers[k]!)],
     insights: [INSIGHT_FACTS, (k) => insightParamsOf(readers[k % readers.length]!)],
     events: [EVENTS_PAGE_JSON, (k) => eventsParamsOf(readers[k % readers.length]!)],
     events_check: [EVENTS_CHECK, (k) => eventsParamsOf(readers[k % readers.length]!)],
     my_reviews: [MY_OPEN_REVIEWS_JSON, (k) => myReviewsParamsOf(readers[k % readers.length]!)]
   }
-  const rounds: Array<Record<string, { small: number; large: number }>> = []
-  for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
-    const r: Record<string, { small: number; large: number }> = {}
-    for (const [name, [text, paramsOf]] of Object.entries(statements)) {
-      const times = { small: [] as number[], large: [] as number[] }
-      // Each parameter set on both databases back to back, in alternating order (the one timed first changes
-      // with every set), after a pass over both that brings their rows into shared buffers.
-      for (let k = -200; k < 400; k++) {
-        const order = k % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)
-        for (const side of order) {
-          const client = side === 'small' ? sqlSmall : sql
-          const [plan] = await client.unsafe(
-            `explain (analyze, format json) ${text}`,
-            paramsOf(k < 0 ? k + 200 : k % 200) as never[]
-          )
-          if (k >= 0)
-            times[side].push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time'])
-        }
-      }
-      const p50 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-      r[name] = { small: p50(times.small), large: p50(times.large) }
-    }
-    rounds.push(r)
-    log(
-      `side by side, round ${round}: ${Object.entries(r)
-        .map(([k, v]) => `${k} ${(v.large / v.small).toFixed(2)}×`)
-        .join(', ')}`
-    )
-  }
+  const sideBySide = await statementsSideBySide({ small: sqlSmall, large: sql }, statements, {
+    rounds: SIDE_BY_SIDE_ROUNDS,
+    log
+  })
   // The routes the same way: a second Accord on the copy (the same issuer, so the same tokens), and each GET sent
   // to both back to back, alternating which goes first, one request at a time, after a pass that fills the kept
   // bodies and pages of both.
@@ -414,65 +299,18 @@ async function main() {
     get_insights: (r) => `/v1/partnerships/${r.partnershipId}/agreements/${r.agreementId}/insights`,
     my_open_reviews: () => '/v1/me/reviews?status=open'
   }
-  const httpRounds: Array<Record<string, { small: number; large: number }>> = []
-  for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
-    const r: Record<string, { small: number; large: number }> = {}
-    for (const [name, path] of Object.entries(routes)) {
-      const times = { small: [] as number[], large: [] as number[] }
-      for (let k = -200; k < 1000; k++) {
-        const reader = readers[(k < 0 ? k + 200 : k) % 200]!
-        const order = k % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)
-        for (const side of order) {
-          const base = side === 'small' ? `http://127.0.0.1:${smallPort}` : publicUrl
-          const t0 = performance.now()
-          const res = await fetch(`${base}${path(reader)}`, { headers: { authorization: reader.auth } })
-          await res.arrayBuffer()
-          if (res.status !== 200) throw new Error(`${name} on the ${side} database answered ${res.status}`)
-          if (k >= 0) times[side].push(performance.now() - t0)
-        }
-      }
-      const p50 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-      r[name] = { small: p50(times.small), large: p50(times.large) }
-    }
-    httpRounds.push(r)
-    log(
-      `side by side through HTTP, round ${round}: ${Object.entries(r)
-        .map(([k, v]) => `${k} ${(v.large / v.small).toFixed(2)}×`)
-        .join(', ')}`
-    )
-  }
+  const httpSideBySide = await routesSideBySide(
+    { small: `http://127.0.0.1:${smallPort}`, large: publicUrl },
+    routes,
+    readers.slice(0, 200),
+    { rounds: SIDE_BY_SIDE_ROUNDS, log }
+  )
   smallAccord.kill('SIGTERM')
   await new Promise((resolve) => smallAccord.once('exit', resolve))
-  const httpSideBySide = Object.fromEntries(
-    Object.keys(routes).map((name) => {
-      const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-      return [
-        name,
-        {
-          small_p50_ms: Number(med(httpRounds.map((r) => r[name]!.small)).toFixed(3)),
-          large_p50_ms: Number(med(httpRounds.map((r) => r[name]!.large)).toFixed(3)),
-          ratio: Number(med(httpRounds.map((r) => r[name]!.large / r[name]!.small)).toFixed(2))
-        }
-      ]
-    })
-  )
   await sqlSmall.end()
   const dropCopy = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
   await dropCopy.unsafe(`drop database if exists ${DB_NAME}_10k with (force)`)
   await dropCopy.end()
-  const sideBySide = Object.fromEntries(
-    Object.keys(statements).map((name) => {
-      const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-      return [
-        name,
-        {
-          small_p50_ms: Number(med(rounds.map((r) => r[name]!.small)).toFixed(3)),
-          large_p50_ms: Number(med(rounds.map((r) => r[name]!.large)).toFixed(3)),
-          ratio: Number(med(rounds.map((r) => r[name]!.large / r[name]!.small)).toFixed(2))
-        }
-      ]
-    })
-  )
 
   const explain = async (text: string, params: unknown[]) =>
     (await sql.unsafe(`explain (analyze, buffers, costs off, timing off, summary off) ${text}`, params as never[]))
