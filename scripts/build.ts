@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-export const serverBundle = join(root, 'dist', 'server.js')
+const serverBundle = join(root, 'dist', 'server.js')
 
 const result = await build({
   absWorkingDir: root,
