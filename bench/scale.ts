@@ -87,9 +87,9 @@ async function main() {
   )
   // Half the seeded agreements are due for review, so the due-review query has work at both sizes.
   await sql`update agreements set next_review_at = now() - interval '1 hour' where id in (select id from agreements order by id limit ${BASE / 2})`
-  // A copy of the 10,000-agreement database, kept as it is while the other grows to 1,000,000: the statements are
-  // then timed on both in alternating rounds, so that the machine's drift over the 15 minutes of the load (which
-  // moved these sub-millisecond figures by 1.4× on a shared machine) falls on both sides of each ratio.
+  // A copy of the 10,000-agreement database, kept as it is while the other grows to 1,000,000: the statements and
+  // the routes are then timed on both back to back (scale-side-by-side.ts), so that the machine's drift over the
+  // minutes of the load (up to 2× on these sub-millisecond figures on a shared machine) falls on both sides.
   await sql.end()
   await database.close()
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
@@ -136,18 +136,16 @@ async function main() {
   const eventsParamsOf = (r: (typeof readers)[number]) => [r.partnershipId, userIds.get(r.subject)!, 0, 50]
   const myReviewsParamsOf = (r: (typeof readers)[number]) => [userIds.get(r.subject)!, null, 50]
   /**
-   * A statement's own execution time in the server (EXPLAIN ANALYZE) over 200 parameter sets, sorted: the first
-   * pass over them (`cold`: the first time since the load that these rows are read, from the operating system's
-   * cache or the disk when they are not in shared buffers), then a second pass over the same ones (`warm`: what a
-   * hot route sees, its working set in shared buffers). At 10,000 agreements the whole database fits in shared
-   * buffers and both passes agree; at 1,000,000 it is 30 times their size, and the cold pass measures the buffer
-   * misses of a load, not the statement. The goal's ratios are of the warm passes; both are printed.
+   * A statement's own execution time in the server (EXPLAIN ANALYZE) over 200 parameter sets, sorted: a first pass
+   * over them (`cold`: rows read for the first time since the load, from the kernel's cache when they are not in
+   * shared buffers), then the reported pass over the same ones. These are the before-and-after figures; the goal's
+   * are the side-by-side ones (scale-side-by-side.ts).
    */
-  const serverTimes = async (text: string, paramsOf: (k: number) => unknown[], client: Sql = sql) => {
+  const serverTimes = async (text: string, paramsOf: (k: number) => unknown[]) => {
     const pass = async () => {
       const times: number[] = []
       for (let k = 0; k < 200; k++) {
-        const [plan] = await client.unsafe(`explain (analyze, format json) ${text}`, paramsOf(k) as never[])
+        const [plan] = await sql.unsafe(`explain (analyze, format json) ${text}`, paramsOf(k) as never[])
         times.push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time'])
       }
       return times.sort((a, b) => a - b)
