@@ -51,8 +51,20 @@ t.test('the document and the docs page are served', async (t) => {
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-type'], /text\/html/)
   t.notMatch(docs.body, /https?:\/\/(cdn|unpkg|jsdelivr)/, 'assets are served locally, no CDN')
+  // A page a browser renders: helmet's headers, whose CSP lets the page load its own scripts and styles (the API's
+  // default-src 'none' would leave it blank: test/docs/docs-browser.test.ts renders it).
+  t.match(docs.headers['content-security-policy'], /script-src 'self'/)
+  t.equal(docs.headers['x-frame-options'], 'SAMEORIGIN')
+  t.equal(docs.headers['x-content-type-options'], 'nosniff')
   const asset = await ctx.request({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' })
   t.equal(asset.statusCode, 200)
+  t.match(asset.headers['content-security-policy'], /script-src 'self'/)
+  const notDocs = await ctx.request({ method: 'GET', url: '/docsearch' })
+  t.equal(
+    notDocs.headers['content-security-policy'],
+    "default-src 'none'; frame-ancestors 'none'",
+    '/docsearch is not /docs'
+  )
 })
 
 t.test(

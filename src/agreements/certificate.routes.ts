@@ -5,6 +5,7 @@ import { DomainError } from '../errors.ts'
 import { callerOf, secured } from '../http/auth.ts'
 import { negotiate } from '../http/negotiate.ts'
 import { authProblems, problems } from '../http/schemas.ts'
+import { PAGE_SECURITY_HEADERS } from '../http/security-headers.ts'
 import { AgreementParamsSchema } from './agreement.schemas.ts'
 import { certificatePage } from './certificate.html.ts'
 import { CertificateSchema } from './certificate.schemas.ts'
@@ -44,7 +45,9 @@ export const certificateRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
       const vary = reply.getHeader('vary')
       reply.header('vary', vary ? `${String(vary)}, Accept` : 'Accept')
       if (type === 'application/json') return reply.type('application/json; charset=utf-8').send(certificate)
+      // A page a browser renders: the page's security headers (its inline style is allowed), not the API's.
       return reply
+        .headers(PAGE_SECURITY_HEADERS)
         .type('text/html; charset=utf-8')
         .serializer((s) => s as string)
         .send(certificatePage(certificate) as never)

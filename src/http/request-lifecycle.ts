@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import helmet from 'helmet'
 import type { Config } from '../config.ts'
 import { newWorkContext, runInWorkContext, type WorkContext } from '../db/transaction.ts'
 import { DomainError } from '../errors.ts'
 import { savedAnswerLost, sendProblem } from './problem.ts'
+import { API_SECURITY_HEADERS, isDocsPage, PAGE_SECURITY_HEADERS } from './security-headers.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,19 +25,14 @@ export function addRequestLifecycle(
   app: FastifyInstance,
   config: Pick<Config, 'requestTimeoutMs' | 'shutdownGraceMs' | 'publicUrl'>
 ): (request: FastifyRequest, reply: FastifyReply) => void {
-  // helmet's security headers (CSP, HSTS, nosniff, frame and cross-origin policies) never vary by request here:
-  // computed once, set from a plain object (running helmet per request rebuilt its middleware every time).
-  // Every answer carries them, its x-request-id and `no-store` (a route that may be cached says so itself).
-  // No upgrade-insecure-requests: served over plain HTTP under a name that is not loopback (a container's address),
-  // it made the browser fetch /docs's own assets over https, a blank page; over HTTPS it changes nothing here.
-  const securityHeaders = securityHeadersOf(
-    helmet({
-      crossOriginResourcePolicy: { policy: 'same-site' },
-      contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } }
-    })
-  )
+  // The security headers never vary by request here: two sets computed once (http/security-headers.ts), set from
+  // plain objects (running helmet per request rebuilt its middleware every time). Every answer carries one of
+  // them, its x-request-id and `no-store` (a route that may be cached says so itself).
   const setStandardHeaders = (request: FastifyRequest, reply: FastifyReply): void => {
-    reply.headers(securityHeaders).header('x-request-id', request.id).header('cache-control', 'no-store')
+    reply
+      .headers(isDocsPage(request.url) ? PAGE_SECURITY_HEADERS : API_SECURITY_HEADERS)
+      .header('x-request-id', request.id)
+      .header('cache-control', 'no-store')
   }
   let closing = false
   app.addHook('preClose', (done) => {
@@ -113,19 +108,4 @@ export function addRequestLifecycle(
   })
 
   return setStandardHeaders
-}
-
-/** The headers a helmet middleware sets, captured once from a stand-in response. */
-function securityHeadersOf(middleware: ReturnType<typeof helmet>): Record<string, string> {
-  const headers: Record<string, string> = {}
-  const res = {
-    setHeader: (name: string, value: string | number | readonly string[]) => {
-      headers[name.toLowerCase()] = String(value)
-    },
-    removeHeader: (name: string) => {
-      delete headers[name.toLowerCase()]
-    }
-  }
-  middleware({} as never, res as never, () => {})
-  return headers
 }

@@ -154,6 +154,15 @@ t.test('Accept: text/html gives a self-contained printable page, every text esca
   const c = (await get()).json()
   for (const v of c.versions) t.ok(html.includes(v.contentHash), `version ${v.number}'s content hash`)
   t.match(html, /How to verify this/)
+  // A page: the page's CSP, which allows its inline style (the API's default-src 'none' would not) and no script.
+  const csp = String(res.headers['content-security-policy'])
+  t.match(csp, /style-src [^;]*'unsafe-inline'/, 'its inline style is allowed')
+  t.match(csp, /script-src-attr 'none'/)
+  t.equal(
+    (await get()).headers['content-security-policy'],
+    "default-src 'none'; frame-ancestors 'none'",
+    'the JSON certificate has the API CSP'
+  )
 })
 
 t.test('content negotiation', async (t) => {

@@ -123,11 +123,30 @@ t.test('response headers', async (t) => {
     isProblem(t, onError, 404, 'not-found', 'an unknown route')
   })
 
-  t.test('/v1 responses are not cacheable and carry the helmet headers', async (t) => {
-    const res = await ctx.request({ method: 'GET', url: '/v1/me', token })
-    t.equal(res.headers['cache-control'], 'no-store')
-    t.equal(res.headers['x-content-type-options'], 'nosniff')
-    t.ok(res.headers['strict-transport-security'])
+  t.test("/v1 responses are not cacheable and carry the API's security headers, not a page's", async (t) => {
+    for (const res of [
+      await ctx.request({ method: 'GET', url: '/v1/me', token }),
+      await ctx.request({ method: 'GET', url: '/v1/nowhere', token })
+    ]) {
+      t.equal(res.headers['cache-control'], 'no-store')
+      t.equal(
+        res.headers['content-security-policy'],
+        "default-src 'none'; frame-ancestors 'none'",
+        'a CSP allowing nothing'
+      )
+      t.equal(res.headers['x-content-type-options'], 'nosniff')
+      t.equal(res.headers['x-frame-options'], 'DENY')
+      t.equal(res.headers['referrer-policy'], 'no-referrer')
+      t.equal(res.headers['cross-origin-resource-policy'], 'same-site')
+      t.match(res.headers['strict-transport-security'], /^max-age=\d+; includeSubDomains$/)
+      for (const pageOnly of [
+        'x-xss-protection',
+        'x-dns-prefetch-control',
+        'x-download-options',
+        'origin-agent-cluster'
+      ])
+        t.notOk(res.headers[pageOnly], `no ${pageOnly}: it means something to a document only`)
+    }
   })
 })
 
