@@ -103,31 +103,35 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     done()
   })
 
-  await app.register(cors, {
-    origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
-    credentials: false,
-    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'if-match',
-      'if-none-match',
-      'idempotency-key',
-      'last-event-id',
-      'x-request-id'
-    ],
-    exposedHeaders: [
-      'etag',
-      'location',
-      'retry-after',
-      'x-request-id',
-      'idempotent-replayed',
-      'x-ratelimit-limit',
-      'x-ratelimit-remaining',
-      'x-ratelimit-reset'
-    ],
-    maxAge: 600
-  })
+  // Without CORS_ORIGINS no browser origin is allowed, and the plugin is not registered at all: its hook would
+  // otherwise copy its options and read the route's options on every request only to do nothing (a preflight
+  // then gets the 404 of any unknown route, as it did from the plugin).
+  if (config.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...config.corsOrigins],
+      credentials: false,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'if-match',
+        'if-none-match',
+        'idempotency-key',
+        'last-event-id',
+        'x-request-id'
+      ],
+      exposedHeaders: [
+        'etag',
+        'location',
+        'retry-after',
+        'x-request-id',
+        'idempotent-replayed',
+        'x-ratelimit-limit',
+        'x-ratelimit-remaining',
+        'x-ratelimit-reset'
+      ],
+      maxAge: 600
+    })
   await app.register(underPressure, {
     maxEventLoopDelay: 2000,
     retryAfter: 5,

@@ -180,6 +180,27 @@ t.test('CORS echoes configured origins exactly and nothing else', async (t) => {
   t.match(String(get.headers['access-control-expose-headers']), /etag/)
 })
 
+t.test(
+  'without CORS_ORIGINS no origin is allowed: a preflight is an unknown route, a GET has no CORS header',
+  async (t) => {
+    const preflight = await ctx.request({
+      method: 'OPTIONS',
+      url: '/v1/me',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }
+    })
+    isProblem(t, preflight, 404, 'not-found', 'the preflight')
+    const get = await ctx.request({
+      method: 'GET',
+      url: '/v1/me',
+      token: await ctx.token('cora'),
+      headers: { origin: 'https://app.example.com' }
+    })
+    t.equal(get.statusCode, 200)
+    for (const name of Object.keys(preflight.headers).concat(Object.keys(get.headers)))
+      t.notOk(name.startsWith('access-control-'), `no ${name}`)
+  }
+)
+
 t.test('rate limiting is per caller: 429 with Retry-After past the limit', async (t) => {
   const limited = await buildTestApp(t, { database: ctx.database, env: { RATE_LIMIT_PER_MINUTE: '3' } })
   const dan = await limited.token('dan')
