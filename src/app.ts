@@ -198,7 +198,6 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     max: config.rateLimitPerMinute,
     timeWindow: 60_000,
     keyGenerator: (request) => request.caller?.userId ?? `ip:${request.ip}`,
-    allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
     errorResponseBuilder: (_request, context) =>
       new DomainError('RATE_LIMITED', `more than ${context.max} requests in a minute; retry after ${context.after}`)
   })

@@ -7,11 +7,15 @@ import { problems } from '../http/schemas.ts'
 
 const READY_TIMEOUT_MS = 2000
 
-/** Liveness (the process answers) and readiness (the database answers and is fully migrated). */
+/**
+ * Liveness (the process answers) and readiness (the database answers and is fully migrated). Neither is rate
+ * limited (a load balancer probes as often as it likes) nor counted against its address.
+ */
 export const healthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.get(
     '/healthz',
     {
+      config: { rateLimit: false },
       schema: {
         summary: 'Liveness',
         operationId: 'getHealth',
@@ -26,6 +30,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, {
   app.get(
     '/readyz',
     {
+      config: { rateLimit: false },
       schema: {
         summary: 'Readiness: database reachable and migrations applied',
         operationId: 'getReadiness',

@@ -215,7 +215,14 @@ t.test('rate limiting is per caller: 429 with Retry-After past the limit', async
     200,
     'another caller is not limited'
   )
-  t.equal((await limited.request({ method: 'GET', url: '/healthz' })).statusCode, 200, 'health checks are not limited')
+  // Anonymous requests are limited per address: a fourth /problems is refused, while probes go on answering.
+  for (let i = 0; i < 3; i++) await limited.request({ method: 'GET', url: '/problems' })
+  isProblem(t, await limited.request({ method: 'GET', url: '/problems' }), 429, 'rate-limited', 'an anonymous caller')
+  for (const url of ['/healthz', '/readyz', '/healthz', '/readyz']) {
+    const probe = await limited.request({ method: 'GET', url })
+    t.equal(probe.statusCode, 200, `${url} is not limited`)
+    t.notOk(probe.headers['x-ratelimit-limit'], `${url} is not counted`)
+  }
 })
 
 t.test(
