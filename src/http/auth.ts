@@ -118,7 +118,8 @@ async function authPlugin(
     done()
   })
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url === undefined) return // unknown route: the not-found handler answers
+    // is404 reads the route's context directly; each `request.routeOptions` builds a new object (read once, below).
+    if (request.is404) return // unknown route: the not-found handler answers
     const scopes = requiredScopes(request)
     if (scopes === null) return
     refuseIfLocked(request.ip)
