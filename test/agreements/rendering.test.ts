@@ -41,6 +41,17 @@ async function sameAsReference(t: Test, who: Person, pid: string, aid: string, w
     [res.body, res.headers.etag],
     `${what}: an instance without kept bodies answers the same`
   )
+  // The body is sent as bytes: its length is theirs, not the text's (the title above has emoji and accents).
+  for (const [answer, which] of [
+    [res, 'rendered'],
+    [again, 'kept'],
+    [fresh, 'uncached']
+  ] as const)
+    t.equal(
+      Number(answer.headers['content-length']),
+      Buffer.byteLength(answer.body),
+      `${what}: ${which} content-length`
+    )
 }
 
 t.test('the database-rendered GET equals the schema rendering in every state', async (t) => {
