@@ -36,8 +36,12 @@ export interface Database {
   ready(): Promise<boolean>
 }
 
-/** PostgreSQL's shared buffers on PGlite: 128 MB by default there, as on a server. */
-export const PGLITE_SHARED_BUFFERS_MB = 32
+/**
+ * PostgreSQL's shared buffers on PGlite: 128 MB by default there, as on a server. They live in PGlite's
+ * WebAssembly memory, which never shrinks; 16 MB held the bench's peak RSS to 285 MB against 306 with 32, at the
+ * same rates (bench/README.md).
+ */
+export const PGLITE_SHARED_BUFFERS_MB = 16
 
 /** migrations/ at the project's root: one level up from the bundle dist/server.js (`npm start`), two from this file in src/db/. */
 export const migrationsFolder = fileURLToPath(
