@@ -132,13 +132,16 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
       ],
       maxAge: 600
     })
-  await app.register(underPressure, {
-    maxEventLoopDelay: 2000,
-    retryAfter: 5,
-    pressureHandler: async () => {
-      throw new DomainError('OVERLOADED', 'the service is overloaded; retry shortly')
-    }
-  })
+  // Load shedding: while the event loop's mean delay over the last second is past OVERLOAD_EVENT_LOOP_DELAY_MS,
+  // every request is answered 503 `overloaded` with Retry-After at once, instead of joining the queue.
+  if (config.overloadEventLoopDelayMs > 0)
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.overloadEventLoopDelayMs,
+      retryAfter: 5,
+      pressureHandler: async () => {
+        throw new DomainError('OVERLOADED', 'the service is overloaded; retry shortly')
+      }
+    })
 
   await app.register(swagger, {
     openapi: {

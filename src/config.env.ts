@@ -93,6 +93,7 @@ export const EnvSchema = z.object({
   AGENDA_CACHE_MB: int(0, 4096).default(16),
   EVENTS_CACHE_MB: int(0, 4096).default(32),
   REQUEST_TIMEOUT_MS: int(1000, 300_000).default(30_000),
+  OVERLOAD_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(2000),
   SHUTDOWN_GRACE_MS: int(100, 120_000).default(10_000),
   SCHEDULER_INTERVAL_MS: int(0, 3_600_000).default(30_000),
   WEBHOOK_WORKER_INTERVAL_MS: int(0, 3_600_000).default(250),

@@ -48,6 +48,8 @@ export interface Config {
   /** Memory for pages of GET …/events as sent (validated by membership and the rows' versions on every request); 0 turns it off. */
   readonly eventsCacheBytes: number
   readonly requestTimeoutMs: number
+  /** Mean event-loop delay over a second past which every request is shed with 503 `overloaded`; 0: never. */
+  readonly overloadEventLoopDelayMs: number
   readonly shutdownGraceMs: number
   /** How often this instance looks for due reviews; 0 turns the scheduler off in this instance. */
   readonly schedulerIntervalMs: number
@@ -149,6 +151,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agendaCacheBytes: e.AGENDA_CACHE_MB * 1024 * 1024,
     eventsCacheBytes: e.EVENTS_CACHE_MB * 1024 * 1024,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    overloadEventLoopDelayMs: e.OVERLOAD_EVENT_LOOP_DELAY_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
     webhooks: {

@@ -130,6 +130,9 @@ export async function buildTestApp(
     DATA_DIR: ':memory:',
     RATE_LIMIT_PER_MINUTE: '100000',
     AUTH_FAILURES_PER_MINUTE: '100000',
+    // No load shedding: a loaded CI machine (or PGlite working synchronously in-process) must not turn a test's
+    // request into a 503. test/http/conventions.test.ts sheds on purpose.
+    OVERLOAD_EVENT_LOOP_DELAY_MS: '0',
     ...(databaseUrl ? postgresEnv(databaseUrl) : {}),
     ...options.env
   })

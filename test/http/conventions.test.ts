@@ -201,6 +201,31 @@ t.test(
   }
 )
 
+t.test(
+  'load shedding: while the event loop lags past OVERLOAD_EVENT_LOOP_DELAY_MS, 503 overloaded with Retry-After, then recovery',
+  async (t) => {
+    const shedding = await buildTestApp(t, { database: ctx.database, env: { OVERLOAD_EVENT_LOOP_DELAY_MS: '100' } })
+    const token = await shedding.token('lena')
+    t.equal((await shedding.request({ method: 'GET', url: '/v1/me', token })).statusCode, 200, 'answers before')
+    // Keep the loop busy in 300 ms slices for 2.5 s: every one-second sample in it has a mean delay of about 300 ms.
+    const until = Date.now() + 2500
+    while (Date.now() < until) {
+      const slice = Date.now() + 300
+      while (Date.now() < slice) {}
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const shed = await shedding.request({ method: 'GET', url: '/v1/me', token })
+    isProblem(t, shed, 503, 'overloaded', 'a request while the loop lags')
+    t.equal(shed.headers['retry-after'], '5', 'Retry-After')
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    t.equal(
+      (await shedding.request({ method: 'GET', url: '/v1/me', token })).statusCode,
+      200,
+      'answers again once it keeps up'
+    )
+  }
+)
+
 t.test('rate limiting is per caller: 429 with Retry-After past the limit', async (t) => {
   const limited = await buildTestApp(t, { database: ctx.database, env: { RATE_LIMIT_PER_MINUTE: '3' } })
   const dan = await limited.token('dan')
