@@ -41,7 +41,7 @@ async function sameAsReference(t: Test, who: Person, pid: string, aid: string, w
     [res.body, res.headers.etag],
     `${what}: an instance without kept bodies answers the same`
   )
-  // The body is sent as bytes: its length is theirs, not the text's (the title above has emoji and accents).
+  // The content-length counts the body's UTF-8 bytes, not its characters (the title above has emoji and accents).
   for (const [answer, which] of [
     [res, 'rendered'],
     [again, 'kept'],
