@@ -408,9 +408,13 @@ async function main() {
     }
   }
   const peakRss = statusMb(accord.pid!, 'VmHWM')
-  const signed = (await sql`select count(*)::int as n from agreement_versions where status = 'active'`)[0]!.n as number
-  const activations = (await sql`select count(*)::int as n from events where type = 'version.activated'`)[0]!
-    .n as number
+  // Both counts from one snapshot: up to 50 sign-offs are still in flight when a round ends, and one that
+  // commits between two separate counts would show up in the second only (42 of them did, 2026-12-03).
+  const [counts] = await sql`select
+      (select count(*)::int from agreement_versions where status = 'active') as signed,
+      (select count(*)::int from events where type = 'version.activated') as activations`
+  const signed = counts!.signed as number
+  const activations = counts!.activations as number
 
   const med = (name: string, f: 'rps' | 'p50' | 'p99') => median((samples[name] ?? []).map((s) => s[f]))
   // A ratio is taken within each round, between scenarios run back to back, then the median over rounds: this
@@ -484,6 +488,11 @@ async function main() {
   const hooks = only === undefined || only.includes('webhooks') ? await childBench('bench/webhooks.ts') : null
   const scaleOut = only === undefined || only.includes('instances') ? await childBench('bench/instances.ts') : null
   const verify = only === undefined || only.includes('verify') ? await childBench('bench/verify.ts') : null
+  // Every sign-off that activated a version wrote its version.activated event in the same transaction.
+  if (signed !== activations) {
+    log(`VIOLATION: ${signed} active versions against ${activations} version.activated events`)
+    process.exitCode = 1
+  }
   if (summary.failed_requests > 0)
     log(
       `NOT VALID: ${summary.failed_requests} requests failed in measured rounds${next > queue.length ? ` (the sign-off ran out of its ${queue.length} proposals: raise BENCH_PROPOSALS_PER)` : ''}`
