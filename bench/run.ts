@@ -340,6 +340,11 @@ async function main() {
         duration
       )
     },
+    // Accord's own floor, against which no route can do better: its whole pipeline on a route with no statement and
+    // no caller (GET /healthz), and with a caller and one primary-key select, like the baseline's (GET /v1/me).
+    floor_healthz: () =>
+      load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/healthz' }) }], duration),
+    floor_me: () => readerGet(() => '/v1/me'),
     get_events: () => readerGet((r) => `/v1/partnerships/${r.partnershipId}/events?limit=50`),
     get_agenda: () => readerGet(paths.get_agenda),
     get_insights: () => readerGet(paths.get_insights),
@@ -454,16 +459,20 @@ async function main() {
     get_p99_ms: med('get_agreement', 'p99'),
     sign_p99_ms: med('sign_off', 'p99'),
     events_rps: Math.round(med('get_events', 'rps')),
+    events_ratio: ratio('get_events', 'baseline_get'),
     agenda_rps: Math.round(med('get_agenda', 'rps')),
     agenda_ratio: ratio('get_agenda', 'baseline_get'),
     agenda_p99_ms: med('get_agenda', 'p99'),
     insights_rps: Math.round(med('get_insights', 'rps')),
     insights_ratio: ratio('get_insights', 'baseline_get'),
     insights_p99_ms: med('get_insights', 'p99'),
+    floor_healthz_ratio: ratio('floor_healthz', 'baseline_get'),
+    floor_me_ratio: ratio('floor_me', 'baseline_get'),
     // Statements Accord sent to PostgreSQL per request, counted on the wire (statements.ts): with a token it has
     // seen (as under load), and with a token it has not (its first request also looks up the caller).
     statements_per_request: statements,
     my_reviews_rps: Math.round(med('my_open_reviews', 'rps')),
+    my_reviews_ratio: ratio('my_open_reviews', 'baseline_get'),
     baseline_get_rps: Math.round(med('baseline_get', 'rps')),
     pgbench_tps: Math.round(med('pgbench_tx', 'rps')),
     rss_mb: Math.round(peakRss),
