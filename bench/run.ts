@@ -340,8 +340,8 @@ async function main() {
         duration
       )
     },
-    // Accord's own floor, against which no route can do better: its whole pipeline on a route with no statement and
-    // no caller (GET /healthz), and with a caller and one primary-key select, like the baseline's (GET /v1/me).
+    // Accord's own floor: its whole pipeline on a route with no statement and no caller (GET /healthz), which no
+    // route can beat, and the cheapest authenticated read, one primary-key select like the baseline's (GET /v1/me).
     floor_healthz: () =>
       load(publicUrl, [{ method: 'GET', setupRequest: (req) => ({ ...req, path: '/healthz' }) }], duration),
     floor_me: () => readerGet(() => '/v1/me'),
