@@ -112,5 +112,15 @@ export function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
+/** CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s on Linux). */
+export const cpuOf = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
 /** Resets a process's peak RSS (VmHWM) to its RSS now, so that the peak read later is the one since. */
 export const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5')

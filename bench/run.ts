@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDb } from '../src/db/client.ts'
 import { loadKek } from '../src/keys/kek.ts'
 import { loadServiceKeys } from '../src/keys/key.service.ts'
-import { accordEnv, freePort, freshDatabase, median, root, serverArgs, start, statusMb } from './common.ts'
+import { accordEnv, cpuOf, freePort, freshDatabase, median, root, serverArgs, start, statusMb } from './common.ts'
 import { seed } from './seed.ts'
 import { statementCounter } from './statements.ts'
 
@@ -43,15 +43,6 @@ interface Sample {
   cpu?: CpuSplit
 }
 
-/** CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s on Linux). */
-const cpuOf = (pid: number): number => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return 0
-  }
-}
 /** CPU seconds of every PostgreSQL process of the machine (backends, walwriter, …). */
 const postgresCpu = (): number =>
   readdirSync('/proc')

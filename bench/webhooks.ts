@@ -5,7 +5,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
-import { freePort, freshDatabase, serverArgs, start, startEnv } from './common.ts'
+import { cpuOf, freePort, freshDatabase, serverArgs, start, startEnv } from './common.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const DURATION_S = Number(process.env.BENCH_WEBHOOKS_DURATION_S ?? 20)
@@ -41,7 +41,7 @@ const DATABASE_URL = await freshDatabase(ADMIN_URL, 'accord_bench_webhooks')
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
 const accord = await start(
-  serverArgs(),
+  serverArgs(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)),
   {
     ...startEnv,
     DATABASE_URL,
@@ -109,6 +109,7 @@ arrivalTimes.length = 0
 
 const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
 const [{ before }] = await sql<[{ before: number }]>`select count(*)::int as before from webhook_deliveries`
+const cpuBefore = cpuOf(accord.pid!)
 const started = Date.now()
 let writes = 0
 let failedWrites = 0
@@ -139,6 +140,8 @@ const [{ expected }] = await sql<
 const drainStart = Date.now()
 while (arrivals.size < expected && Date.now() - drainStart < DRAIN_S * 1000)
   await new Promise((r) => setTimeout(r, 100))
+// Accord's CPU from the first write to the last delivery: the writes' requests and the deliveries, per delivery.
+const cpuSeconds = cpuOf(accord.pid!) - cpuBefore
 const [{ pending }] = await sql<
   [{ pending: number }]
 >`select count(*)::int as pending from webhook_deliveries where status = 'pending'`
@@ -164,6 +167,7 @@ console.log(
       latency_ms_p50: percentile(sorted, 0.5),
       latency_ms_p99: percentile(sorted, 0.99),
       latency_ms_max: sorted.at(-1),
+      server_cpu_us_per_delivery: Math.round((cpuSeconds / Math.max(1, arrivals.size)) * 1e6),
       lost: Math.max(0, expected - arrivals.size),
       duplicates,
       still_pending: pending
