@@ -33,7 +33,14 @@ const agents = new Map<string, http.Agent>()
 function agentFor(url: URL): http.Agent {
   let agent = agents.get(url.origin)
   if (agent === undefined) {
-    const options = { keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: 16, timeout: 30_000 }
+    // Every socket a burst opened is kept for the next one (until idle for 30 s): with fewer kept than in use, each
+    // burst closed the rest and opened them again.
+    const options = {
+      keepAlive: true,
+      maxSockets: SOCKETS_PER_ORIGIN,
+      maxFreeSockets: SOCKETS_PER_ORIGIN,
+      timeout: 30_000
+    }
     agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options)
     agents.set(url.origin, agent)
     if (agents.size > MAX_AGENTS) {

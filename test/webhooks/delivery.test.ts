@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { claimDeliveries, deliverDue, deliverOne } from '../../src/webhooks/delivery.service.ts'
+import { recordDelivered, recordDeliveredGrouped } from '../../src/webhooks/webhook.repo.ts'
 import { agreementKit } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { incidentKit, incidentTerms } from '../helpers/incidents.ts'
@@ -145,6 +147,52 @@ t.test('a replay asked while an attempt is in flight still happens', async (t) =
   t.match(d, { status: 'delivered', attempts: [{ statusCode: 204 }, { statusCode: 204 }] })
   t.equal(hooked.received.length, 2)
   t.equal(hooked.received[0]!.headers['webhook-id'], hooked.received[1]!.headers['webhook-id'])
+})
+
+t.test('successes are recorded together, all or nothing; a group that fails is recorded one by one', async (t) => {
+  const hooked = await receiver(t)
+  const { pid, alice } = await arrange()
+  const hook = await w.created(alice, pid, hooked.url, ['partnership.updated'])
+  await drain()
+  for (const name of ['A', 'B', 'C'])
+    await ctx.request({
+      method: 'PATCH',
+      url: `/v1/partnerships/${pid}`,
+      token: alice.token,
+      headers: { 'if-match': '*' },
+      body: { name }
+    })
+  const claimed = await claimDeliveries(ctx.deps, 10)
+  t.equal(claimed.length, 3)
+  const success = (c: (typeof claimed)[number]) => ({
+    deliveryId: c.delivery.id,
+    at: ctx.clock.now(),
+    statusCode: 204,
+    latencyMs: 3,
+    claimedUntil: c.delivery.leaseUntil!
+  })
+  // A delivery that does not exist: its attempt row breaks the attempts' foreign key.
+  const stray = { ...success(claimed[0]!), deliveryId: randomUUID() }
+  await t.rejects(recordDelivered(ctx.deps.db, [...claimed.map(success), stray]), 'one bad attempt fails the statement')
+  let list = await w.deliveries(alice, pid, hook.id)
+  t.ok(
+    list.items.every((d) => d.status === 'pending' && d.attempts.length === 0),
+    'and nothing of it was written'
+  )
+  const outcomes = await Promise.allSettled(
+    [...claimed.map(success), stray].map((a) => recordDeliveredGrouped(ctx.deps.db, a))
+  )
+  t.same(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    'grouped: each attempt succeeds or fails as it would alone'
+  )
+  list = await w.deliveries(alice, pid, hook.id)
+  t.equal(list.items.length, 3)
+  for (const d of list.items)
+    t.match(d, { status: 'delivered', nextAttemptAt: null, attempts: [{ statusCode: 204, latencyMs: 3, error: null }] })
+  t.equal(await drain(), 0, 'none is due again')
+  t.equal(hooked.received.length, 0, 'recorded without being sent: this test sends nothing')
 })
 
 t.test('after the last retry a delivery is failed', async (t) => {
