@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises'
-import http from 'node:http'
 import https from 'node:https'
+import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { forbiddenAddress, MAX_RESPONSE_BYTES, messageId } from './webhook.rules.ts'
@@ -23,14 +23,19 @@ export interface SendOptions {
   allowPrivate: boolean
 }
 
+// node:http is required, not imported: an ES import of it reads every export, and reading its WebSocket,
+// CloseEvent and MessageEvent loads Node's bundled undici (fetch), which nothing in the server uses: 3 MB of heap
+// (bench/README.md). test/architecture/startup-modules.test.ts holds the server free of it.
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http')
+
 const USER_AGENT = 'Accord-Webhooks/1'
 const SOCKETS_PER_ORIGIN = 64
 const MAX_AGENTS = 1000
 
 // Keep-alive agents by origin: a busy receiver gets its deliveries over a few reused connections. Bounded:
 // past MAX_AGENTS origins the oldest agent is closed (its next delivery opens a new one).
-const agents = new Map<string, http.Agent>()
-function agentFor(url: URL): http.Agent {
+const agents = new Map<string, import('node:http').Agent>()
+function agentFor(url: URL): import('node:http').Agent {
   let agent = agents.get(url.origin)
   if (agent === undefined) {
     // Every socket a burst opened is kept for the next one (until idle for 30 s): with fewer kept than in use, each
