@@ -165,7 +165,8 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     return database
   }
 
-  const { PGlite } = await import('@electric-sql/pglite')
+  const pglite = await import('@electric-sql/pglite')
+  const { PGlite } = pglite
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
   const { namedStatements } = await import('./pglite-statements.ts')
@@ -183,7 +184,7 @@ export async function createDb(config: Config['database'], options: { holderUrl?
     throw err
   }
   // Every plannable statement a named prepared statement, as postgres.js does on PostgreSQL (src/db/pglite-statements.ts).
-  const counting = countingClient(namedStatements(client).client, 'pglite')
+  const counting = countingClient(namedStatements(client, pglite).client, 'pglite')
   const db = drizzle({ client: counting.client, schema, casing: 'snake_case' }) as unknown as Db
   // One process per PGlite database: its wake-ups never leave it.
   registerWakeups(db, createWakeups())

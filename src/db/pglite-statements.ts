@@ -4,7 +4,13 @@
 // speaks PGlite's public protocol API (execProtocolStream, its serializer and result parser) under PGlite's own
 // locks, so a statement never runs inside another caller's transaction. test/db/pglite-statements.test.ts fails
 // if PGlite changes under it.
-import { type PGlite, parse, protocol, type Transaction } from '@electric-sql/pglite'
+// Only types are imported from PGlite here: its serializer and parser are passed in by client.ts, which loads
+// PGlite when it opens one. A value import would be hoisted to the top of the bundle and load PGlite's modules into
+// every server, PostgreSQL's too (bench/README.md).
+import type { PGlite, Transaction } from '@electric-sql/pglite'
+
+/** What this takes from PGlite's module: its protocol serializer and its result parsers. */
+export type PGliteProtocol = Pick<typeof import('@electric-sql/pglite'), 'parse' | 'protocol'>
 
 type QueryOptions = NonNullable<Parameters<PGlite['query']>[2]>
 type Results = Awaited<ReturnType<PGlite['query']>>
@@ -26,7 +32,6 @@ export const MAX_NAMED_STATEMENTS = 300
 /** Only plannable statements are named: not BEGIN, SET, SAVEPOINT and the like. */
 const PLANNABLE = /^\s*(?:select|insert|update|delete|with)\b/i
 
-const { serialize } = protocol
 const concat = (messages: Uint8Array[]): Uint8Array => Buffer.concat(messages)
 
 /**
@@ -34,7 +39,11 @@ const concat = (messages: Uint8Array[]): Uint8Array => Buffer.concat(messages)
  * as a named prepared statement: parsed and described once, then bound, described and executed in a single call.
  * Everything else PGlite does is untouched.
  */
-export function namedStatements(pg: PGlite): { client: PGlite; named: () => number } {
+export function namedStatements(
+  pg: PGlite,
+  { parse, protocol }: PGliteProtocol
+): { client: PGlite; named: () => number } {
+  const { serialize } = protocol
   const locks = pg as unknown as Locks
   const kept = new Map<string, { name: string; types: number[] }>()
   // Names are never reused: one whose parse succeeded but whose description failed would otherwise block them all.

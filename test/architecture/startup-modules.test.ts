@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 
 // What the server loads just by starting is memory it holds for its whole life. An ES import of node:http reads
@@ -26,4 +27,20 @@ t.test("the app and the webhook worker do not load Node's undici", async (t) => 
 
 t.test('the check sees undici when it is loaded: an ES import of node:http', async (t) => {
   t.ok(loaded(['node:http']).length > 0)
+})
+
+// esbuild hoists every value import of a bundled module to the top of dist/server.js, dynamically imported ones
+// included: PGlite's serializer and parser reach db/pglite-statements.ts from client.ts, which loads PGlite only
+// when it opens one, so that a server on PostgreSQL never loads PGlite's modules.
+t.test('the bundle loads PGlite only when it opens one', async (t) => {
+  execFileSync(process.execPath, ['scripts/build.ts'], { cwd: root })
+  const staticImports = [
+    ...readFileSync(`${root}dist/server.js`, 'utf8').matchAll(/^import\s[^;]*?\sfrom\s+"([^"]+)"/gms)
+  ].map((m) => m[1])
+  t.ok(staticImports.includes('fastify'), 'the check sees the static imports')
+  t.same(
+    staticImports.filter((m) => m!.includes('pglite')),
+    [],
+    'no static import of PGlite'
+  )
 })

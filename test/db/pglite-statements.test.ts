@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite'
+import * as pglite from '@electric-sql/pglite'
 import t from 'tap'
 import { MAX_NAMED_STATEMENTS, namedStatements } from '../../src/db/pglite-statements.ts'
 import { onPostgres } from '../helpers/app.ts'
@@ -9,10 +9,10 @@ import { onPostgres } from '../helpers/app.ts'
 if (onPostgres) {
   t.pass('PGlite only: the PGlite pass runs this file')
 } else {
-  const pg = new PGlite()
+  const pg = new pglite.PGlite()
   await pg.waitReady
   t.teardown(() => pg.close())
-  const { client, named } = namedStatements(pg)
+  const { client, named } = namedStatements(pg, pglite)
   await pg.exec('create table notes (id integer primary key, body text, at timestamptz, doc jsonb, ok boolean)')
   const kept = async () =>
     (await pg.query<{ n: number }>('select count(*)::int as n from pg_prepared_statements')).rows[0]!.n
