@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.ts'
 import { encodeCursor } from '../http/pagination.ts'
+import { keptUtf8 } from '../lib/kept-bytes.ts'
 import { noSuchPartnership, requireMembership } from '../partnerships/membership.service.ts'
 import { verifiedChainBreak } from './chain.service.ts'
 import { eventsCheck, renderEventsPage } from './event.render.ts'
@@ -48,7 +49,7 @@ export async function eventsPageBody(
   const page = await renderEventsPage(deps.db, input.partnershipId, input.userId, input.afterSeq, input.limit)
   if (!page.member) await requireMembership(deps.db, input.partnershipId, input.userId)
   const nextCursor = page.more ? encodeCursor({ seq: page.lastSeq }) : null
-  const body = Buffer.from(`{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`)
+  const body = keptUtf8(`{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`)
   deps.eventPages?.set(key, { versions: page.versions, body })
   return body
 }

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache'
 import type { DbOrTx } from '../db/client.ts'
 import { DomainError } from '../errors.ts'
 import { type Kek, KekError } from '../keys/kek.ts'
+import { keptCopy } from '../lib/kept-bytes.ts'
 import { KEY_BYTES, open, SealOpenError, seal } from '../lib/seal.ts'
 import {
   findSealedDataKeys,
@@ -55,7 +56,7 @@ const openedKeys = new LRUCache<string, Buffer>({ max: 10_000 })
 function dataKey(deps: Pick<Use, 'kek'>, userId: string, sealedKey: string): Buffer {
   let key = openedKeys.get(sealedKey)
   if (key === undefined) {
-    key = Buffer.from(deps.kek.open(sealedKey, keyPurpose(userId)), 'base64')
+    key = keptCopy(Buffer.from(deps.kek.open(sealedKey, keyPurpose(userId)), 'base64'))
     openedKeys.set(sealedKey, key)
   }
   return key

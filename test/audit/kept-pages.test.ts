@@ -133,3 +133,15 @@ t.test('kept pages are bounded in bytes, least recently used out first', async (
   t.ok(pages.has('p39'), 'the newest is kept')
   t.equal(eventPages(0), null, 'a bound of 0 keeps nothing')
 })
+
+// A Buffer made from a string under 32 KB is cut from Node's shared 64 KB slab, and a kept one keeps the whole
+// slab: a kept page must hold its own bytes, no more (lib/kept-bytes.ts).
+t.test('a kept page holds memory of its own, exactly its bytes', async (t) => {
+  const { alice, pid } = await k.couple()
+  const body = await page(t, ctx, alice, pid, '?limit=7')
+  const kept = ctx.deps.eventPages?.get(`${pid}/0/7`)
+  t.ok(kept, 'kept under its partnership, position and limit')
+  t.equal(kept!.body.toString('utf8'), body, 'the bytes sent')
+  t.equal(kept!.body.buffer.byteLength, kept!.body.length, 'in an ArrayBuffer of its own size')
+  t.ok(Buffer.from(body).buffer.byteLength > body.length, 'where Buffer.from would have shared a larger slab')
+})
