@@ -2,7 +2,7 @@
 import { type Column, getTableColumns, type Table } from 'drizzle-orm'
 import { toSnakeCase } from 'drizzle-orm/casing'
 import type { EventRow } from '../audit/event.sql.ts'
-import { Batcher } from '../db/batch.ts'
+import { Batcher, groupedWriter } from '../db/batch.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { execute, onPglite } from '../db/driver.ts'
 import { eventsAppended } from '../db/wakeups.ts'
@@ -247,8 +247,6 @@ export async function writeSignatures(db: DbOrTx, writes: SignatureWrite[]): Pro
 /** One signature's writes as one statement (see writeSignatures). */
 export const writeSignature = (db: DbOrTx, write: SignatureWrite): Promise<void> => writeSignatures(db, [write])
 
-const writers = new WeakMap<object, Batcher<SignatureWrite, void>>()
-
 /**
  * Writes a signature through the pool's group commit: signatures that arrive
  * while earlier ones are being written are then written together, one
@@ -257,23 +255,7 @@ const writers = new WeakMap<object, Batcher<SignatureWrite, void>>()
  * log moved on, say), nothing of it was written and each of its signatures is
  * written on its own, succeeding or failing exactly as it would have alone.
  */
-export function writeSignatureGrouped(db: DbOrTx, write: SignatureWrite): Promise<void> {
-  let writer = writers.get(db)
-  if (writer === undefined) {
-    writer = new Batcher({
-      gather: onPglite(db),
-      key: (w) => w.partnershipId,
-      run: async (writes) => {
-        try {
-          await writeSignatures(db, writes)
-          return writes.map(() => ({ status: 'fulfilled', value: undefined }))
-        } catch (err) {
-          if (writes.length === 1) throw err
-          return Promise.allSettled(writes.map((w) => writeSignature(db, w)))
-        }
-      }
-    })
-    writers.set(db, writer)
-  }
-  return writer.submit(write)
-}
+export const writeSignatureGrouped = groupedWriter<SignatureWrite>({
+  writeAll: writeSignatures,
+  key: (w) => w.partnershipId
+})

@@ -1,3 +1,6 @@
+import type { DbOrTx } from './client.ts'
+import { onPglite } from './driver.ts'
+
 /**
  * Group execution, as PostgreSQL's own group commit: calls that arrive while
  * earlier ones are running wait, then run together as one call (one statement,
@@ -94,5 +97,40 @@ export class Batcher<I, O> {
       this.#inFlight--
       this.#pump()
     }
+  }
+}
+
+/**
+ * A write of many inputs as one statement (`writeAll`), run per database handle through a Batcher, so that the
+ * inputs arriving while one group is written go together in the next, as one statement and one commit. A group
+ * that fails wrote nothing (one statement), and each of its inputs is then written on its own, succeeding or
+ * failing exactly as it would have alone. With `key`, a group holds at most one input per key.
+ */
+export function groupedWriter<I>(options: {
+  writeAll: (db: DbOrTx, inputs: I[]) => Promise<void>
+  key?: (input: I) => string
+  maxBatch?: number
+}): (db: DbOrTx, input: I) => Promise<void> {
+  const writers = new WeakMap<DbOrTx, Batcher<I, void>>()
+  return (db, input) => {
+    let writer = writers.get(db)
+    if (writer === undefined) {
+      writer = new Batcher<I, void>({
+        gather: onPglite(db),
+        ...(options.key ? { key: options.key } : {}),
+        ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+        run: async (inputs) => {
+          try {
+            await options.writeAll(db, inputs)
+            return inputs.map(() => ({ status: 'fulfilled', value: undefined }))
+          } catch (err) {
+            if (inputs.length === 1) throw err
+            return Promise.allSettled(inputs.map((one) => options.writeAll(db, [one])))
+          }
+        }
+      })
+      writers.set(db, writer)
+    }
+    return writer.submit(input)
   }
 }

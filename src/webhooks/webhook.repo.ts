@@ -1,8 +1,8 @@
 import { and, asc, count, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { uuidv7 } from 'uuidv7'
-import { Batcher } from '../db/batch.ts'
+import { groupedWriter } from '../db/batch.ts'
 import type { DbOrTx } from '../db/client.ts'
-import { execute, onPglite } from '../db/driver.ts'
+import { execute } from '../db/driver.ts'
 import {
   type AttemptRow,
   type DeliveryRow,
@@ -248,34 +248,13 @@ export async function recordDelivered(db: DbOrTx, attempts: readonly DeliveredAt
   await execute(db, RECORD_DELIVERED, [JSON.stringify(rows)])
 }
 
-const recorders = new WeakMap<DbOrTx, Batcher<DeliveredAttempt, void>>()
-
 /**
  * recordDelivered for one attempt, grouped with the others that finish while a group is being written (db/batch.ts):
  * one statement and one commit for the lot, where each alone was a transaction of four round trips. Under load
  * the worker's socket writes to the database, not the deliveries, were its cost (bench/README.md). A group that
  * fails is written again one attempt at a time, so that each succeeds or fails as it would have alone.
  */
-export function recordDeliveredGrouped(db: DbOrTx, attempt: DeliveredAttempt): Promise<void> {
-  let recorder = recorders.get(db)
-  if (recorder === undefined) {
-    recorder = new Batcher({
-      gather: onPglite(db),
-      maxBatch: 256,
-      run: async (attempts) => {
-        try {
-          await recordDelivered(db, attempts)
-          return attempts.map(() => ({ status: 'fulfilled', value: undefined }))
-        } catch (err) {
-          if (attempts.length === 1) throw err
-          return Promise.allSettled(attempts.map((a) => recordDelivered(db, [a])))
-        }
-      }
-    })
-    recorders.set(db, recorder)
-  }
-  return recorder.submit(attempt)
-}
+export const recordDeliveredGrouped = groupedWriter<DeliveredAttempt>({ writeAll: recordDelivered, maxBatch: 256 })
 
 /** Deliveries waiting to be sent, in every instance (the queue's depth). */
 export async function countPending(db: DbOrTx): Promise<number> {

@@ -77,5 +77,18 @@ export function webhookKit(ctx: TestApp) {
       nextCursor: string | null
     }
   }
-  return { webhooksUrl, create, created, deliveries }
+  /** Renames the partnership once per name: one `partnership.updated` event, so one delivery per webhook, each. */
+  async function renamed(by: Person, pid: string, names: string[]) {
+    for (const name of names) {
+      const res = await ctx.request({
+        method: 'PATCH',
+        url: `/v1/partnerships/${pid}`,
+        token: by.token,
+        headers: { 'if-match': '*' },
+        body: { name }
+      })
+      if (res.statusCode !== 200) throw new Error(`rename: ${res.statusCode} ${res.body}`)
+    }
+  }
+  return { webhooksUrl, create, created, deliveries, renamed }
 }

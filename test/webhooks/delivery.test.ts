@@ -80,14 +80,7 @@ t.test('a receiver that fails, then recovers, gets each message once, retried wi
   const hooked = await receiver(t, () => (failing ? { status: 500, body: 'down' } : { status: 200 }))
   const { pid, alice } = await arrange()
   const hook = await w.created(alice, pid, hooked.url, ['partnership.updated'])
-  for (const name of ['A', 'B', 'C'])
-    await ctx.request({
-      method: 'PATCH',
-      url: `/v1/partnerships/${pid}`,
-      token: alice.token,
-      headers: { 'if-match': '*' },
-      body: { name }
-    })
+  await w.renamed(alice, pid, ['A', 'B', 'C'])
   t.equal((await deliverDue(ctx.deps)).retrying, 3, 'three failed attempts, each to be retried')
   t.equal((await deliverDue(ctx.deps)).claimed, 0, 'not due again at once')
   let list = await w.deliveries(alice, pid, hook.id)
@@ -154,14 +147,7 @@ t.test('successes are recorded together, all or nothing; a group that fails is r
   const { pid, alice } = await arrange()
   const hook = await w.created(alice, pid, hooked.url, ['partnership.updated'])
   await drain()
-  for (const name of ['A', 'B', 'C'])
-    await ctx.request({
-      method: 'PATCH',
-      url: `/v1/partnerships/${pid}`,
-      token: alice.token,
-      headers: { 'if-match': '*' },
-      body: { name }
-    })
+  await w.renamed(alice, pid, ['A', 'B', 'C'])
   const claimed = await claimDeliveries(ctx.deps, 10)
   t.equal(claimed.length, 3)
   const success = (c: (typeof claimed)[number]) => ({

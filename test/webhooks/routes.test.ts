@@ -94,14 +94,7 @@ t.test('deliveries are listed newest first and replayed', async (t) => {
   const { pid, alice } = await arrange()
   const hook = await w.created(alice, pid, HOOK)
   // webhook.created of itself, then two renames: three deliveries, pending
-  for (const name of ['One', 'Two'])
-    await ctx.request({
-      method: 'PATCH',
-      url: `/v1/partnerships/${pid}`,
-      token: alice.token,
-      headers: { 'if-match': '*' },
-      body: { name }
-    })
+  await w.renamed(alice, pid, ['One', 'Two'])
   const page = await w.deliveries(alice, pid, hook.id, '?limit=2')
   t.same(
     page.items.map((d) => d.eventType),
