@@ -1,6 +1,6 @@
 // The one door below drizzle. Everything here reaches into drizzle's or a driver's internals for a measured gain
 // (bench/README.md); test/db/driver.test.ts fails when drizzle or a driver changes under it. Queries go through
-// drizzle everywhere else; raw SQL text only through execute(), from *.render.ts, signature.repo.ts and chain.repo.ts.
+// drizzle everywhere else; raw SQL text only through execute(), from the *.render.ts, *.repo.ts and *.sql.ts files.
 import type { DbOrTx } from './handles.ts'
 
 /** What drizzle keeps on every database and transaction handle: its session and, on that, the driver client. */

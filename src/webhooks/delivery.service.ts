@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { uuidv7 } from 'uuidv7'
 import { appendEvent } from '../audit/append.service.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
@@ -18,12 +19,12 @@ export const CONCURRENCY = 64
 
 // Opened secrets of the webhooks being delivered to, by KEK, webhook and ciphertext (a rotated secret or KEK is
 // another ciphertext, so another entry): opening one (an AES-GCM key and decipher) was a twentieth of the worker's
-// CPU when every delivery opened its webhook's. Bounded in number, and gone an hour after last use.
+// CPU when every delivery opened its webhook's. Bounded in number, and dropped an hour after last use.
 const openedSecrets = new WeakMap<Kek, LRUCache<string, string>>()
 function secretOf(kek: Kek, claimed: repo.ClaimedDelivery): string {
   let opened = openedSecrets.get(kek)
   if (opened === undefined) {
-    opened = new LRUCache({ max: 1000, ttl: 3_600_000, updateAgeOnGet: true })
+    opened = new LRUCache({ max: 1000, ttl: 3_600_000, updateAgeOnGet: true, ttlAutopurge: true })
     openedSecrets.set(kek, opened)
   }
   const key = `${claimed.delivery.webhookId}\n${claimed.secretScheme}\n${claimed.secretCiphertext}`
@@ -45,7 +46,8 @@ export function claimDeliveries(deps: WorkerDeps, limit: number): Promise<repo.C
 }
 
 /**
- * Sends one claimed delivery, outside any transaction, then records the attempt and what follows in one:
+ * Sends one claimed delivery, outside any transaction, then records the attempt and what follows in one
+ * transaction (a success with the others that finish meanwhile, in one statement: recordDeliveredGrouped):
  * delivered; or tried again after the backoff (same `webhook-id`); or failed after the last try. A
  * webhook failing without a success for 5 days is disabled. Never throws for the receiver's sake; a
  * database failure while recording leaves the lease to run out, and the delivery is sent again.
@@ -65,6 +67,7 @@ export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery
   // The common case, a success for a webhook that was not failing: recorded with the others that finish meanwhile.
   if (result.ok && claimed.failingSince === null) {
     await repo.recordDeliveredGrouped(deps.db, {
+      id: uuidv7(),
       deliveryId: delivery.id,
       at,
       statusCode: result.statusCode!,

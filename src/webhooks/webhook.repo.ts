@@ -1,5 +1,4 @@
 import { and, asc, count, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
-import { uuidv7 } from 'uuidv7'
 import { groupedWriter } from '../db/batch.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { execute } from '../db/driver.ts'
@@ -87,10 +86,15 @@ export async function updateWebhook(
 
 /** Ends every pending delivery of a webhook that was deleted or disabled: nothing of it is sent any more. */
 export async function abandonPending(db: DbOrTx, webhookId: string): Promise<void> {
+  const pending = and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.status, 'pending'))
+  // Locked in id order first, as the worker's grouped record of successes locks them (RECORD_DELIVERED).
   await db
-    .update(webhookDeliveries)
-    .set({ status: 'failed', nextAttemptAt: null, leaseUntil: null })
-    .where(and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.status, 'pending')))
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(pending)
+    .orderBy(asc(webhookDeliveries.id))
+    .for('no key update')
+  await db.update(webhookDeliveries).set({ status: 'failed', nextAttemptAt: null, leaseUntil: null }).where(pending)
 }
 
 /** A webhook's deliveries, newest first (ids are UUIDv7: time-ordered). */
@@ -217,6 +221,8 @@ export async function insertAttempt(db: DbOrTx, row: typeof webhookAttempts.$inf
 
 /** A successful attempt, to be recorded with its delivery marked delivered (if the sender's claim still stands). */
 export interface DeliveredAttempt {
+  /** The attempt row's id, made once by the sender: a group written again after its commit was lost adds no second row. */
+  id: string
   deliveryId: string
   at: Date
   statusCode: number
@@ -227,18 +233,21 @@ export interface DeliveredAttempt {
 
 // One statement for any number of successful attempts: their attempt rows, and their deliveries marked delivered
 // under the same condition as updateDelivery's (still pending, under the sender's own lease). One implicit
-// transaction: all of it or nothing.
+// transaction: all of it or nothing. The deliveries are locked first, in id order, as abandonPending locks them:
+// two writers locking the same rows in different orders could deadlock.
 const RECORD_DELIVERED = `with x as (
     select * from jsonb_to_recordset($1::jsonb)
       as x(id uuid, delivery_id uuid, at timestamptz, status_code smallint, latency_ms integer, lease_until timestamptz)),
+  locked as (select d.id from webhook_deliveries d where d.id in (select delivery_id from x) order by d.id for no key update),
   attempt as (insert into webhook_attempts (id, delivery_id, at, status_code, latency_ms)
-    select id, delivery_id, at, status_code, latency_ms from x)
+    select id, delivery_id, at, status_code, latency_ms from x on conflict (id) do nothing)
   update webhook_deliveries d set status = 'delivered', next_attempt_at = null, lease_until = null
-    from x where d.id = x.delivery_id and d.status = 'pending' and d.lease_until = x.lease_until`
+    from x where d.id = x.delivery_id and d.status = 'pending' and d.lease_until = x.lease_until
+      and (select count(*) from locked) >= 0`
 
 export async function recordDelivered(db: DbOrTx, attempts: readonly DeliveredAttempt[]): Promise<void> {
   const rows = attempts.map((a) => ({
-    id: uuidv7(),
+    id: a.id,
     delivery_id: a.deliveryId,
     at: a.at.toISOString(),
     status_code: a.statusCode,

@@ -143,5 +143,6 @@ t.test('a kept page holds memory of its own, exactly its bytes', async (t) => {
   t.ok(kept, 'kept under its partnership, position and limit')
   t.equal(kept!.body.toString('utf8'), body, 'the bytes sent')
   t.equal(kept!.body.buffer.byteLength, kept!.body.length, 'in an ArrayBuffer of its own size')
-  t.ok(Buffer.from(body).buffer.byteLength > body.length, 'where Buffer.from would have shared a larger slab')
+  if (Buffer.poolSize > 2 * body.length)
+    t.ok(Buffer.from(body).buffer.byteLength > body.length, 'where Buffer.from would have shared a larger slab')
 })

@@ -7,12 +7,13 @@ t.test('keptUtf8: the UTF-8 bytes of a text, in an ArrayBuffer of exactly their 
     t.same(kept, Buffer.from(text, 'utf8'), `${text.length} characters: the same bytes`)
     t.equal(kept.buffer.byteLength, kept.length, 'nothing else in its memory')
   }
-  t.ok(Buffer.from('x'.repeat(28_000)).buffer.byteLength > 28_000, "Buffer.from would have cut it from Node's slab")
+  if (Buffer.poolSize > 2 * 28_000)
+    t.ok(Buffer.from('x'.repeat(28_000)).buffer.byteLength > 28_000, "Buffer.from would have cut it from Node's slab")
 })
 
 t.test('keptCopy: a copy of bytes cut from a slab, in memory of its own', async (t) => {
   const pooled = Buffer.from('AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=', 'base64')
-  t.ok(pooled.buffer.byteLength > pooled.length, 'the source shares a slab')
+  t.ok(pooled.buffer.byteLength > pooled.length, 'the source shares a slab (Node pools small Buffers in any version)')
   const kept = keptCopy(pooled)
   t.same(kept, pooled, 'the same bytes')
   t.equal(kept.buffer.byteLength, 32, 'its own 32 bytes')

@@ -142,44 +142,60 @@ t.test('a replay asked while an attempt is in flight still happens', async (t) =
   t.equal(hooked.received[0]!.headers['webhook-id'], hooked.received[1]!.headers['webhook-id'])
 })
 
-t.test('successes are recorded together, all or nothing; a group that fails is recorded one by one', async (t) => {
-  const hooked = await receiver(t)
-  const { pid, alice } = await arrange()
-  const hook = await w.created(alice, pid, hooked.url, ['partnership.updated'])
-  await drain()
-  await w.renamed(alice, pid, ['A', 'B', 'C'])
-  const claimed = await claimDeliveries(ctx.deps, 10)
-  t.equal(claimed.length, 3)
-  const success = (c: (typeof claimed)[number]) => ({
-    deliveryId: c.delivery.id,
-    at: ctx.clock.now(),
-    statusCode: 204,
-    latencyMs: 3,
-    claimedUntil: c.delivery.leaseUntil!
-  })
-  // A delivery that does not exist: its attempt row breaks the attempts' foreign key.
-  const stray = { ...success(claimed[0]!), deliveryId: randomUUID() }
-  await t.rejects(recordDelivered(ctx.deps.db, [...claimed.map(success), stray]), 'one bad attempt fails the statement')
-  let list = await w.deliveries(alice, pid, hook.id)
-  t.ok(
-    list.items.every((d) => d.status === 'pending' && d.attempts.length === 0),
-    'and nothing of it was written'
-  )
-  const outcomes = await Promise.allSettled(
-    [...claimed.map(success), stray].map((a) => recordDeliveredGrouped(ctx.deps.db, a))
-  )
-  t.same(
-    outcomes.map((o) => o.status),
-    ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
-    'grouped: each attempt succeeds or fails as it would alone'
-  )
-  list = await w.deliveries(alice, pid, hook.id)
-  t.equal(list.items.length, 3)
-  for (const d of list.items)
-    t.match(d, { status: 'delivered', nextAttemptAt: null, attempts: [{ statusCode: 204, latencyMs: 3, error: null }] })
-  t.equal(await drain(), 0, 'none is due again')
-  t.equal(hooked.received.length, 0, 'recorded without being sent: this test sends nothing')
-})
+t.test(
+  'a group of successes is one statement, all or nothing; a group that fails is recorded one by one',
+  async (t) => {
+    const hooked = await receiver(t)
+    const { pid, alice } = await arrange()
+    const hook = await w.created(alice, pid, hooked.url, ['partnership.updated'])
+    await drain()
+    await w.renamed(alice, pid, ['A', 'B', 'C'])
+    const claimed = await claimDeliveries(ctx.deps, 10)
+    t.equal(claimed.length, 3)
+    const success = (c: (typeof claimed)[number]) => ({
+      id: randomUUID(),
+      deliveryId: c.delivery.id,
+      at: ctx.clock.now(),
+      statusCode: 204,
+      latencyMs: 3,
+      claimedUntil: c.delivery.leaseUntil!
+    })
+    // A delivery that does not exist: its attempt row breaks the attempts' foreign key.
+    const stray = { ...success(claimed[0]!), deliveryId: randomUUID() }
+    await t.rejects(
+      recordDelivered(ctx.deps.db, [...claimed.map(success), stray]),
+      'one bad attempt fails the statement'
+    )
+    let list = await w.deliveries(alice, pid, hook.id)
+    t.ok(
+      list.items.every((d) => d.status === 'pending' && d.attempts.length === 0),
+      'and nothing of it was written'
+    )
+    const successes = claimed.map(success)
+    const outcomes = await Promise.allSettled([...successes, stray].map((a) => recordDeliveredGrouped(ctx.deps.db, a)))
+    t.same(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+      'grouped: each attempt succeeds or fails as it would alone'
+    )
+    list = await w.deliveries(alice, pid, hook.id)
+    t.equal(list.items.length, 3)
+    for (const d of list.items)
+      t.match(d, {
+        status: 'delivered',
+        nextAttemptAt: null,
+        attempts: [{ statusCode: 204, latencyMs: 3, error: null }]
+      })
+    await recordDelivered(ctx.deps.db, successes)
+    list = await w.deliveries(alice, pid, hook.id)
+    t.ok(
+      list.items.every((d) => d.attempts.length === 1),
+      'a group written again (its commit lost on the way back) adds no second attempt'
+    )
+    t.equal(await drain(), 0, 'none is due again')
+    t.equal(hooked.received.length, 0, 'recorded without being sent: this test sends nothing')
+  }
+)
 
 t.test('after the last retry a delivery is failed', async (t) => {
   const hooked = await receiver(t, () => ({ status: 503 }))
