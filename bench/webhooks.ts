@@ -142,9 +142,15 @@ while (arrivals.size < expected && Date.now() - drainStart < DRAIN_S * 1000)
   await new Promise((r) => setTimeout(r, 100))
 // Accord's CPU from the first write to the last delivery: the writes' requests and the deliveries, per delivery.
 const cpuSeconds = cpuOf(accord.pid!) - cpuBefore
-const [{ pending }] = await sql<
-  [{ pending: number }]
->`select count(*)::int as pending from webhook_deliveries where status = 'pending'`
+// The last deliveries to arrive may still be being recorded (a group's statement): up to 5 s for them, so that
+// what is still pending after that is a delivery the worker did not settle.
+const pendingNow = async () =>
+  (
+    await sql<[{ pending: number }]>`select count(*)::int as pending from webhook_deliveries where status = 'pending'`
+  )[0].pending
+let pending = await pendingNow()
+for (const settleStart = Date.now(); pending > 0 && Date.now() - settleStart < 5000; pending = await pendingNow())
+  await new Promise((r) => setTimeout(r, 100))
 await sql.end()
 
 const duplicates = [...arrivals.values()].filter((n) => n > 1).length
