@@ -5,6 +5,7 @@ import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
 import type { Kek } from '../keys/kek.ts'
 import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import * as deliveries from './delivery.repo.ts'
 import { sendDelivery } from './delivery.sender.ts'
 import type { DeliveryOutcome } from './webhook.metrics.ts'
 import * as repo from './webhook.repo.ts'
@@ -21,7 +22,7 @@ export const CONCURRENCY = 64
 // another ciphertext, so another entry): opening one (an AES-GCM key and decipher) was a twentieth of the worker's
 // CPU when every delivery opened its webhook's. Bounded in number, and dropped an hour after last use.
 const openedSecrets = new WeakMap<Kek, LRUCache<string, string>>()
-function secretOf(kek: Kek, claimed: repo.ClaimedDelivery): string {
+function secretOf(kek: Kek, claimed: deliveries.ClaimedDelivery): string {
   let opened = openedSecrets.get(kek)
   if (opened === undefined) {
     opened = new LRUCache({ max: 1000, ttl: 3_600_000, updateAgeOnGet: true, ttlAutopurge: true })
@@ -40,9 +41,9 @@ function secretOf(kek: Kek, claimed: repo.ClaimedDelivery): string {
 }
 
 /** Claims up to `limit` due deliveries for this instance (leased for WEBHOOK_LEASE_MS). */
-export function claimDeliveries(deps: WorkerDeps, limit: number): Promise<repo.ClaimedDelivery[]> {
+export function claimDeliveries(deps: WorkerDeps, limit: number): Promise<deliveries.ClaimedDelivery[]> {
   const now = deps.now()
-  return repo.claimDue(deps.db, now, new Date(now.getTime() + deps.config.webhooks.leaseMs), limit)
+  return deliveries.claimDue(deps.db, now, new Date(now.getTime() + deps.config.webhooks.leaseMs), limit)
 }
 
 /**
@@ -52,7 +53,7 @@ export function claimDeliveries(deps: WorkerDeps, limit: number): Promise<repo.C
  * webhook failing without a success for 5 days is disabled. Never throws for the receiver's sake; a
  * database failure while recording leaves the lease to run out, and the delivery is sent again.
  */
-export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery): Promise<DeliveryOutcome> {
+export async function deliverOne(deps: WorkerDeps, claimed: deliveries.ClaimedDelivery): Promise<DeliveryOutcome> {
   const { delivery } = claimed
   const result = await sendDelivery({
     url: claimed.url,
@@ -66,7 +67,7 @@ export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery
   const at = deps.now()
   // The common case, a success for a webhook that was not failing: recorded with the others that finish meanwhile.
   if (result.ok && claimed.failingSince === null) {
-    await repo.recordDeliveredGrouped(deps.db, {
+    await deliveries.recordDeliveredGrouped(deps.db, {
       id: uuidv7(),
       deliveryId: delivery.id,
       at,
@@ -80,7 +81,7 @@ export async function deliverOne(deps: WorkerDeps, claimed: repo.ClaimedDelivery
   const delay = result.ok ? null : retryDelayMs(delivery.attemptCount, Math.random())
   const outcome: DeliveryOutcome = result.ok ? 'delivered' : delay === null ? 'failed' : 'retrying'
   const failingSince = await transaction(deps.db, async (tx) => {
-    await repo.insertAttempt(tx, {
+    await deliveries.insertAttempt(tx, {
       deliveryId: delivery.id,
       at,
       statusCode: result.statusCode,
@@ -132,7 +133,7 @@ export async function disableWebhook(deps: WorkerDeps, partnershipId: string, we
 
 /** Counts the pending deliveries (one count over the partial index of pending rows) for the queue-depth gauge. */
 export async function measureQueue(deps: WorkerDeps): Promise<void> {
-  deps.webhookMetrics.setQueueDepth(await repo.countPending(deps.db))
+  deps.webhookMetrics.setQueueDepth(await deliveries.countPending(deps.db))
 }
 
 export interface DeliverResult {
