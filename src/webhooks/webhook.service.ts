@@ -57,6 +57,9 @@ export async function createWebhook(
   deps: Use,
   input: { partnershipId: string; userId: string; url: string; eventTypes: string[] }
 ): Promise<{ webhook: WebhookRow; secret: string }> {
+  // Membership first: the URL's host is looked up in DNS (outside the transaction, which must not wait on it),
+  // and a stranger must not get the server to resolve names for them, nor learn anything but 404.
+  await requirePartner(deps.db, input.partnershipId, input.userId)
   await vetWebhookUrl(input.url, deps.config.webhooks.allowPrivate)
   return transaction(deps.db, async (tx) => {
     const { partnership } = await beginPartnerWrite(tx, input.partnershipId, input.userId)

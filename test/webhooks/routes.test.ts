@@ -174,6 +174,34 @@ t.test('refused bodies, each a problem that says why', async (t) => {
       body: { url: 'https://127.0.0.1/hook', eventTypes: ['*'] }
     })
     t.match(local.json().detail, /private, loopback or link-local/)
+    // A name: refused alike whether it does not resolve or resolves to a private address, the address unnamed.
+    const byName = async (url: string) =>
+      (
+        await strict.request({
+          method: 'POST',
+          url: w.webhooksUrl(pid),
+          token: alice.token,
+          body: { url, eventTypes: ['*'] }
+        })
+      ).json()
+    const [loopback, nowhere] = [await byName('https://localhost/hook'), await byName('https://nowhere.invalid/hook')]
+    t.equal(loopback.detail, 'localhost does not resolve to public addresses only: webhooks call public addresses only')
+    t.equal(
+      nowhere.detail,
+      'nowhere.invalid does not resolve to public addresses only: webhooks call public addresses only'
+    )
+    t.notMatch(JSON.stringify([loopback.detail, loopback.errors]), /127\.0\.0\.1|::1/, "the server's own resolution is not told")
+    // A stranger's URL is never vetted (nor looked up): 404 before anything else.
+    const eve = await k.person('Eve')
+    for (const url of ['https://localhost/hook', 'https://127.0.0.1/hook', 'http://example.com/hook']) {
+      const res = await strict.request({
+        method: 'POST',
+        url: w.webhooksUrl(pid),
+        token: eve.token,
+        body: { url, eventTypes: ['*'] }
+      })
+      t.equal(res.statusCode, 404, `a stranger registering ${url} gets 404`)
+    }
     const publicIp = await strict.request({
       method: 'POST',
       url: w.webhooksUrl(pid),
