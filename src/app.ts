@@ -36,7 +36,7 @@ import { partnershipRoutes } from './partnerships/partnership.routes.ts'
 import { exportRoutes } from './privacy/export.routes.ts'
 import { reviewRoutes } from './reviews/review.routes.ts'
 import { userRoutes } from './users/user.routes.ts'
-import { ensureUser } from './users/user.service.ts'
+import { ensureUser, erasedAccount, predatesAccount } from './users/user.service.ts'
 import { webhookRoutes } from './webhooks/webhook.routes.ts'
 
 export const BODY_LIMIT = 64 * 1024
@@ -193,7 +193,13 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
 
   await app.register(authentication, {
     ...deps,
-    provision: async (principal) => (await ensureUser(deps, principal)).id
+    provision: async (principal) => {
+      const user = await ensureUser(deps, principal)
+      return { userId: user.id, tokensNotBefore: user.tokensNotBefore }
+    },
+    admit: (principal, known) => {
+      if (predatesAccount(principal, known.tokensNotBefore, deps.now())) throw erasedAccount()
+    }
   })
   await app.register(rateLimit, {
     global: true,

@@ -70,13 +70,24 @@ const bearer = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 const FAILURE_WINDOW_MS = 60_000
 
+/** The Accord user a principal speaks for, as remembered per identity: its id, and the bound its tokens must pass. */
+export interface KnownUser {
+  userId: string
+  /** Tokens issued by then were an erased person's (users/user.sql.ts: tokensNotBefore); null for most. */
+  tokensNotBefore: Date | null
+}
+
 /**
- * `provision` turns a verified principal into the Accord user id it speaks for
- * (creating the user on first sight): the users capability's business, passed in by app.ts.
+ * `provision` turns a verified principal into the Accord user it speaks for (creating the user on first sight,
+ * refusing a token it must not admit), and `admit` refuses, on a remembered identity, a token provision would
+ * have refused: the users capability's business, passed in by app.ts.
  */
 async function authPlugin(
   app: FastifyInstance,
-  deps: Pick<Deps, 'authenticator' | 'config'> & { provision: (principal: Principal) => Promise<string> }
+  deps: Pick<Deps, 'authenticator' | 'config'> & {
+    provision: (principal: Principal) => Promise<KnownUser>
+    admit: (principal: Principal, known: KnownUser) => void
+  }
 ): Promise<void> {
   app.decorateRequest('caller', null)
   // Failed authentications per client address in a fixed one-minute window. The per-caller rate limit runs after
@@ -106,7 +117,7 @@ async function authPlugin(
   // (iss, sub) → user id, remembered instead of a query per request. It changes only when the person is erased:
   // the erasing instance forgets it at once, one that answers 401 account-erased through it forgets it then, and
   // every other forgets it within IDENTITY_TTL_MS, so a new sign-in after an erasure soon becomes a new person.
-  const userIds = new LRUCache<string, string>({ max: 50_000, ttl: IDENTITY_TTL_MS })
+  const userIds = new LRUCache<string, KnownUser>({ max: 50_000, ttl: IDENTITY_TTL_MS })
   app.decorateRequest('identityForgotten', false)
   app.addHook('onError', async (request, _reply, error) => {
     if (error instanceof DomainError && error.code === 'ACCOUNT_ERASED') request.identityForgotten = true
@@ -154,12 +165,12 @@ async function authPlugin(
       })
     }
     const identity = `${principal.issuer}\n${principal.subject}`
-    let userId = userIds.get(identity)
-    if (userId === undefined) {
-      userId = await deps.provision(principal)
-      userIds.set(identity, userId)
-    }
-    return { userId, principal }
+    let known = userIds.get(identity)
+    if (known === undefined) {
+      known = await deps.provision(principal)
+      userIds.set(identity, known)
+    } else if (known.tokensNotBefore !== null) deps.admit(principal, known)
+    return { userId: known.userId, principal }
   }
 }
 

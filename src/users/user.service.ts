@@ -19,18 +19,37 @@ export async function ensureUser(
   principal: Principal
 ): Promise<UserRow> {
   const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
-  if (existing) return existing
-  await refuseErasedToken(deps, principal)
+  if (existing) {
+    if (predatesAccount(principal, existing.tokensNotBefore, deps.now())) throw erasedAccount()
+    return existing
+  }
+  const erasedAt = await refuseErasedToken(deps, principal)
   const zone = TimezoneSchema.safeParse(principal.zoneinfo ?? 'UTC')
   const at = deps.now()
-  return repo.insertUser(deps.db, {
+  const user = await repo.insertUser(deps.db, {
     issuer: principal.issuer,
     subject: principal.subject,
     displayName: principal.name ?? 'Member',
     timezone: zone.success ? zone.data : 'UTC',
     createdAt: at,
-    updatedAt: at
+    updatedAt: at,
+    tokensNotBefore: erasedAt ?? null
   })
+  // A concurrent first call may have made the row: the same rule, against what it recorded.
+  if (predatesAccount(principal, user.tokensNotBefore, deps.now())) throw erasedAccount()
+  return user
+}
+
+/**
+ * Whether a token was issued by the time its identity was last erased before this account (`notBefore`, the
+ * account's `tokensNotBefore`): then it was the erased person's, and it stays refused on the new account too (a
+ * stolen token must not come back to life when its owner signs up again). Without `iat`, within a day of it.
+ */
+export function predatesAccount(principal: Pick<Principal, 'issuedAt'>, notBefore: Date | null, now: Date): boolean {
+  if (notBefore === null) return false
+  return principal.issuedAt === null
+    ? now.getTime() - notBefore.getTime() < ERASED_TOKEN_WITHOUT_IAT_MS
+    : principal.issuedAt * 1000 <= notBefore.getTime()
 }
 
 /**
@@ -51,22 +70,20 @@ function legacyErasedIdentityHash(issuer: string, subject: string): string {
 
 /**
  * A token of an erased identity issued before the erasure (or, without `iat`, within a day of it) is refused:
- * the person asked to be forgotten, and that token is theirs. A later login becomes a new user.
+ * the person asked to be forgotten, and that token is theirs. A later login becomes a new user, made with the
+ * erasure's time (returned here) as the bound its tokens must be issued after.
  */
 async function refuseErasedToken(
   deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
   principal: Principal
-): Promise<void> {
+): Promise<Date | undefined> {
   const erasedAt = await repo.findErasedIdentity(deps.db, [
     erasedIdentityHash(deps.serverSecrets.identity, principal.issuer, principal.subject),
     legacyErasedIdentityHash(principal.issuer, principal.subject)
   ])
-  if (erasedAt === undefined) return
-  const before =
-    principal.issuedAt === null
-      ? deps.now().getTime() - erasedAt.getTime() < ERASED_TOKEN_WITHOUT_IAT_MS
-      : principal.issuedAt * 1000 <= erasedAt.getTime()
-  if (before) throw erasedAccount()
+  if (erasedAt === undefined) return undefined
+  if (predatesAccount(principal, erasedAt, deps.now())) throw erasedAccount()
+  return erasedAt
 }
 const ERASED_TOKEN_WITHOUT_IAT_MS = 24 * 60 * 60 * 1000
 

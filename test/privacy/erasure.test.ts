@@ -322,6 +322,20 @@ t.test('after erasure, her tokens are refused and a later login is a new person'
   t.equal(there.json().id, newMe.json().id, 'one that knew her forgets her old id with its first refusal')
   const mine = (await other.request({ method: 'GET', url: '/v1/partnerships', token: fresh })).json()
   t.same(mine.items, [], 'with nothing of the erased person')
+  // Her old token stays refused once the new account exists: not mapped to the new person on an instance that
+  // knows the new account (its identity remembered), nor on one where the old token comes first.
+  for (const [where, app] of [
+    ['the instance that made the new account', other],
+    ['the erasing instance', ctx],
+    ['one that knew her', seen]
+  ] as const) {
+    isProblem(t, await app.request({ method: 'GET', url: '/v1/me', token: alice.token }), 401, 'account-erased', where)
+    t.equal((await app.request({ method: 'GET', url: '/v1/me', token: fresh })).json().id, newMe.json().id, where)
+  }
+  const fourth = await buildTestApp(t, { database: ctx.database, clock: ctx.clock })
+  isProblem(t, await fourth.request({ method: 'GET', url: '/v1/me', token: alice.token }), 401, 'account-erased')
+  t.equal((await fourth.request({ method: 'GET', url: '/v1/me', token: fresh })).json().id, newMe.json().id)
+  isProblem(t, await fourth.request({ method: 'GET', url: '/v1/me', token: alice.token }), 401, 'account-erased')
 })
 
 t.test('erasure needs profile:write and the current ETag, and can be retried safely', async (t) => {

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ADD COLUMN "tokens_not_before" timestamp with time zone;
