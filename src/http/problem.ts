@@ -61,6 +61,9 @@ export function sendProblem(
     .send(problemBody(publicUrl, request, err))
 }
 
+/** At most this many entries in a validation problem's `errors`; its detail still counts them all. */
+export const MAX_LISTED_ERRORS = 20
+
 /** Translates anything thrown into a DomainError; unknown errors become INTERNAL (logged, never shown). */
 export function toDomainError(err: unknown): DomainError {
   if (err instanceof DomainError) return err
@@ -85,10 +88,12 @@ export function toDomainError(err: unknown): DomainError {
         }))
       return [{ in: where, path, message: v.message ?? 'invalid' }]
     })
+    // Listed up to MAX_LISTED_ERRORS: a 64 KiB body of bad items or unknown keys would otherwise answer megabytes.
+    const more = errors.length > MAX_LISTED_ERRORS ? `; the first ${MAX_LISTED_ERRORS} are listed` : ''
     return new DomainError(
       'VALIDATION_FAILED',
-      `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}`,
-      { errors }
+      `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request ${where}${more}`,
+      { errors: errors.slice(0, MAX_LISTED_ERRORS) }
     )
   }
   switch (e?.code) {

@@ -364,3 +364,33 @@ t.test('keys reserved by JavaScript are refused with a detail that says so', asy
     t.match(problemOf(res).detail, /__proto__/, 'the detail names the reserved key')
   }
 })
+
+t.test(
+  'a body of many bad items lists 20 of them and counts them all: no answer larger than its request',
+  async (t) => {
+    const unknownKeys = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, 0]))
+    const res = await ctx.request({
+      method: 'POST',
+      url: '/v1/partnerships',
+      token: alice.token,
+      body: { name: 'Many keys', timezone: 'UTC', ...unknownKeys }
+    })
+    isProblem(t, res, 400, 'validation-failed')
+    const problem = problemOf(res)
+    t.equal(problem.errors?.length, 20, 'twenty listed')
+    t.match(problem.detail, /^500 problems in the request body; the first 20 are listed$/)
+    t.same(problem.errors?.[0], { in: 'body', path: '/k0', message: 'unknown field "k0"' })
+    t.ok(res.body.length < 4096, `the answer stays small (${res.body.length} bytes)`)
+    const few = problemOf(
+      await ctx.request({
+        method: 'POST',
+        url: '/v1/partnerships',
+        token: alice.token,
+        body: { name: 'Many keys', timezone: 'UTC', x: 1 }
+      })
+    )
+    t.equal(few.detail, '1 problem in the request body', 'under the cap, nothing is said of it')
+    const mine = await ctx.request({ method: 'GET', url: '/v1/partnerships', token: alice.token })
+    t.notOk(JSON.stringify(mine.json()).includes('Many keys'), 'and nothing was created')
+  }
+)
