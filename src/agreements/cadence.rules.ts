@@ -82,13 +82,7 @@ export function parseCadence(rule: string): { problem: string | null } {
   let options: ReturnType<typeof RRule.parseString>
   try {
     options = RRule.parseString(text)
-    r = new RRule({
-      ...options,
-      dtstart: new Date(Date.UTC(2026, 0, 1, 19, 0)),
-      byhour: [19],
-      byminute: [0],
-      bysecond: [0]
-    })
+    r = fromStart(options, VALIDATION_START)
   } catch (err) {
     // rrule's own TypeErrors name its internals; say what is wrong instead.
     return {
@@ -101,9 +95,7 @@ export function parseCadence(rule: string): { problem: string | null } {
   const noOccurrence = { problem: `the rule has no occurrence within ${CADENCE_HORIZON_YEARS} years` }
   if (impossibleMonthDays(options)) return noOccurrence
   const start = r.options.dtstart
-  const horizon = new Date(
-    Date.UTC(start.getUTCFullYear() + CADENCE_HORIZON_YEARS, start.getUTCMonth(), start.getUTCDate(), 19, 0)
-  )
+  const horizon = horizonAfter(start)
   // Kept outside the bounded call: what it saw before a stop still counts.
   let previous: Date | null = null
   let count = 0
@@ -119,7 +111,74 @@ export function parseCadence(rule: string): { problem: string | null } {
   )
   if (tooFrequent) return { problem: 'reviews may be at most weekly' }
   if (count === 0) return noOccurrence
+  // The activation is the rule's real start: with an INTERVAL, it must occur from any, not only from a Thursday in
+  // January (every period is a candidate when there is none, whatever the start). One bounded call for all.
+  if ((options.interval ?? 1) > 1) {
+    const missed = runBounded(
+      () =>
+        OTHER_STARTS.find(
+          (start) =>
+            !(options.until && start.getTime() >= options.until.getTime()) &&
+            fromStart(options, start).after(start, true) === null
+        ),
+      CADENCE_BUDGET_MS
+    )
+    if (missed === OUT_OF_TIME) return noOccurrence
+    if (missed !== undefined)
+      return {
+        problem: `the rule has no occurrence within ${CADENCE_HORIZON_YEARS} years when it starts on ${missed.toISOString().slice(0, 10)} (its INTERVAL steps over what it selects): use one that occurs whatever the day it starts`
+      }
+  }
   return { problem: null }
+}
+
+/** Where validation starts a rule first: a Thursday, 2026-01-01, 19:00. */
+const VALIDATION_START = new Date(Date.UTC(2026, 0, 1, 19, 0))
+/**
+ * The other starts a rule must occur from: each other weekday, the first of each other month and of the three
+ * years after (a leap year among them). A rule whose INTERVAL steps over what its BY parts select from some
+ * starts (FREQ=DAILY;INTERVAL=7;BYDAY=TH from a Monday, FREQ=MONTHLY;INTERVAL=2;BYMONTH=1 from February) would
+ * otherwise be accepted and leave an agreement activated on such a day with no review.
+ */
+const OTHER_STARTS = [
+  ...[1, 2, 3, 4, 5, 6].map((d) => new Date(Date.UTC(2026, 0, 1 + d, 19, 0))),
+  ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((m) => new Date(Date.UTC(2026, m, 1, 19, 0))),
+  ...[1, 2, 3].map((y) => new Date(Date.UTC(2026 + y, 0, 1, 19, 0)))
+]
+
+/** CADENCE_HORIZON_YEARS after a wall-clock date (a floating Date). */
+const horizonAfter = (d: Date): Date =>
+  new Date(
+    Date.UTC(
+      d.getUTCFullYear() + CADENCE_HORIZON_YEARS,
+      d.getUTCMonth(),
+      d.getUTCDate(),
+      d.getUTCHours(),
+      d.getUTCMinutes()
+    )
+  )
+
+/**
+ * The rule from `dtstart` (a floating wall-clock Date, at its time of day), ending at its own UNTIL or
+ * CADENCE_HORIZON_YEARS after `until` (default: the start), whichever is first. rrule steps period by period
+ * until it finds a date, to the year 9999 for a rule that has none left; with an UNTIL it stops at the first
+ * period past it (patches/rrule+2.8.1.patch), so no evaluation looks further than the horizon.
+ */
+function fromStart(
+  options: ReturnType<typeof RRule.parseString>,
+  dtstart: Date,
+  horizonFrom: Date = dtstart
+): InstanceType<typeof RRule> {
+  const horizon = horizonAfter(horizonFrom)
+  const until = options.until && options.until.getTime() < horizon.getTime() ? options.until : horizon
+  return new RRule({
+    ...options,
+    dtstart,
+    until,
+    byhour: [dtstart.getUTCHours()],
+    byminute: [dtstart.getUTCMinutes()],
+    bysecond: [0]
+  })
 }
 
 const formatters = new LRUCache<string, Intl.DateTimeFormat>({ max: 1000 })
@@ -205,7 +264,8 @@ export function nextOccurrence(
   const [hh, mm] = cadence.time.split(':').map(Number) as [number, number]
   const a = wallClock(anchor, tz)
   const dtstart = new Date(Date.UTC(a.getUTCFullYear(), a.getUTCMonth(), a.getUTCDate(), hh, mm, 0))
-  const rule = new RRule({ ...options, dtstart, byhour: [hh], byminute: [mm], bysecond: [0] })
+  // Looked for up to CADENCE_HORIZON_YEARS after `after` (and no further: see fromStart).
+  const rule = fromStart(options, dtstart, wallClock(after, tz))
   // A rule that stops occurring (or occurs too rarely to find in the budget) has no next review.
   const compute = () => {
     let cursor = wallClock(after, tz)

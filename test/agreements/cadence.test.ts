@@ -3,8 +3,10 @@ import '../helpers/tz-auckland.ts'
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import rrule from 'rrule'
 import t from 'tap'
 import { firstReviewAfter, nextOccurrence, parseCadence, zonedInstant } from '../../src/agreements/cadence.rules.ts'
+import { OUT_OF_TIME, runBounded } from '../../src/lib/bounded.ts'
 import { agreementKit, content } from '../helpers/agreements.ts'
 import { buildTestApp } from '../helpers/app.ts'
 
@@ -359,6 +361,59 @@ t.test('rules that never occur are refused in bounded time (class: unbounded wor
     )
   }
 })
+
+// Rules that occur from a Thursday in January (where validation used to start them) but not from every start:
+// their INTERVAL steps over what their BY parts select. Accepted, they left an agreement activated on another day
+// with no review, after rrule stepped to the year 9999 looking for one (2.2 s with the event loop held).
+const NOT_FROM_EVERY_START = [
+  ['FREQ=DAILY;INTERVAL=7;BYDAY=TH', '2026-01-02'],
+  ['FREQ=DAILY;INTERVAL=14;BYDAY=TH', '2026-01-02'],
+  ['FREQ=MONTHLY;INTERVAL=2;BYMONTH=1', '2026-02-01'],
+  ['FREQ=YEARLY;INTERVAL=2;BYMONTH=2;BYMONTHDAY=29', '2027-01-01']
+] as const
+
+t.test('a rule must occur whatever the day it starts, when its INTERVAL could step over what it selects', async (t) => {
+  for (const [rule, start] of NOT_FROM_EVERY_START)
+    t.match(parseCadence(rule).problem, new RegExp(`when it starts on ${start} \\(its INTERVAL steps over`), rule)
+  for (const rule of ['FREQ=DAILY;INTERVAL=9;BYDAY=MO', 'FREQ=MONTHLY;INTERVAL=5;BYMONTH=1', 'FREQ=DAILY;INTERVAL=7'])
+    t.equal(parseCadence(rule).problem, null, `${rule} occurs from any start`)
+})
+
+t.test(
+  'an evaluation looks no further than the horizon: a rule with nothing left stops there, not at 9999',
+  async (t) => {
+    const { RRule } = rrule
+    // From a Monday, every 7 days is always a Monday: no Thursday, ever. Unpatched, rrule steps to 9999 (about 2 s).
+    const monday = new Date(Date.UTC(2026, 11, 7, 19, 0))
+    const until = new Date(Date.UTC(2031, 11, 7, 19, 0))
+    const rule = new RRule({ freq: RRule.DAILY, interval: 7, byweekday: [RRule.TH], dtstart: monday, until })
+    t.equal(
+      runBounded(() => rule.after(monday, true), 1000),
+      null,
+      'rrule stops at the first period past UNTIL'
+    )
+    const unbounded = new RRule({ freq: RRule.DAILY, interval: 7, byweekday: [RRule.TH], dtstart: monday })
+    t.equal(
+      runBounded(() => unbounded.after(monday, true), 100),
+      OUT_OF_TIME,
+      'the control: without UNTIL it runs on'
+    )
+    // Already stored with such a rule (validated before this check): its next review is none, found at once.
+    for (const [rrule] of NOT_FROM_EVERY_START) {
+      const next = runBounded(
+        () =>
+          nextOccurrence(
+            { rrule, time: '19:00' },
+            PARIS,
+            new Date('2026-12-07T12:00:00Z'),
+            new Date('2026-12-08T12:00:00Z')
+          ),
+        1000
+      )
+      t.not(next, OUT_OF_TIME, `${rrule}: answered within its horizon`)
+    }
+  }
+)
 
 t.test(
   'POST agreements with such a rule: a 400 within a second, for members and strangers, while /healthz keeps answering',
