@@ -36,6 +36,11 @@ export interface Config {
     readonly tokenTtlSeconds: number
     /** POST /v1/dev/tokens exists: DEV_TOKENS when set, else only outside production on a loopback address. */
     readonly devTokens: boolean
+    /**
+     * Unless DEV_TOKENS=true says otherwise, only loopback clients, not forwarded by a proxy, may mint: a server on
+     * 127.0.0.1 behind nginx on the same machine would otherwise mint tokens for the whole internet.
+     */
+    readonly devTokensLoopbackOnly: boolean
   }
   readonly corsOrigins: readonly string[]
   readonly rateLimitPerMinute: number
@@ -142,7 +147,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwksTimeoutMs: e.JWKS_TIMEOUT_MS,
       jwksCacheMaxAgeMs: e.JWKS_CACHE_MAX_AGE_MS,
       tokenTtlSeconds: e.TOKEN_TTL_SECONDS,
-      devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST))
+      devTokens: e.DEV_TOKENS ?? (e.NODE_ENV !== 'production' && isLoopback(e.HOST)),
+      devTokensLoopbackOnly: e.DEV_TOKENS === undefined
     },
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,

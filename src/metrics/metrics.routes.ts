@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.ts'
 import { DomainError } from '../errors.ts'
+import { loopbackOnly } from '../http/loopback.ts'
 import { ProblemError } from '../http/problem-catalog.ts'
 
 /**
@@ -16,13 +17,6 @@ export const metricsRoutes: FastifyPluginAsync<{ deps: Pick<Deps, 'config' | 'me
     reply.type(metrics.contentType)
     return metrics.render()
   })
-}
-
-function loopbackOnly(request: FastifyRequest): void {
-  // Through a proxy on this machine every client looks local: a forwarded request is not a loopback client's.
-  const forwarded = request.headers.forwarded !== undefined || request.headers['x-forwarded-for'] !== undefined
-  if (forwarded || !isLoopbackAddress(request.socket.remoteAddress))
-    throw new DomainError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)
 }
 
 const challenge = 'Bearer realm="accord-metrics"'
@@ -43,11 +37,4 @@ function bearerOnly(token: string): (request: FastifyRequest) => void {
         headers: { 'www-authenticate': `${challenge}, error="invalid_token"` }
       })
   }
-}
-
-/** Whether a peer address is this machine's: 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false
-  const ip = address.startsWith('::ffff:') ? address.slice(7) : address
-  return ip === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip)
 }

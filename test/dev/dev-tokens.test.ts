@@ -55,6 +55,32 @@ t.test('where they are off, POST /v1/dev/tokens does not exist: the same 404 as 
   )
 })
 
+t.test('on by default, they are for loopback clients only: a proxied or remote request gets the 404', async (t) => {
+  const local = await buildTestApp(t)
+  t.equal(local.deps.config.auth.devTokensLoopbackOnly, true)
+  const mint = (headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
+    local.app.inject({ method: 'POST', url: '/v1/dev/tokens', payload: { sub: 'mallory' }, headers, remoteAddress })
+  t.equal((await mint({})).statusCode, 201, 'a loopback client mints')
+  for (const [what, headers, from] of [
+    ['X-Forwarded-For (a proxy on this machine)', { 'x-forwarded-for': '203.0.113.9' }, '127.0.0.1'],
+    ['Forwarded (RFC 7239)', { forwarded: 'for=203.0.113.9' }, '127.0.0.1'],
+    ['another address', {}, '192.0.2.7']
+  ] as const) {
+    const res = await mint(headers, from)
+    t.equal(res.statusCode, 404, what)
+    t.equal(res.json().detail, 'no route POST /v1/dev/tokens', `${what}: as if the route did not exist`)
+  }
+  const asked = await buildTestApp(t, { database: local.database, env: { DEV_TOKENS: 'true' } })
+  const proxied = await asked.app.inject({
+    method: 'POST',
+    url: '/v1/dev/tokens',
+    payload: { sub: 'alice' },
+    headers: { 'x-forwarded-for': '203.0.113.9' },
+    remoteAddress: '192.0.2.7'
+  })
+  t.equal(proxied.statusCode, 201, 'DEV_TOKENS=true: from anywhere, as asked')
+})
+
 const runToken = (
   env: Record<string, string>,
   args: string[] = ['alice', '--name', 'Alice']

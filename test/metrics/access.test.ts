@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
-import { isLoopbackAddress } from '../../src/metrics/metrics.routes.ts'
+import { isLoopbackAddress } from '../../src/http/loopback.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { isProblem, problemOf } from '../helpers/problems.ts'
 

@@ -1,0 +1,19 @@
+import type { FastifyRequest } from 'fastify'
+import { DomainError } from '../errors.ts'
+
+/** Whether a peer address is this machine's: 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false
+  const ip = address.startsWith('::ffff:') ? address.slice(7) : address
+  return ip === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip)
+}
+
+/**
+ * Refuses, with the 404 an unknown route gets, a request that is not a loopback client's: through a proxy on this
+ * machine every client looks local, so a forwarded request (Forwarded, X-Forwarded-For) is not a loopback client's.
+ */
+export function loopbackOnly(request: FastifyRequest): void {
+  const forwarded = request.headers.forwarded !== undefined || request.headers['x-forwarded-for'] !== undefined
+  if (forwarded || !isLoopbackAddress(request.socket.remoteAddress))
+    throw new DomainError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)
+}
