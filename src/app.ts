@@ -18,6 +18,7 @@ import { devRoutes } from './dev/dev.routes.ts'
 import { DomainError } from './errors.ts'
 import { healthRoutes } from './health/health.routes.ts'
 import { authentication } from './http/auth.ts'
+import { clientErrorHandler } from './http/client-error.ts'
 import { idempotency } from './http/idempotency.ts'
 import { assertStorableParameters, registerJsonBodyParser } from './http/json-body.ts'
 import { lazyRequestLogger, loggerOptions, requestIdOf } from './http/logging.ts'
@@ -65,6 +66,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.requestTimeoutMs,
+    // What Node's HTTP parser refuses (headers over 16 KiB, not HTTP, too slow): a problem too, not plain JSON.
+    clientErrorHandler: clientErrorHandler(config.publicUrl),
     // While closing, requests get our own 503 problem (below), not Fastify's plain JSON one.
     return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },

@@ -56,6 +56,8 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   INVITATION_EXPIRED: [410, 'The invitation has expired'],
   PRECONDITION_FAILED: [412, 'The resource has changed since you read it'],
   PAYLOAD_TOO_LARGE: [413, 'The body is too large'],
+  HEADERS_TOO_LARGE: [431, 'The request headers are too large'],
+  REQUEST_TIMEOUT: [408, 'The request took too long to arrive'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'The body must be JSON'],
   NOT_ACCEPTABLE: [406, 'None of the media types the request accepts can be given'],
   IDEMPOTENCY_KEY_REUSED: [422, 'This Idempotency-Key was used with another request'],
