@@ -66,6 +66,7 @@ export const problemCatalog: Record<ErrorCode, readonly [number, string]> = {
   TOO_MANY_STREAMS: [429, 'Too many open event streams'],
   INTERNAL: [500, 'Internal server error'],
   DATABASE_UNAVAILABLE: [503, 'The database is unavailable'],
+  CONCURRENT_UPDATE: [503, 'Another request changed the same records at the same time'],
   AUTH_UNAVAILABLE: [503, 'The identity provider is unavailable'],
   OVERLOADED: [503, 'The service is overloaded'],
   TIMED_OUT: [503, 'The request took too long'],

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { isDatabaseUnavailable } from '../db/errors.ts'
+import { isDatabaseUnavailable, pgErrorOf } from '../db/errors.ts'
 import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts'
 import { ProblemError, statusOf, titleOf, wireCode } from './problem-catalog.ts'
 
@@ -18,6 +18,7 @@ export interface Problem {
 
 const retryAfter: Partial<Record<ErrorCode, string>> = {
   DATABASE_UNAVAILABLE: '5',
+  CONCURRENT_UPDATE: '1',
   AUTH_UNAVAILABLE: '10',
   OVERLOADED: '5',
   TOO_MANY_STREAMS: '5',
@@ -110,6 +111,15 @@ export function toDomainError(err: unknown): DomainError {
   }
   if (e instanceof SyntaxError && e.statusCode === 400)
     return new DomainError('MALFORMED_JSON', 'the body is not valid JSON')
+  // A deadlock or a serialization failure rolled the transaction back: nothing changed, and the same request
+  // sent again will very likely succeed. A 503 (not a 409): an Idempotency-Key is released for that retry.
+  const sqlstate = pgErrorOf(err)?.code
+  if (sqlstate === '40P01' || sqlstate === '40001')
+    return new DomainError(
+      'CONCURRENT_UPDATE',
+      'the request met another changing the same records and was rolled back: nothing changed; send it again',
+      { cause: err }
+    )
   if (isDatabaseUnavailable(err))
     return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', { cause: err })
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
