@@ -7838,7 +7838,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`), one message per event of the log as it commits, in seq order, each exactly once: `id:` the seq, `event:` the type, `data:` the event JSON exactly as `GET …/events` shows it. The stream opens with `retry: 1000` and a comment line (`: heartbeat`) comes at least every 30 seconds. It resumes after `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`: the events missed are sent first, then the live ones. A member who leaves has the stream ended at once. */
+            /** @description Server-Sent Events (`text/event-stream`), one message per event of the log as it commits, in seq order, each exactly once: `id:` the seq, `event:` the type, `data:` the event JSON exactly as `GET …/events` shows it. The stream opens with `retry: 1000` and a comment line (`: heartbeat`) comes at least every 30 seconds. It resumes after `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`: the events missed are sent first, then the live ones. A member who leaves has the stream ended at once; the stream ends when the token it was opened with expires (reconnect with a fresh one). */
             200: {
                 headers: {
                     [name: string]: unknown;

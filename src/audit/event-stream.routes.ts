@@ -15,8 +15,12 @@ const STREAM_DESCRIPTION = [
   'each exactly once: `id:` the seq, `event:` the type, `data:` the event JSON exactly as `GET …/events`',
   'shows it. The stream opens with `retry: 1000` and a comment line (`: heartbeat`) comes at least every',
   '30 seconds. It resumes after `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`:',
-  'the events missed are sent first, then the live ones. A member who leaves has the stream ended at once.'
+  'the events missed are sent first, then the live ones. A member who leaves has the stream ended at once;',
+  'the stream ends when the token it was opened with expires (reconnect with a fresh one).'
 ].join(' ')
+
+/** setTimeout's longest delay (about 24.8 days): a token valid for longer has its stream ended then. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** The live log: Server-Sent Events written straight to the connection (the answer never ends on its own). */
 export const eventStreamRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -66,7 +70,20 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
       reply.hijack() // the request's deadline bounds its handling, not how long a client follows the log
       clearTimeout(request.deadline ?? undefined)
       reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders)
-      ticket.start(eventStreamSink(reply.raw))
+      const sink = eventStreamSink(reply.raw)
+      // The stream lasts as long as the token it was opened with: a stolen or revoked-by-expiry token does not keep
+      // reading the log. The client reconnects (Last-Event-ID) with its fresh token and misses nothing.
+      const left = callerOf(request).principal.expiresAt * 1000 - deps.now().getTime()
+      const expiry = setTimeout(
+        () => {
+          sink.write(': the token expired\n\n')
+          sink.end()
+        },
+        Math.min(Math.max(left, 0), MAX_TIMER_MS)
+      )
+      expiry.unref()
+      sink.onClose(() => clearTimeout(expiry))
+      ticket.start(sink)
     }
   )
 }

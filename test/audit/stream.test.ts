@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { appendEvent } from '../../src/audit/append.service.ts'
 import { agreementKit, type Event, type Person } from '../helpers/agreements.ts'
-import { buildTestApp, onPostgres, type TestApp } from '../helpers/app.ts'
+import { buildTestApp, onPostgres, type TestApp, TestClock } from '../helpers/app.ts'
 import { isProblem } from '../helpers/problems.ts'
 import { openStream, type SseClient } from '../helpers/sse.ts'
 
@@ -245,6 +245,29 @@ t.test('GET …/events/stream', async (t) => {
 
     const again = await ctx.request({ method: 'GET', url: `/v1/partnerships/${pid}/events/stream`, token: bob.token })
     isProblem(t, again, 404, 'not-found', 'a member who left, reconnecting')
+  })
+
+  t.test('a stream ends when the token it was opened with expires; a fresh token goes on', async (t) => {
+    const { alice, bob, pid } = await kit.couple()
+    // An instance whose clock is 1.5 s short of the expiry of the tokens minted now.
+    const clock = new TestClock()
+    clock.advance(ctx.deps.config.auth.tokenTtlSeconds * 1000 - 1500)
+    const database = ctx.deps.config.database
+    const late = await buildTestApp(t, {
+      env: STREAM_ENV,
+      clock,
+      ...(database.kind === 'postgres' ? { databaseUrl: database.url } : { database: ctx.database })
+    })
+    const at = await listen(late.app)
+    const expiring = await stream(alice, pid, { at })
+    const fresh = await stream(await late.token(bob.sub), pid, { at })
+    for (const s of [expiring, fresh]) await s.until(() => s.retries.length > 0)
+    await expiring.ended
+    t.ok(expiring.comments.includes('the token expired'), 'it says why before it ends')
+    t.notOk(fresh.isEnded(), 'a stream opened with a fresh token is still open')
+    await rename(alice, pid, 'After the expiry')
+    await fresh.until(() => fresh.messages.some((m) => m.event === 'partnership.updated'))
+    t.ok(true, 'and still delivers')
   })
 
   t.test('a member who leaves through another instance is cut off too', async (t) => {
