@@ -3,6 +3,7 @@ import { appendEvent } from '../audit/append.service.ts'
 import type { DbOrTx } from '../db/client.ts'
 import { transaction } from '../db/transaction.ts'
 import type { Deps } from '../deps.ts'
+import { DomainError } from '../errors.ts'
 import { revokeInvitationsOf } from '../invitations/invitation.service.ts'
 import {
   currentPartners,
@@ -11,7 +12,7 @@ import {
   removeMember,
   requireMembership
 } from '../partnerships/membership.service.ts'
-import { lockPartnership } from '../partnerships/partnership.repo.ts'
+import { findCurrentMembership, lockPartnership } from '../partnerships/partnership.repo.ts'
 import type { MembershipRow, PartnershipRow } from '../partnerships/partnership.sql.ts'
 import { closeOpenReviews, releaseResponder } from '../reviews/review.service.ts'
 import { deleteWebhooksOf } from '../webhooks/webhook.service.ts'
@@ -46,11 +47,21 @@ export async function leavePartnership(
 export async function leaveLocked(
   tx: DbOrTx,
   now: () => Date,
-  input: { partnership: PartnershipRow; membership: MembershipRow; reason: 'partner-left' | 'erased' }
+  input: {
+    partnership: PartnershipRow
+    membership: MembershipRow
+    reason: 'partner-left' | 'erased'
+    /** The partner who withdrew their consent to this observer (removeObserver), when it is not a leave. */
+    removedBy?: string
+  }
 ): Promise<void> {
   const { partnership, membership } = input
   const userId = membership.userId
-  await removeMember(tx, now, { partnershipId: partnership.id, membership })
+  await removeMember(tx, now, {
+    partnershipId: partnership.id,
+    membership,
+    ...(input.removedBy === undefined ? {} : { removedBy: input.removedBy })
+  })
   await revokeInvitationsOf(tx, now, { partnershipId: partnership.id, userId })
   await deleteWebhooksOf(tx, now, { partnershipId: partnership.id, userId, reason: input.reason })
   if (membership.role !== 'partner' || partnership.status !== 'active') return
@@ -78,5 +89,35 @@ export async function leaveLocked(
       endedAgreements,
       closedReviews
     }
+  })
+}
+
+/**
+ * A partner withdraws their consent to an observer (SPEC §3.1: an observer sees intimate text only while every
+ * partner consents; it took every partner's approval to let them in, and it takes one partner to end it). The
+ * observer's access ends at once, as if they had left (`member.left`, the partner its actor, `reason`
+ * `consent-withdrawn`); allowed in a dissolved partnership too, whose history they could still read. A partner
+ * cannot be removed: partners leave on their own (403); a user who is no observer of it: 404.
+ */
+export async function removeObserver(
+  deps: Pick<Deps, 'db' | 'now'>,
+  input: { partnershipId: string; userId: string; observerId: string }
+): Promise<void> {
+  await transaction(deps.db, async (tx) => {
+    const partnership = await lockPartnership(tx, input.partnershipId)
+    if (!partnership) throw noSuchPartnership()
+    const caller = await requireMembership(tx, input.partnershipId, input.userId)
+    if (caller.role !== 'partner')
+      throw new DomainError('FORBIDDEN', 'only a partner withdraws consent to an observer; leave with members/me')
+    const target = await findCurrentMembership(tx, input.partnershipId, input.observerId)
+    if (!target) throw new DomainError('NOT_FOUND', 'no such member')
+    if (target.role !== 'observer')
+      throw new DomainError('FORBIDDEN', 'partners cannot be removed: a partner leaves on their own')
+    await leaveLocked(tx, deps.now, {
+      partnership,
+      membership: target,
+      reason: 'partner-left',
+      removedBy: input.userId
+    })
   })
 }

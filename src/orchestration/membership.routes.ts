@@ -6,7 +6,7 @@ import { authProblems, problems } from '../http/schemas.ts'
 import { AcceptedInvitationSchema, AcceptInvitationSchema } from '../invitations/invitation.schemas.ts'
 import { PartnershipParamsSchema } from '../partnerships/partnership.schemas.ts'
 import { joinPartnership } from './join.service.ts'
-import { leavePartnership } from './leave.service.ts'
+import { leavePartnership, removeObserver } from './leave.service.ts'
 
 /** Joining and leaving: the membership changes that reach into every capability of a partnership. */
 export const membershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -45,4 +45,33 @@ export const membershipRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
       return reply.code(204).send()
     }
   )
+
+  app.delete(
+    '/v1/partnerships/:pid/members/:userId',
+    {
+      schema: {
+        summary:
+          "Withdraw your consent to an observer: their access ends at once (a partner's own leave is members/me)",
+        description:
+          "Any one partner may end an observer's membership: every partner approved the observer, and each may " +
+          'withdraw that consent. Appends `member.left` with the partner as its actor and `data.reason` ' +
+          '`consent-withdrawn`. Partners cannot be removed (403): they leave on their own.',
+        operationId: 'removeObserver',
+        tags: ['partnerships'],
+        security: secured('partnerships:write'),
+        params: MemberParamsSchema,
+        response: { 204: z.undefined().describe('The observer was removed'), ...authProblems }
+      }
+    },
+    async (request, reply) => {
+      await removeObserver(deps, {
+        partnershipId: request.params.pid,
+        userId: callerOf(request).userId,
+        observerId: request.params.userId
+      })
+      return reply.code(204).send()
+    }
+  )
 }
+
+const MemberParamsSchema = z.object({ pid: z.uuid(), userId: z.uuid() })

@@ -62,15 +62,20 @@ export async function admitMember(
 export async function removeMember(
   tx: DbOrTx,
   now: () => Date,
-  input: { partnershipId: string; membership: MembershipRow }
+  input: { partnershipId: string; membership: MembershipRow; removedBy?: string }
 ): Promise<void> {
   await repo.endMembership(tx, input.membership.id, now())
+  // `member.left` either way (SPEC §3.6): its actor is who ended the membership, the member or a partner who
+  // withdrew their consent to an observer (`reason`).
   await appendEvent(tx, now, {
     partnershipId: input.partnershipId,
     type: 'member.left',
-    actorId: input.membership.userId,
+    actorId: input.removedBy ?? input.membership.userId,
     subject: { type: 'user', id: input.membership.userId },
-    data: { role: input.membership.role }
+    data:
+      input.removedBy === undefined
+        ? { role: input.membership.role }
+        : { role: input.membership.role, reason: 'consent-withdrawn' }
   })
 }
 
