@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.ts'
-import { DomainError } from '../errors.ts'
 import { loopbackOnly } from '../http/loopback.ts'
 import { ProblemError } from '../http/problem-catalog.ts'
 

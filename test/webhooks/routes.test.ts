@@ -190,7 +190,11 @@ t.test('refused bodies, each a problem that says why', async (t) => {
       nowhere.detail,
       'nowhere.invalid does not resolve to public addresses only: webhooks call public addresses only'
     )
-    t.notMatch(JSON.stringify([loopback.detail, loopback.errors]), /127\.0\.0\.1|::1/, "the server's own resolution is not told")
+    t.notMatch(
+      JSON.stringify([loopback.detail, loopback.errors]),
+      /127\.0\.0\.1|::1/,
+      "the server's own resolution is not told"
+    )
     // A stranger's URL is never vetted (nor looked up): 404 before anything else.
     const eve = await k.person('Eve')
     for (const url of ['https://localhost/hook', 'https://127.0.0.1/hook', 'http://example.com/hook']) {
