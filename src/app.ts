@@ -197,11 +197,11 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(authentication, {
     ...deps,
     provision: async (principal) => {
-      const user = await ensureUser(deps, principal)
-      return { userId: user.id, tokensNotBefore: user.tokensNotBefore }
+      const { user, erasedAt } = await ensureUser(deps, principal)
+      return { userId: user.id, erasedAt }
     },
     admit: (principal, known) => {
-      if (predatesAccount(principal, known.tokensNotBefore, deps.now())) throw erasedAccount()
+      if (predatesAccount(principal, known.erasedAt, deps.now())) throw erasedAccount()
     }
   })
   await app.register(rateLimit, {

@@ -73,8 +73,8 @@ const FAILURE_WINDOW_MS = 60_000
 /** The Accord user a principal speaks for, as remembered per identity: its id, and the bound its tokens must pass. */
 export interface KnownUser {
   userId: string
-  /** Tokens issued by then were an erased person's (users/user.sql.ts: tokensNotBefore); null for most. */
-  tokensNotBefore: Date | null
+  /** When the identity was last erased (its tokens issued by then were the erased person's); null for most. */
+  erasedAt: Date | null
 }
 
 /**
@@ -169,7 +169,7 @@ async function authPlugin(
     if (known === undefined) {
       known = await deps.provision(principal)
       userIds.set(identity, known)
-    } else if (known.tokensNotBefore !== null) deps.admit(principal, known)
+    } else if (known.erasedAt !== null) deps.admit(principal, known)
     return { userId: known.userId, principal }
   }
 }

@@ -10,20 +10,21 @@ import * as repo from './user.repo.ts'
 import type { UserRow } from './user.sql.ts'
 
 /**
- * The Accord user behind a verified token, created on the first call. The display
- * name and time zone start from the token's `name` and `zoneinfo` claims when
- * present; afterwards only PATCH /v1/me changes them (a token cannot rename you).
+ * The Accord user behind a verified token, created on the first call, and when its identity was last erased (null
+ * if never). The display name and time zone start from the token's `name` and `zoneinfo` claims when present;
+ * afterwards only PATCH /v1/me changes them (a token cannot rename you). A token of an erased identity issued by
+ * the erasure is refused (401 account-erased) whether or not its person has signed up again since: the erasure
+ * is looked up by the identity's HMAC on every provisioning, and the caller keeps its time for the tokens it
+ * admits through a remembered identity (predatesAccount). Nothing in the new row points to the erased one.
  */
 export async function ensureUser(
   deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
   principal: Principal
-): Promise<UserRow> {
+): Promise<{ user: UserRow; erasedAt: Date | null }> {
+  const erasedAt = await lastErasureOf(deps, principal)
+  if (predatesAccount(principal, erasedAt, deps.now())) throw erasedAccount()
   const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
-  if (existing) {
-    if (predatesAccount(principal, existing.tokensNotBefore, deps.now())) throw erasedAccount()
-    return existing
-  }
-  const erasedAt = await refuseErasedToken(deps, principal)
+  if (existing) return { user: existing, erasedAt }
   const zone = TimezoneSchema.safeParse(principal.zoneinfo ?? 'UTC')
   const at = deps.now()
   const user = await repo.insertUser(deps.db, {
@@ -32,24 +33,21 @@ export async function ensureUser(
     displayName: principal.name ?? 'Member',
     timezone: zone.success ? zone.data : 'UTC',
     createdAt: at,
-    updatedAt: at,
-    tokensNotBefore: erasedAt ?? null
+    updatedAt: at
   })
-  // A concurrent first call may have made the row: the same rule, against what it recorded.
-  if (predatesAccount(principal, user.tokensNotBefore, deps.now())) throw erasedAccount()
-  return user
+  return { user, erasedAt }
 }
 
 /**
- * Whether a token was issued by the time its identity was last erased before this account (`notBefore`, the
- * account's `tokensNotBefore`): then it was the erased person's, and it stays refused on the new account too (a
- * stolen token must not come back to life when its owner signs up again). Without `iat`, within a day of it.
+ * Whether a token was issued by the time its identity was last erased (`erasedAt`): then it was the erased
+ * person's, and it stays refused, on the new account too if they signed up again (a stolen token must not come
+ * back to life). Without `iat`, within a day of the erasure.
  */
-export function predatesAccount(principal: Pick<Principal, 'issuedAt'>, notBefore: Date | null, now: Date): boolean {
-  if (notBefore === null) return false
+export function predatesAccount(principal: Pick<Principal, 'issuedAt'>, erasedAt: Date | null, now: Date): boolean {
+  if (erasedAt === null) return false
   return principal.issuedAt === null
-    ? now.getTime() - notBefore.getTime() < ERASED_TOKEN_WITHOUT_IAT_MS
-    : principal.issuedAt * 1000 <= notBefore.getTime()
+    ? now.getTime() - erasedAt.getTime() < ERASED_TOKEN_WITHOUT_IAT_MS
+    : principal.issuedAt * 1000 <= erasedAt.getTime()
 }
 
 /**
@@ -68,22 +66,13 @@ function legacyErasedIdentityHash(issuer: string, subject: string): string {
   return createHmac('sha256', 'accord:erased-identity').update(`${issuer}\n${subject}`).digest('base64url')
 }
 
-/**
- * A token of an erased identity issued before the erasure (or, without `iat`, within a day of it) is refused:
- * the person asked to be forgotten, and that token is theirs. A later login becomes a new user, made with the
- * erasure's time (returned here) as the bound its tokens must be issued after.
- */
-async function refuseErasedToken(
-  deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
-  principal: Principal
-): Promise<Date | undefined> {
+/** When the identity of a principal was last erased, by its HMAC (and the legacy one), or null. */
+async function lastErasureOf(deps: Pick<Deps, 'db' | 'serverSecrets'>, principal: Principal): Promise<Date | null> {
   const erasedAt = await repo.findErasedIdentity(deps.db, [
     erasedIdentityHash(deps.serverSecrets.identity, principal.issuer, principal.subject),
     legacyErasedIdentityHash(principal.issuer, principal.subject)
   ])
-  if (erasedAt === undefined) return undefined
-  if (predatesAccount(principal, erasedAt, deps.now())) throw erasedAccount()
-  return erasedAt
+  return erasedAt ?? null
 }
 const ERASED_TOKEN_WITHOUT_IAT_MS = 24 * 60 * 60 * 1000
 

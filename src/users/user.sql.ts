@@ -16,12 +16,7 @@ export const users = pgTable(
     createdAt: at().notNull(),
     updatedAt: at().notNull(),
     /** Set by erasure (DELETE /v1/me): the identity is then a random pseudonym and the profile is blank. */
-    erasedAt: at(),
-    /**
-     * When this identity was last erased before this account was made: its tokens issued by then were the erased
-     * person's and are refused here too (user.service.ts: predatesAccount). Null for an identity never erased.
-     */
-    tokensNotBefore: at()
+    erasedAt: at()
   },
   (t) => [
     unique('users_issuer_subject_key').on(t.issuer, t.subject),

@@ -1,1 +1,0 @@
-ALTER TABLE "users" ADD COLUMN "tokens_not_before" timestamp with time zone;
