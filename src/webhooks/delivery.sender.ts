@@ -70,13 +70,18 @@ class Refused extends Error {}
  * name that resolves to a public and a private address is an attack, not a misconfiguration).
  */
 async function vettedAddress(host: string, allowPrivate: boolean): Promise<{ address: string; family: number }> {
-  const found = isIP(host) !== 0 ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true })
-  if (found.length === 0) throw new Refused(`${host} does not resolve`)
-  if (!allowPrivate)
-    for (const a of found) {
-      const why = forbiddenAddress(a.address)
-      if (why !== null) throw new Refused(`refused: ${host} resolves to a private address`)
-    }
+  // One refusal, in the same words whether the name does not resolve (ENOTFOUND, EAI_AGAIN…) or resolves to a
+  // private address, naming no address: the attempts are partners' to read, and the server's view of DNS (its
+  // internal names, a CNAME pointed at them) is not for them to map.
+  const refused = new Refused(`refused: ${host} does not resolve to public addresses only`)
+  const found =
+    isIP(host) !== 0
+      ? [{ address: host, family: isIP(host) }]
+      : await lookup(host, { all: true }).catch(() => {
+          throw refused
+        })
+  if (found.length === 0) throw refused
+  if (!allowPrivate && found.some((a) => forbiddenAddress(a.address) !== null)) throw refused
   return found[0]!
 }
 

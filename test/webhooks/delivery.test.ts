@@ -280,8 +280,22 @@ t.test('an address refused at delivery time is never connected to', async (t) =>
   t.match(r, { claimed: 1, retrying: 1 })
   t.equal(hooked.received.length, 0, 'nothing reached 127.0.0.1')
   const [d] = (await w.deliveries(alice, pid, hook.id)).items
-  t.match(d!.attempts, [{ statusCode: null, error: /refused: 127\.0\.0\.1 resolves to a private address/ }])
+  t.match(d!.attempts, [{ statusCode: null, error: 'refused: 127.0.0.1 does not resolve to public addresses only' }])
 })
+
+t.test(
+  'a name refused at delivery time: the same words whether it does not resolve or resolves privately',
+  async (t) => {
+    const { pid, alice } = await arrange()
+    // Registered where private targets are allowed, delivered where they are not (a DNS change in between).
+    const local = await w.created(alice, pid, 'http://localhost:9/hook', ['webhook.created'])
+    const nowhere = await w.created(alice, pid, 'http://nowhere.invalid/hook', ['webhook.created'])
+    await deliverDue(strict.deps)
+    const errorOf = async (id: string) => (await w.deliveries(alice, pid, id)).items[0]!.attempts[0]!.error
+    t.equal(await errorOf(local.id), 'refused: localhost does not resolve to public addresses only')
+    t.equal(await errorOf(nowhere.id), 'refused: nowhere.invalid does not resolve to public addresses only')
+  }
+)
 
 t.test('a connection refused is recorded as the error', async (t) => {
   const gone = await receiver(t)
