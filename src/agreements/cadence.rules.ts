@@ -111,6 +111,15 @@ export function parseCadence(rule: string): { problem: string | null } {
   )
   if (tooFrequent) return { problem: 'reviews may be at most weekly' }
   if (count === 0) return noOccurrence
+  // The next review is looked for CADENCE_HORIZON_YEARS ahead of the last (nextOccurrence): no gap may be longer,
+  // or the rule's next review would be lost (FREQ=YEARLY;INTERVAL=6). The gap after the last one seen decides.
+  const last = previous as Date | null
+  if (count < 120 && last !== null) {
+    const unbounded = new RRule({ ...options, dtstart: VALIDATION_START, byhour: [19], byminute: [0], bysecond: [0] })
+    const next = runBounded(() => unbounded.after(last, false), CADENCE_BUDGET_MS)
+    if (next === OUT_OF_TIME || (next !== null && next.getTime() > horizonAfter(last).getTime()))
+      return { problem: `the rule's occurrences are more than ${CADENCE_HORIZON_YEARS} years apart` }
+  }
   // The activation is the rule's real start: with an INTERVAL, it must occur from any, not only from a Thursday in
   // January (every period is a candidate when there is none, whatever the start). One bounded call for all.
   if ((options.interval ?? 1) > 1) {
