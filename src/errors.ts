@@ -74,6 +74,9 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
+/** At most this many entries in a problem's `errors`: no answer grows with a hostile body. Details count them all. */
+export const MAX_LISTED_ERRORS = 20
+
 export interface ErrorDetail {
   in?: string
   path: string

@@ -20,7 +20,10 @@ function codeOf(err: NodeJS.ErrnoException): { code: ErrorCode; detail: string }
 export function clientErrorHandler(publicUrl: string): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return
-    if (socket.writable) {
+    // As Node's own default: nothing is written into an answer already under way on this connection (a bad
+    // request pipelined behind a live stream, say); the connection is closed all the same.
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    if (socket.writable && !answering?.headersSent) {
       const { code, detail } = codeOf(err)
       const status = statusOf(code)
       const body = JSON.stringify({

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
-import { DomainError, type ErrorDetail } from '../errors.ts'
+import { DomainError, type ErrorDetail, MAX_LISTED_ERRORS } from '../errors.ts'
 import { unstorableText } from '../lib/text.ts'
 
 /** Deeper than any body the API takes (an agreement is 5 levels): deeper input is refused before anything walks it. */
@@ -36,7 +36,8 @@ function depthOf(text: string): number {
 function unstorableValues(value: unknown, where: string): ErrorDetail[] {
   const found: ErrorDetail[] = []
   const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value, path: [] }]
-  while (stack.length > 0 && found.length < 20) {
+  // One more than is listed, so that the detail can say there are more (countOf).
+  while (stack.length > 0 && found.length <= MAX_LISTED_ERRORS) {
     const { value: v, path } = stack.pop()!
     if (typeof v === 'string') {
       const problem = unstorableText(v)
@@ -49,6 +50,7 @@ function unstorableValues(value: unknown, where: string): ErrorDetail[] {
       for (const [k, item] of Object.entries(v)) {
         const problem = unstorableText(k)
         if (problem) found.push({ in: where, path: pointer([...path, k]), message: `a key ${problem}` })
+        if (found.length > MAX_LISTED_ERRORS) break
         stack.push({ value: item, path: [...path, k] })
       }
     }
@@ -103,11 +105,7 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       const bad = SUSPECT.test(text) ? unstorableValues(value, 'body') : []
       if (bad.length > 0)
         return done(
-          new DomainError(
-            'VALIDATION_FAILED',
-            `${bad.length} value${bad.length === 1 ? '' : 's'} in the body cannot be stored`,
-            { errors: bad }
-          )
+          new DomainError('VALIDATION_FAILED', `${countOf(bad, 'value')} in the body cannot be stored`, { errors: bad })
         )
       done(null, value)
     }
@@ -128,9 +126,11 @@ export function assertStorableParameters(request: FastifyRequest): void {
   if (allStorable(request.query) && allStorable(request.params)) return
   const bad = [...unstorableValues(request.query, 'query'), ...unstorableValues(request.params, 'path')]
   if (bad.length > 0)
-    throw new DomainError(
-      'VALIDATION_FAILED',
-      `${bad.length} parameter${bad.length === 1 ? '' : 's'} cannot be stored`,
-      { errors: bad }
-    )
+    throw new DomainError('VALIDATION_FAILED', `${countOf(bad, 'parameter')} cannot be stored`, { errors: bad })
 }
+
+/** "1 value", "3 values", or "more than 20 values" when the walk stopped at one more than is listed. */
+const countOf = (found: readonly ErrorDetail[], noun: string): string =>
+  found.length > MAX_LISTED_ERRORS
+    ? `more than ${MAX_LISTED_ERRORS} ${noun}s`
+    : `${found.length} ${noun}${found.length === 1 ? '' : 's'}`

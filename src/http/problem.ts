@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable, pgErrorOf } from '../db/errors.ts'
-import { DomainError, type ErrorCode, type ErrorDetail } from '../errors.ts'
+import { DomainError, type ErrorCode, type ErrorDetail, MAX_LISTED_ERRORS } from '../errors.ts'
 import { ProblemError, statusOf, titleOf, wireCode } from './problem-catalog.ts'
 
 export interface Problem {
@@ -38,7 +38,9 @@ export function problemBody(publicUrl: string, request: FastifyRequest, err: Dom
     instance: request.url.split('?')[0],
     requestId: request.id
   }
-  if (err.errors) body.errors = err.errors
+  // Every path that lists errors is capped where it is made; this caps whichever did not, whatever it found.
+  if (err.errors)
+    body.errors = err.errors.length > MAX_LISTED_ERRORS ? err.errors.slice(0, MAX_LISTED_ERRORS) : err.errors
   return body
 }
 
@@ -61,9 +63,6 @@ export function sendProblem(
     .serializer(JSON.stringify)
     .send(problemBody(publicUrl, request, err))
 }
-
-/** At most this many entries in a validation problem's `errors`; its detail still counts them all. */
-export const MAX_LISTED_ERRORS = 20
 
 /** Translates anything thrown into a DomainError; unknown errors become INTERNAL (logged, never shown). */
 export function toDomainError(err: unknown): DomainError {

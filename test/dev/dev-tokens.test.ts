@@ -64,6 +64,9 @@ t.test('on by default, they are for loopback clients only: a proxied or remote r
   for (const [what, headers, from] of [
     ['X-Forwarded-For (a proxy on this machine)', { 'x-forwarded-for': '203.0.113.9' }, '127.0.0.1'],
     ['Forwarded (RFC 7239)', { forwarded: 'for=203.0.113.9' }, '127.0.0.1'],
+    ['X-Real-IP (nginx)', { 'x-real-ip': '203.0.113.9' }, '127.0.0.1'],
+    ['Via (a proxy that names itself)', { via: '1.1 proxy' }, '127.0.0.1'],
+    ['X-Forwarded-Proto alone', { 'x-forwarded-proto': 'https' }, '127.0.0.1'],
     ['another address', {}, '192.0.2.7']
   ] as const) {
     const res = await mint(headers, from)

@@ -81,6 +81,22 @@ t.test(
     t.equal(status, 408)
     t.match(body, { code: 'request-timeout', status: 408, type: 'http://h/problems/request-timeout' })
     t.ok(destroyed, 'and the connection closed')
+    // An answer already under way on the connection: nothing is written into it, the connection is closed.
+    let closed = false
+    const busy = {
+      destroyed: false,
+      writable: true,
+      _httpMessage: { headersSent: true },
+      write: () => t.fail('nothing written into a started answer'),
+      destroy: () => {
+        closed = true
+      }
+    }
+    clientErrorHandler('http://h')(
+      Object.assign(new Error('bad'), { code: 'HPE_INVALID_METHOD' }),
+      busy as unknown as Socket
+    )
+    t.ok(closed, 'a started answer: the connection closed, nothing written')
     const reset = { destroyed: false, writable: true, write: () => t.fail('nothing written'), destroy: () => {} }
     clientErrorHandler('http://h')(
       Object.assign(new Error('reset'), { code: 'ECONNRESET' }),
