@@ -16,6 +16,34 @@ export async function findUserByIdentity(db: DbOrTx, issuer: string, subject: st
   return row
 }
 
+/**
+ * The user of an identity, with when that identity was last erased (by its HMACs), in one statement: every
+ * provisioning needs both, and a person signing up after an erasure has a row and an erasure at once.
+ */
+export async function findUserAndErasure(
+  db: DbOrTx,
+  issuer: string,
+  subject: string,
+  identityHashes: readonly [string, string]
+): Promise<{ user: UserRow; lastErasedAt: Date | null } | undefined> {
+  const statement = prepared(db, 'user_and_erasure_by_identity', (db) =>
+    db
+      .select({
+        user: users,
+        lastErasedAt: sql<Date | null>`(select max(${erasedIdentities.erasedAt}) from ${erasedIdentities}
+          where ${erasedIdentities.identityHash} in (${sql.placeholder('h1')}, ${sql.placeholder('h2')}))`.mapWith(
+          users.erasedAt
+        )
+      })
+      .from(users)
+      .where(and(eq(users.issuer, sql.placeholder('issuer')), eq(users.subject, sql.placeholder('subject'))))
+      .limit(1)
+      .prepare('user_and_erasure_by_identity')
+  )
+  const [row] = await statement.execute({ issuer, subject, h1: identityHashes[0], h2: identityHashes[1] })
+  return row
+}
+
 export async function findUserById(db: DbOrTx, id: string): Promise<UserRow | undefined> {
   const statement = prepared(db, 'user_by_id', (db) =>
     db

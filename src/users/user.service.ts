@@ -21,10 +21,14 @@ export async function ensureUser(
   deps: Pick<Deps, 'db' | 'now' | 'serverSecrets'>,
   principal: Principal
 ): Promise<{ user: UserRow; erasedAt: Date | null }> {
-  const erasedAt = await lastErasureOf(deps, principal)
+  const hashes = identityHashesOf(deps, principal)
+  const existing = await repo.findUserAndErasure(deps.db, principal.issuer, principal.subject, hashes)
+  if (existing) {
+    if (predatesAccount(principal, existing.lastErasedAt, deps.now())) throw erasedAccount()
+    return { user: existing.user, erasedAt: existing.lastErasedAt }
+  }
+  const erasedAt = (await repo.findErasedIdentity(deps.db, hashes)) ?? null
   if (predatesAccount(principal, erasedAt, deps.now())) throw erasedAccount()
-  const existing = await repo.findUserByIdentity(deps.db, principal.issuer, principal.subject)
-  if (existing) return { user: existing, erasedAt }
   const zone = TimezoneSchema.safeParse(principal.zoneinfo ?? 'UTC')
   const at = deps.now()
   const user = await repo.insertUser(deps.db, {
@@ -66,14 +70,11 @@ function legacyErasedIdentityHash(issuer: string, subject: string): string {
   return createHmac('sha256', 'accord:erased-identity').update(`${issuer}\n${subject}`).digest('base64url')
 }
 
-/** When the identity of a principal was last erased, by its HMAC (and the legacy one), or null. */
-async function lastErasureOf(deps: Pick<Deps, 'db' | 'serverSecrets'>, principal: Principal): Promise<Date | null> {
-  const erasedAt = await repo.findErasedIdentity(deps.db, [
-    erasedIdentityHash(deps.serverSecrets.identity, principal.issuer, principal.subject),
-    legacyErasedIdentityHash(principal.issuer, principal.subject)
-  ])
-  return erasedAt ?? null
-}
+/** The digests an identity's erasure is recorded under: the server secret's HMAC, and the legacy one. */
+const identityHashesOf = (deps: Pick<Deps, 'serverSecrets'>, principal: Principal): [string, string] => [
+  erasedIdentityHash(deps.serverSecrets.identity, principal.issuer, principal.subject),
+  legacyErasedIdentityHash(principal.issuer, principal.subject)
+]
 const ERASED_TOKEN_WITHOUT_IAT_MS = 24 * 60 * 60 * 1000
 
 export const erasedAccount = (): DomainError =>
