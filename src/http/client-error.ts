@@ -1,7 +1,14 @@
-import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ErrorCode } from '../errors.ts'
 import { statusOf, titleOf, wireCode } from './problem-catalog.ts'
+
+// The reason phrases of the statuses written here (not node:http's STATUS_CODES: an ES import of node:http loads
+// Node's bundled undici, which the server never uses: test/architecture/startup-modules.test.ts).
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large'
+}
 
 /** What Node's HTTP parser refused, in our codes: too slow to arrive, headers over Node's 16 KiB, or not HTTP. */
 function codeOf(err: NodeJS.ErrnoException): { code: ErrorCode; detail: string } {
@@ -34,7 +41,7 @@ export function clientErrorHandler(publicUrl: string): (err: NodeJS.ErrnoExcepti
         code: wireCode(code)
       })
       socket.write(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+        `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/problem+json\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n` +
           `Connection: close\r\n\r\n${body}`
       )

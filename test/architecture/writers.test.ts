@@ -86,6 +86,12 @@ const scenarios: Record<string, Scenario> = {
     return () =>
       req({ method: 'POST', url: `/v1/partnerships/${w.pid}/invitations/${inv.id}/approvals`, token: w.bob.token })
   },
+  removeObserver: async (w) => {
+    await k.create(w.alice, w.pid) // an open proposal: an observer's removal must leave it as it is
+    const olga = await k.person('Olga')
+    await k.join(olga, w.pid, 'observer', w.alice, [w.alice, w.bob, w.carol])
+    return () => req({ method: 'DELETE', url: `/v1/partnerships/${w.pid}/members/${olga.id}`, token: w.bob.token })
+  },
   acceptInvitation: async (w) => {
     await k.create(w.alice, w.pid) // a partner joining voids it
     const inv = await k.invite(w.alice, w.pid, 'partner')
